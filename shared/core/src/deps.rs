@@ -1,0 +1,99 @@
+//! What the use cases run on: the ports, per-tenant connectors and settings.
+//! Built once per process (Lambda cold start, or the local host).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferry_canon::TenantId;
+
+use crate::error::PortError;
+use crate::ports::*;
+use crate::template::Template;
+
+/// A tenant's connections and mapping, ready to use.
+pub struct TenantContext {
+    pub tenant: TenantId,
+    pub template: Arc<Template>,
+    pub psa: Arc<dyn PsaConnector>,
+    pub erp: Arc<dyn ErpConnector>,
+    /// Webhook verifiers by route name (`connectwise`, `xero`).
+    pub webhooks: BTreeMap<String, Arc<dyn WebhookVerifier>>,
+}
+
+/// Looks tenants up. `None` means "no such tenant" (intake answers 404).
+#[async_trait]
+pub trait Tenants: Send + Sync {
+    async fn context(&self, tenant: &TenantId) -> Result<Option<Arc<TenantContext>>, PortError>;
+    async fn list(&self) -> Result<Vec<TenantId>, PortError>;
+}
+
+/// Tunables with production defaults; tests shorten the waits.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a received message stays hidden while a handler works on it.
+    pub visibility_timeout: Duration,
+    /// Backoff for transient failures: base × 2^(n-1), capped, with full jitter.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Delay before re-checking a record whose dependency has not posted yet.
+    pub dependency_wait: Duration,
+    /// Largest webhook body accepted (413 above).
+    pub max_webhook_body: usize,
+    /// How long webhook event ids are remembered for dedupe.
+    pub dedupe_ttl: Duration,
+    /// How long completed idempotency records are kept.
+    pub idempotency_ttl: Duration,
+    /// A post may hold a document this long before another may take over.
+    pub post_lease: Duration,
+    /// Records per poll page.
+    pub poll_page_size: u32,
+    /// How far before the cursor each poll starts re-reading (late commits).
+    pub poll_overlap: Duration,
+    /// Longest an ERP call waits in-process for rate budget before giving up the message.
+    pub budget_max_wait: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            visibility_timeout: Duration::from_secs(60),
+            backoff_base: Duration::from_secs(2),
+            backoff_cap: Duration::from_secs(300),
+            dependency_wait: Duration::from_secs(3),
+            max_webhook_body: 256 * 1024,
+            dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
+            idempotency_ttl: Duration::from_secs(30 * 24 * 3600),
+            post_lease: Duration::from_secs(60),
+            poll_page_size: 1000,
+            poll_overlap: Duration::from_secs(120),
+            budget_max_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct Deps {
+    pub clock: Arc<dyn Clock>,
+    pub queue: Arc<dyn Queue>,
+    pub cursors: Arc<dyn CursorStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub idmap: Arc<dyn IdMap>,
+    pub exceptions: Arc<dyn ExceptionStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub events: Arc<dyn EventPublisher>,
+    pub budget: Arc<dyn RateBudget>,
+    pub ledger: Arc<dyn RecordLedger>,
+    pub staging: Arc<dyn Staging>,
+    pub dedupe: Arc<dyn EventDedupe>,
+    pub tenants: Arc<dyn Tenants>,
+    pub periods: Arc<crate::periods::PeriodCache>,
+    pub settings: Settings,
+}
+
+/// Converts a std duration into a chrono one (saturating).
+pub fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

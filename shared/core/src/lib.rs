@@ -1,0 +1,19 @@
+//! Ferry's core: narrow ports, the mapping engine and one use-case module per
+//! pipeline step (intake, transform, post, retry, reconcile). No vendor and no
+//! infrastructure code lives here; adapters and connectors implement the ports.
+
+pub mod deps;
+pub mod error;
+pub mod gate;
+pub mod hash;
+pub mod mapping;
+pub mod messages;
+pub mod periods;
+pub mod ports;
+pub mod posting;
+pub mod report;
+pub mod template;
+pub mod usecases;
+
+pub use deps::{Deps, Settings, TenantContext, Tenants};
+pub use error::{ConnectorError, MappingError, PortError, RetryClass};

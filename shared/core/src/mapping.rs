@@ -1,0 +1,835 @@
+//! Canonical records → posting documents, as the tenant's template says.
+//! Pure functions: no I/O. Every refusal is a [`Violation`] naming the field,
+//! the rule and who must fix it.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Days, NaiveDate};
+use ferry_canon::{
+    Account, ActiveStatus, ApprovalStatus, CanonicalRecord, Currency, DimensionValue, Dimensions,
+    Domain, Invoice, InvoiceKind, InvoiceStatus, LineKind, Money, Project, SourceRef,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::ports::Owner;
+use crate::posting::{
+    ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingDoc, PostingLine, Tracking,
+};
+use crate::template::{CompiledRule, CompiledSource, Scope, SummaryKey, Template};
+
+/// Why a record cannot be posted as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Stable code, e.g. `validation.unmapped_value`.
+    pub reason: String,
+    pub message: String,
+    pub field: Option<String>,
+    pub rule: Option<String>,
+    pub owner: Owner,
+}
+
+impl Violation {
+    pub fn new(reason: &str, owner: Owner, message: impl Into<String>) -> Self {
+        Violation {
+            reason: reason.to_string(),
+            message: message.into(),
+            field: None,
+            rule: None,
+            owner,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = Some(rule.into());
+        self
+    }
+}
+
+/// Records a record is mapped together with.
+#[derive(Debug, Clone, Default)]
+pub struct Related {
+    pub project: Option<Project>,
+    pub account: Option<Account>,
+}
+
+impl Related {
+    /// The expression scope for a record and its related records.
+    pub fn scope(&self, record: &CanonicalRecord) -> Scope {
+        let record_json = record_json(record);
+        let project = self.project.as_ref().map(to_json);
+        let account = self.account.as_ref().map(to_json);
+        Scope::new(&record_json, project.as_ref(), account.as_ref())
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("canonical records serialise")
+}
+
+/// The record's own JSON (without the domain tag), as expressions see it.
+pub fn record_json(record: &CanonicalRecord) -> serde_json::Value {
+    let mut v = to_json(record);
+    v.get_mut("record")
+        .map(serde_json::Value::take)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Applies the domain's filters. `Ok(Some(reason))` means skip.
+pub fn gate(
+    rule: &CompiledRule,
+    record: &CanonicalRecord,
+    scope: &Scope,
+) -> Result<Option<String>, Violation> {
+    let (approval, billable) = match record {
+        CanonicalRecord::TimeEntries(t) => (Some(t.approval), Some(t.billable)),
+        CanonicalRecord::Expenses(e) => (Some(e.approval), Some(e.billable)),
+        _ => (None, None),
+    };
+    if rule.spec.approved_only
+        && let Some(a) = approval
+        && a != ApprovalStatus::Approved
+    {
+        return Ok(Some(format!("not approved (status {})", a.as_str())));
+    }
+    if rule.spec.billable_only && billable == Some(false) {
+        return Ok(Some("not billable".to_string()));
+    }
+    for (expr, reason) in &rule.skip_when {
+        let skip = scope.boolean(expr).map_err(|m| {
+            Violation::new("template.expression_error", Owner::Support, m)
+                .rule(format!("domains.{}.skip_when", rule.domain))
+        })?;
+        if skip {
+            return Ok(Some(reason.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Resolves a value source: fixed value, or expression → value map → default.
+pub fn resolve(
+    template: &Template,
+    src: &CompiledSource,
+    scope: &Scope,
+    owner: Owner,
+) -> Result<Option<String>, Violation> {
+    if let Some(v) = &src.value {
+        return Ok(Some(v.clone()));
+    }
+    let raw = match &src.expr {
+        Some(e) => scope.text(e).map_err(|m| {
+            Violation::new("template.expression_error", Owner::Support, m).rule(&src.path)
+        })?,
+        None => None,
+    };
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(src.default.clone());
+    };
+    let Some(map_name) = &src.map else {
+        return Ok(Some(raw));
+    };
+    let map = template.value_map(map_name).expect("validated on load");
+    if let Some(v) = map.get(&raw).or_else(|| map.get("*")) {
+        return Ok(Some(v.clone()));
+    }
+    if let Some(d) = &src.default {
+        return Ok(Some(d.clone()));
+    }
+    Err(Violation::new(
+        "validation.unmapped_value",
+        owner,
+        format!(
+            "no entry for {raw:?} in value map `{map_name}` (used by {})",
+            src.path
+        ),
+    )
+    .field(
+        src.expr
+            .as_ref()
+            .map(|e| e.source.clone())
+            .unwrap_or_else(|| src.path.clone()),
+    )
+    .rule(format!("value_maps.{map_name}")))
+}
+
+/// Derives dimensions and ERP tracking for a record; required ones must resolve.
+pub fn dimensions(
+    template: &Template,
+    rule: Option<&CompiledRule>,
+    scope: &Scope,
+) -> Result<(Dimensions, Vec<Tracking>), Violation> {
+    let mut dims = Dimensions::default();
+    let mut tracking = Vec::new();
+    // Mapping problems with dimensions are finance's; a missing source value is the record owner's.
+    for d in &template.dimensions {
+        let value = resolve(template, &d.source, scope, Owner::Finance)?;
+        if let (Some(cat), Some(v)) = (&d.erp_category, &value) {
+            tracking.push(Tracking {
+                category: cat.clone(),
+                option: v.clone(),
+            });
+        }
+        dims.set(d.kind, value.map(DimensionValue::new));
+    }
+    if let Some(rule) = rule {
+        for kind in &rule.required_dimensions {
+            if dims.get(*kind).is_none() {
+                let src = template
+                    .dimensions
+                    .iter()
+                    .find(|d| d.kind == *kind)
+                    .and_then(|d| d.source.expr.as_ref())
+                    .map(|e| e.source.clone())
+                    .unwrap_or_default();
+                return Err(Violation::new(
+                    "validation.required_dimension",
+                    rule.owner,
+                    format!(
+                        "required dimension {} is missing (derived from `{src}`)",
+                        kind.as_str()
+                    ),
+                )
+                .field(src)
+                .rule(format!("domains.{}.required_dimensions", rule.domain)));
+            }
+        }
+    }
+    tracking.sort();
+    Ok((dims, tracking))
+}
+
+/// The ERP tax type for a record, through the template's tax map.
+pub fn tax_type(template: &Template, scope: &Scope) -> Result<Option<String>, Violation> {
+    let t = resolve(template, &template.tax, scope, Owner::Finance).map_err(|mut v| {
+        v.reason = "validation.unknown_tax_code".into();
+        v
+    })?;
+    if t.is_none() && template.spec.tax.required {
+        return Err(Violation::new(
+            "validation.unknown_tax_code",
+            Owner::Finance,
+            "no tax code could be determined and [tax] is required",
+        )
+        .rule("tax.required"));
+    }
+    Ok(t)
+}
+
+/// Ferry's reference for a document: `PREFIX-<key hash>` within the ERP's 50 characters.
+fn reference(template: &Template, kind: &str, id: &str) -> String {
+    let r = format!(
+        "{}-{}-{}",
+        template.spec.defaults.reference_prefix, kind, id
+    );
+    if r.len() <= 50 {
+        r
+    } else {
+        let h = crate::hash::sha256_hex(r.as_bytes());
+        format!("{}-{}", template.spec.defaults.reference_prefix, &h[..24])
+    }
+}
+
+/// The document key of a customer.
+pub fn customer_key(account: &SourceRef) -> String {
+    format!("customers/{}", account.key())
+}
+
+/// A customer → an ERP contact.
+pub fn contact_doc(
+    template: &Template,
+    account: &Account,
+    scope: &Scope,
+) -> Result<PostingDoc, Violation> {
+    if account.name.trim().is_empty() {
+        return Err(Violation::new(
+            "validation.required_field",
+            Owner::ProjectOperations,
+            "customer has no name",
+        )
+        .field("name"));
+    }
+    let tax_type = tax_type(template, scope)?;
+    Ok(PostingDoc {
+        kind: DocKind::Contact,
+        key: customer_key(&account.meta.source),
+        reference: reference(template, "C", &account.meta.source.id),
+        body: DocBody::Contact(ContactDoc {
+            name: account.name.trim().to_string(),
+            email: account.email.clone(),
+            phone: account.phone.clone(),
+            website: account.website.clone(),
+            address: account.billing_address.clone(),
+            tax_type,
+            currency: account.currency,
+            payment_terms_days: account
+                .payment_terms_days
+                .or(Some(template.spec.defaults.payment_terms_days)),
+            archived: account.meta.deleted || account.status == ActiveStatus::Inactive,
+        }),
+    })
+}
+
+/// A record mapped to one ERP line, before summarising. Stored in staging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedLine {
+    pub source_key: String,
+    pub domain: Domain,
+    pub kind: LineKind,
+    /// What the summary line is called (role, expense category, milestone).
+    pub label: String,
+    pub description: String,
+    pub quantity: Decimal,
+    pub unit_amount: Decimal,
+    pub currency: Currency,
+    pub item_code: Option<String>,
+    pub account_code: Option<String>,
+    pub tax_type: Option<String>,
+    pub tracking: Vec<Tracking>,
+    pub date: NaiveDate,
+}
+
+/// Validates hours: a positive quantity of at most 24 per entry.
+fn check_hours(hours: Decimal) -> Result<(), Violation> {
+    if hours <= Decimal::ZERO || hours > Decimal::from(24) {
+        return Err(Violation::new(
+            "validation.hours_out_of_range",
+            Owner::ProjectOperations,
+            format!("hours must be more than 0 and at most 24 (got {hours})"),
+        )
+        .field("hours")
+        .rule("0 < hours <= 24"));
+    }
+    Ok(())
+}
+
+/// A time entry, expense or billing event → one line.
+pub fn line(
+    template: &Template,
+    rule: &CompiledRule,
+    record: &CanonicalRecord,
+    scope: &Scope,
+) -> Result<StagedLine, Violation> {
+    let (_, tracking) = dimensions(template, Some(rule), scope)?;
+    let tax_type = tax_type(template, scope)?;
+    let item_code = match &rule.item {
+        Some(s) => resolve(template, s, scope, Owner::Finance)?,
+        None => None,
+    };
+    let account_code = match &rule.account {
+        Some(s) => resolve(template, s, scope, Owner::Finance)?,
+        None => None,
+    };
+    let description_from = |default: String| -> Result<String, Violation> {
+        match &rule.description {
+            Some(e) => Ok(scope
+                .text(e)
+                .map_err(|m| {
+                    Violation::new("template.expression_error", Owner::Support, m)
+                        .rule(format!("domains.{}.description", rule.domain))
+                })?
+                .unwrap_or(default)),
+            None => Ok(default),
+        }
+    };
+    let source_key = record.meta().source.key();
+    match record {
+        CanonicalRecord::TimeEntries(t) => {
+            check_hours(t.hours)?;
+            let Some(rate) = t.bill_rate else {
+                return Err(Violation::new(
+                    "validation.missing_rate",
+                    rule.owner,
+                    "billable time entry has no bill rate",
+                )
+                .field("bill_rate"));
+            };
+            let label = t.role.clone().unwrap_or_else(|| "Time".to_string());
+            Ok(StagedLine {
+                source_key,
+                domain: Domain::TimeEntries,
+                kind: LineKind::Time,
+                description: description_from(format!(
+                    "{} {} — {}",
+                    t.date,
+                    t.resource.name.as_deref().unwrap_or(&t.resource.id),
+                    t.notes.as_deref().unwrap_or(&label)
+                ))?,
+                label,
+                quantity: t.hours,
+                unit_amount: rate.amount,
+                currency: rate.currency,
+                item_code,
+                account_code,
+                tax_type,
+                tracking,
+                date: t.date,
+            })
+        }
+        CanonicalRecord::Expenses(e) => {
+            if e.amount.amount <= Decimal::ZERO {
+                return Err(Violation::new(
+                    "validation.amount_not_positive",
+                    rule.owner,
+                    format!("expense amount must be positive (got {})", e.amount),
+                )
+                .field("amount"));
+            }
+            Ok(StagedLine {
+                source_key,
+                domain: Domain::Expenses,
+                kind: LineKind::Expense,
+                label: e.category.clone(),
+                description: description_from(format!(
+                    "{} {}{}",
+                    e.date,
+                    e.category,
+                    e.notes
+                        .as_ref()
+                        .map(|n| format!(" — {n}"))
+                        .unwrap_or_default()
+                ))?,
+                quantity: Decimal::ONE,
+                unit_amount: e.amount.amount,
+                currency: e.amount.currency,
+                item_code,
+                account_code,
+                tax_type,
+                tracking,
+                date: e.date,
+            })
+        }
+        CanonicalRecord::BillingEvents(b) => Ok(StagedLine {
+            source_key,
+            domain: Domain::BillingEvents,
+            kind: LineKind::Fee,
+            label: b.milestone.clone().unwrap_or_else(|| b.description.clone()),
+            description: description_from(b.description.clone())?,
+            quantity: Decimal::ONE,
+            unit_amount: b.amount.amount,
+            currency: b.amount.currency,
+            item_code,
+            account_code,
+            tax_type,
+            tracking,
+            date: b.date,
+        }),
+        other => Err(Violation::new(
+            "template.unsupported",
+            Owner::Support,
+            format!("{} records cannot become invoice lines", other.domain()),
+        )),
+    }
+}
+
+/// Where a record's line is summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryGroup {
+    /// Staging group id: `<document>/<project key>/<YYYY-MM>`.
+    pub group: String,
+    pub doc_key: String,
+    pub reference: String,
+    pub project: Option<SourceRef>,
+    pub account: SourceRef,
+    pub period_end: NaiveDate,
+    pub currency: Currency,
+}
+
+fn month_end(d: NaiveDate) -> NaiveDate {
+    let first = d.with_day(1).expect("day 1 exists");
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .expect("date in range");
+    next - Days::new(1)
+}
+
+/// The summary group a line belongs to.
+pub fn summary_group(
+    template: &Template,
+    rule: &CompiledRule,
+    line: &StagedLine,
+    project: Option<&SourceRef>,
+    account: &SourceRef,
+) -> Result<SummaryGroup, Violation> {
+    let summary = rule.spec.summary.as_ref().expect("validated on load");
+    let mut parts = vec![summary.document.clone()];
+    let mut ref_parts = Vec::new();
+    for key in &summary.group_by {
+        match key {
+            SummaryKey::Project => {
+                let Some(p) = project else {
+                    return Err(Violation::new(
+                        "validation.required_field",
+                        rule.owner,
+                        "summarised by project, but the record has no project",
+                    )
+                    .field("project"));
+                };
+                parts.push(p.key());
+                ref_parts.push(p.id.clone());
+            }
+            SummaryKey::Period => {
+                let p = line.date.format("%Y-%m").to_string();
+                ref_parts.push(line.date.format("%Y%m").to_string());
+                parts.push(p);
+            }
+        }
+    }
+    if !summary.group_by.contains(&SummaryKey::Project) {
+        parts.push(account.key());
+        ref_parts.push(account.id.clone());
+    }
+    let group = parts.join("/");
+    Ok(SummaryGroup {
+        doc_key: format!("summary/{group}"),
+        reference: reference(
+            template,
+            &format!("S-{}", summary.document),
+            &ref_parts.join("-"),
+        ),
+        group,
+        project: project.cloned(),
+        account: account.clone(),
+        period_end: month_end(line.date),
+        currency: line.currency,
+    })
+}
+
+/// The customer's ERP contact: its id and document key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactRef {
+    pub erp_id: String,
+    pub key: String,
+}
+
+/// Sums staged lines into invoice lines: lines with the same label, codes,
+/// tracking and unit amount merge, and each merged line is rounded once, after
+/// summing, by the template's rule. Returns the lines and their subtotal.
+pub fn summarise_lines(
+    template: &Template,
+    members: &[StagedLine],
+    currency: Currency,
+    period_end: NaiveDate,
+) -> (Vec<PostingLine>, Decimal) {
+    type LineKey = (
+        LineKind,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Vec<Tracking>,
+        Decimal,
+    );
+    let mut merged: BTreeMap<String, (LineKey, Decimal)> = BTreeMap::new();
+    for m in members {
+        let key: LineKey = (
+            m.kind,
+            m.label.clone(),
+            m.item_code.clone(),
+            m.account_code.clone(),
+            m.tax_type.clone(),
+            m.tracking.clone(),
+            m.unit_amount.normalize(),
+        );
+        let sort_key = serde_json::to_string(&key).expect("serialisable");
+        merged
+            .entry(sort_key)
+            .and_modify(|(_, q)| *q += m.quantity)
+            .or_insert((key, m.quantity));
+    }
+    let rounding = template.spec.defaults.rounding;
+    let dp = currency.minor_units();
+    let period = period_end.format("%B %Y").to_string();
+    let mut lines = Vec::new();
+    let mut subtotal = Decimal::ZERO;
+    for (_, ((kind, label, item, account, tax, tracking, unit), qty)) in merged {
+        let line_amount = rounding.round(qty * unit, dp);
+        subtotal += line_amount;
+        let description = match kind {
+            LineKind::Time => format!("{label}: {} h at {} — {period}", qty.normalize(), unit),
+            _ => format!("{label} — {period}"),
+        };
+        lines.push(PostingLine {
+            kind,
+            description,
+            quantity: qty,
+            unit_amount: unit,
+            line_amount,
+            item_code: item,
+            account_code: account,
+            tax_type: tax,
+            tracking,
+        });
+    }
+    (lines, subtotal)
+}
+
+/// Renders a summary group into one invoice (deleted when the group is empty).
+pub fn render_summary(
+    template: &Template,
+    rule: &CompiledRule,
+    group: &SummaryGroup,
+    members: &[StagedLine],
+    contact: &ContactRef,
+) -> Result<PostingDoc, Violation> {
+    if let Some(m) = members.iter().find(|m| m.currency != group.currency) {
+        return Err(Violation::new(
+            "validation.currency_mismatch",
+            Owner::Finance,
+            format!(
+                "{} is in {} but its summary document is in {}",
+                m.source_key, m.currency, group.currency
+            ),
+        )
+        .field("currency"));
+    }
+    let (lines, subtotal) = summarise_lines(template, members, group.currency, group.period_end);
+    let status = if lines.is_empty() {
+        DocStatus::Deleted
+    } else {
+        rule.invoice_status
+    };
+    Ok(PostingDoc {
+        kind: DocKind::Invoice,
+        key: group.doc_key.clone(),
+        reference: group.reference.clone(),
+        body: DocBody::Invoice(InvoiceDoc {
+            contact_erp_id: contact.erp_id.clone(),
+            contact_key: contact.key.clone(),
+            number: None,
+            date: group.period_end,
+            due_date: group
+                .period_end
+                .checked_add_days(Days::new(template.spec.defaults.payment_terms_days.into())),
+            currency: group.currency,
+            status,
+            lines,
+            subtotal,
+        }),
+    })
+}
+
+/// A single record as its own invoice (per-record granularity for time, expenses, billing events).
+pub fn single_line_invoice(
+    template: &Template,
+    rule: &CompiledRule,
+    line: &StagedLine,
+    contact: &ContactRef,
+    deleted: bool,
+) -> PostingDoc {
+    let dp = line.currency.minor_units();
+    let amount = template
+        .spec
+        .defaults
+        .rounding
+        .round(line.quantity * line.unit_amount, dp);
+    let key = format!("{}/{}", rule.domain, line.source_key);
+    PostingDoc {
+        kind: DocKind::Invoice,
+        reference: reference(template, "R", &line.source_key.replace(':', "-")),
+        key,
+        body: DocBody::Invoice(InvoiceDoc {
+            contact_erp_id: contact.erp_id.clone(),
+            contact_key: contact.key.clone(),
+            number: None,
+            date: line.date,
+            due_date: line
+                .date
+                .checked_add_days(Days::new(template.spec.defaults.payment_terms_days.into())),
+            currency: line.currency,
+            status: if deleted {
+                DocStatus::Deleted
+            } else {
+                rule.invoice_status
+            },
+            lines: vec![PostingLine {
+                kind: line.kind,
+                description: line.description.clone(),
+                quantity: line.quantity,
+                unit_amount: line.unit_amount,
+                line_amount: amount,
+                item_code: line.item_code.clone(),
+                account_code: line.account_code.clone(),
+                tax_type: line.tax_type.clone(),
+                tracking: line.tracking.clone(),
+            }],
+            subtotal: amount,
+        }),
+    }
+}
+
+/// A PSA invoice or credit memo → an ERP invoice or credit note.
+pub fn invoice_doc(
+    template: &Template,
+    rule: &CompiledRule,
+    invoice: &Invoice,
+    contact: &ContactRef,
+    scope: &Scope,
+) -> Result<PostingDoc, Violation> {
+    let (_, tracking) = dimensions(template, Some(rule), scope)?;
+    let header_tax = tax_type(template, scope)?;
+    let default_account = match &rule.account {
+        Some(s) => resolve(template, s, scope, Owner::Finance)?,
+        None => None,
+    };
+    if invoice.lines.is_empty() {
+        return Err(Violation::new(
+            "validation.required_field",
+            rule.owner,
+            "invoice has no lines",
+        )
+        .field("lines"));
+    }
+    let dp = invoice.currency.minor_units();
+    let rounding = template.spec.defaults.rounding;
+    let mut lines = Vec::new();
+    let mut subtotal = Decimal::ZERO;
+    for (i, l) in invoice.lines.iter().enumerate() {
+        if l.unit_price.currency != invoice.currency {
+            return Err(Violation::new(
+                "validation.currency_mismatch",
+                Owner::Finance,
+                format!(
+                    "line {i} is in {} but the invoice is in {}",
+                    l.unit_price.currency, invoice.currency
+                ),
+            )
+            .field(format!("lines[{i}].unit_price")));
+        }
+        let account_code = l.account_code.clone().or_else(|| default_account.clone());
+        if account_code.is_none() && l.item_code.is_none() {
+            return Err(Violation::new(
+                "validation.unmapped_value",
+                Owner::Finance,
+                format!("line {i} has neither an item nor an account, and the template gives no default account"),
+            )
+            .field(format!("lines[{i}].account_code"))
+            .rule(format!("domains.{}.account", rule.domain)));
+        }
+        let tax = match &l.tax_code {
+            Some(code) => Some(map_tax_code(template, code)?),
+            None => header_tax.clone(),
+        };
+        let line_amount = rounding.round(l.quantity * l.unit_price.amount, dp);
+        subtotal += line_amount;
+        lines.push(PostingLine {
+            kind: l.kind,
+            description: l.description.clone(),
+            quantity: l.quantity,
+            unit_amount: l.unit_price.amount,
+            line_amount,
+            item_code: l.item_code.clone(),
+            account_code,
+            tax_type: tax,
+            tracking: tracking.clone(),
+        });
+    }
+    let expected = invoice.subtotal.amount.abs();
+    if rounding.round(subtotal, dp) != rounding.round(expected, dp) {
+        return Err(Violation::new(
+            "validation.totals_mismatch",
+            Owner::Finance,
+            format!("lines add up to {subtotal} but the invoice subtotal is {expected}"),
+        )
+        .field("subtotal"));
+    }
+    let status = if invoice.meta.deleted || invoice.status == InvoiceStatus::Voided {
+        DocStatus::Voided
+    } else {
+        rule.invoice_status
+    };
+    let (kind, tag) = match invoice.kind {
+        InvoiceKind::Invoice => (DocKind::Invoice, "I"),
+        InvoiceKind::CreditMemo => (DocKind::CreditNote, "CN"),
+    };
+    Ok(PostingDoc {
+        kind,
+        key: format!("{}/{}", rule.domain, invoice.meta.source.key()),
+        reference: reference(template, tag, &invoice.meta.source.id),
+        body: DocBody::Invoice(InvoiceDoc {
+            contact_erp_id: contact.erp_id.clone(),
+            contact_key: contact.key.clone(),
+            number: invoice.number.clone(),
+            date: invoice.issue_date,
+            due_date: invoice.due_date,
+            currency: invoice.currency,
+            status,
+            lines,
+            subtotal,
+        }),
+    })
+}
+
+fn map_tax_code(template: &Template, code: &str) -> Result<String, Violation> {
+    let Some(map_name) = &template.tax.map else {
+        return Ok(code.to_string());
+    };
+    let map = template.value_map(map_name).expect("validated on load");
+    map.get(code)
+        .or_else(|| map.get("*"))
+        .cloned()
+        .ok_or_else(|| {
+            Violation::new(
+                "validation.unknown_tax_code",
+                Owner::Finance,
+                format!("tax code {code:?} has no entry in value map `{map_name}`"),
+            )
+            .field("tax_code")
+            .rule(format!("value_maps.{map_name}"))
+        })
+}
+
+/// Money and hours a record holds back (for exception reports).
+pub fn at_stake(record: &CanonicalRecord) -> (Option<Money>, Option<Decimal>) {
+    match record {
+        CanonicalRecord::TimeEntries(t) => (
+            t.bill_rate.and_then(|r| r.checked_mul(t.hours).ok()),
+            Some(t.hours),
+        ),
+        CanonicalRecord::Expenses(e) => (Some(e.amount), None),
+        CanonicalRecord::BillingEvents(b) => (Some(b.amount), None),
+        CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => (Some(i.total), None),
+        _ => (None, None),
+    }
+}
+
+/// The accounting date of a record, for the closed-period gate.
+pub fn accounting_date(record: &CanonicalRecord) -> Option<NaiveDate> {
+    match record {
+        CanonicalRecord::TimeEntries(t) => Some(t.date),
+        CanonicalRecord::Expenses(e) => Some(e.date),
+        CanonicalRecord::BillingEvents(b) => Some(b.date),
+        CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => Some(i.issue_date),
+        CanonicalRecord::Payments(p) => Some(p.date),
+        _ => None,
+    }
+}
+
+/// The customer a record bills, directly or through its project.
+pub fn billed_account(record: &CanonicalRecord, related: &Related) -> Option<SourceRef> {
+    let from_project = || related.project.as_ref().map(|p| p.account.clone());
+    match record {
+        CanonicalRecord::TimeEntries(t) => t.account.clone().or_else(from_project),
+        CanonicalRecord::Expenses(e) => e.account.clone().or_else(from_project),
+        CanonicalRecord::BillingEvents(_) => from_project(),
+        CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => Some(i.account.clone()),
+        CanonicalRecord::Customers(a) => Some(a.meta.source.clone()),
+        _ => None,
+    }
+}
+
+/// The project a record belongs to.
+pub fn project_of(record: &CanonicalRecord) -> Option<&SourceRef> {
+    match record {
+        CanonicalRecord::TimeEntries(t) => t.project.as_ref(),
+        CanonicalRecord::Expenses(e) => e.project.as_ref(),
+        CanonicalRecord::BillingEvents(b) => Some(&b.project),
+        CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => i.project.as_ref(),
+        _ => None,
+    }
+}

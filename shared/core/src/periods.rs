@@ -1,0 +1,48 @@
+//! The ERP's lock date, cached per tenant so transform does not ask the ERP for
+//! every record.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ferry_canon::TenantId;
+
+use crate::deps::chrono_duration;
+use crate::error::ConnectorError;
+use crate::ports::ErpConnector;
+
+/// When each tenant's ERP lock date was last read, and its value.
+#[derive(Default)]
+pub struct PeriodCache {
+    inner: Mutex<HashMap<TenantId, (DateTime<Utc>, Option<NaiveDate>)>>,
+}
+
+impl PeriodCache {
+    const TTL: Duration = Duration::from_secs(600);
+
+    /// The ERP's lock date, read at most every ten minutes per tenant.
+    pub async fn closed_through(
+        &self,
+        tenant: &TenantId,
+        erp: &dyn ErpConnector,
+        now: DateTime<Utc>,
+    ) -> Result<Option<NaiveDate>, ConnectorError> {
+        if let Some((at, v)) = self.inner.lock().expect("not poisoned").get(tenant)
+            && now - *at < chrono_duration(Self::TTL)
+        {
+            return Ok(*v);
+        }
+        let v = erp.closed_through().await?;
+        self.inner
+            .lock()
+            .expect("not poisoned")
+            .insert(tenant.clone(), (now, v));
+        Ok(v)
+    }
+
+    /// Forgets cached lock dates (after finance changes one).
+    pub fn clear(&self) {
+        self.inner.lock().expect("not poisoned").clear();
+    }
+}

@@ -1,0 +1,21 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ferry_canon::TenantId;
+
+use crate::error::PortError;
+
+/// Webhook event-id dedupe with a TTL.
+#[async_trait]
+pub trait EventDedupe: Send + Sync {
+    /// Records `event_id` and returns true if it was not seen (or its record expired).
+    async fn first_seen(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+
+    /// Forgets an event id, so a delivery whose enqueue failed can be retried by the vendor.
+    async fn forget(&self, tenant: &TenantId, event_id: &str) -> Result<(), PortError>;
+}

@@ -1,0 +1,87 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ferry_canon::TenantId;
+
+use crate::error::PortError;
+
+/// One cross-reference: a Ferry document key (e.g. `customers/connectwise:19`)
+/// and the id the ERP gave the document, with the version last written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMapEntry {
+    pub doc_key: String,
+    pub erp_id: Option<String>,
+    /// The ERP's human number for the document, where it has one.
+    pub erp_number: Option<String>,
+    /// Monotonic document version last written to the ERP (0 = never written).
+    pub version: i64,
+    pub content_hash: Option<String>,
+    /// While a post holds the document, no other post may write it.
+    pub lease_until: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What `claim` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller holds the document until its lease ends. `entry` is the state before the claim.
+    Granted { entry: Option<IdMapEntry> },
+    /// A newer (or the same) version is already written; an older update must not overwrite it.
+    Stale {
+        current_version: i64,
+        content_hash: Option<String>,
+    },
+    /// Another post holds the document.
+    Busy { until: DateTime<Utc> },
+}
+
+/// Parameters of `claim`.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    pub tenant: &'a TenantId,
+    pub doc_key: &'a str,
+    pub version: i64,
+    pub content_hash: &'a str,
+    pub now: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+}
+
+/// Parameters of `commit`.
+#[derive(Debug, Clone)]
+pub struct CommitRequest<'a> {
+    pub tenant: &'a TenantId,
+    pub doc_key: &'a str,
+    pub erp_id: &'a str,
+    pub erp_number: Option<&'a str>,
+    pub version: i64,
+    pub content_hash: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// The id cross-reference map with version monotonicity. `claim` is a per-document
+/// lease that also refuses versions not newer than the one written, so two posts
+/// of one document never interleave and an old update never lands after a new one.
+#[async_trait]
+pub trait IdMap: Send + Sync {
+    async fn get(&self, tenant: &TenantId, doc_key: &str) -> Result<Option<IdMapEntry>, PortError>;
+
+    /// Claims the document for writing `version` with `content_hash`. Succeeds only
+    /// if no unexpired lease exists and the write is newer: a higher version, or the
+    /// same version with different content (a re-render under a fixed template).
+    async fn claim(&self, req: ClaimRequest<'_>) -> Result<Claim, PortError>;
+
+    /// Records a successful write and ends the lease.
+    async fn commit(&self, req: CommitRequest<'_>) -> Result<(), PortError>;
+
+    /// Ends the lease without recording a write.
+    async fn release(&self, tenant: &TenantId, doc_key: &str) -> Result<(), PortError>;
+
+    /// Reverse lookup: the Ferry document an ERP id belongs to.
+    async fn find_by_erp_id(
+        &self,
+        tenant: &TenantId,
+        erp_id: &str,
+    ) -> Result<Option<IdMapEntry>, PortError>;
+
+    /// Every entry whose key starts with `prefix` (e.g. `invoices/`).
+    async fn list(&self, tenant: &TenantId, prefix: &str) -> Result<Vec<IdMapEntry>, PortError>;
+}

@@ -1,0 +1,149 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ferry_canon::{Domain, SourceVersion, TenantId};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PortError;
+use crate::ports::exceptions::Owner;
+
+/// The one state every input ends in (or is on its way to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Disposition {
+    /// Seen, not yet decided (transform in progress or waiting to retry).
+    Pending,
+    /// Deliberately not posted, with the reason (a filter, reference data, superseded).
+    Skipped { reason: String },
+    /// Failed with a reason and an owner; see the exception store.
+    Exception {
+        exception_id: String,
+        reason: String,
+        owner: Owner,
+    },
+    /// A post command was queued for `doc_key` at `revision`.
+    Queued { doc_key: String, revision: i64 },
+    /// The ERP holds it.
+    Posted { doc_key: String, revision: i64 },
+}
+
+impl Disposition {
+    pub fn state(&self) -> &'static str {
+        match self {
+            Disposition::Pending => "pending",
+            Disposition::Skipped { .. } => "skipped",
+            Disposition::Exception { .. } => "exception",
+            Disposition::Queued { .. } => "queued",
+            Disposition::Posted { .. } => "posted",
+        }
+    }
+
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Disposition::Skipped { .. }
+                | Disposition::Exception { .. }
+                | Disposition::Posted { .. }
+        )
+    }
+}
+
+/// A source record as the ledger knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub source_key: String,
+    pub domain: Domain,
+    pub version: SourceVersion,
+    pub content_hash: String,
+    pub disposition: Disposition,
+    /// When Ferry first heard of this version (webhook receipt or poll).
+    pub received_at: DateTime<Utc>,
+    pub posted_at: Option<DateTime<Utc>>,
+    /// The canonical record JSON, kept for lookups (projects for time entries) and preview.
+    pub canonical: Option<String>,
+}
+
+/// What `observe` decided about an incoming version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observe {
+    /// A new version (or the first): process it. `previous` is the state before.
+    New { previous: Option<Disposition> },
+    /// Same version and content already reached a final state: nothing to do.
+    Duplicate { disposition: Disposition },
+    /// Older than what we hold: must not overwrite it.
+    Stale { current: SourceVersion },
+}
+
+/// Parameters of `observe`.
+#[derive(Debug, Clone)]
+pub struct Observation<'a> {
+    pub tenant: &'a TenantId,
+    pub source_key: &'a str,
+    pub domain: Domain,
+    pub version: &'a SourceVersion,
+    pub content_hash: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub canonical: Option<&'a str>,
+}
+
+/// Counts for the run summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerCount {
+    pub domain: Domain,
+    pub state: String,
+    /// The skip reason or exception reason; empty for other states.
+    pub reason: String,
+    pub owner: Option<Owner>,
+    pub count: u64,
+}
+
+/// The record ledger: the latest version of every source record, its canonical
+/// form, and its disposition, so that every input ends in exactly one state.
+#[async_trait]
+pub trait RecordLedger: Send + Sync {
+    /// Records that a version was seen. Newer versions replace older ones
+    /// (disposition reset to `Pending`); older ones are refused.
+    async fn observe(&self, obs: Observation<'_>) -> Result<Observe, PortError>;
+
+    /// Sets the disposition of the version that is current; a settle for a version
+    /// that is no longer current is ignored (returns false).
+    async fn settle(
+        &self,
+        tenant: &TenantId,
+        source_key: &str,
+        version: &SourceVersion,
+        disposition: &Disposition,
+    ) -> Result<bool, PortError>;
+
+    /// Settles every entry queued for `doc_key` at a revision `<= revision` (the
+    /// document's outcome becomes theirs: `Posted`, or `Exception` if the ERP refused it).
+    /// `Posted` also stamps `posted_at = at`. Returns how many entries changed.
+    async fn settle_doc(
+        &self,
+        tenant: &TenantId,
+        doc_key: &str,
+        revision: i64,
+        disposition: &Disposition,
+        at: DateTime<Utc>,
+    ) -> Result<u64, PortError>;
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        source_key: &str,
+    ) -> Result<Option<LedgerEntry>, PortError>;
+
+    /// Counts by domain, state, reason and owner.
+    async fn counts(&self, tenant: &TenantId) -> Result<Vec<LedgerCount>, PortError>;
+
+    /// Receipt-to-posted latencies of entries received at or after `since`.
+    async fn latencies(
+        &self,
+        tenant: &TenantId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Duration>, PortError>;
+
+    /// Every entry of one domain.
+    async fn list(&self, tenant: &TenantId, domain: Domain) -> Result<Vec<LedgerEntry>, PortError>;
+}

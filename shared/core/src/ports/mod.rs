@@ -1,0 +1,33 @@
+//! Narrow ports: every external thing the use cases touch. Each port has an
+//! embedded (SQLite) adapter and an AWS adapter; both pass the same contract
+//! suite in `ferry-testkit`.
+
+pub mod audit;
+pub mod budget;
+pub mod clock;
+pub mod connectors;
+pub mod cursor;
+pub mod dedupe;
+pub mod events;
+pub mod exceptions;
+pub mod idempotency;
+pub mod idmap;
+pub mod ledger;
+pub mod queue;
+pub mod secrets;
+pub mod staging;
+
+pub use audit::{AuditEntry, AuditLog};
+pub use budget::{Acquire, RateBudget, RateLimits, Usage};
+pub use clock::{Clock, SystemClock};
+pub use connectors::*;
+pub use cursor::{Advance, Cursor, CursorStore};
+pub use dedupe::EventDedupe;
+pub use events::{DomainEvent, EventPublisher};
+pub use exceptions::{ExceptionQuery, ExceptionRecord, ExceptionStatus, ExceptionStore, Owner};
+pub use idempotency::{Begin, BeginRequest, IdemRecord, IdemStatus, IdempotencyStore};
+pub use idmap::{Claim, ClaimRequest, CommitRequest, IdMap, IdMapEntry};
+pub use ledger::{Disposition, LedgerCount, LedgerEntry, Observation, Observe, RecordLedger};
+pub use queue::{OutboundMessage, Queue, QueueDepth, QueueName, ReceivedMessage};
+pub use secrets::{Secret, Secrets};
+pub use staging::{GroupSnapshot, StageRequest, Staging};

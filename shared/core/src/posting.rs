@@ -1,0 +1,152 @@
+//! ERP-neutral posting documents: what transform decides to write, with every
+//! ERP code (item, account, tax type, tracking) already resolved by the mapping
+//! template. ERP connectors turn these into vendor requests.
+
+use chrono::NaiveDate;
+use ferry_canon::{Address, Currency, LineKind};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The kind of ERP document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocKind {
+    Contact,
+    Invoice,
+    CreditNote,
+}
+
+impl DocKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DocKind::Contact => "contact",
+            DocKind::Invoice => "invoice",
+            DocKind::CreditNote => "credit_note",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [DocKind::Contact, DocKind::Invoice, DocKind::CreditNote]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A document to post, identified by Ferry's document key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostingDoc {
+    pub kind: DocKind,
+    /// Stable key of the document in Ferry, e.g. `customers/connectwise:19`
+    /// or `billing/connectwise:project:7/2026-11`.
+    pub key: String,
+    /// Ferry's reference stored on the ERP document so it can be found again
+    /// (Xero `ContactNumber` or invoice `Reference`). At most 50 characters.
+    pub reference: String,
+    pub body: DocBody,
+}
+
+/// The document content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DocBody {
+    Contact(ContactDoc),
+    Invoice(InvoiceDoc),
+}
+
+/// A customer as the ERP should hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDoc {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_terms_days: Option<u32>,
+    /// The customer was deleted or deactivated at the source.
+    #[serde(default)]
+    pub archived: bool,
+}
+
+/// The state a document should be in at the ERP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocStatus {
+    Draft,
+    Authorised,
+    /// Remove a draft (source deleted, or a summary became empty).
+    Deleted,
+    /// Cancel an authorised document.
+    Voided,
+}
+
+/// A tracking (dimension) assignment on a line: ERP category and option names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Tracking {
+    pub category: String,
+    pub option: String,
+}
+
+/// One line of an invoice or credit note. `line_amount` is `quantity × unit_amount`
+/// rounded by the template's rule; amounts are tax-exclusive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostingLine {
+    pub kind: LineKind,
+    pub description: String,
+    pub quantity: Decimal,
+    pub unit_amount: Decimal,
+    pub line_amount: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tracking: Vec<Tracking>,
+}
+
+/// An invoice or credit note as the ERP should hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceDoc {
+    /// The customer's id in the ERP (resolved through the id map).
+    pub contact_erp_id: String,
+    /// The customer's Ferry document key (for audit and dependency tracking).
+    pub contact_key: String,
+    /// The document number to use, when the PSA numbered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    pub date: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<NaiveDate>,
+    pub currency: Currency,
+    pub status: DocStatus,
+    pub lines: Vec<PostingLine>,
+    /// Sum of `line_amount`s: the tax-exclusive subtotal.
+    pub subtotal: Decimal,
+}
+
+impl PostingDoc {
+    /// The invoice body, if this is an invoice or credit note.
+    pub fn invoice(&self) -> Option<&InvoiceDoc> {
+        match &self.body {
+            DocBody::Invoice(i) => Some(i),
+            DocBody::Contact(_) => None,
+        }
+    }
+
+    pub fn contact(&self) -> Option<&ContactDoc> {
+        match &self.body {
+            DocBody::Contact(c) => Some(c),
+            DocBody::Invoice(_) => None,
+        }
+    }
+}

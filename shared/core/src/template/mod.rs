@@ -1,0 +1,756 @@
+//! Mapping templates: declarative, versioned TOML files (a partner base plus an
+//! optional customer override), validated on load with errors that name the file,
+//! the key path and what is wrong.
+
+pub mod eval;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ferry_canon::{Currency, DimensionKind, Domain};
+
+use crate::hash::hash_json;
+use crate::ports::Owner;
+use crate::posting::DocStatus;
+pub use eval::{Expr, Scope};
+pub use spec::*;
+
+/// One problem found while loading a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub file: String,
+    /// Dotted key path, e.g. `domains.time_entries.skip_when[0].when`.
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: ", self.file, l)?,
+            None => write!(f, "{}: ", self.file)?,
+        }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// All problems found in a template, one per line when displayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct TemplateErrors(pub Vec<TemplateError>);
+
+impl fmt::Display for TemplateErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A template file's name (for messages) and text.
+#[derive(Debug, Clone)]
+pub struct TemplateSource {
+    pub name: String,
+    pub text: String,
+}
+
+impl TemplateSource {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        TemplateSource {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Reads a file; the error names the file.
+    pub fn read(path: &std::path::Path) -> Result<Self, TemplateErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            TemplateErrors(vec![TemplateError {
+                file: path.display().to_string(),
+                path: String::new(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        Ok(TemplateSource::new(path.display().to_string(), text))
+    }
+}
+
+/// Where a value comes from, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledSource {
+    pub expr: Option<Expr>,
+    pub map: Option<String>,
+    pub default: Option<String>,
+    pub value: Option<String>,
+    /// The key path in the template, for messages.
+    pub path: String,
+}
+
+/// A domain rule, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub domain: Domain,
+    pub spec: DomainRule,
+    pub owner: Owner,
+    pub skip_when: Vec<(Expr, String)>,
+    pub item: Option<CompiledSource>,
+    pub account: Option<CompiledSource>,
+    pub description: Option<Expr>,
+    pub required_dimensions: Vec<DimensionKind>,
+    pub invoice_status: DocStatus,
+}
+
+/// A dimension rule, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledDimension {
+    pub kind: DimensionKind,
+    pub source: CompiledSource,
+    pub erp_category: Option<String>,
+}
+
+/// A loaded, validated template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub spec: TemplateSpec,
+    /// `base@1.2.0+acme@3#a1b2c3d4e5f6`: names, versions and a content hash, so
+    /// every ERP document can say exactly which mapping produced it.
+    pub version: String,
+    pub currency: Currency,
+    pub rules: BTreeMap<Domain, CompiledRule>,
+    pub dimensions: Vec<CompiledDimension>,
+    pub tax: CompiledSource,
+}
+
+/// Domains that can become ERP documents, and how.
+pub fn postable(domain: Domain) -> bool {
+    matches!(
+        domain,
+        Domain::Customers
+            | Domain::TimeEntries
+            | Domain::Expenses
+            | Domain::BillingEvents
+            | Domain::Invoices
+            | Domain::CreditMemos
+    )
+}
+
+fn summarisable(domain: Domain) -> bool {
+    matches!(
+        domain,
+        Domain::TimeEntries | Domain::Expenses | Domain::BillingEvents
+    )
+}
+
+/// Who owns a domain's record-level exceptions unless the template says otherwise.
+pub fn default_owner(domain: Domain) -> Owner {
+    match domain {
+        Domain::Invoices
+        | Domain::CreditMemos
+        | Domain::Payments
+        | Domain::TaxCodes
+        | Domain::RevenueSchedules
+        | Domain::PurchaseCommitments
+        | Domain::Currencies
+        | Domain::Dimensions => Owner::Finance,
+        _ => Owner::ProjectOperations,
+    }
+}
+
+impl Template {
+    /// Loads a partner base and an optional customer override.
+    pub fn load(
+        base: &TemplateSource,
+        overlay: Option<&TemplateSource>,
+    ) -> Result<Template, TemplateErrors> {
+        let base_table = parse_table(base)?;
+        let mut merged = base_table.clone();
+        let mut overlay_table = None;
+        let mut overlay_label = None;
+        if let Some(ov) = overlay {
+            let mut t = parse_table(ov)?;
+            overlay_label = Some(overlay_header(ov, &mut t)?);
+            merge(&mut merged, &t);
+            overlay_table = Some(t);
+        }
+
+        let spec: TemplateSpec = {
+            let value = toml::Value::Table(merged);
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                let file = match &overlay_table {
+                    Some(t) if has_path(t, &path) => overlay.map(|o| o.name.clone()),
+                    _ => None,
+                }
+                .unwrap_or_else(|| base.name.clone());
+                TemplateErrors(vec![TemplateError {
+                    file,
+                    path: if path == "." { String::new() } else { path },
+                    line: None,
+                    message: e.inner().to_string(),
+                }])
+            })?
+        };
+
+        let mut errors = Vec::new();
+        let file_of = |path: &str| -> String {
+            match (&overlay_table, overlay) {
+                (Some(t), Some(o)) if has_path(t, path) => o.name.clone(),
+                _ => base.name.clone(),
+            }
+        };
+        let mut err = |path: String, message: String| {
+            errors.push(TemplateError {
+                file: file_of(&path),
+                path,
+                line: None,
+                message,
+            });
+        };
+
+        let currency = match Currency::parse(&spec.defaults.currency) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                err("defaults.currency".into(), e.to_string());
+                None
+            }
+        };
+        if spec.defaults.reference_prefix.is_empty() || spec.defaults.reference_prefix.len() > 10 {
+            err(
+                "defaults.reference_prefix".into(),
+                "must be 1-10 characters".into(),
+            );
+        }
+
+        let compile_source =
+            |path: &str, src: &ValueSource, err: &mut dyn FnMut(String, String)| {
+                let expr = match &src.from {
+                    Some(s) => match Expr::compile(s) {
+                        Ok(e) => Some(e),
+                        Err(m) => {
+                            err(
+                                format!("{path}.from"),
+                                format!("invalid CEL expression: {m}"),
+                            );
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                if let Some(m) = &src.map
+                    && !spec.value_maps.contains_key(m)
+                {
+                    err(
+                        format!("{path}.map"),
+                        format!("value map {m:?} is not defined under [value_maps]"),
+                    );
+                }
+                if src.from.is_none() && src.value.is_none() && src.default.is_none() {
+                    err(
+                        path.to_string(),
+                        "needs `from`, `value` or `default`".into(),
+                    );
+                }
+                if src.from.is_some() && src.value.is_some() {
+                    err(
+                        path.to_string(),
+                        "`from` and `value` are alternatives; give one".into(),
+                    );
+                }
+                CompiledSource {
+                    expr,
+                    map: src.map.clone(),
+                    default: src.default.clone(),
+                    value: src.value.clone(),
+                    path: path.to_string(),
+                }
+            };
+
+        let mut dimensions = Vec::new();
+        for (name, rule) in &spec.dimensions {
+            let path = format!("dimensions.{name}");
+            match DimensionKind::parse(name) {
+                None => err(
+                    path,
+                    format!(
+                        "unknown dimension; expected one of {}",
+                        DimensionKind::ALL.map(|k| k.as_str()).join(", ")
+                    ),
+                ),
+                Some(kind) => {
+                    let source = compile_source(&path, &rule.source, &mut err);
+                    dimensions.push(CompiledDimension {
+                        kind,
+                        source,
+                        erp_category: rule.erp_category.clone(),
+                    });
+                }
+            }
+        }
+
+        let tax = if spec.tax.source.from.is_none()
+            && spec.tax.source.value.is_none()
+            && spec.tax.source.default.is_none()
+        {
+            if spec.tax.required {
+                err(
+                    "tax".into(),
+                    "required = true needs `from`, `value` or `default`".into(),
+                );
+            }
+            CompiledSource {
+                expr: None,
+                map: None,
+                default: None,
+                value: None,
+                path: "tax".into(),
+            }
+        } else {
+            compile_source("tax", &spec.tax.source, &mut err)
+        };
+
+        let mut rules = BTreeMap::new();
+        for (name, rule) in &spec.domains {
+            let path = format!("domains.{name}");
+            let Some(domain) = Domain::parse(name) else {
+                err(path, "unknown domain".into());
+                continue;
+            };
+            if rule.direction == Direction::PsaToErp && !postable(domain) {
+                err(
+                    format!("{path}.direction"),
+                    format!(
+                        "{name} cannot post to the ERP (no document mapping); use reference, erp_to_psa or none"
+                    ),
+                );
+            }
+            match (rule.granularity, &rule.summary) {
+                (Granularity::Summary, None) => err(
+                    format!("{path}.summary"),
+                    "granularity = \"summary\" needs a [summary] table".into(),
+                ),
+                (Granularity::Summary, Some(_)) if !summarisable(domain) => err(
+                    format!("{path}.granularity"),
+                    format!(
+                        "{name} cannot be summarised; only time_entries, expenses and billing_events can"
+                    ),
+                ),
+                (Granularity::PerRecord, Some(_)) => err(
+                    format!("{path}.summary"),
+                    "a [summary] table needs granularity = \"summary\"".into(),
+                ),
+                _ => {}
+            }
+            if let Some(s) = &rule.summary {
+                if s.document.is_empty() {
+                    err(
+                        format!("{path}.summary.document"),
+                        "must not be empty".into(),
+                    );
+                }
+                if s.coalesce_seconds > 900 {
+                    err(
+                        format!("{path}.summary.coalesce_seconds"),
+                        "at most 900 (the longest queue delay)".into(),
+                    );
+                }
+            }
+            let mut skip_when = Vec::new();
+            for (i, s) in rule.skip_when.iter().enumerate() {
+                match Expr::compile(&s.when) {
+                    Ok(e) => skip_when.push((e, s.reason.clone())),
+                    Err(m) => err(
+                        format!("{path}.skip_when[{i}].when"),
+                        format!("invalid CEL expression: {m}"),
+                    ),
+                }
+                if s.reason.trim().is_empty() {
+                    err(
+                        format!("{path}.skip_when[{i}].reason"),
+                        "a skip needs a reason people can read".into(),
+                    );
+                }
+            }
+            let item = rule
+                .item
+                .as_ref()
+                .map(|s| compile_source(&format!("{path}.item"), s, &mut err));
+            let account = rule
+                .account
+                .as_ref()
+                .map(|s| compile_source(&format!("{path}.account"), s, &mut err));
+            let description = match &rule.description {
+                Some(d) => match Expr::compile(d) {
+                    Ok(e) => Some(e),
+                    Err(m) => {
+                        err(
+                            format!("{path}.description"),
+                            format!("invalid CEL expression: {m}"),
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            let mut required_dimensions = Vec::new();
+            for (i, d) in rule.required_dimensions.iter().enumerate() {
+                match DimensionKind::parse(d) {
+                    Some(k) if spec.dimensions.contains_key(d) => required_dimensions.push(k),
+                    Some(_) => err(
+                        format!("{path}.required_dimensions[{i}]"),
+                        format!(
+                            "dimension {d:?} is required but [dimensions.{d}] does not say how to derive it"
+                        ),
+                    ),
+                    None => err(
+                        format!("{path}.required_dimensions[{i}]"),
+                        format!("unknown dimension {d:?}"),
+                    ),
+                }
+            }
+            let invoice_status = match rule.invoice_status.as_deref() {
+                None | Some("draft") => DocStatus::Draft,
+                Some("authorised") => DocStatus::Authorised,
+                Some(other) => {
+                    err(
+                        format!("{path}.invoice_status"),
+                        format!("expected \"draft\" or \"authorised\", got {other:?}"),
+                    );
+                    DocStatus::Draft
+                }
+            };
+            if rule.direction == Direction::PsaToErp
+                && matches!(domain, Domain::TimeEntries | Domain::Expenses)
+                && rule.item.is_none()
+                && rule.account.is_none()
+            {
+                err(
+                    path.clone(),
+                    "lines need an `item` or an `account` to post to".into(),
+                );
+            }
+            rules.insert(
+                domain,
+                CompiledRule {
+                    domain,
+                    owner: rule.owner.unwrap_or_else(|| default_owner(domain)),
+                    spec: rule.clone(),
+                    skip_when,
+                    item,
+                    account,
+                    description,
+                    required_dimensions,
+                    invoice_status,
+                },
+            );
+        }
+        // Summaries that share a document must agree on how it is grouped.
+        let mut docs: BTreeMap<&str, (&str, &SummaryRule)> = BTreeMap::new();
+        for (name, rule) in &spec.domains {
+            if let Some(s) = &rule.summary {
+                match docs.get(s.document.as_str()) {
+                    Some((other, o)) if o.group_by != s.group_by => err(
+                        format!("domains.{name}.summary.group_by"),
+                        format!(
+                            "document {:?} is also built by {other} with a different group_by",
+                            s.document
+                        ),
+                    ),
+                    _ => {
+                        docs.insert(&s.document, (name, s));
+                    }
+                }
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(TemplateErrors(errors));
+        }
+        let base_version = format!(
+            "{}@{}",
+            spec.template.name,
+            base_header_version(&base_table)
+        );
+        let hash = hash_json(&spec);
+        let version = match overlay_label {
+            Some(label) => format!("{base_version}+{label}#{}", &hash[..12]),
+            None => format!("{base_version}#{}", &hash[..12]),
+        };
+        Ok(Template {
+            version,
+            currency: currency.expect("validated above"),
+            rules,
+            dimensions,
+            tax,
+            spec,
+        })
+    }
+
+    /// The compiled rule for a domain, if the template mentions it.
+    pub fn rule(&self, domain: Domain) -> Option<&CompiledRule> {
+        self.rules.get(&domain)
+    }
+
+    /// The direction of a domain; domains the template does not mention are not synced.
+    pub fn direction(&self, domain: Domain) -> Direction {
+        self.rules
+            .get(&domain)
+            .map(|r| r.spec.direction)
+            .unwrap_or(Direction::None)
+    }
+
+    pub fn value_map(&self, name: &str) -> Option<&BTreeMap<String, String>> {
+        self.spec.value_maps.get(name)
+    }
+}
+
+fn parse_table(src: &TemplateSource) -> Result<toml::Table, TemplateErrors> {
+    src.text.parse::<toml::Table>().map_err(|e| {
+        let line = e.span().map(|s| {
+            src.text[..s.start.min(src.text.len())]
+                .lines()
+                .count()
+                .max(1)
+        });
+        TemplateErrors(vec![TemplateError {
+            file: src.name.clone(),
+            path: String::new(),
+            line,
+            message: e.message().to_string(),
+        }])
+    })
+}
+
+/// Takes the override's `[template]` identity out before merging (so the base's
+/// name and version stay), and returns `name@version` for the template version.
+fn overlay_header(src: &TemplateSource, table: &mut toml::Table) -> Result<String, TemplateErrors> {
+    let fail = |path: &str, message: &str| {
+        TemplateErrors(vec![TemplateError {
+            file: src.name.clone(),
+            path: path.to_string(),
+            line: None,
+            message: message.to_string(),
+        }])
+    };
+    let Some(toml::Value::Table(header)) = table.get_mut("template") else {
+        return Err(fail(
+            "template",
+            "an override needs a [template] table with at least `version`",
+        ));
+    };
+    let version = match header.remove("version") {
+        Some(toml::Value::String(v)) => v,
+        Some(_) => return Err(fail("template.version", "must be a string")),
+        None => {
+            return Err(fail(
+                "template.version",
+                "an override must carry its own version",
+            ));
+        }
+    };
+    let name = match header.remove("name") {
+        Some(toml::Value::String(n)) => n,
+        Some(_) => return Err(fail("template.name", "must be a string")),
+        None => header
+            .get("customer")
+            .and_then(|v| v.as_str())
+            .unwrap_or("override")
+            .to_string(),
+    };
+    for key in ["psa", "erp"] {
+        if header.contains_key(key) {
+            return Err(fail(
+                &format!("template.{key}"),
+                "an override cannot change the connectors of its base template",
+            ));
+        }
+    }
+    Ok(format!("{name}@{version}"))
+}
+
+fn base_header_version(table: &toml::Table) -> String {
+    table
+        .get("template")
+        .and_then(|t| t.get("version"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// Deep-merges `overlay` into `base`: tables merge, everything else is replaced.
+fn merge(base: &mut toml::Table, overlay: &toml::Table) {
+    for (k, v) in overlay {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// Whether a dotted path (as serde_path_to_error prints it) exists in a table.
+fn has_path(table: &toml::Table, path: &str) -> bool {
+    let mut current = table;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let key = part.split('[').next().unwrap_or(part);
+        match current.get(key) {
+            Some(toml::Value::Table(t)) => current = t,
+            Some(_) => return true,
+            None => return i > 0 && key.is_empty(),
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[template]
+name = "cw-xero"
+version = "1.0.0"
+psa = "connectwise"
+erp = "xero"
+
+[value_maps.work_role_item]
+"Senior Consultant" = "CONS-SR"
+
+[dimensions.department]
+from = "project.dimensions.department.code"
+erp_category = "Department"
+
+[domains.customers]
+direction = "psa_to_erp"
+
+[domains.projects]
+direction = "reference"
+
+[domains.time_entries]
+direction = "psa_to_erp"
+approved_only = true
+granularity = "summary"
+item = { from = "record.role", map = "work_role_item" }
+required_dimensions = ["department"]
+skip_when = [{ when = "project.billing_type != 'time_and_materials'", reason = "billed by PSA invoice" }]
+
+[domains.time_entries.summary]
+document = "project_billing"
+"#;
+
+    fn src(name: &str, text: &str) -> TemplateSource {
+        TemplateSource::new(name, text)
+    }
+
+    #[test]
+    fn a_valid_base_loads_with_a_versioned_identity() {
+        let t = Template::load(&src("base.toml", BASE), None).unwrap();
+        assert!(t.version.starts_with("cw-xero@1.0.0#"), "{}", t.version);
+        assert_eq!(t.direction(Domain::Projects), Direction::Reference);
+        assert_eq!(t.direction(Domain::Payments), Direction::None);
+        let rule = t.rule(Domain::TimeEntries).unwrap();
+        assert_eq!(rule.required_dimensions, vec![DimensionKind::Department]);
+        assert_eq!(rule.owner, Owner::ProjectOperations);
+    }
+
+    #[test]
+    fn an_override_merges_maps_and_changes_the_version() {
+        let ov = r#"
+[template]
+customer = "acme"
+version = "3"
+[value_maps.work_role_item]
+"Architect" = "CONS-ARCH"
+"#;
+        let t = Template::load(&src("base.toml", BASE), Some(&src("acme.toml", ov))).unwrap();
+        let map = t.value_map("work_role_item").unwrap();
+        assert_eq!(map.get("Architect").map(String::as_str), Some("CONS-ARCH"));
+        assert_eq!(
+            map.get("Senior Consultant").map(String::as_str),
+            Some("CONS-SR")
+        );
+        assert!(
+            t.version.starts_with("cw-xero@1.0.0+acme@3#"),
+            "{}",
+            t.version
+        );
+        let plain = Template::load(&src("base.toml", BASE), None).unwrap();
+        assert_ne!(plain.version, t.version);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_path_and_the_problem() {
+        let ov = r#"
+[template]
+version = "2"
+[domains.time_entries]
+item = { from = "record.role", map = "no_such_map" }
+skip_when = [{ when = "record.billable ==", reason = "x" }]
+[domains.payments]
+direction = "psa_to_erp"
+"#;
+        let errs = Template::load(&src("base.toml", BASE), Some(&src("acme.toml", ov)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errs.contains("acme.toml: domains.time_entries.item.map: value map \"no_such_map\""),
+            "{errs}"
+        );
+        assert!(
+            errs.contains("acme.toml: domains.time_entries.skip_when[0].when: invalid CEL"),
+            "{errs}"
+        );
+        assert!(
+            errs.contains("acme.toml: domains.payments.direction: payments cannot post"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_reported_with_their_path() {
+        let bad = BASE.replace("approved_only = true", "approved_only = \"yes\"");
+        let errs = Template::load(&src("base.toml", &bad), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errs.contains("base.toml: domains.time_entries.approved_only"),
+            "{errs}"
+        );
+        let typo = BASE.replace("approved_only = true", "aproved_only = true");
+        let errs = Template::load(&src("base.toml", &typo), None)
+            .unwrap_err()
+            .to_string();
+        assert!(errs.contains("unknown field `aproved_only`"), "{errs}");
+    }
+
+    #[test]
+    fn toml_syntax_errors_carry_a_line_number() {
+        let errs = Template::load(&src("base.toml", "[template\nname = 1"), None)
+            .unwrap_err()
+            .0;
+        assert_eq!(errs[0].file, "base.toml");
+        assert_eq!(errs[0].line, Some(1));
+    }
+
+    #[test]
+    fn an_override_cannot_switch_connectors() {
+        let ov = "[template]\nversion = \"1\"\nerp = \"quickbooks\"\n";
+        let errs = Template::load(&src("base.toml", BASE), Some(&src("o.toml", ov)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errs.contains("o.toml: template.erp: an override cannot change"),
+            "{errs}"
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! intake: verify a webhook and enqueue change notices (milliseconds, no ERP
+//! call), or poll a PSA for changes since the tenant's cursor.
+
+use chrono::Utc;
+use ferry_canon::{Domain, TenantId};
+
+use crate::deps::{Deps, chrono_duration};
+use crate::error::{ConnectorError, PortError};
+use crate::messages::{ChangeNotice, Envelope, Origin};
+use crate::ports::{ChangeAction, Cursor, Headers, OutboundMessage, QueueName, WebhookError};
+use crate::template::Direction;
+
+/// A webhook delivery as the HTTP edge received it (API Gateway or the local server).
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    /// The connector route, e.g. `connectwise` from `/webhooks/connectwise/{tenant}`.
+    pub route: String,
+    pub tenant: String,
+    /// Lower-cased header names.
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// The HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+impl WebhookResponse {
+    fn json(status: u16, body: serde_json::Value) -> Self {
+        WebhookResponse {
+            status,
+            body: body.to_string(),
+        }
+    }
+
+    fn error(status: u16, message: &str) -> Self {
+        Self::json(status, serde_json::json!({ "error": message }))
+    }
+}
+
+fn correlation_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// Verifies a webhook over the raw body, dedupes by event id and enqueues one
+/// notice per new event, then acknowledges. Nothing is enqueued twice: an event id
+/// is remembered before the enqueue and forgotten again if the enqueue fails
+/// (the 503 makes the vendor retry).
+pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse {
+    if req.body.len() > deps.settings.max_webhook_body {
+        return WebhookResponse::error(
+            413,
+            &format!(
+                "body of {} bytes exceeds the {} byte limit",
+                req.body.len(),
+                deps.settings.max_webhook_body
+            ),
+        );
+    }
+    // Unknown tenant and unknown route answer the same, revealing nothing.
+    let not_found = || WebhookResponse::error(404, "not found");
+    let Ok(tenant) = TenantId::parse(&req.tenant) else {
+        return not_found();
+    };
+    let ctx = match deps.tenants.context(&tenant).await {
+        Ok(Some(ctx)) => ctx,
+        Ok(None) => return not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "tenant lookup failed");
+            return WebhookResponse::error(503, "temporarily unavailable");
+        }
+    };
+    let Some(verifier) = ctx.webhooks.get(&req.route) else {
+        return not_found();
+    };
+    let now = deps.clock.now();
+    let events = match verifier.verify(&req.headers, &req.body, now).await {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::warn!(tenant = %tenant, route = %req.route, error = %e, "webhook refused");
+            return match e {
+                WebhookError::Malformed(m) => {
+                    WebhookResponse::error(400, &format!("malformed payload: {m}"))
+                }
+                WebhookError::KeyUnavailable(_) => {
+                    WebhookResponse::error(503, "signing key temporarily unavailable")
+                }
+                WebhookError::MissingHeader(_)
+                | WebhookError::BadSignature
+                | WebhookError::OutsideWindow(_) => WebhookResponse::error(401, &e.to_string()),
+            };
+        }
+    };
+
+    let system = ctx.psa.system();
+    let dedupe_until = now + chrono_duration(deps.settings.dedupe_ttl);
+    let mut fresh = Vec::new();
+    let mut duplicates = 0usize;
+    for ev in events {
+        let key = format!("{}:{}", req.route, ev.event_id);
+        match deps
+            .dedupe
+            .first_seen(&tenant, &key, now, dedupe_until)
+            .await
+        {
+            Ok(true) => fresh.push((key, ev)),
+            Ok(false) => duplicates += 1,
+            Err(e) => {
+                tracing::error!(error = %e, "dedupe store failed");
+                forget_all(deps, &tenant, &fresh).await;
+                return WebhookResponse::error(503, "temporarily unavailable");
+            }
+        }
+    }
+    let correlation = correlation_id();
+    let notices: Vec<OutboundMessage> = fresh
+        .iter()
+        .filter(|(_, ev)| ctx.template.direction(ev.domain) != Direction::None)
+        .map(|(_, ev)| {
+            OutboundMessage::now(
+                Envelope::Change(ChangeNotice {
+                    tenant: tenant.clone(),
+                    system: system.clone(),
+                    domain: ev.domain,
+                    id: ev.id.clone(),
+                    action: ev.action,
+                    version: ev.version.clone(),
+                    record: ev.record.clone(),
+                    origin: Origin::Webhook {
+                        event_id: ev.event_id.clone(),
+                    },
+                    received_at: now,
+                    correlation_id: correlation.clone(),
+                })
+                .to_body(),
+            )
+        })
+        .collect();
+    let accepted = notices.len();
+    let ignored = fresh.len() - accepted;
+    if !notices.is_empty()
+        && let Err(e) = deps.queue.send(QueueName::Transform, notices).await
+    {
+        tracing::error!(tenant = %tenant, error = %e, "enqueue failed; asking the vendor to retry");
+        forget_all(deps, &tenant, &fresh).await;
+        return WebhookResponse::error(503, "temporarily unavailable");
+    }
+    tracing::info!(tenant = %tenant, route = %req.route, accepted, duplicates, ignored, correlation_id = %correlation, "webhook accepted");
+    WebhookResponse::json(
+        200,
+        serde_json::json!({ "accepted": accepted, "duplicates": duplicates, "ignored": ignored }),
+    )
+}
+
+async fn forget_all<T>(deps: &Deps, tenant: &TenantId, fresh: &[(String, T)]) {
+    for (key, _) in fresh {
+        if let Err(e) = deps.dedupe.forget(tenant, key).await {
+            tracing::error!(error = %e, "could not forget event id; the vendor's retry will be treated as a duplicate");
+        }
+    }
+}
+
+/// Why a poll stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("unknown tenant {0}")]
+    UnknownTenant(TenantId),
+    #[error("PSA: {0}")]
+    Psa(#[from] ConnectorError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// What a poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    pub pages: usize,
+    pub enqueued: usize,
+    pub cursor: Option<Cursor>,
+}
+
+/// Polls one domain since the tenant's cursor. The first page starts `poll_overlap`
+/// before the cursor (to catch records committed late with earlier timestamps;
+/// transform drops versions it already has); pages then follow by keyset. After
+/// each page is enqueued the cursor advances, conditionally, never backwards.
+pub async fn poll(
+    deps: &Deps,
+    tenant: &TenantId,
+    domain: Domain,
+    on_page: &(dyn Fn(usize) + Send + Sync),
+) -> Result<PollReport, PollError> {
+    let ctx = deps
+        .tenants
+        .context(tenant)
+        .await?
+        .ok_or_else(|| PollError::UnknownTenant(tenant.clone()))?;
+    let mut report = PollReport::default();
+    if ctx.template.direction(domain) == Direction::None {
+        return Ok(report);
+    }
+    let system = ctx.psa.system();
+    let stream = format!("{system}/{domain}");
+    let stored = deps.cursors.get(tenant, &stream).await?;
+    let mut after = stored.as_ref().map(|c| Cursor {
+        updated_at: c.updated_at - chrono_duration(deps.settings.poll_overlap),
+        id: String::new(),
+    });
+    let correlation = correlation_id();
+    loop {
+        let page = ctx
+            .psa
+            .changes(domain, after.as_ref(), deps.settings.poll_page_size)
+            .await?;
+        let Some(last) = page.last() else { break };
+        let next = Cursor::new(last.version.updated_at, last.id.clone());
+        let now = deps.clock.now();
+        let count = page.len();
+        let notices = page
+            .into_iter()
+            .map(|rec| {
+                OutboundMessage::now(
+                    Envelope::Change(ChangeNotice {
+                        tenant: tenant.clone(),
+                        system: system.clone(),
+                        domain,
+                        id: rec.id.clone(),
+                        action: if rec.deleted {
+                            ChangeAction::Delete
+                        } else {
+                            ChangeAction::Upsert
+                        },
+                        version: Some(rec.version.clone()),
+                        record: Some(rec.raw),
+                        origin: Origin::Poll,
+                        received_at: now,
+                        correlation_id: correlation.clone(),
+                    })
+                    .to_body(),
+                )
+            })
+            .collect();
+        deps.queue.send(QueueName::Transform, notices).await?;
+        deps.cursors.advance(tenant, &stream, &next).await?;
+        report.pages += 1;
+        report.enqueued += count;
+        on_page(count);
+        after = Some(next.clone());
+        report.cursor = Some(next);
+        if count < deps.settings.poll_page_size as usize {
+            break;
+        }
+    }
+    tracing::info!(tenant = %tenant, %domain, pages = report.pages, enqueued = report.enqueued, at = %Utc::now(), "poll finished");
+    Ok(report)
+}

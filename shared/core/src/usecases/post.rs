@@ -1,0 +1,847 @@
+//! post: write documents to the ERP exactly once in effect.
+//!
+//! Per document: an idempotency record (Powertools protocol: INPROGRESS /
+//! COMPLETED, expiry, payload hash) plus a per-document lease in the id map that
+//! refuses versions not newer than the one written (an older update never
+//! overwrites a newer one), plus the ERP's own key (`Idempotency-Key`, and a
+//! lookup by Ferry's reference after any attempt whose outcome is unknown), so a
+//! crash between the ERP's commit and our bookkeeping cannot post twice.
+//! Documents of one kind are batched into one ERP call where the ERP allows it,
+//! within the account's shared rate budget.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_canon::{Domain, Money, TenantId};
+
+use crate::deps::{Deps, TenantContext, chrono_duration};
+use crate::error::{ConnectorError, PortError, RetryClass};
+use crate::hash::{hash_json, hash_parts};
+use crate::mapping::{self, StagedLine};
+use crate::messages::{Envelope, FlushGroup, Origin, PostCommand, Resync, ResyncItem};
+use crate::ports::{
+    AuditEntry, Begin, BeginRequest, Claim, ClaimRequest, CommitRequest, Disposition, DomainEvent,
+    ExceptionRecord, ExceptionStatus, ItemResult, OutboundItem, OutboundMessage, Owner, QueueName,
+    ReceivedMessage,
+};
+use crate::posting::{DocKind, DocStatus, PostingDoc};
+use crate::usecases::retry::{self, Outcome, exception_id};
+use crate::usecases::transform::{SummaryHeader, release_dependents};
+
+/// One document to write, from a post command or a summary flush.
+#[derive(Debug, Clone)]
+struct Job {
+    index: usize,
+    tenant: TenantId,
+    domain: Domain,
+    doc: PostingDoc,
+    version: i64,
+    content_hash: String,
+    source_keys: Vec<String>,
+    source_hash: String,
+    template_version: String,
+    correlation_id: String,
+    receive_count: u32,
+    /// What a replay re-reads if the ERP refuses the document.
+    resync: Vec<ResyncItem>,
+}
+
+impl Job {
+    fn idempotency_key(&self) -> String {
+        let v = self.version.to_string();
+        let h = hash_parts(&[
+            self.tenant.as_str(),
+            &self.doc.key,
+            &v,
+            &self.template_version,
+        ]);
+        format!("post-{}", &h[..40])
+    }
+}
+
+/// A job holding its idempotency key and document lease.
+#[derive(Debug, Clone)]
+struct Held {
+    job: Job,
+    key: String,
+    erp_id: Option<String>,
+    prior_attempts: u32,
+    adopted: bool,
+}
+
+/// Handles a batch from the post queue; one outcome per message, in order.
+pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outcome> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; messages.len()];
+    let mut jobs = Vec::new();
+    for (index, msg) in messages.iter().enumerate() {
+        let envelope = match Envelope::from_body(&msg.body) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(message_id = %msg.id, error = %e, "unreadable post message");
+                outcomes[index] = Some(Outcome::retry(
+                    retry::backoff(&deps.settings, msg.receive_count),
+                    format!("unreadable message: {e}"),
+                ));
+                continue;
+            }
+        };
+        match envelope {
+            Envelope::Post(cmd) => jobs.push(job_from_command(index, cmd, msg.receive_count)),
+            Envelope::Flush(f) => match job_from_flush(deps, index, &f, msg.receive_count).await {
+                Ok(Some(job)) => jobs.push(job),
+                Ok(None) => outcomes[index] = Some(Outcome::Done),
+                Err(e) => {
+                    outcomes[index] = Some(Outcome::retry(
+                        retry::backoff(&deps.settings, msg.receive_count),
+                        e.to_string(),
+                    ))
+                }
+            },
+            other => {
+                let sent = deps
+                    .queue
+                    .send(
+                        QueueName::Transform,
+                        vec![OutboundMessage::now(other.to_body())],
+                    )
+                    .await;
+                outcomes[index] = Some(match sent {
+                    Ok(()) => Outcome::Done,
+                    Err(e) => Outcome::retry(
+                        retry::backoff(&deps.settings, msg.receive_count),
+                        e.to_string(),
+                    ),
+                });
+            }
+        }
+    }
+
+    // Same document twice in one batch: only the newest version is worth writing.
+    let mut newest: BTreeMap<(TenantId, String), usize> = BTreeMap::new();
+    for (i, j) in jobs.iter().enumerate() {
+        let k = (j.tenant.clone(), j.doc.key.clone());
+        match newest.get(&k) {
+            Some(&other) if jobs[other].version >= j.version => {}
+            _ => {
+                newest.insert(k, i);
+            }
+        }
+    }
+    let mut groups: BTreeMap<(TenantId, DocKind), Vec<Job>> = BTreeMap::new();
+    for (i, j) in jobs.into_iter().enumerate() {
+        if newest.get(&(j.tenant.clone(), j.doc.key.clone())) == Some(&i) {
+            groups
+                .entry((j.tenant.clone(), j.doc.kind))
+                .or_default()
+                .push(j);
+        } else {
+            outcomes[j.index] = Some(Outcome::Done);
+        }
+    }
+    for ((tenant, kind), jobs) in groups {
+        let span = tracing::info_span!("post", tenant = %tenant, kind = kind.as_str(), documents = jobs.len());
+        let _g = span.enter();
+        for (index, outcome) in post_group(deps, &tenant, kind, jobs).await {
+            outcomes[index] = Some(outcome);
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::Done))
+        .collect()
+}
+
+fn job_from_command(index: usize, cmd: PostCommand, receive_count: u32) -> Job {
+    let resync = cmd
+        .source_keys
+        .iter()
+        .filter_map(|k| k.split_once(':'))
+        .filter_map(|(system, id)| {
+            Some(ResyncItem {
+                domain: cmd.domain,
+                system: ferry_canon::SystemId::parse(system).ok()?,
+                id: id.to_string(),
+            })
+        })
+        .collect();
+    Job {
+        index,
+        tenant: cmd.tenant,
+        domain: cmd.domain,
+        doc: cmd.doc,
+        version: cmd.version,
+        content_hash: cmd.content_hash,
+        source_keys: cmd.source_keys,
+        source_hash: cmd.source_hash,
+        template_version: cmd.template_version,
+        correlation_id: cmd.correlation_id,
+        receive_count,
+        resync,
+    }
+}
+
+/// Renders a summary group's current state. `None`: nothing to write (an empty
+/// group that never reached the ERP, or a render refusal already recorded).
+async fn job_from_flush(
+    deps: &Deps,
+    index: usize,
+    f: &FlushGroup,
+    receive_count: u32,
+) -> Result<Option<Job>, PortError> {
+    let Some(ctx) = deps.tenants.context(&f.tenant).await? else {
+        return Ok(None);
+    };
+    let Some(rule) = ctx.template.rule(f.domain) else {
+        return Ok(None);
+    };
+    // Clear the schedule first: a change staged after this point schedules a new flush.
+    deps.staging.unschedule(&f.tenant, &f.group).await?;
+    let snapshot = deps.staging.snapshot(&f.tenant, &f.group).await?;
+    let Some(header) = snapshot
+        .header
+        .as_deref()
+        .and_then(|h| serde_json::from_str::<SummaryHeader>(h).ok())
+    else {
+        return Err(PortError::permanent(
+            "staging",
+            "snapshot",
+            format!("group {} has no readable header", f.group),
+        ));
+    };
+    let members: Vec<StagedLine> = snapshot
+        .members
+        .iter()
+        .filter_map(|(_, j)| serde_json::from_str(j).ok())
+        .collect();
+    if members.is_empty()
+        && !deps
+            .idmap
+            .get(&f.tenant, &header.group.doc_key)
+            .await?
+            .is_some_and(|e| e.erp_id.is_some())
+    {
+        return Ok(None);
+    }
+    let doc = match mapping::render_summary(
+        &ctx.template,
+        rule,
+        &header.group,
+        &members,
+        &header.contact,
+    ) {
+        Ok(d) => d,
+        Err(v) => {
+            tracing::error!(group = %f.group, reason = %v.reason, "summary cannot render");
+            return Ok(None);
+        }
+    };
+    let system = ctx.psa.system();
+    Ok(Some(Job {
+        index,
+        tenant: f.tenant.clone(),
+        domain: f.domain,
+        content_hash: hash_json(&doc),
+        source_hash: hash_json(&members),
+        source_keys: members.iter().map(|m| m.source_key.clone()).collect(),
+        resync: members
+            .iter()
+            .map(|m| ResyncItem {
+                domain: m.domain,
+                system: system.clone(),
+                id: m
+                    .source_key
+                    .split_once(':')
+                    .map(|(_, id)| id.to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        doc,
+        version: snapshot.revision,
+        template_version: ctx.template.version.clone(),
+        correlation_id: f.correlation_id.clone(),
+        receive_count,
+    }))
+}
+
+async fn post_group(
+    deps: &Deps,
+    tenant: &TenantId,
+    kind: DocKind,
+    jobs: Vec<Job>,
+) -> Vec<(usize, Outcome)> {
+    let mut out = Vec::new();
+    let ctx = match deps.tenants.context(tenant).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            tracing::error!(tenant = %tenant, "post for an unknown tenant dropped");
+            return jobs.into_iter().map(|j| (j.index, Outcome::Done)).collect();
+        }
+        Err(e) => {
+            return jobs
+                .into_iter()
+                .map(|j| {
+                    (
+                        j.index,
+                        Outcome::retry(
+                            retry::backoff(&deps.settings, j.receive_count),
+                            e.to_string(),
+                        ),
+                    )
+                })
+                .collect();
+        }
+    };
+
+    let mut held = Vec::new();
+    for job in jobs {
+        let index = job.index;
+        let receive_count = job.receive_count;
+        match hold(deps, job).await {
+            Ok(Ok(h)) => held.push(h),
+            Ok(Err(outcome)) => out.push((index, outcome)),
+            Err(e) => out.push((
+                index,
+                Outcome::retry(retry::backoff(&deps.settings, receive_count), e.to_string()),
+            )),
+        }
+    }
+
+    // An earlier attempt may have reached the ERP: find it by our reference before creating.
+    let mut ready = Vec::new();
+    for mut h in held {
+        if h.erp_id.is_none() && h.prior_attempts > 0 {
+            match ctx.erp.find_by_reference(&h.job.doc).await {
+                Ok(Some(found)) => {
+                    tracing::info!(doc = %h.job.doc.key, erp_id = %found.erp_id, "adopting the document an earlier attempt created");
+                    h.erp_id = Some(found.erp_id);
+                    h.adopted = true;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    out.push(call_failed(deps, &h, &e).await);
+                    continue;
+                }
+            }
+        }
+        // A deletion of something the ERP never had is already done.
+        if h.erp_id.is_none()
+            && h.job
+                .doc
+                .invoice()
+                .is_some_and(|i| matches!(i.status, DocStatus::Deleted | DocStatus::Voided))
+        {
+            out.push(finish_without_write(deps, &h).await);
+            continue;
+        }
+        ready.push(h);
+    }
+
+    for chunk in ready.chunks(ctx.erp.max_batch().max(1)) {
+        let items: Vec<OutboundItem> = chunk
+            .iter()
+            .map(|h| OutboundItem {
+                doc: h.job.doc.clone(),
+                erp_id: h.erp_id.clone(),
+            })
+            .collect();
+        let keys: Vec<&str> = chunk.iter().map(|h| h.key.as_str()).collect();
+        let batch_key = format!("ferry-{}", &hash_parts(&keys)[..48]);
+        match ctx.erp.upsert(kind, &items, &batch_key).await {
+            Ok(results) if results.len() == chunk.len() => {
+                for ((h, item), result) in chunk.iter().zip(&items).zip(results) {
+                    let outcome = match result {
+                        ItemResult::Ok {
+                            erp_id,
+                            erp_number,
+                            response,
+                        } => {
+                            succeeded(
+                                deps,
+                                &ctx,
+                                h,
+                                item,
+                                &erp_id,
+                                erp_number.as_deref(),
+                                &response,
+                            )
+                            .await
+                        }
+                        ItemResult::Rejected { messages, response } => {
+                            rejected(deps, &ctx, h, &messages, &response).await
+                        }
+                    };
+                    out.push((h.job.index, outcome));
+                }
+            }
+            Ok(results) => {
+                let e = ConnectorError::protocol(format!(
+                    "ERP answered {} results for {} documents",
+                    results.len(),
+                    chunk.len()
+                ));
+                for h in chunk {
+                    out.push(call_failed(deps, h, &e).await);
+                }
+            }
+            Err(e) => {
+                for h in chunk {
+                    out.push(call_failed(deps, h, &e).await);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Takes the idempotency key and the document lease, or says why not.
+async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError> {
+    let now = deps.clock.now();
+    let key = job.idempotency_key();
+    let lease_until = now + chrono_duration(deps.settings.post_lease);
+    let begin = deps
+        .idempotency
+        .begin(BeginRequest {
+            tenant: &job.tenant,
+            key: &key,
+            payload_hash: &job.content_hash,
+            now,
+            in_progress_until: lease_until,
+            expires_at: now + chrono_duration(deps.settings.idempotency_ttl),
+        })
+        .await?;
+    let prior_attempts = match begin {
+        Begin::Started { prior_attempts } => prior_attempts,
+        Begin::Completed { .. } => {
+            tracing::info!(doc = %job.doc.key, "already posted (duplicate delivery)");
+            return Ok(Err(Outcome::Done));
+        }
+        Begin::InProgress { until } => {
+            let wait = (until - now).to_std().unwrap_or(Duration::from_secs(1));
+            return Ok(Err(Outcome::retry(
+                wait,
+                "another attempt holds this document",
+            )));
+        }
+        Begin::PayloadMismatch { stored_hash } => {
+            let message = format!(
+                "idempotency key {key} was used before with a different payload (stored {}, now {})",
+                &stored_hash[..12.min(stored_hash.len())],
+                &job.content_hash[..12.min(job.content_hash.len())]
+            );
+            raise_post_exception(
+                deps,
+                &job,
+                "idempotency.payload_mismatch",
+                &message,
+                None,
+                Owner::Support,
+            )
+            .await?;
+            return Ok(Err(Outcome::Done));
+        }
+    };
+    let claim = deps
+        .idmap
+        .claim(ClaimRequest {
+            tenant: &job.tenant,
+            doc_key: &job.doc.key,
+            version: job.version,
+            content_hash: &job.content_hash,
+            now,
+            lease_until,
+        })
+        .await?;
+    match claim {
+        Claim::Granted { entry } => Ok(Ok(Held {
+            erp_id: entry.and_then(|e| e.erp_id),
+            key,
+            prior_attempts,
+            adopted: false,
+            job,
+        })),
+        Claim::Stale {
+            current_version, ..
+        } => {
+            // The ERP already holds this version or a newer one: nothing to write,
+            // and every record folded into this version is in the ERP.
+            tracing::info!(doc = %job.doc.key, version = job.version, current_version, "not newer than the ERP's copy");
+            deps.idempotency
+                .complete(
+                    &job.tenant,
+                    &key,
+                    "superseded",
+                    now + chrono_duration(deps.settings.idempotency_ttl),
+                )
+                .await?;
+            let posted = Disposition::Posted {
+                doc_key: job.doc.key.clone(),
+                revision: current_version,
+            };
+            deps.ledger
+                .settle_doc(&job.tenant, &job.doc.key, job.version, &posted, now)
+                .await?;
+            Ok(Err(Outcome::Done))
+        }
+        Claim::Busy { until } => {
+            deps.idempotency.release(&job.tenant, &key).await?;
+            let wait = (until - now).to_std().unwrap_or(Duration::from_secs(1));
+            Ok(Err(Outcome::retry(
+                wait,
+                "another post holds this document",
+            )))
+        }
+    }
+}
+
+/// A deletion of a document the ERP never had: complete without a call.
+async fn finish_without_write(deps: &Deps, h: &Held) -> (usize, Outcome) {
+    let now = deps.clock.now();
+    let r = async {
+        deps.idempotency
+            .complete(
+                &h.job.tenant,
+                &h.key,
+                "nothing to delete",
+                now + chrono_duration(deps.settings.idempotency_ttl),
+            )
+            .await?;
+        deps.idmap.release(&h.job.tenant, &h.job.doc.key).await?;
+        let skipped = Disposition::Skipped {
+            reason: "deleted before it reached the ERP".into(),
+        };
+        deps.ledger
+            .settle_doc(&h.job.tenant, &h.job.doc.key, h.job.version, &skipped, now)
+            .await?;
+        Ok::<_, PortError>(())
+    }
+    .await;
+    match r {
+        Ok(()) => (h.job.index, Outcome::Done),
+        Err(e) => (
+            h.job.index,
+            Outcome::retry(
+                retry::backoff(&deps.settings, h.job.receive_count),
+                e.to_string(),
+            ),
+        ),
+    }
+}
+
+async fn succeeded(
+    deps: &Deps,
+    ctx: &Arc<TenantContext>,
+    h: &Held,
+    item: &OutboundItem,
+    erp_id: &str,
+    erp_number: Option<&str>,
+    response: &serde_json::Value,
+) -> Outcome {
+    match record_success(deps, ctx, h, item, erp_id, erp_number, response).await {
+        Ok(()) => Outcome::Done,
+        Err(e) => {
+            // The ERP has the document but our bookkeeping failed. The idempotency record
+            // stays in progress, so the retry looks the document up instead of creating it.
+            tracing::error!(doc = %h.job.doc.key, error = %e, "bookkeeping after a successful write failed");
+            let _ = deps
+                .idempotency
+                .abandon(&h.job.tenant, &h.key, deps.clock.now())
+                .await;
+            let _ = deps.idmap.release(&h.job.tenant, &h.job.doc.key).await;
+            Outcome::retry(
+                retry::backoff(&deps.settings, h.job.receive_count),
+                e.to_string(),
+            )
+        }
+    }
+}
+
+async fn record_success(
+    deps: &Deps,
+    ctx: &Arc<TenantContext>,
+    h: &Held,
+    item: &OutboundItem,
+    erp_id: &str,
+    erp_number: Option<&str>,
+    response: &serde_json::Value,
+) -> Result<(), PortError> {
+    let job = &h.job;
+    let now = deps.clock.now();
+    deps.idmap
+        .commit(CommitRequest {
+            tenant: &job.tenant,
+            doc_key: &job.doc.key,
+            erp_id,
+            erp_number,
+            version: job.version,
+            content_hash: &job.content_hash,
+            now,
+        })
+        .await?;
+    let action = if h.adopted {
+        "adopt"
+    } else if job
+        .doc
+        .invoice()
+        .is_some_and(|i| matches!(i.status, DocStatus::Deleted | DocStatus::Voided))
+        || job.doc.contact().is_some_and(|c| c.archived)
+    {
+        "delete"
+    } else if h.erp_id.is_some() {
+        "update"
+    } else {
+        "create"
+    };
+    let request = ctx
+        .erp
+        .render(item)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|e| format!("(render failed: {e})"));
+    deps.audit
+        .append(&AuditEntry {
+            tenant: job.tenant.clone(),
+            at: now,
+            doc_key: job.doc.key.clone(),
+            erp_system: ctx.erp.system().to_string(),
+            erp_id: Some(erp_id.to_string()),
+            action: action.into(),
+            version: job.version,
+            source_keys: job.source_keys.clone(),
+            source_hash: job.source_hash.clone(),
+            template_version: job.template_version.clone(),
+            idempotency_key: h.key.clone(),
+            request,
+            response: response.to_string(),
+            correlation_id: job.correlation_id.clone(),
+        })
+        .await?;
+    let result = serde_json::json!({ "erp_id": erp_id, "erp_number": erp_number }).to_string();
+    deps.idempotency
+        .complete(
+            &job.tenant,
+            &h.key,
+            &result,
+            now + chrono_duration(deps.settings.idempotency_ttl),
+        )
+        .await?;
+    let posted = Disposition::Posted {
+        doc_key: job.doc.key.clone(),
+        revision: job.version,
+    };
+    deps.ledger
+        .settle_doc(&job.tenant, &job.doc.key, job.version, &posted, now)
+        .await?;
+    let mut resolved = deps
+        .exceptions
+        .resolve_source(&job.tenant, &job.doc.key, now)
+        .await?;
+    for k in &job.source_keys {
+        resolved += deps.exceptions.resolve_source(&job.tenant, k, now).await?;
+    }
+    if job.doc.kind == DocKind::Contact {
+        for k in &job.source_keys {
+            release_dependents(deps, &job.tenant, k).await?;
+        }
+    }
+    let mut events = vec![DomainEvent::new(
+        DomainEvent::RECORD_POSTED,
+        &job.tenant,
+        now,
+        serde_json::json!({
+            "doc_key": job.doc.key,
+            "kind": job.doc.kind,
+            "erp_id": erp_id,
+            "erp_number": erp_number,
+            "version": job.version,
+            "action": action,
+            "sources": job.source_keys.len(),
+            "template_version": job.template_version,
+        }),
+    )];
+    if resolved > 0 {
+        events.push(DomainEvent::new(
+            DomainEvent::EXCEPTION_RESOLVED,
+            &job.tenant,
+            now,
+            serde_json::json!({ "doc_key": job.doc.key, "resolved": resolved }),
+        ));
+    }
+    if let Err(e) = deps.events.publish(events).await {
+        tracing::warn!(error = %e, "could not publish posted event");
+    }
+    tracing::info!(doc = %job.doc.key, erp_id, action, version = job.version, "posted");
+    Ok(())
+}
+
+async fn rejected(
+    deps: &Deps,
+    ctx: &Arc<TenantContext>,
+    h: &Held,
+    messages: &[String],
+    response: &serde_json::Value,
+) -> Outcome {
+    let job = &h.job;
+    let erp = ctx.erp.system();
+    let text = messages.join("; ");
+    tracing::warn!(doc = %job.doc.key, erp_message = %text, "ERP refused the document");
+    let r = async {
+        deps.idempotency.release(&job.tenant, &h.key).await?;
+        deps.idmap.release(&job.tenant, &job.doc.key).await?;
+        let message = format!(
+            "{erp} refused {} {}: {text}",
+            job.doc.kind.as_str(),
+            job.doc.key
+        );
+        raise_post_exception(
+            deps,
+            job,
+            "erp.validation",
+            &message,
+            Some((text.clone(), response)),
+            Owner::Finance,
+        )
+        .await
+    }
+    .await;
+    match r {
+        Ok(()) => Outcome::Done,
+        Err(e) => Outcome::retry(
+            retry::backoff(&deps.settings, job.receive_count),
+            e.to_string(),
+        ),
+    }
+}
+
+/// The whole ERP call failed: throttled, transient (outcome unknown) or refused.
+async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outcome) {
+    let job = &h.job;
+    let now = deps.clock.now();
+    let r: Result<Outcome, PortError> = async {
+        deps.idmap.release(&job.tenant, &job.doc.key).await?;
+        match e.class() {
+            RetryClass::Throttled { retry_after } => {
+                // A 429 means the request was not processed.
+                deps.idempotency.release(&job.tenant, &h.key).await?;
+                let after =
+                    retry::retry_after_or_backoff(&deps.settings, job.receive_count, retry_after);
+                Ok(Outcome::retry(after, e.to_string()))
+            }
+            RetryClass::Transient => {
+                // Maybe committed: keep the record so the next attempt looks before it writes.
+                deps.idempotency.abandon(&job.tenant, &h.key, now).await?;
+                let ex = post_exception(
+                    deps,
+                    job,
+                    "erp.unavailable",
+                    &e.to_string(),
+                    None,
+                    Owner::Support,
+                );
+                deps.exceptions
+                    .raise(ExceptionRecord {
+                        status: ExceptionStatus::Retrying,
+                        ..ex
+                    })
+                    .await?;
+                Ok(Outcome::retry(
+                    retry::backoff(&deps.settings, job.receive_count),
+                    e.to_string(),
+                ))
+            }
+            RetryClass::Permanent => {
+                deps.idempotency.release(&job.tenant, &h.key).await?;
+                let owner = match e {
+                    ConnectorError::Rejected { .. } => Owner::Finance,
+                    _ => Owner::Support,
+                };
+                raise_post_exception(deps, job, "erp.refused_call", &e.to_string(), None, owner)
+                    .await?;
+                Ok(Outcome::Done)
+            }
+        }
+    }
+    .await;
+    match r {
+        Ok(o) => (job.index, o),
+        Err(pe) => (
+            job.index,
+            Outcome::retry(
+                retry::backoff(&deps.settings, job.receive_count),
+                pe.to_string(),
+            ),
+        ),
+    }
+}
+
+fn post_exception(
+    deps: &Deps,
+    job: &Job,
+    reason: &str,
+    message: &str,
+    erp: Option<(String, &serde_json::Value)>,
+    owner: Owner,
+) -> ExceptionRecord {
+    let now = deps.clock.now();
+    let amount = job
+        .doc
+        .invoice()
+        .map(|i| Money::new(i.subtotal, i.currency));
+    let hours = job.doc.invoice().map(|i| {
+        i.lines
+            .iter()
+            .filter(|l| l.kind == ferry_canon::LineKind::Time)
+            .map(|l| l.quantity)
+            .sum()
+    });
+    let replay = Envelope::Resync(Resync {
+        tenant: job.tenant.clone(),
+        items: job.resync.clone(),
+        origin: Origin::Replay {
+            exception_id: exception_id(&job.tenant, "post", &job.doc.key),
+        },
+        correlation_id: job.correlation_id.clone(),
+    });
+    ExceptionRecord {
+        id: exception_id(&job.tenant, "post", &job.doc.key),
+        tenant: job.tenant.clone(),
+        stage: "post".into(),
+        domain: job.domain,
+        source_key: job.doc.key.clone(),
+        reason: reason.into(),
+        message: message.into(),
+        field: None,
+        rule: None,
+        erp_message: erp.as_ref().map(|(t, _)| t.clone()),
+        owner,
+        status: ExceptionStatus::Open,
+        attempts: 1,
+        first_seen: now,
+        last_seen: now,
+        amount,
+        hours: hours.filter(|h: &rust_decimal::Decimal| !h.is_zero()),
+        doc_key: Some(job.doc.key.clone()),
+        blocked_by: None,
+        replay_queue: QueueName::Transform,
+        replay_body: replay.to_body(),
+    }
+}
+
+async fn raise_post_exception(
+    deps: &Deps,
+    job: &Job,
+    reason: &str,
+    message: &str,
+    erp: Option<(String, &serde_json::Value)>,
+    owner: Owner,
+) -> Result<(), PortError> {
+    let stored = retry::raise(deps, post_exception(deps, job, reason, message, erp, owner)).await?;
+    let d = Disposition::Exception {
+        exception_id: stored.id,
+        reason: reason.to_string(),
+        owner,
+    };
+    deps.ledger
+        .settle_doc(&job.tenant, &job.doc.key, job.version, &d, deps.clock.now())
+        .await?;
+    Ok(())
+}

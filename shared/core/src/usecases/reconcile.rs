@@ -1,0 +1,620 @@
+//! reconcile: control totals per tenant, project, period and currency from both
+//! systems, with every difference attributed (held by an exception, in flight)
+//! or reported as unexplained; payment status flows back to the PSA.
+//!
+//! The PSA side is recomputed from the PSA's current records through the same
+//! template and rounding that produced the ERP documents, so an exact match is
+//! expected; the ledger says which records are held back by exceptions.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ferry_canon::{CanonicalRecord, Domain, TenantId};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::deps::Deps;
+use crate::error::{ConnectorError, PortError};
+use crate::mapping::{self, Related, StagedLine};
+use crate::ports::{Disposition, DomainEvent, ErpDocument, PaymentUpdate};
+use crate::posting::DocKind;
+use crate::template::{CompiledSource, Direction, Granularity, Template};
+
+/// The measures compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Billable hours.
+    pub hours: Decimal,
+    /// Billable amount of time and expenses (tax-exclusive).
+    pub billable: Decimal,
+    /// PSA invoices and credit memos (tax-exclusive; credits negative).
+    pub invoiced: Decimal,
+    /// Tax on those invoices.
+    pub tax: Decimal,
+    /// Payments applied to those invoices.
+    pub paid: Decimal,
+}
+
+impl Totals {
+    fn add(&mut self, o: &Totals) {
+        self.hours += o.hours;
+        self.billable += o.billable;
+        self.invoiced += o.invoiced;
+        self.tax += o.tax;
+        self.paid += o.paid;
+    }
+
+    fn measures(&self) -> [(&'static str, Decimal); 5] {
+        [
+            ("hours", self.hours),
+            ("billable", self.billable),
+            ("invoiced", self.invoiced),
+            ("tax", self.tax),
+            ("paid", self.paid),
+        ]
+    }
+}
+
+/// A reconciliation key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Key {
+    /// `connectwise:7` for a project, or `customer connectwise:19` for invoices without one.
+    pub project: String,
+    /// `YYYY-MM`.
+    pub period: String,
+    pub currency: String,
+}
+
+/// A measure that does not agree after attribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    pub measure: String,
+    pub psa: Decimal,
+    pub erp: Decimal,
+    pub held: Decimal,
+    pub in_flight: Decimal,
+    /// `psa − erp − held − in_flight`: what nothing explains.
+    pub unexplained: Decimal,
+}
+
+/// One key's totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub key: Key,
+    /// Everything in the PSA that should reach the ERP.
+    pub psa: Totals,
+    pub erp: Totals,
+    /// Held back by open exceptions (reason and owner in the exception store).
+    pub held: Totals,
+    /// Changed since the last sync, not yet posted.
+    pub in_flight: Totals,
+    pub exceptions: Vec<String>,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// The reconciliation report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub tenant: TenantId,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub generated_at: DateTime<Utc>,
+    pub template_version: String,
+    pub rows: Vec<Row>,
+    /// PSA records that should be in the ERP but that Ferry never saw.
+    pub missing: Vec<String>,
+    /// ERP documents carrying Ferry's reference that no PSA record accounts for.
+    pub unaccounted: Vec<String>,
+    /// PSA invoices whose payment status was written back in this run.
+    pub payments_written_back: usize,
+    pub records_compared: usize,
+    /// No unexplained mismatch, nothing missing, nothing unaccounted.
+    pub clean: bool,
+}
+
+impl Report {
+    /// Sum of all rows.
+    pub fn total(&self, pick: impl Fn(&Row) -> &Totals) -> Totals {
+        let mut t = Totals::default();
+        for r in &self.rows {
+            t.add(pick(r));
+        }
+        t
+    }
+
+    pub fn unexplained(&self) -> usize {
+        self.rows.iter().map(|r| r.mismatches.len()).sum::<usize>()
+            + self.missing.len()
+            + self.unaccounted.len()
+    }
+}
+
+/// Why reconciliation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("unknown tenant {0}")]
+    UnknownTenant(TenantId),
+    #[error("reading a vendor: {0}")]
+    Vendor(#[from] ConnectorError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+#[derive(Default)]
+struct Acc {
+    psa: Totals,
+    erp: Totals,
+    held: Totals,
+    in_flight: Totals,
+    exceptions: BTreeSet<String>,
+    /// Lines of posted records, and whether their rule summarises them.
+    expected_lines: Vec<(StagedLine, bool)>,
+}
+
+fn period(d: NaiveDate) -> String {
+    d.format("%Y-%m").to_string()
+}
+
+/// Reconciles `[from, to]` for one tenant.
+pub async fn run(
+    deps: &Deps,
+    tenant: &TenantId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Report, ReconcileError> {
+    let ctx = deps
+        .tenants
+        .context(tenant)
+        .await?
+        .ok_or_else(|| ReconcileError::UnknownTenant(tenant.clone()))?;
+    let template = &ctx.template;
+    let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
+    let mut missing = Vec::new();
+    let mut compared = 0usize;
+    let mut cache: HashMap<String, Option<CanonicalRecord>> = HashMap::new();
+    // PSA invoice id → (key, PSA amount paid) for payment write-back.
+    let mut psa_invoices: HashMap<String, (Key, Decimal, ferry_canon::Invoice)> = HashMap::new();
+
+    for domain in [
+        Domain::TimeEntries,
+        Domain::Expenses,
+        Domain::BillingEvents,
+        Domain::Invoices,
+        Domain::CreditMemos,
+    ] {
+        if template.direction(domain) != Direction::PsaToErp {
+            continue;
+        }
+        let Some(rule) = template.rule(domain) else {
+            continue;
+        };
+        let records = ctx.psa.list_period(domain, from, to).await?;
+        for rec in records {
+            let source_key = format!("{}:{}", ctx.psa.system(), rec.id);
+            let Ok(canon) = ctx.psa.to_canonical(tenant, &rec) else {
+                // Unreadable in the PSA: the ledger says whether an exception holds it.
+                note_unreadable(deps, tenant, &source_key, &mut missing).await?;
+                continue;
+            };
+            if canon.meta().deleted {
+                continue;
+            }
+            let related = related(deps, &ctx, tenant, &canon, &mut cache).await?;
+            let scope = related.scope(&canon);
+            if matches!(mapping::gate(rule, &canon, &scope), Ok(Some(_))) {
+                continue;
+            }
+            compared += 1;
+            let (key, contribution) = match psa_side(&canon, &related) {
+                Some(kc) => kc,
+                None => continue,
+            };
+            let entry = deps.ledger.get(tenant, &source_key).await?;
+            let a = acc.entry(key.clone()).or_default();
+            a.psa.add(&contribution);
+            let current = entry.as_ref().is_some_and(|e| e.version >= rec.version);
+            match entry.map(|e| e.disposition) {
+                None => missing.push(format!(
+                    "{domain} {source_key} is in the PSA but Ferry never saw it"
+                )),
+                Some(_) if !current => a.in_flight.add(&contribution),
+                Some(Disposition::Exception { exception_id, .. }) => {
+                    a.held.add(&contribution);
+                    a.exceptions.insert(exception_id);
+                }
+                Some(Disposition::Posted { .. }) => match &canon {
+                    CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
+                        psa_invoices.insert(
+                            rec.id.clone(),
+                            (key.clone(), contribution.paid, inv.clone()),
+                        );
+                    }
+                    _ => match mapping::line(template, rule, &canon, &scope) {
+                        Ok(l) => a
+                            .expected_lines
+                            .push((l, rule.spec.granularity == Granularity::Summary)),
+                        Err(v) => missing.push(format!(
+                            "{domain} {source_key} is posted but no longer maps: {}",
+                            v.message
+                        )),
+                    },
+                },
+                Some(Disposition::Skipped { reason }) => missing.push(format!(
+                    "{domain} {source_key} passes the template today but was skipped: {reason}"
+                )),
+                Some(Disposition::Pending) | Some(Disposition::Queued { .. }) => {
+                    a.in_flight.add(&contribution)
+                }
+            }
+        }
+    }
+
+    // Replace exact PSA amounts of posted time and expenses with the amounts the
+    // template's summarising and rounding produce, so the comparison is exact.
+    let rounding = template.spec.defaults.rounding;
+    for (key, a) in acc.iter_mut() {
+        if a.expected_lines.is_empty() {
+            continue;
+        }
+        let Ok(currency) = ferry_canon::Currency::parse(&key.currency) else {
+            continue;
+        };
+        let dp = currency.minor_units();
+        let mut exact = Decimal::ZERO;
+        let mut rounded = Decimal::ZERO;
+        let mut summarised = Vec::new();
+        for (l, summary) in &a.expected_lines {
+            exact += l.quantity * l.unit_amount;
+            if *summary {
+                summarised.push(l.clone());
+            } else {
+                rounded += rounding.round(l.quantity * l.unit_amount, dp);
+            }
+        }
+        rounded += mapping::summarise_lines(template, &summarised, currency, to).1;
+        a.psa.billable = a.psa.billable - exact + rounded;
+    }
+
+    // The ERP side.
+    let time_codes = time_line_codes(template);
+    let mut unaccounted = Vec::new();
+    let mut erp_docs: HashMap<String, (Key, DocKind)> = HashMap::new();
+    let prefix = format!("{}-", template.spec.defaults.reference_prefix);
+    for kind in [DocKind::Invoice, DocKind::CreditNote] {
+        for doc in ctx.erp.list_documents(kind, from, to).await? {
+            if matches!(doc.status.as_str(), "DELETED" | "VOIDED") {
+                continue;
+            }
+            let Some(entry) = deps.idmap.find_by_erp_id(tenant, &doc.erp_id).await? else {
+                if doc
+                    .reference
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with(&prefix))
+                {
+                    unaccounted.push(format!(
+                        "{} {} ({}) carries Ferry's reference but Ferry has no record of it",
+                        kind.as_str(),
+                        doc.number.clone().unwrap_or_default(),
+                        doc.erp_id
+                    ));
+                }
+                continue;
+            };
+            let Some(key) = erp_key(deps, tenant, &entry.doc_key, &doc).await? else {
+                unaccounted.push(format!("{} maps to no reconciliation key", entry.doc_key));
+                continue;
+            };
+            let a = acc.entry(key.clone()).or_default();
+            add_erp(&mut a.erp, &entry.doc_key, &doc, &time_codes);
+            erp_docs.insert(doc.erp_id.clone(), (key, kind));
+        }
+    }
+
+    // Payments: sum what the ERP applied to PSA invoices, and write status back.
+    let mut payments_written_back = 0;
+    let mut paid_by_doc: HashMap<String, (Decimal, Option<NaiveDate>)> = HashMap::new();
+    for p in ctx.erp.list_payments(from, chrono::NaiveDate::MAX).await? {
+        if p.status == "DELETED" {
+            continue;
+        }
+        let e = paid_by_doc.entry(p.invoice_erp_id.clone()).or_default();
+        e.0 += p.amount.amount;
+        e.1 = e.1.max(Some(p.date));
+    }
+    for (psa_id, (key, psa_paid, inv)) in &psa_invoices {
+        let doc_key = format!(
+            "{}/{}",
+            if inv.kind == ferry_canon::InvoiceKind::CreditMemo {
+                Domain::CreditMemos
+            } else {
+                Domain::Invoices
+            },
+            inv.meta.source.key()
+        );
+        let Some(entry) = deps.idmap.get(tenant, &doc_key).await? else {
+            continue;
+        };
+        let Some(erp_id) = entry.erp_id else { continue };
+        let (erp_paid, paid_on) = paid_by_doc.get(&erp_id).cloned().unwrap_or_default();
+        let a = acc.entry(key.clone()).or_default();
+        a.erp.paid += erp_paid;
+        let mut psa_now = *psa_paid;
+        if erp_paid != *psa_paid {
+            let update = PaymentUpdate {
+                amount_paid: ferry_canon::Money::new(erp_paid, inv.currency),
+                amount_due: ferry_canon::Money::new(inv.total.amount - erp_paid, inv.currency),
+                paid_on,
+                erp_reference: erp_id.clone(),
+            };
+            match ctx.psa.apply_payment(psa_id, &update).await {
+                Ok(()) => {
+                    payments_written_back += 1;
+                    psa_now = erp_paid;
+                }
+                Err(e) => {
+                    tracing::warn!(invoice = %psa_id, error = %e, "payment write-back failed")
+                }
+            }
+        }
+        a.psa.paid += psa_now - *psa_paid;
+    }
+
+    let mut rows = Vec::new();
+    for (key, a) in acc {
+        let mut mismatches = Vec::new();
+        let psa = a.psa.measures();
+        let erp = a.erp.measures();
+        let held = a.held.measures();
+        let fly = a.in_flight.measures();
+        for i in 0..psa.len() {
+            let unexplained = psa[i].1 - erp[i].1 - held[i].1 - fly[i].1;
+            if !unexplained.is_zero() {
+                mismatches.push(Mismatch {
+                    measure: psa[i].0.to_string(),
+                    psa: psa[i].1,
+                    erp: erp[i].1,
+                    held: held[i].1,
+                    in_flight: fly[i].1,
+                    unexplained,
+                });
+            }
+        }
+        rows.push(Row {
+            key,
+            psa: a.psa,
+            erp: a.erp,
+            held: a.held,
+            in_flight: a.in_flight,
+            exceptions: a.exceptions.into_iter().collect(),
+            mismatches,
+        });
+    }
+    let now = deps.clock.now();
+    let mut report = Report {
+        tenant: tenant.clone(),
+        from,
+        to,
+        generated_at: now,
+        template_version: template.version.clone(),
+        rows,
+        missing,
+        unaccounted,
+        payments_written_back,
+        records_compared: compared,
+        clean: false,
+    };
+    report.clean = report.unexplained() == 0;
+    let detail = serde_json::json!({
+        "from": from, "to": to, "rows": report.rows.len(),
+        "unexplained": report.unexplained(), "payments_written_back": payments_written_back,
+    });
+    let kind = if report.clean {
+        DomainEvent::RECONCILIATION_FINISHED
+    } else {
+        DomainEvent::RECONCILIATION_MISMATCHED
+    };
+    if let Err(e) = deps
+        .events
+        .publish(vec![DomainEvent::new(kind, tenant, now, detail)])
+        .await
+    {
+        tracing::warn!(error = %e, "could not publish reconciliation event");
+    }
+    Ok(report)
+}
+
+async fn note_unreadable(
+    deps: &Deps,
+    tenant: &TenantId,
+    source_key: &str,
+    missing: &mut Vec<String>,
+) -> Result<(), PortError> {
+    match deps
+        .ledger
+        .get(tenant, source_key)
+        .await?
+        .map(|e| e.disposition)
+    {
+        Some(Disposition::Exception { .. }) => {}
+        _ => missing.push(format!("{source_key} cannot be read and has no exception")),
+    }
+    Ok(())
+}
+
+/// The key and PSA-side contribution of one record.
+fn psa_side(canon: &CanonicalRecord, related: &Related) -> Option<(Key, Totals)> {
+    let mut t = Totals::default();
+    let (project, date, currency) = match canon {
+        CanonicalRecord::TimeEntries(e) => {
+            let rate = e.bill_rate?;
+            t.hours = e.hours;
+            t.billable = rate.amount * e.hours;
+            (e.project.as_ref()?.key(), e.date, rate.currency)
+        }
+        CanonicalRecord::Expenses(e) => {
+            t.billable = e.amount.amount;
+            (e.project.as_ref()?.key(), e.date, e.amount.currency)
+        }
+        CanonicalRecord::BillingEvents(b) => {
+            t.billable = b.amount.amount;
+            (b.project.key(), b.date, b.amount.currency)
+        }
+        CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => {
+            let sign = if i.kind == ferry_canon::InvoiceKind::CreditMemo {
+                -Decimal::ONE
+            } else {
+                Decimal::ONE
+            };
+            t.invoiced = sign * i.subtotal.amount.abs();
+            t.tax = sign * i.tax_total.amount.abs();
+            t.paid = i.amount_paid.map(|m| m.amount).unwrap_or_default();
+            let project = match &i.project {
+                Some(p) => p.key(),
+                None => format!("customer {}", i.account.key()),
+            };
+            (project, i.issue_date, i.currency)
+        }
+        _ => return None,
+    };
+    let _ = related;
+    Some((
+        Key {
+            project,
+            period: period(date),
+            currency: currency.code().to_string(),
+        },
+        t,
+    ))
+}
+
+async fn related(
+    deps: &Deps,
+    ctx: &crate::deps::TenantContext,
+    tenant: &TenantId,
+    canon: &CanonicalRecord,
+    cache: &mut HashMap<String, Option<CanonicalRecord>>,
+) -> Result<Related, ReconcileError> {
+    let mut r = Related::default();
+    if let Some(p) = mapping::project_of(canon)
+        && let Some(CanonicalRecord::Projects(project)) =
+            load(deps, ctx, tenant, Domain::Projects, &p.id, &p.key(), cache).await?
+    {
+        r.project = Some(project);
+    }
+    if let Some(a) = mapping::billed_account(canon, &r)
+        && let Some(CanonicalRecord::Customers(account)) =
+            load(deps, ctx, tenant, Domain::Customers, &a.id, &a.key(), cache).await?
+    {
+        r.account = Some(account);
+    }
+    Ok(r)
+}
+
+async fn load(
+    deps: &Deps,
+    ctx: &crate::deps::TenantContext,
+    tenant: &TenantId,
+    domain: Domain,
+    id: &str,
+    key: &str,
+    cache: &mut HashMap<String, Option<CanonicalRecord>>,
+) -> Result<Option<CanonicalRecord>, ReconcileError> {
+    if let Some(hit) = cache.get(key) {
+        return Ok(hit.clone());
+    }
+    let from_ledger = deps
+        .ledger
+        .get(tenant, key)
+        .await?
+        .and_then(|e| e.canonical)
+        .and_then(|c| serde_json::from_str::<CanonicalRecord>(&c).ok());
+    let rec = match from_ledger {
+        Some(r) => Some(r),
+        None => match ctx.psa.fetch(domain, id).await? {
+            Some(src) => ctx.psa.to_canonical(tenant, &src).ok(),
+            None => None,
+        },
+    };
+    cache.insert(key.to_string(), rec.clone());
+    Ok(rec)
+}
+
+/// Item and account codes that mark an ERP line as time (from the time rule).
+fn time_line_codes(template: &Template) -> BTreeSet<String> {
+    let mut codes = BTreeSet::new();
+    let Some(rule) = template.rule(Domain::TimeEntries) else {
+        return codes;
+    };
+    let mut add = |src: &CompiledSource| {
+        codes.extend(src.value.clone());
+        codes.extend(src.default.clone());
+        if let Some(m) = src.map.as_deref().and_then(|m| template.value_map(m)) {
+            codes.extend(m.values().cloned());
+        }
+    };
+    if let Some(s) = &rule.item {
+        add(s);
+    } else if let Some(s) = &rule.account {
+        add(s);
+    }
+    codes
+}
+
+async fn erp_key(
+    deps: &Deps,
+    tenant: &TenantId,
+    doc_key: &str,
+    doc: &ErpDocument,
+) -> Result<Option<Key>, PortError> {
+    let currency = doc.currency.code().to_string();
+    if let Some(rest) = doc_key.strip_prefix("summary/") {
+        // summary/<document>/<project key>/<YYYY-MM>
+        let parts: Vec<&str> = rest.split('/').collect();
+        if parts.len() >= 3 {
+            return Ok(Some(Key {
+                project: parts[1].to_string(),
+                period: parts[2].to_string(),
+                currency,
+            }));
+        }
+        return Ok(None);
+    }
+    let Some((_, source_key)) = doc_key.split_once('/') else {
+        return Ok(None);
+    };
+    let Some(entry) = deps.ledger.get(tenant, source_key).await? else {
+        return Ok(None);
+    };
+    let Some(canon) = entry
+        .canonical
+        .and_then(|c| serde_json::from_str::<CanonicalRecord>(&c).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(psa_side(&canon, &Related::default()).map(|(mut k, _)| {
+        k.currency = currency;
+        k.period = period(doc.date);
+        k
+    }))
+}
+
+fn add_erp(t: &mut Totals, doc_key: &str, doc: &ErpDocument, time_codes: &BTreeSet<String>) {
+    let sign = if doc.kind == DocKind::CreditNote {
+        -Decimal::ONE
+    } else {
+        Decimal::ONE
+    };
+    let is_psa_invoice = doc_key.starts_with("invoices/") || doc_key.starts_with("credit_memos/");
+    if is_psa_invoice {
+        t.invoiced += sign * doc.subtotal.abs();
+        t.tax += sign * doc.tax.abs();
+        return;
+    }
+    for l in &doc.lines {
+        let code = l.item_code.as_ref().or(l.account_code.as_ref());
+        if code.is_some_and(|c| time_codes.contains(c)) {
+            t.hours += l.quantity;
+        }
+    }
+    t.billable += doc.subtotal;
+}

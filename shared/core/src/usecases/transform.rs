@@ -1,0 +1,904 @@
+//! transform: change notice → canonical record → ERP document (via the tenant's
+//! template) → post command; or a skip with a reason, or an exception with a
+//! reason and an owner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use ferry_canon::{CanonicalRecord, Domain, SourceRef, SourceVersion, TenantId};
+
+use crate::deps::{Deps, TenantContext};
+use crate::error::{ConnectorError, PortError, RetryClass};
+use crate::hash::{hash_json, sha256_hex};
+use crate::mapping::{self, ContactRef, Related, StagedLine, SummaryGroup, Violation};
+use crate::messages::{
+    ChangeNotice, Envelope, FlushGroup, Origin, PostCommand, Resync, ResyncItem,
+};
+use crate::ports::{
+    ChangeAction, Disposition, ExceptionRecord, ExceptionStatus, Observation, Observe,
+    OutboundMessage, Owner, QueueName, ReceivedMessage, SourceRecord, StageRequest,
+};
+use crate::posting::PostingDoc;
+use crate::template::{CompiledRule, Direction, Granularity};
+use crate::usecases::retry::{self, Outcome, exception_id};
+
+/// Handles a batch from the transform queue; one outcome per message, in order.
+pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outcome> {
+    let mut out = Vec::with_capacity(messages.len());
+    for msg in messages {
+        out.push(handle_message(deps, msg).await);
+    }
+    out
+}
+
+/// Handles one message; infrastructure failures become retries with backoff.
+pub async fn handle_message(deps: &Deps, msg: &ReceivedMessage) -> Outcome {
+    let envelope = match Envelope::from_body(&msg.body) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(message_id = %msg.id, error = %e, "unreadable transform message");
+            // Leave it to the DLQ: retry parks it with the body intact for support.
+            return Outcome::retry(
+                retry::backoff(&deps.settings, msg.receive_count),
+                format!("unreadable message: {e}"),
+            );
+        }
+    };
+    let result = match envelope {
+        Envelope::Change(notice) => transform_notice(deps, &notice, msg.receive_count).await,
+        Envelope::Resync(r) => resync(deps, &r).await.map(|_| Outcome::Done),
+        // Post-queue messages on the wrong queue: forward rather than drop.
+        other @ (Envelope::Post(_) | Envelope::Flush(_)) => deps
+            .queue
+            .send(QueueName::Post, vec![OutboundMessage::now(other.to_body())])
+            .await
+            .map(|_| Outcome::Done)
+            .map_err(Failure::Port),
+    };
+    match result {
+        Ok(o) => o,
+        Err(f) => {
+            let after = match f.class() {
+                RetryClass::Throttled { retry_after } => {
+                    retry::retry_after_or_backoff(&deps.settings, msg.receive_count, retry_after)
+                }
+                _ => retry::backoff(&deps.settings, msg.receive_count),
+            };
+            tracing::warn!(message_id = %msg.id, error = %f, ?after, "transform will retry");
+            Outcome::retry(after, f.to_string())
+        }
+    }
+}
+
+/// Failures that make a notice retry (as opposed to an exception, which is a result).
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Port(#[from] PortError),
+    #[error("PSA: {0}")]
+    Psa(#[from] ConnectorError),
+}
+
+impl Failure {
+    fn class(&self) -> RetryClass {
+        match self {
+            Failure::Port(p) => p.class,
+            Failure::Psa(c) => c.class(),
+        }
+    }
+}
+
+async fn resync(deps: &Deps, r: &Resync) -> Result<(), Failure> {
+    let now = deps.clock.now();
+    let notices = r
+        .items
+        .iter()
+        .map(|i| {
+            OutboundMessage::now(
+                Envelope::Change(ChangeNotice {
+                    tenant: r.tenant.clone(),
+                    system: i.system.clone(),
+                    domain: i.domain,
+                    id: i.id.clone(),
+                    action: ChangeAction::Upsert,
+                    version: None,
+                    record: None,
+                    origin: r.origin.clone(),
+                    received_at: now,
+                    correlation_id: r.correlation_id.clone(),
+                })
+                .to_body(),
+            )
+        })
+        .collect();
+    deps.queue.send(QueueName::Transform, notices).await?;
+    Ok(())
+}
+
+/// Everything transform knows about the notice it is working on.
+struct Work<'a> {
+    deps: &'a Deps,
+    ctx: Arc<TenantContext>,
+    notice: &'a ChangeNotice,
+    key: String,
+    receive_count: u32,
+}
+
+async fn transform_notice(
+    deps: &Deps,
+    notice: &ChangeNotice,
+    receive_count: u32,
+) -> Result<Outcome, Failure> {
+    let Some(ctx) = deps.tenants.context(&notice.tenant).await? else {
+        tracing::error!(tenant = %notice.tenant, "notice for an unknown tenant dropped");
+        return Ok(Outcome::Done);
+    };
+    let w = Work {
+        deps,
+        ctx,
+        notice,
+        key: notice.source_key(),
+        receive_count,
+    };
+    let span = tracing::info_span!("transform", tenant = %notice.tenant, key = %w.key, correlation_id = %notice.correlation_id);
+    let _guard = span.enter();
+    w.run().await
+}
+
+impl Work<'_> {
+    async fn run(&self) -> Result<Outcome, Failure> {
+        let Some(rec) = self.current_record().await? else {
+            return Ok(Outcome::Done);
+        };
+        let mapped = self.ctx.psa.to_canonical(&self.notice.tenant, &rec);
+        let canonical_json = mapped
+            .as_ref()
+            .ok()
+            .map(|c| serde_json::to_string(c).expect("canonical records serialise"));
+        let content_hash = match &canonical_json {
+            Some(j) => sha256_hex(j.as_bytes()),
+            None => hash_json(&rec.raw),
+        };
+        let observed = self
+            .deps
+            .ledger
+            .observe(Observation {
+                tenant: &self.notice.tenant,
+                source_key: &self.key,
+                domain: self.notice.domain,
+                version: &rec.version,
+                content_hash: &content_hash,
+                received_at: self.notice.received_at,
+                canonical: canonical_json.as_deref(),
+            })
+            .await?;
+        let previous = match observed {
+            Observe::Stale { current } => {
+                tracing::info!(stale = %rec.version.updated_at, current = %current.updated_at, "older version ignored");
+                return Ok(Outcome::Done);
+            }
+            Observe::Duplicate { .. } => return Ok(Outcome::Done),
+            Observe::New { previous } => previous,
+        };
+        let canon = match mapped {
+            Ok(c) => c,
+            Err(e) => {
+                let owner = self
+                    .rule()
+                    .map(|r| r.owner)
+                    .unwrap_or(Owner::ProjectOperations);
+                let v = Violation::new(
+                    "validation.source_record",
+                    owner,
+                    format!("{} {} cannot be read: {e}", self.notice.domain, self.key),
+                )
+                .field(e.field.clone())
+                .rule(e.rule.clone());
+                self.exception(&rec.version, None, v, None).await?;
+                return Ok(Outcome::Done);
+            }
+        };
+        self.decide(&rec.version, &canon, previous).await
+    }
+
+    fn rule(&self) -> Option<&CompiledRule> {
+        self.ctx.template.rule(self.notice.domain)
+    }
+
+    /// The record to work on: the notice's copy (fat), or the source's current state.
+    /// A delete is confirmed with the source: if the record still exists, the
+    /// delete notice is out of date and the current state is used instead.
+    async fn current_record(&self) -> Result<Option<SourceRecord>, Failure> {
+        let n = self.notice;
+        if n.action == ChangeAction::Upsert
+            && let (Some(raw), Some(version)) = (&n.record, &n.version)
+        {
+            return Ok(Some(SourceRecord {
+                domain: n.domain,
+                id: n.id.clone(),
+                version: version.clone(),
+                deleted: false,
+                raw: raw.clone(),
+            }));
+        }
+        if let Some(current) = self.ctx.psa.fetch(n.domain, &n.id).await? {
+            return Ok(Some(current));
+        }
+        // Gone at the source. The deletion is newer than anything we hold.
+        let held = self.deps.ledger.get(&n.tenant, &self.key).await?;
+        let Some(held) = held else {
+            tracing::info!("delete of a record Ferry never saw; nothing to do");
+            return Ok(None);
+        };
+        let at = std::cmp::max(
+            n.received_at,
+            held.version.updated_at + chrono::Duration::microseconds(1),
+        );
+        let mut raw = held
+            .canonical
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .unwrap_or(serde_json::Value::Null);
+        // Carry the last known content, flagged deleted, so mappers can build a reversal.
+        if let Some(obj) = raw.get_mut("record").and_then(|r| r.get_mut("meta")) {
+            obj["deleted"] = serde_json::Value::Bool(true);
+        }
+        Ok(Some(SourceRecord {
+            domain: n.domain,
+            id: n.id.clone(),
+            version: SourceVersion::at(at),
+            deleted: true,
+            raw: serde_json::json!({ "ferry_tombstone": raw }),
+        }))
+    }
+
+    async fn decide(
+        &self,
+        version: &SourceVersion,
+        canon: &CanonicalRecord,
+        previous: Option<Disposition>,
+    ) -> Result<Outcome, Failure> {
+        let template = &self.ctx.template;
+        let prev_doc = match &previous {
+            Some(Disposition::Queued { doc_key, .. })
+            | Some(Disposition::Posted { doc_key, .. }) => Some(doc_key.clone()),
+            _ => None,
+        };
+        let rule = match (template.direction(self.notice.domain), self.rule()) {
+            (Direction::PsaToErp, Some(rule)) => rule,
+            (direction, _) => {
+                let reason = match direction {
+                    Direction::Reference => "reference data: read for lookups, not posted",
+                    Direction::ErpToPsa => "this domain flows from the ERP to the PSA",
+                    _ => "domain not synced by the template",
+                };
+                return self.skip(version, reason).await;
+            }
+        };
+        let related = match self.related(canon).await? {
+            Ok(r) => r,
+            Err(v) => {
+                return self
+                    .exception(version, Some(canon), v, None)
+                    .await
+                    .map(|_| Outcome::Done);
+            }
+        };
+        let scope = related.scope(canon);
+        let summary = rule.spec.granularity == Granularity::Summary;
+
+        // Deleted at the source, or filtered out now: take it out of its document.
+        let skip_reason = if canon.meta().deleted {
+            Some("deleted in the source".to_string())
+        } else {
+            match mapping::gate(rule, canon, &scope) {
+                Ok(r) => r,
+                Err(v) => {
+                    return self
+                        .exception(version, Some(canon), v, None)
+                        .await
+                        .map(|_| Outcome::Done);
+                }
+            }
+        };
+        if let Some(reason) = skip_reason {
+            if summary {
+                if let Some(doc) = &prev_doc {
+                    self.unstage(doc).await?;
+                }
+                return self.skip(version, &reason).await;
+            }
+            // A per-record document that was posted must be reversed in the ERP.
+            if !(canon.meta().deleted && prev_doc.is_some()) {
+                return self.skip(version, &reason).await;
+            }
+        }
+
+        if let Some(date) = mapping::accounting_date(canon)
+            && let Some(closed) = self.closed_through().await?
+            && date <= closed
+            && !canon.meta().deleted
+        {
+            let v = Violation::new(
+                "validation.closed_period",
+                Owner::Finance,
+                format!("accounting period of {date} is closed (closed through {closed})"),
+            )
+            .field("date")
+            .rule("periods.closed_through");
+            return self
+                .exception(version, Some(canon), v, None)
+                .await
+                .map(|_| Outcome::Done);
+        }
+
+        match canon {
+            CanonicalRecord::Customers(account) => {
+                let doc = match mapping::contact_doc(template, account, &scope) {
+                    Ok(d) => d,
+                    Err(v) => {
+                        return self
+                            .exception(version, Some(canon), v, None)
+                            .await
+                            .map(|_| Outcome::Done);
+                    }
+                };
+                self.post(version, canon, doc, vec![self.key.clone()]).await
+            }
+            _ => {
+                let Some(account) = mapping::billed_account(canon, &related) else {
+                    let v = Violation::new(
+                        "validation.required_field",
+                        rule.owner,
+                        "record has no customer (directly or through its project)",
+                    )
+                    .field("account");
+                    return self
+                        .exception(version, Some(canon), v, None)
+                        .await
+                        .map(|_| Outcome::Done);
+                };
+                let contact = match self.contact(&account, canon, version).await? {
+                    Dependency::Ready(c) => c,
+                    Dependency::Wait(after) => {
+                        return Ok(Outcome::retry(
+                            after,
+                            format!("waiting for customer {account} to post"),
+                        ));
+                    }
+                    Dependency::Blocked => return Ok(Outcome::Done),
+                };
+                match canon {
+                    CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
+                        match mapping::invoice_doc(template, rule, inv, &contact, &scope) {
+                            Ok(doc) => self.post(version, canon, doc, vec![self.key.clone()]).await,
+                            Err(v) => self
+                                .exception(version, Some(canon), v, None)
+                                .await
+                                .map(|_| Outcome::Done),
+                        }
+                    }
+                    _ => {
+                        let line = match mapping::line(template, rule, canon, &scope) {
+                            Ok(l) => l,
+                            Err(v) => {
+                                return self
+                                    .exception(version, Some(canon), v, None)
+                                    .await
+                                    .map(|_| Outcome::Done);
+                            }
+                        };
+                        if summary {
+                            self.summarise(version, canon, rule, line, &account, &contact, prev_doc)
+                                .await
+                        } else {
+                            let doc = mapping::single_line_invoice(
+                                template,
+                                rule,
+                                &line,
+                                &contact,
+                                canon.meta().deleted,
+                            );
+                            self.post(version, canon, doc, vec![self.key.clone()]).await
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads the project and customer a record refers to: from the ledger when
+    /// Ferry has seen them, otherwise from the PSA (and records them).
+    async fn related(
+        &self,
+        canon: &CanonicalRecord,
+    ) -> Result<Result<Related, Violation>, Failure> {
+        let mut related = Related::default();
+        if let Some(p) = mapping::project_of(canon) {
+            match self.lookup(Domain::Projects, p).await? {
+                Ok(Some(CanonicalRecord::Projects(project))) => related.project = Some(project),
+                Ok(_) => {
+                    return Ok(Err(Violation::new(
+                        "validation.unknown_reference",
+                        Owner::ProjectOperations,
+                        format!("project {p} does not exist in the PSA"),
+                    )
+                    .field("project")));
+                }
+                Err(v) => return Ok(Err(v)),
+            }
+        }
+        if let Some(a) = mapping::billed_account(canon, &related)
+            && !matches!(canon, CanonicalRecord::Customers(_))
+        {
+            match self.lookup(Domain::Customers, &a).await? {
+                Ok(Some(CanonicalRecord::Customers(account))) => related.account = Some(account),
+                Ok(_) => {
+                    return Ok(Err(Violation::new(
+                        "validation.unknown_reference",
+                        Owner::ProjectOperations,
+                        format!("customer {a} does not exist in the PSA"),
+                    )
+                    .field("account")));
+                }
+                Err(v) => return Ok(Err(v)),
+            }
+        }
+        Ok(Ok(related))
+    }
+
+    async fn lookup(
+        &self,
+        domain: Domain,
+        r: &SourceRef,
+    ) -> Result<Result<Option<CanonicalRecord>, Violation>, Failure> {
+        let tenant = &self.notice.tenant;
+        if let Some(entry) = self.deps.ledger.get(tenant, &r.key()).await?
+            && let Some(c) = entry.canonical.as_deref()
+            && let Ok(rec) = serde_json::from_str::<CanonicalRecord>(c)
+        {
+            return Ok(Ok(Some(rec)));
+        }
+        let Some(src) = self.ctx.psa.fetch(domain, &r.id).await? else {
+            return Ok(Ok(None));
+        };
+        match self.ctx.psa.to_canonical(tenant, &src) {
+            Ok(rec) => Ok(Ok(Some(rec))),
+            Err(e) => Ok(Err(Violation::new(
+                "validation.related_record",
+                Owner::ProjectOperations,
+                format!("{domain} {r} cannot be read: {e}"),
+            )
+            .field(e.field))),
+        }
+    }
+
+    async fn closed_through(&self) -> Result<Option<NaiveDate>, Failure> {
+        let periods = &self.ctx.template.spec.periods;
+        let mut closed = periods.closed_through;
+        if periods.use_erp_lock_date {
+            let erp = self
+                .deps
+                .periods
+                .closed_through(
+                    &self.notice.tenant,
+                    self.ctx.erp.as_ref(),
+                    self.deps.clock.now(),
+                )
+                .await?;
+            closed = closed.max(erp);
+        }
+        Ok(closed)
+    }
+
+    /// The customer's ERP contact, or a wait, or a blocking exception.
+    async fn contact(
+        &self,
+        account: &SourceRef,
+        canon: &CanonicalRecord,
+        version: &SourceVersion,
+    ) -> Result<Dependency, Failure> {
+        let tenant = &self.notice.tenant;
+        let key = mapping::customer_key(account);
+        if let Some(entry) = self.deps.idmap.get(tenant, &key).await?
+            && let Some(erp_id) = entry.erp_id
+        {
+            return Ok(Dependency::Ready(ContactRef { erp_id, key }));
+        }
+        let blocking = self
+            .deps
+            .exceptions
+            .open_for_source(tenant, &account.key())
+            .await?
+            .into_iter()
+            .find(|e| e.status == ExceptionStatus::Open);
+        if let Some(b) = blocking {
+            let v = Violation::new(
+                "dependency.blocked",
+                b.owner,
+                format!(
+                    "customer {account} is held by exception {}: {}",
+                    b.id, b.message
+                ),
+            )
+            .field("account");
+            self.exception(version, Some(canon), v, Some(account.key()))
+                .await?;
+            return Ok(Dependency::Blocked);
+        }
+        if self.receive_count <= 1
+            && self
+                .deps
+                .ledger
+                .get(tenant, &account.key())
+                .await?
+                .is_none()
+        {
+            // Never seen: pull it through the pipeline rather than wait for a poll.
+            let pull = ChangeNotice {
+                tenant: tenant.clone(),
+                system: account.system.clone(),
+                domain: Domain::Customers,
+                id: account.id.clone(),
+                action: ChangeAction::Upsert,
+                version: None,
+                record: None,
+                origin: self.notice.origin.clone(),
+                received_at: self.deps.clock.now(),
+                correlation_id: self.notice.correlation_id.clone(),
+            };
+            self.deps
+                .queue
+                .send(
+                    QueueName::Transform,
+                    vec![OutboundMessage::now(Envelope::Change(pull).to_body())],
+                )
+                .await?;
+        }
+        let wait = self
+            .deps
+            .settings
+            .dependency_wait
+            .saturating_mul(self.receive_count.clamp(1, 8));
+        Ok(Dependency::Wait(wait))
+    }
+
+    /// Queues a per-record document at the source version.
+    async fn post(
+        &self,
+        version: &SourceVersion,
+        canon: &CanonicalRecord,
+        doc: PostingDoc,
+        source_keys: Vec<String>,
+    ) -> Result<Outcome, Failure> {
+        let doc_version = version.as_micros();
+        let cmd = PostCommand {
+            tenant: self.notice.tenant.clone(),
+            domain: self.notice.domain,
+            content_hash: hash_json(&doc),
+            source_hash: hash_json(canon),
+            doc,
+            version: doc_version,
+            source_keys,
+            template_version: self.ctx.template.version.clone(),
+            created_at: self.deps.clock.now(),
+            first_received_at: self.notice.received_at,
+            correlation_id: self.notice.correlation_id.clone(),
+        };
+        let doc_key = cmd.doc.key.clone();
+        self.deps
+            .queue
+            .send(
+                QueueName::Post,
+                vec![OutboundMessage::now(Envelope::Post(cmd).to_body())],
+            )
+            .await?;
+        self.settle(
+            version,
+            Disposition::Queued {
+                doc_key,
+                revision: doc_version,
+            },
+        )
+        .await?;
+        self.deps
+            .exceptions
+            .resolve_source(&self.notice.tenant, &self.key, self.deps.clock.now())
+            .await?;
+        Ok(Outcome::Done)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn summarise(
+        &self,
+        version: &SourceVersion,
+        canon: &CanonicalRecord,
+        rule: &CompiledRule,
+        line: StagedLine,
+        account: &SourceRef,
+        contact: &ContactRef,
+        prev_doc: Option<String>,
+    ) -> Result<Outcome, Failure> {
+        let template = &self.ctx.template;
+        let group = match mapping::summary_group(
+            template,
+            rule,
+            &line,
+            mapping::project_of(canon),
+            account,
+        ) {
+            Ok(g) => g,
+            Err(v) => {
+                return self
+                    .exception(version, Some(canon), v, None)
+                    .await
+                    .map(|_| Outcome::Done);
+            }
+        };
+        if line.currency != group.currency {
+            let v = Violation::new(
+                "validation.currency_mismatch",
+                Owner::Finance,
+                format!(
+                    "{} is in {} but its document is in {}",
+                    self.key, line.currency, group.currency
+                ),
+            );
+            return self
+                .exception(version, Some(canon), v, None)
+                .await
+                .map(|_| Outcome::Done);
+        }
+        if let Some(old) = prev_doc.filter(|d| *d != group.doc_key) {
+            self.unstage(&old).await?;
+        }
+        let header = serde_json::to_string(&SummaryHeader {
+            group: group.clone(),
+            contact: contact.clone(),
+        })
+        .expect("headers serialise");
+        let line_json = serde_json::to_string(&line).expect("staged lines serialise");
+        let tenant = &self.notice.tenant;
+        let revision = self
+            .deps
+            .staging
+            .stage(StageRequest {
+                tenant,
+                group: &group.group,
+                header: Some(&header),
+                member: &self.key,
+                line: Some(&line_json),
+                now: self.deps.clock.now(),
+            })
+            .await?;
+        // Already in the ERP at this revision or later (an unchanged re-read).
+        let posted = self
+            .deps
+            .idmap
+            .get(tenant, &group.doc_key)
+            .await?
+            .is_some_and(|e| e.erp_id.is_some() && e.version >= revision);
+        if posted {
+            self.settle(
+                version,
+                Disposition::Posted {
+                    doc_key: group.doc_key.clone(),
+                    revision,
+                },
+            )
+            .await?;
+        } else {
+            self.schedule_flush(&group.group).await?;
+            self.settle(
+                version,
+                Disposition::Queued {
+                    doc_key: group.doc_key.clone(),
+                    revision,
+                },
+            )
+            .await?;
+        }
+        self.deps
+            .exceptions
+            .resolve_source(tenant, &self.key, self.deps.clock.now())
+            .await?;
+        Ok(Outcome::Done)
+    }
+
+    /// Sends a flush for the group unless one is already pending (single flight).
+    async fn schedule_flush(&self, group: &str) -> Result<(), Failure> {
+        let coalesce = self
+            .rule()
+            .and_then(|r| r.spec.summary.as_ref())
+            .map(|s| s.coalesce_seconds)
+            .unwrap_or(0);
+        let now = self.deps.clock.now();
+        // The flag outlives the flush's delay by a margin, so a busy post queue does not
+        // cause a second flush; if a flush were ever lost, the next change after the
+        // margin schedules a new one.
+        let until = now + chrono::Duration::seconds(coalesce as i64) + chrono::Duration::minutes(5);
+        let tenant = &self.notice.tenant;
+        if self
+            .deps
+            .staging
+            .schedule(tenant, group, now, until)
+            .await?
+        {
+            let flush = Envelope::Flush(FlushGroup {
+                tenant: tenant.clone(),
+                domain: self.notice.domain,
+                group: group.to_string(),
+                created_at: now,
+                correlation_id: self.notice.correlation_id.clone(),
+            });
+            self.deps
+                .queue
+                .send(
+                    QueueName::Post,
+                    vec![OutboundMessage {
+                        body: flush.to_body(),
+                        delay: Duration::from_secs(coalesce),
+                    }],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes this record from the summary document it was in; the document is
+    /// re-posted without it (or deleted, if it became empty).
+    async fn unstage(&self, doc_key: &str) -> Result<(), Failure> {
+        let Some(group) = doc_key.strip_prefix("summary/") else {
+            return Ok(());
+        };
+        self.deps
+            .staging
+            .stage(StageRequest {
+                tenant: &self.notice.tenant,
+                group,
+                header: None,
+                member: &self.key,
+                line: None,
+                now: self.deps.clock.now(),
+            })
+            .await?;
+        self.schedule_flush(group).await
+    }
+
+    async fn skip(&self, version: &SourceVersion, reason: &str) -> Result<Outcome, Failure> {
+        self.settle(
+            version,
+            Disposition::Skipped {
+                reason: reason.to_string(),
+            },
+        )
+        .await?;
+        self.deps
+            .exceptions
+            .resolve_source(&self.notice.tenant, &self.key, self.deps.clock.now())
+            .await?;
+        Ok(Outcome::Done)
+    }
+
+    async fn settle(&self, version: &SourceVersion, d: Disposition) -> Result<(), Failure> {
+        self.deps
+            .ledger
+            .settle(&self.notice.tenant, &self.key, version, &d)
+            .await?;
+        Ok(())
+    }
+
+    /// Records an exception for this record and settles the ledger on it.
+    async fn exception(
+        &self,
+        version: &SourceVersion,
+        canon: Option<&CanonicalRecord>,
+        v: Violation,
+        blocked_by: Option<String>,
+    ) -> Result<(), Failure> {
+        let tenant = &self.notice.tenant;
+        let now = self.deps.clock.now();
+        let (amount, hours) = canon.map(mapping::at_stake).unwrap_or((None, None));
+        let replay = Envelope::Change(ChangeNotice {
+            record: None,
+            version: None,
+            ..self.notice.clone()
+        });
+        let stored = retry::raise(
+            self.deps,
+            ExceptionRecord {
+                id: exception_id(tenant, "transform", &self.key),
+                tenant: tenant.clone(),
+                stage: "transform".into(),
+                domain: self.notice.domain,
+                source_key: self.key.clone(),
+                reason: v.reason.clone(),
+                message: v.message,
+                field: v.field,
+                rule: v.rule,
+                erp_message: None,
+                owner: v.owner,
+                status: ExceptionStatus::Open,
+                attempts: 1,
+                first_seen: now,
+                last_seen: now,
+                amount,
+                hours,
+                doc_key: None,
+                blocked_by,
+                replay_queue: QueueName::Transform,
+                replay_body: replay.to_body(),
+            },
+        )
+        .await?;
+        tracing::info!(reason = %stored.reason, owner = %stored.owner, "exception raised");
+        self.settle(
+            version,
+            Disposition::Exception {
+                exception_id: stored.id,
+                reason: v.reason,
+                owner: stored.owner,
+            },
+        )
+        .await
+    }
+}
+
+/// What a summary group renders into: stored with the group in staging.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SummaryHeader {
+    pub group: SummaryGroup,
+    pub contact: ContactRef,
+}
+
+enum Dependency {
+    Ready(ContactRef),
+    Wait(Duration),
+    Blocked,
+}
+
+/// Replays exceptions that were blocked by `blocker` (a record that just posted).
+pub async fn release_dependents(
+    deps: &Deps,
+    tenant: &TenantId,
+    blocker: &str,
+) -> Result<usize, PortError> {
+    let blocked = deps.exceptions.blocked_by(tenant, blocker).await?;
+    let mut n = 0;
+    for ex in blocked {
+        match retry::replay(deps, tenant, &ex.id).await {
+            Ok(()) => n += 1,
+            Err(retry::ReplayError::Port(p)) => return Err(p),
+            Err(e) => tracing::warn!(error = %e, "dependent not replayed"),
+        }
+    }
+    Ok(n)
+}
+
+/// Builds a resync of every member of a summary group (replay of a refused summary document).
+pub fn resync_of(
+    tenant: &TenantId,
+    members: &[StagedLine],
+    system: &ferry_canon::SystemId,
+    origin: Origin,
+    correlation_id: String,
+) -> Resync {
+    Resync {
+        tenant: tenant.clone(),
+        items: members
+            .iter()
+            .map(|m| ResyncItem {
+                domain: m.domain,
+                system: system.clone(),
+                id: m
+                    .source_key
+                    .split_once(':')
+                    .map(|(_, id)| id.to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        origin,
+        correlation_id,
+    }
+}
