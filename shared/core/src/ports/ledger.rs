@@ -67,8 +67,13 @@ pub struct LedgerEntry {
 /// What `observe` decided about an incoming version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observe {
-    /// A new version (or the first): process it. `previous` is the state before.
-    New { previous: Option<Disposition> },
+    /// A new version (or the first, or a retry of an unfinished one): process it.
+    /// `previous` is the state before; `last_doc` the document the record was last
+    /// queued or posted in (kept across resets, so a retry still knows it).
+    New {
+        previous: Option<Disposition>,
+        last_doc: Option<String>,
+    },
     /// Same version and content already reached a final state: nothing to do.
     Duplicate { disposition: Disposition },
     /// Older than what we hold: must not overwrite it.

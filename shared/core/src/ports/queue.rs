@@ -126,7 +126,8 @@ pub trait Queue: Send + Sync {
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, PortError>;
 
-    /// Deletes a received message. A stale receipt (the message was redelivered since) is an error.
+    /// Deletes a received message. With a stale receipt (the message was received
+    /// again since) the call succeeds but the message stays, as in SQS.
     async fn delete(&self, queue: QueueName, receipt: &str) -> Result<(), PortError>;
 
     /// Changes how long a received message stays hidden (used for backoff and `Retry-After`).

@@ -173,13 +173,13 @@ impl Work<'_> {
                 canonical: canonical_json.as_deref(),
             })
             .await?;
-        let previous = match observed {
+        let last_doc = match observed {
             Observe::Stale { current } => {
                 tracing::info!(stale = %rec.version.updated_at, current = %current.updated_at, "older version ignored");
                 return Ok(Outcome::Done);
             }
             Observe::Duplicate { .. } => return Ok(Outcome::Done),
-            Observe::New { previous } => previous,
+            Observe::New { last_doc, .. } => last_doc,
         };
         let canon = match mapped {
             Ok(c) => c,
@@ -199,7 +199,7 @@ impl Work<'_> {
                 return Ok(Outcome::Done);
             }
         };
-        self.decide(&rec.version, &canon, previous).await
+        self.decide(&rec.version, &canon, last_doc).await
     }
 
     fn rule(&self) -> Option<&CompiledRule> {
@@ -257,14 +257,9 @@ impl Work<'_> {
         &self,
         version: &SourceVersion,
         canon: &CanonicalRecord,
-        previous: Option<Disposition>,
+        prev_doc: Option<String>,
     ) -> Result<Outcome, Failure> {
         let template = &self.ctx.template;
-        let prev_doc = match &previous {
-            Some(Disposition::Queued { doc_key, .. })
-            | Some(Disposition::Posted { doc_key, .. }) => Some(doc_key.clone()),
-            _ => None,
-        };
         let rule = match (template.direction(self.notice.domain), self.rule()) {
             (Direction::PsaToErp, Some(rule)) => rule,
             (direction, _) => {
