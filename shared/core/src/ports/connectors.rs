@@ -208,6 +208,8 @@ pub enum ChangeAction {
 pub struct VerifiedEvent {
     /// The vendor's event or message id, for dedupe.
     pub event_id: String,
+    /// The system the record lives in (the PSA, or the ERP for payment events).
+    pub system: SystemId,
     pub domain: Domain,
     pub id: String,
     pub action: ChangeAction,

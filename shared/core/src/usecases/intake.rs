@@ -1,7 +1,6 @@
 //! intake: verify a webhook and enqueue change notices (milliseconds, no ERP
 //! call), or poll a PSA for changes since the tenant's cursor.
 
-use chrono::Utc;
 use ferry_canon::{Domain, TenantId};
 
 use crate::deps::{Deps, chrono_duration};
@@ -95,7 +94,6 @@ pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse
         }
     };
 
-    let system = ctx.psa.system();
     let dedupe_until = now + chrono_duration(deps.settings.dedupe_ttl);
     let mut fresh = Vec::new();
     let mut duplicates = 0usize;
@@ -123,7 +121,7 @@ pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse
             OutboundMessage::now(
                 Envelope::Change(ChangeNotice {
                     tenant: tenant.clone(),
-                    system: system.clone(),
+                    system: ev.system.clone(),
                     domain: ev.domain,
                     id: ev.id.clone(),
                     action: ev.action,
@@ -253,6 +251,6 @@ pub async fn poll(
             break;
         }
     }
-    tracing::info!(tenant = %tenant, %domain, pages = report.pages, enqueued = report.enqueued, at = %Utc::now(), "poll finished");
+    tracing::info!(tenant = %tenant, %domain, pages = report.pages, enqueued = report.enqueued, "poll finished");
     Ok(report)
 }

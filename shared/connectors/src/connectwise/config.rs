@@ -1,0 +1,41 @@
+//! ConnectWise PSA connection settings.
+
+use ferry_core::ports::Secret;
+use serde::Deserialize;
+
+/// How to reach one ConnectWise PSA company.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectWiseConfig {
+    /// API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`.
+    pub base_url: String,
+    /// The ConnectWise company id (the `companyId` in `companyId+publicKey`).
+    pub company_id: String,
+    /// Origins (scheme://host[:port]) allowed to serve callback signing keys.
+    /// A callback whose `Metadata.key_url` is elsewhere is refused before any fetch.
+    pub key_url_origins: Vec<String>,
+    /// Webhook freshness: callbacks whose entity was last updated longer ago than
+    /// this are refused as replays.
+    #[serde(default = "default_max_age")]
+    pub max_callback_age_seconds: u64,
+    /// Request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_max_age() -> u64 {
+    24 * 3600
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+/// Credentials, from the tenant's secret.
+#[derive(Clone)]
+pub struct ConnectWiseCredentials {
+    pub public_key: Secret,
+    pub private_key: Secret,
+    /// The integration's clientId from developer.connectwise.com.
+    pub client_id: Secret,
+}

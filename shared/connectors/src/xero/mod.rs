@@ -1,0 +1,421 @@
+//! Xero as the ERP target: Contacts, Invoices (ACCREC), CreditNotes, Payments
+//! read back, tracking categories for dimensions, `Idempotency-Key`, batch writes
+//! with `summarizeErrors=false`, and Xero's limits (60/min, 5 concurrent,
+//! 5,000/day per organisation; 429 with `Retry-After`).
+//! Reference: https://developer.xero.com/documentation/api/accounting/overview
+//! and the official OpenAPI `xero_accounting.yaml`.
+
+pub mod config;
+pub mod mapper;
+pub mod raw;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{Datelike, NaiveDate};
+use ferry_canon::SystemId;
+use ferry_core::ConnectorError;
+use ferry_core::ports::{
+    CallGate, ErpConnector, ErpDocument, ErpPayment, ErpRef, ItemResult, OutboundItem, RateLimits,
+    Secret,
+};
+use ferry_core::posting::{DocKind, PostingDoc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+pub use config::XeroConfig;
+pub use webhook::XeroWebhooks;
+
+use crate::http;
+
+/// Xero's per-organisation limits.
+pub const PER_MINUTE: u32 = 60;
+pub const PER_DAY: u32 = 5000;
+pub const CONCURRENT: u32 = 5;
+
+/// The system id Xero documents carry.
+pub fn system() -> SystemId {
+    SystemId::parse("xero").expect("valid slug")
+}
+
+/// One organisation's Xero connection.
+pub struct Xero {
+    cfg: XeroConfig,
+    token: Secret,
+    http: reqwest::Client,
+    gate: Arc<dyn CallGate>,
+    inflight: Semaphore,
+}
+
+fn collection(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::Contact => "Contacts",
+        DocKind::Invoice => "Invoices",
+        DocKind::CreditNote => "CreditNotes",
+    }
+}
+
+fn date_literal(d: NaiveDate) -> String {
+    format!("DateTime({}, {:02}, {:02})", d.year(), d.month(), d.day())
+}
+
+impl Xero {
+    /// `gate` is the tenant's shared rate budget; every request passes it.
+    pub fn new(cfg: XeroConfig, token: Secret, gate: Arc<dyn CallGate>) -> Self {
+        Xero {
+            http: http::client(Duration::from_secs(cfg.timeout_seconds)),
+            cfg,
+            token,
+            gate,
+            inflight: Semaphore::new(CONCURRENT as usize),
+        }
+    }
+
+    /// The limits every Ferry process applies to this organisation.
+    pub fn limits_for(cfg: &XeroConfig) -> RateLimits {
+        RateLimits {
+            per_minute: PER_MINUTE.saturating_sub(cfg.minute_headroom).max(1),
+            per_day: PER_DAY,
+            concurrent: CONCURRENT,
+        }
+    }
+
+    /// The budget key for an organisation.
+    pub fn account_key_for(cfg: &XeroConfig) -> String {
+        format!("xero:{}", cfg.tenant_id)
+    }
+
+    /// One API call: budget, concurrency, auth headers, status classification.
+    /// A 400 comes back as `Ok` so callers can read Xero's validation errors.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(StatusCode, Value), ConnectorError> {
+        let _permit = self
+            .inflight
+            .acquire()
+            .await
+            .map_err(|_| ConnectorError::transient("connector shutting down"))?;
+        self.gate.admit().await?;
+        let url = format!("{}/{}", self.cfg.base_url.trim_end_matches('/'), path);
+        let mut req = self
+            .http
+            .request(method, url)
+            .query(query)
+            .bearer_auth(self.token.expose())
+            .header("xero-tenant-id", &self.cfg.tenant_id)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(http::transport)?;
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let retry = http::retry_after(&resp).unwrap_or(Duration::from_secs(60));
+            let problem = resp
+                .headers()
+                .get("x-rate-limit-problem")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("unknown")
+                .to_string();
+            self.gate.throttled(retry).await;
+            return Err(ConnectorError::Throttled {
+                retry_after: Some(retry),
+                problem: format!("xero {problem}"),
+            });
+        }
+        let retry = http::retry_after(&resp);
+        let text = resp.text().await.map_err(http::transport)?;
+        let value: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).map_err(|e| {
+                ConnectorError::protocol(format!("Xero answered invalid JSON ({status}): {e}"))
+            })?
+        };
+        if status.is_success() || status == StatusCode::BAD_REQUEST {
+            return Ok((status, value));
+        }
+        let message = value
+            .get("Message")
+            .or_else(|| value.get("Detail"))
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| text.chars().take(300).collect());
+        Err(http::status_error(status, retry, "xero", message))
+    }
+
+    /// All pages of a GET collection (`page=1..`, 100 per page).
+    async fn get_all(
+        &self,
+        path: &str,
+        key: &str,
+        filter: Option<String>,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let mut query = vec![("page", page.to_string()), ("pageSize", "100".to_string())];
+            if let Some(f) = &filter {
+                query.push(("where", f.clone()));
+            }
+            let (status, v) = self.call(Method::GET, path, &query, None, None).await?;
+            if status == StatusCode::BAD_REQUEST {
+                return Err(rejection(&v));
+            }
+            let items = v
+                .get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = items.len();
+            out.extend(items);
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn rejection(v: &Value) -> ConnectorError {
+    let e: raw::Error = serde_json::from_value(v.clone()).unwrap_or_default();
+    ConnectorError::Rejected {
+        status: 400,
+        message: e.message.unwrap_or_else(|| v.to_string()),
+    }
+}
+
+#[async_trait]
+impl ErpConnector for Xero {
+    fn system(&self) -> SystemId {
+        system()
+    }
+
+    fn account_key(&self) -> String {
+        Self::account_key_for(&self.cfg)
+    }
+
+    fn limits(&self) -> RateLimits {
+        Self::limits_for(&self.cfg)
+    }
+
+    fn max_batch(&self) -> usize {
+        self.cfg.batch_size.clamp(1, 100)
+    }
+
+    fn render(&self, item: &OutboundItem) -> Result<Value, ConnectorError> {
+        mapper::render(item)
+    }
+
+    /// `POST /{Contacts|Invoices|CreditNotes}?summarizeErrors=false` with `Idempotency-Key`.
+    async fn upsert(
+        &self,
+        kind: DocKind,
+        items: &[OutboundItem],
+        idempotency_key: &str,
+    ) -> Result<Vec<ItemResult>, ConnectorError> {
+        let key = collection(kind);
+        let docs: Vec<Value> = items.iter().map(mapper::render).collect::<Result<_, _>>()?;
+        let body = json!({ key: docs });
+        let (status, v) = self
+            .call(
+                Method::POST,
+                key,
+                &[("summarizeErrors", "false".into())],
+                Some(&body),
+                Some(&idempotency_key[..idempotency_key.len().min(128)]),
+            )
+            .await?;
+        if status == StatusCode::BAD_REQUEST {
+            // The whole request was refused; attribute element errors to items when they line up.
+            let e: raw::Error = serde_json::from_value(v.clone()).unwrap_or_default();
+            let general = e
+                .message
+                .clone()
+                .unwrap_or_else(|| "Xero refused the request".into());
+            if e.elements.len() == items.len() {
+                return Ok(e
+                    .elements
+                    .iter()
+                    .map(|el| {
+                        let mut messages: Vec<String> = el
+                            .validation_errors
+                            .iter()
+                            .filter_map(|m| m.message.clone())
+                            .collect();
+                        if messages.is_empty() {
+                            messages.push(general.clone());
+                        }
+                        ItemResult::Rejected {
+                            messages,
+                            response: v.clone(),
+                        }
+                    })
+                    .collect());
+            }
+            return Err(ConnectorError::Rejected {
+                status: 400,
+                message: general,
+            });
+        }
+        let returned = v
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if returned.len() != items.len() {
+            return Err(ConnectorError::protocol(format!(
+                "Xero returned {} {key} for {} sent",
+                returned.len(),
+                items.len()
+            )));
+        }
+        returned
+            .into_iter()
+            .map(|doc| {
+                let (id, number, refused) = match kind {
+                    DocKind::Contact => {
+                        let c: raw::Contact =
+                            serde_json::from_value(doc.clone()).unwrap_or_default();
+                        let refused = mapper::refusal(
+                            &c.validation_errors,
+                            c.status_attribute_string.as_deref(),
+                            c.has_validation_errors.unwrap_or(false),
+                        );
+                        (c.contact_id, c.contact_number, refused)
+                    }
+                    _ => {
+                        let d: raw::Document =
+                            serde_json::from_value(doc.clone()).unwrap_or_default();
+                        let refused = mapper::refusal(
+                            &d.validation_errors,
+                            d.status_attribute_string.as_deref(),
+                            d.has_errors.unwrap_or(false),
+                        );
+                        let (id, number) = match kind {
+                            DocKind::CreditNote => (d.credit_note_id, d.credit_note_number),
+                            _ => (d.invoice_id, d.invoice_number),
+                        };
+                        (id, number, refused)
+                    }
+                };
+                match (refused, id) {
+                    (Some(messages), _) => Ok(ItemResult::Rejected {
+                        messages,
+                        response: doc,
+                    }),
+                    (None, Some(erp_id)) if erp_id != "00000000-0000-0000-0000-000000000000" => {
+                        Ok(ItemResult::Ok {
+                            erp_id,
+                            erp_number: number,
+                            response: doc,
+                        })
+                    }
+                    (None, _) => Err(ConnectorError::protocol(
+                        "Xero accepted a document without returning its id",
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// `GET /{collection}?where=Reference=="…"` (contacts: `ContactNumber`).
+    async fn find_by_reference(&self, doc: &PostingDoc) -> Result<Option<ErpRef>, ConnectorError> {
+        let key = collection(doc.kind);
+        let mut query = vec![("where", mapper::reference_filter(doc))];
+        if doc.kind == DocKind::Contact {
+            query.push(("includeArchived", "true".into()));
+        }
+        let (status, v) = self.call(Method::GET, key, &query, None, None).await?;
+        if status == StatusCode::BAD_REQUEST {
+            return Err(rejection(&v));
+        }
+        let Some(first) = v.get(key).and_then(Value::as_array).and_then(|a| a.first()) else {
+            return Ok(None);
+        };
+        let (id, number) = match doc.kind {
+            DocKind::Contact => (first.get("ContactID"), first.get("ContactNumber")),
+            DocKind::Invoice => (first.get("InvoiceID"), first.get("InvoiceNumber")),
+            DocKind::CreditNote => (first.get("CreditNoteID"), first.get("CreditNoteNumber")),
+        };
+        Ok(id.and_then(Value::as_str).map(|id| ErpRef {
+            erp_id: id.to_string(),
+            number: number.and_then(Value::as_str).map(String::from),
+        }))
+    }
+
+    /// `GET /Invoices` or `/CreditNotes` with a date-range `where`, paged.
+    async fn list_documents(
+        &self,
+        kind: DocKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ErpDocument>, ConnectorError> {
+        let (key, ty) = match kind {
+            DocKind::Invoice => ("Invoices", "ACCREC"),
+            DocKind::CreditNote => ("CreditNotes", "ACCRECCREDIT"),
+            DocKind::Contact => return Ok(Vec::new()),
+        };
+        let filter = format!(
+            "Type==\"{ty}\" AND Date>={} AND Date<={}",
+            date_literal(from),
+            date_literal(to)
+        );
+        self.get_all(key, key, Some(filter))
+            .await?
+            .iter()
+            .map(|v| {
+                let d: raw::Document = serde_json::from_value(v.clone())
+                    .map_err(|e| ConnectorError::protocol(format!("unreadable Xero {key}: {e}")))?;
+                mapper::read_document(kind, &d)
+            })
+            .collect()
+    }
+
+    /// `GET /Payments` dated from `from` (and up to `to` unless open-ended).
+    async fn list_payments(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ErpPayment>, ConnectorError> {
+        let mut filter = format!("Date>={}", date_literal(from));
+        if to < NaiveDate::from_ymd_opt(9000, 1, 1).expect("valid") {
+            filter.push_str(&format!(" AND Date<={}", date_literal(to)));
+        }
+        Ok(self
+            .get_all("Payments", "Payments", Some(filter))
+            .await?
+            .iter()
+            .filter_map(|v| serde_json::from_value::<raw::Payment>(v.clone()).ok())
+            .filter_map(|p| mapper::read_payment(&p))
+            .collect())
+    }
+
+    /// `GET /Organisation` → `PeriodLockDate`.
+    async fn closed_through(&self) -> Result<Option<NaiveDate>, ConnectorError> {
+        let (status, v) = self
+            .call(Method::GET, "Organisation", &[], None, None)
+            .await?;
+        if status == StatusCode::BAD_REQUEST {
+            return Err(rejection(&v));
+        }
+        let org: Option<raw::Organisation> = v
+            .get("Organisations")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(|o| serde_json::from_value(o.clone()).ok());
+        Ok(org
+            .and_then(|o| o.period_lock_date)
+            .and_then(|d| mapper::parse_date(&d)))
+    }
+}
