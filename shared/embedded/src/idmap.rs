@@ -55,9 +55,7 @@ impl IdMap for SqliteIdMap {
                         return Ok(Claim::Busy { until });
                     }
                     let same_content = e.content_hash.as_deref() == Some(req.content_hash);
-                    if e.erp_id.is_some()
-                        && (req.version < e.version || (req.version == e.version && same_content))
-                    {
+                    if e.erp_id.is_some() && (req.version < e.version || same_content) {
                         return Ok(Claim::Stale {
                             current_version: e.version,
                             content_hash: e.content_hash.clone(),

@@ -25,7 +25,7 @@ pub struct IdMapEntry {
 pub enum Claim {
     /// The caller holds the document until its lease ends. `entry` is the state before the claim.
     Granted { entry: Option<IdMapEntry> },
-    /// A newer (or the same) version is already written; an older update must not overwrite it.
+    /// The ERP already holds this content, or a newer version: nothing to write.
     Stale {
         current_version: i64,
         content_hash: Option<String>,
@@ -65,8 +65,9 @@ pub trait IdMap: Send + Sync {
     async fn get(&self, tenant: &TenantId, doc_key: &str) -> Result<Option<IdMapEntry>, PortError>;
 
     /// Claims the document for writing `version` with `content_hash`. Succeeds only
-    /// if no unexpired lease exists and the write is newer: a higher version, or the
-    /// same version with different content (a re-render under a fixed template).
+    /// if no unexpired lease exists and the write changes something: the version is
+    /// not older than the stored one and the content differs (a newer version with
+    /// identical content, or an older version, is `Stale`).
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Claim, PortError>;
 
     /// Records a successful write and ends the lease.

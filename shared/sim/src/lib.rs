@@ -1,0 +1,35 @@
+//! Vendor API simulators: real HTTP servers on loopback that hold state,
+//! enforce the vendor's limits, send signed webhooks and inject faults on
+//! request. Used by the demo (`make run`), the tests and the benchmarks.
+
+pub mod conditions;
+pub mod connectwise;
+pub mod demo;
+pub mod server;
+pub mod xero;
+pub mod xero_where;
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+/// A random v4-shaped UUID (simulators only need uniqueness, not a crate).
+pub fn uuid() -> String {
+    let a = fastrand::u64(..);
+    let b = fastrand::u64(..);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// An exact JSON number.
+pub fn num(d: Decimal) -> serde_json::Value {
+    serde_json::Value::Number(
+        serde_json::Number::from_str(&d.normalize().to_string()).expect("decimal is a JSON number"),
+    )
+}
