@@ -6,6 +6,7 @@
 
 pub mod connectwise;
 pub mod http;
+pub mod tenant;
 pub mod xero;
 
 pub mod json {

@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod db;
 pub mod dedupe;
 pub mod exceptions;
+pub mod host;
 pub mod idempotency;
 pub mod idmap;
 pub mod ledger;

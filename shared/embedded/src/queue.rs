@@ -93,7 +93,7 @@ impl Queue for SqliteQueue {
                             && count >= limit
                         {
                             tx.execute(
-                                "UPDATE queue_messages SET queue = ?1, visible_at = ?2, receive_count = 0, receipt = NULL WHERE seq = ?3",
+                                "UPDATE queue_messages SET queue = ?1, visible_at = ?2, receipt = NULL WHERE seq = ?3",
                                 params![dlq.as_str(), micros(now), seq],
                             )?;
                             continue;

@@ -346,7 +346,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         if m == spec.members - 1 {
             // Bad: someone in a role the template has no item for (two entries).
             for date in days.iter().take(2) {
-                let p = &project_by_id[&tm_projects[0]];
+                let p = &project_by_id[&tm_projects[0 % tm_projects.len()]];
                 let e = entry(
                     member.clone(),
                     "Quantum Architect",
@@ -420,7 +420,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         ava.clone(),
         "Partner",
         "325.00",
-        &project_by_id[&tm_projects[1]],
+        &project_by_id[&tm_projects[1 % tm_projects.len()]],
         days[3],
         d("25.00"),
         "ApprovedByTierTwo",
@@ -459,7 +459,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
             ava.clone(),
             "Partner",
             "325.00",
-            &project_by_id[&tm_projects[2]],
+            &project_by_id[&tm_projects[2 % tm_projects.len()]],
             lock,
             d(h),
             "ApprovedByTierTwo",
@@ -500,7 +500,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         }
     }
     next_exp += 1;
-    let p = &project_by_id[&tm_projects[3]];
+    let p = &project_by_id[&tm_projects[3 % tm_projects.len()]];
     expenses.push(json!({
         "id": next_exp, "company": p["company"], "chargeToType": "ProjectTicket", "chargeToId": p["id"],
         "project": { "id": p["id"], "name": p["name"] },
@@ -569,13 +569,16 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
             date,
         ));
     }
+    let fixed: Vec<&Value> = projects
+        .iter()
+        .filter(|p| p["billingMethod"] == "FixedFee" && p["type"]["name"] != "Internal")
+        .collect();
     for (k, amount) in [(0usize, "500.00"), (1, "1250.00")] {
+        if fixed.is_empty() {
+            break;
+        }
         next_inv += 1;
-        let p = projects
-            .iter()
-            .filter(|p| p["billingMethod"] == "FixedFee")
-            .nth(k * 3)
-            .expect("fixed-fee projects exist");
+        let p = fixed[(k * 3) % fixed.len()];
         let company = &company_by_id[&p["company"]["id"].as_i64().unwrap_or(0)];
         let mut cm = invoice_for(
             next_inv,

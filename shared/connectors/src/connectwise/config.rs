@@ -11,6 +11,8 @@ pub struct ConnectWiseConfig {
     pub base_url: String,
     /// The ConnectWise company id (the `companyId` in `companyId+publicKey`).
     pub company_id: String,
+    /// The company's home currency: rates and amounts without a currency are in it.
+    pub home_currency: String,
     /// Origins (scheme://host[:port]) allowed to serve callback signing keys.
     /// A callback whose `Metadata.key_url` is elsewhere is refused before any fetch.
     pub key_url_origins: Vec<String>,

@@ -382,6 +382,37 @@ impl ErpConnector for Xero {
             .collect()
     }
 
+    /// `GET /Invoices/{id}` or `GET /CreditNotes/{id}`.
+    async fn fetch_document(
+        &self,
+        kind: DocKind,
+        erp_id: &str,
+    ) -> Result<Option<ErpDocument>, ConnectorError> {
+        let key = match kind {
+            DocKind::Invoice => "Invoices",
+            DocKind::CreditNote => "CreditNotes",
+            DocKind::Contact => return Ok(None),
+        };
+        let result = self
+            .call(Method::GET, &format!("{key}/{erp_id}"), &[], None, None)
+            .await;
+        let (status, v) = match result {
+            Err(ConnectorError::Rejected { status: 404, .. }) => return Ok(None),
+            other => other?,
+        };
+        if status == StatusCode::BAD_REQUEST {
+            return Err(rejection(&v));
+        }
+        match v.get(key).and_then(Value::as_array).and_then(|a| a.first()) {
+            Some(d) => {
+                let d: raw::Document = serde_json::from_value(d.clone())
+                    .map_err(|e| ConnectorError::protocol(format!("unreadable Xero {key}: {e}")))?;
+                mapper::read_document(kind, &d).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// `GET /Payments` dated from `from` (and up to `to` unless open-ended).
     async fn list_payments(
         &self,

@@ -184,6 +184,13 @@ pub trait ErpConnector: Send + Sync {
         to: NaiveDate,
     ) -> Result<Vec<ErpDocument>, ConnectorError>;
 
+    /// One document by its ERP id; `None` if the ERP has no such document.
+    async fn fetch_document(
+        &self,
+        kind: DocKind,
+        erp_id: &str,
+    ) -> Result<Option<ErpDocument>, ConnectorError>;
+
     /// Payments dated in `[from, to]`.
     async fn list_payments(
         &self,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_canon::{Domain, Money, TenantId};
+use tracing::Instrument;
 
 use crate::deps::{Deps, TenantContext, chrono_duration};
 use crate::error::{ConnectorError, PortError, RetryClass};
@@ -141,8 +142,7 @@ pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outc
     }
     for ((tenant, kind), jobs) in groups {
         let span = tracing::info_span!("post", tenant = %tenant, kind = kind.as_str(), documents = jobs.len());
-        let _g = span.enter();
-        for (index, outcome) in post_group(deps, &tenant, kind, jobs).await {
+        for (index, outcome) in post_group(deps, &tenant, kind, jobs).instrument(span).await {
             outcomes[index] = Some(outcome);
         }
     }
@@ -337,6 +337,8 @@ async fn post_group(
         ready.push(h);
     }
 
+    // A stable order: the same batch always reaches the ERP the same way.
+    ready.sort_by(|a, b| a.job.doc.key.cmp(&b.job.doc.key));
     for chunk in ready.chunks(ctx.erp.max_batch().max(1)) {
         let items: Vec<OutboundItem> = chunk
             .iter()

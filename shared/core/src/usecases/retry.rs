@@ -179,15 +179,19 @@ async fn park(
         Some(e) => (
             e.reason.clone(),
             format!(
-                "retries exhausted after {} receives: {}",
-                msg.receive_count, e.message
+                "retries exhausted after {} deliveries: {}",
+                msg.receive_count.saturating_sub(1),
+                e.message
             ),
             e.owner,
             e.erp_message.clone(),
         ),
         None => (
             "retry.exhausted".to_string(),
-            format!("retries exhausted after {} receives", msg.receive_count),
+            format!(
+                "retries exhausted after {} deliveries",
+                msg.receive_count.saturating_sub(1)
+            ),
             Owner::Support,
             None,
         ),

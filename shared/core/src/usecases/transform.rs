@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use ferry_canon::{CanonicalRecord, Domain, SourceRef, SourceVersion, TenantId};
+use tracing::Instrument;
 
 use crate::deps::{Deps, TenantContext};
 use crate::error::{ConnectorError, PortError, RetryClass};
@@ -142,8 +143,10 @@ async fn transform_notice(
         receive_count,
     };
     let span = tracing::info_span!("transform", tenant = %notice.tenant, key = %w.key, correlation_id = %notice.correlation_id);
-    let _guard = span.enter();
-    w.run().await
+    if notice.system == w.ctx.erp.system() {
+        return w.payment_status().instrument(span).await;
+    }
+    w.run().instrument(span).await
 }
 
 impl Work<'_> {
@@ -200,6 +203,95 @@ impl Work<'_> {
             }
         };
         self.decide(&rec.version, &canon, last_doc).await
+    }
+
+    /// An ERP invoice changed (a payment): write its paid amount back onto the PSA
+    /// invoice it came from. ERP-originated invoices (summaries) have no PSA invoice.
+    async fn payment_status(&self) -> Result<Outcome, Failure> {
+        let n = self.notice;
+        let tenant = &n.tenant;
+        let version = n
+            .version
+            .clone()
+            .unwrap_or_else(|| SourceVersion::at(n.received_at));
+        let observed = self
+            .deps
+            .ledger
+            .observe(Observation {
+                tenant,
+                source_key: &self.key,
+                domain: Domain::Payments,
+                version: &version,
+                content_hash: &version.updated_at.to_rfc3339(),
+                received_at: n.received_at,
+                canonical: None,
+            })
+            .await?;
+        if !matches!(observed, Observe::New { .. }) {
+            return Ok(Outcome::Done);
+        }
+        if self.ctx.template.direction(Domain::Payments) != Direction::ErpToPsa {
+            return self
+                .skip(
+                    &version,
+                    "payment status does not flow back per the template",
+                )
+                .await;
+        }
+        let Some(entry) = self.deps.idmap.find_by_erp_id(tenant, &n.id).await? else {
+            return self.skip(&version, "not a document Ferry posted").await;
+        };
+        let Some((domain, source)) = entry.doc_key.split_once('/') else {
+            return self.skip(&version, "not a document Ferry posted").await;
+        };
+        if domain != Domain::Invoices.as_str() {
+            return self
+                .skip(&version, "ERP-originated invoice: no PSA invoice to update")
+                .await;
+        }
+        let Some(psa_id) = source.split_once(':').map(|(_, id)| id.to_string()) else {
+            return self.skip(&version, "not a document Ferry posted").await;
+        };
+        let Some(doc) = self
+            .ctx
+            .erp
+            .fetch_document(crate::posting::DocKind::Invoice, &n.id)
+            .await?
+        else {
+            return self
+                .skip(&version, "the ERP no longer has this invoice")
+                .await;
+        };
+        let update = crate::ports::PaymentUpdate {
+            amount_paid: ferry_canon::Money::new(doc.amount_paid, doc.currency),
+            amount_due: ferry_canon::Money::new(doc.amount_due, doc.currency),
+            paid_on: Some(self.deps.clock.now().date_naive()),
+            erp_reference: doc.erp_id.clone(),
+        };
+        match self.ctx.psa.apply_payment(&psa_id, &update).await {
+            Ok(()) => {
+                let doc_key = format!("psa-payments/{source}");
+                self.settle(
+                    &version,
+                    Disposition::Posted {
+                        doc_key,
+                        revision: version.as_micros(),
+                    },
+                )
+                .await?;
+                Ok(Outcome::Done)
+            }
+            Err(e) if e.class() == RetryClass::Permanent => {
+                let v = Violation::new(
+                    "psa.refused",
+                    Owner::Finance,
+                    format!("payment status could not be written to the PSA: {e}"),
+                );
+                self.exception(&version, None, v, None).await?;
+                Ok(Outcome::Done)
+            }
+            Err(e) => Err(Failure::Psa(e)),
+        }
     }
 
     fn rule(&self) -> Option<&CompiledRule> {
@@ -410,6 +502,10 @@ impl Work<'_> {
         canon: &CanonicalRecord,
     ) -> Result<Result<Related, Violation>, Failure> {
         let mut related = Related::default();
+        // For a customer, `account` in expressions is the customer itself.
+        if let CanonicalRecord::Customers(a) = canon {
+            related.account = Some(a.clone());
+        }
         if let Some(p) = mapping::project_of(canon) {
             match self.lookup(Domain::Projects, p).await? {
                 Ok(Some(CanonicalRecord::Projects(project))) => related.project = Some(project),
@@ -501,13 +597,15 @@ impl Work<'_> {
         {
             return Ok(Dependency::Ready(ContactRef { erp_id, key }));
         }
-        let blocking = self
+        // The customer may be held at transform (keyed by record) or refused by the
+        // ERP at post (keyed by its document).
+        let mut held = self
             .deps
             .exceptions
             .open_for_source(tenant, &account.key())
-            .await?
-            .into_iter()
-            .find(|e| e.status == ExceptionStatus::Open);
+            .await?;
+        held.extend(self.deps.exceptions.open_for_source(tenant, &key).await?);
+        let blocking = held.into_iter().find(|e| e.status == ExceptionStatus::Open);
         if let Some(b) = blocking {
             let v = Violation::new(
                 "dependency.blocked",

@@ -1,0 +1,230 @@
+//! Wiring for local runs: the embedded store, tenants, the host, and the
+//! simulators configured as a tenant's PSA and ERP.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_canon::TenantId;
+use ferry_connectors::connectwise::ConnectWiseConfig;
+use ferry_connectors::tenant::{
+    self, ConfiguredTenants, ErpConfig, PsaConfig, TemplatePaths, TenantConfig, TenantSection,
+    Wiring,
+};
+use ferry_connectors::xero::XeroConfig;
+use ferry_core::periods::PeriodCache;
+use ferry_core::ports::{Clock, SystemClock};
+use ferry_core::template::Template;
+use ferry_core::{Deps, Settings};
+use ferry_embedded::Store;
+use ferry_sim::connectwise::{CwSim, CwSimConfig};
+use ferry_sim::demo::{DemoFirm, DemoSpec};
+use ferry_sim::xero::XeroSim;
+
+/// How a local process runs.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// SQLite file; `None` for an in-memory store.
+    pub db: Option<PathBuf>,
+    pub settings: Settings,
+    pub max_receives: u32,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            db: None,
+            settings: local_settings(),
+            max_receives: 6,
+        }
+    }
+}
+
+/// Settings for local runs: production shapes, shorter waits.
+pub fn local_settings() -> Settings {
+    Settings {
+        visibility_timeout: Duration::from_secs(30),
+        backoff_base: Duration::from_millis(500),
+        backoff_cap: Duration::from_secs(8),
+        dependency_wait: Duration::from_secs(1),
+        budget_max_wait: Duration::from_secs(3),
+        ..Settings::default()
+    }
+}
+
+/// The embedded store, tenants and handler dependencies of one process.
+pub struct Local {
+    pub clock: Arc<dyn Clock>,
+    pub store: Store,
+    pub tenants: Arc<ConfiguredTenants>,
+    pub deps: Deps,
+}
+
+impl Local {
+    pub fn open(opts: &LocalOptions) -> Result<Local, ferry_core::PortError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = match &opts.db {
+            Some(p) => {
+                if let Some(dir) = p.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                Store::open(p, clock.clone(), opts.max_receives)?
+            }
+            None => Store::memory(clock.clone(), opts.max_receives)?,
+        };
+        let tenants = Arc::new(ConfiguredTenants::new());
+        let deps = Deps {
+            clock: clock.clone(),
+            queue: store.queue.clone(),
+            cursors: store.cursors.clone(),
+            idempotency: store.idempotency.clone(),
+            idmap: store.idmap.clone(),
+            exceptions: store.exceptions.clone(),
+            audit: store.audit.clone(),
+            events: store.events.clone(),
+            budget: store.budget.clone(),
+            ledger: store.ledger.clone(),
+            staging: store.staging.clone(),
+            dedupe: store.dedupe.clone(),
+            tenants: tenants.clone(),
+            periods: Arc::new(PeriodCache::default()),
+            settings: opts.settings.clone(),
+        };
+        Ok(Local {
+            clock,
+            store,
+            tenants,
+            deps,
+        })
+    }
+
+    fn wiring(&self) -> Wiring {
+        Wiring {
+            secrets: self.store.secrets.clone(),
+            budget: self.store.budget.clone(),
+            clock: self.clock.clone(),
+            budget_max_wait: self.deps.settings.budget_max_wait,
+        }
+    }
+
+    /// Stores the tenant's secrets and wires its connectors.
+    pub async fn add_tenant(
+        &self,
+        cfg: &TenantConfig,
+        template: Template,
+        secrets: &[(&str, String)],
+    ) -> Result<(), tenant::WiringError> {
+        for (name, value) in secrets {
+            self.store
+                .secrets
+                .put(&cfg.tenant.id, name, value)
+                .map_err(|source| tenant::WiringError::Secret {
+                    tenant: cfg.tenant.id.clone(),
+                    source,
+                })?;
+        }
+        let ctx = tenant::build(cfg, template, &self.wiring()).await?;
+        self.tenants.insert(ctx);
+        Ok(())
+    }
+
+    /// Wires a tenant from its file; its secrets must already be in the store.
+    pub async fn add_tenant_file(&self, path: &Path) -> Result<TenantId, tenant::WiringError> {
+        let (cfg, dir) = TenantConfig::read(path)?;
+        let template = cfg.load_template(&dir)?;
+        let ctx = tenant::build(&cfg, template, &self.wiring()).await?;
+        let id = ctx.tenant.clone();
+        self.tenants.insert(ctx);
+        Ok(id)
+    }
+}
+
+/// Both simulators, with the demo firm seeded into ConnectWise.
+pub struct Simulators {
+    pub cw: CwSim,
+    pub xero: XeroSim,
+    pub firm: DemoFirm,
+}
+
+impl Simulators {
+    /// Starts both simulators on ephemeral loopback ports and seeds the firm.
+    pub async fn start(spec: &DemoSpec) -> std::io::Result<Simulators> {
+        let firm = ferry_sim::demo::generate(spec);
+        let cw = CwSim::start(CwSimConfig::default()).await?;
+        let xero = XeroSim::start(firm.xero_config()).await?;
+        firm.seed(&cw);
+        Ok(Simulators { cw, xero, firm })
+    }
+
+    /// A tenant whose PSA and ERP are these simulators.
+    pub fn tenant_config(&self, tenant: &TenantId, templates: &Path) -> TenantConfig {
+        TenantConfig {
+            tenant: TenantSection {
+                id: tenant.clone(),
+                name: Some(self.xero.config().name.clone()),
+            },
+            psa: PsaConfig::Connectwise(ConnectWiseConfig {
+                base_url: self.cw.base_url(),
+                company_id: self.cw.config().company_id.clone(),
+                home_currency: "USD".into(),
+                key_url_origins: vec![self.cw.origin()],
+                max_callback_age_seconds: 24 * 3600,
+                timeout_seconds: 10,
+            }),
+            erp: ErpConfig::Xero(XeroConfig {
+                base_url: self.xero.base_url(),
+                tenant_id: self.xero.config().tenant_id.clone(),
+                timeout_seconds: 10,
+                minute_headroom: 5,
+                batch_size: 50,
+            }),
+            template: TemplatePaths {
+                base: templates.join("connectwise-xero.toml"),
+                overlay: None,
+            },
+        }
+    }
+
+    /// The secrets a tenant on these simulators needs.
+    pub fn secrets(&self) -> Vec<(&'static str, String)> {
+        let c = self.cw.config();
+        vec![
+            ("connectwise.public_key", c.public_key.clone()),
+            ("connectwise.private_key", c.private_key.clone()),
+            ("connectwise.client_id", c.client_id.clone()),
+            ("xero.access_token", self.xero.config().token.clone()),
+            ("xero.webhook_key", self.xero.config().webhook_key.clone()),
+        ]
+    }
+
+    /// Subscribes the tenant's webhook URLs with both simulators
+    /// (`POST /system/callbacks` for each ConnectWise record type).
+    pub async fn subscribe(
+        &self,
+        connectwise_url: &str,
+        xero_url: &str,
+    ) -> Result<(), reqwest::Error> {
+        let http = reqwest::Client::new();
+        let c = self.cw.config();
+        for kind in ["company", "project", "time", "expense", "invoice"] {
+            http.post(format!("{}/system/callbacks", self.cw.base_url()))
+                .basic_auth(format!("{}+{}", c.company_id, c.public_key), Some(&c.private_key))
+                .header("clientId", &c.client_id)
+                .json(&serde_json::json!({ "url": connectwise_url, "type": kind, "level": "owner", "objectId": 1, "description": "Ferry" }))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        self.xero.set_webhook(Some(xero_url.to_string()));
+        Ok(())
+    }
+}
+
+/// The repository directory holding `templates/` and `tenants/`.
+pub fn repo_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("FERRY_HOME") {
+        return PathBuf::from(d);
+    }
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(Path::to_path_buf).unwrap_or(here)
+}

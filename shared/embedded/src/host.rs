@@ -1,0 +1,286 @@
+//! The local host: all five handlers in one process over the embedded adapters.
+//! Worker loops poll the queues and apply outcomes the way the Lambda SQS event
+//! source does (delete successes, hide failures for their backoff, let the queue
+//! redrive to the DLQ); a sweeper parks dead letters; an HTTP edge stands in for
+//! API Gateway in front of intake.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ferry_core::Deps;
+use ferry_core::ports::{QueueDepth, QueueName, ReceivedMessage};
+use ferry_core::usecases::intake::{self, WebhookRequest};
+use ferry_core::usecases::retry::{self, Outcome};
+use ferry_core::usecases::{post as post_uc, transform};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How many workers, and how they poll.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub transform_workers: usize,
+    pub post_workers: usize,
+    pub transform_batch: usize,
+    /// Larger post batches let the post handler put more documents in one ERP call.
+    pub post_batch: usize,
+    pub idle_poll: Duration,
+    pub dlq_sweep: Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            transform_workers: 2,
+            post_workers: 2,
+            transform_batch: 10,
+            post_batch: 50,
+            idle_poll: Duration::from_millis(50),
+            dlq_sweep: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Running workers; dropped or shut down, they stop.
+pub struct LocalHost {
+    deps: Deps,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// The queues were still busy when the wait ended.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("pipeline still busy after {waited:?}: {depths:?}")]
+pub struct Busy {
+    pub waited: Duration,
+    pub depths: Vec<(QueueName, QueueDepth)>,
+}
+
+async fn apply(deps: &Deps, queue: QueueName, m: &ReceivedMessage, o: Outcome) {
+    let r = match o {
+        Outcome::Done => deps.queue.delete(queue, &m.receipt).await,
+        Outcome::Retry { after, .. } => {
+            deps.queue.change_visibility(queue, &m.receipt, after).await
+        }
+    };
+    if let Err(e) = r {
+        // The message reappears after its visibility timeout; handlers are idempotent.
+        tracing::warn!(%queue, message_id = %m.id, error = %e, "could not settle message");
+    }
+}
+
+async fn worker(
+    deps: Deps,
+    queue: QueueName,
+    batch: usize,
+    idle: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let msgs = match deps
+            .queue
+            .receive(queue, batch, deps.settings.visibility_timeout)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(%queue, error = %e, "receive failed");
+                Vec::new()
+            }
+        };
+        if msgs.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let outcomes = match queue {
+            QueueName::Transform => transform::handle_batch(&deps, &msgs).await,
+            QueueName::Post => post_uc::handle_batch(&deps, &msgs).await,
+            _ => unreachable!("workers only serve work queues"),
+        };
+        for (m, o) in msgs.iter().zip(outcomes) {
+            apply(&deps, queue, m, o).await;
+        }
+    }
+}
+
+async fn sweeper(deps: Deps, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        for dlq in [QueueName::TransformDlq, QueueName::PostDlq] {
+            match retry::drain_dead_letters(&deps, dlq, 1_000).await {
+                Ok(r) if r.parked + r.unreadable > 0 => {
+                    tracing::info!(%dlq, parked = r.parked, unreadable = r.unreadable, "dead letters parked")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(%dlq, error = %e, "could not drain dead letters"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+impl LocalHost {
+    pub fn start(deps: Deps, cfg: HostConfig) -> LocalHost {
+        let (stop, rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for _ in 0..cfg.transform_workers.max(1) {
+            tasks.push(tokio::spawn(worker(
+                deps.clone(),
+                QueueName::Transform,
+                cfg.transform_batch,
+                cfg.idle_poll,
+                rx.clone(),
+            )));
+        }
+        for _ in 0..cfg.post_workers.max(1) {
+            tasks.push(tokio::spawn(worker(
+                deps.clone(),
+                QueueName::Post,
+                cfg.post_batch,
+                cfg.idle_poll,
+                rx.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(sweeper(deps.clone(), cfg.dlq_sweep, rx)));
+        LocalHost { deps, stop, tasks }
+    }
+
+    /// Depth of every queue.
+    pub async fn depths(&self) -> Vec<(QueueName, QueueDepth)> {
+        let mut out = Vec::new();
+        for q in QueueName::ALL {
+            out.push((q, self.deps.queue.depth(q).await.unwrap_or_default()));
+        }
+        out
+    }
+
+    /// Waits until every queue is empty (including delayed and in-flight messages)
+    /// on three checks in a row, or the timeout passes.
+    pub async fn wait_idle(&self, timeout: Duration) -> Result<(), Busy> {
+        let start = Instant::now();
+        let mut quiet = 0;
+        loop {
+            let depths = self.depths().await;
+            if depths.iter().all(|(_, d)| d.total() == 0) {
+                quiet += 1;
+                if quiet >= 3 {
+                    return Ok(());
+                }
+            } else {
+                quiet = 0;
+            }
+            if start.elapsed() > timeout {
+                return Err(Busy {
+                    waited: start.elapsed(),
+                    depths,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Stops the workers after their current batch.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// The local stand-in for API Gateway: `POST /webhooks/{connector}/{tenant}`.
+pub struct WebhookEdge {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl WebhookEdge {
+    /// `http://127.0.0.1:port`.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The URL a vendor should call for a tenant.
+    pub fn url(&self, connector: &str, tenant: &str) -> String {
+        format!("{}/webhooks/{connector}/{tenant}", self.origin())
+    }
+}
+
+impl Drop for WebhookEdge {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn webhook(
+    State(deps): State<Deps>,
+    Path((route, tenant)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let headers = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
+        .collect();
+    let resp = intake::handle_webhook(
+        &deps,
+        WebhookRequest {
+            route,
+            tenant,
+            headers,
+            body: body.to_vec(),
+        },
+    )
+    .await;
+    (
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [("content-type", "application/json")],
+        resp.body,
+    )
+        .into_response()
+}
+
+/// Starts the webhook edge on `addr` (port 0 for an ephemeral port).
+pub async fn serve_webhooks(deps: Deps, addr: SocketAddr) -> std::io::Result<WebhookEdge> {
+    // Let bodies a little over the limit through, so intake answers 413 itself with a clear message.
+    let limit = deps.settings.max_webhook_body * 2;
+    let app = Router::new()
+        .route("/webhooks/{route}/{tenant}", post(webhook))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(deps);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(WebhookEdge {
+        addr,
+        stop: Some(tx),
+    })
+}
