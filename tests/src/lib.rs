@@ -10,6 +10,7 @@ use ferry_cli::local::{Local, LocalOptions, Simulators, repo_dir};
 use ferry_core::ports::{Disposition, ExceptionQuery, ExceptionRecord, ExceptionStatus};
 use ferry_core::template::{Template, TemplateSource};
 use ferry_core::usecases::intake;
+use ferry_core::{Deps, Settings};
 use ferry_embedded::host::{HostConfig, LocalHost, WebhookEdge, serve_webhooks};
 use ferry_sim::demo::DemoSpec;
 use serde_json::Value;
@@ -20,6 +21,8 @@ pub use ferry_sim::xero::XeroFaults;
 /// A running pipeline and its simulators.
 pub struct Harness {
     pub local: Local,
+    /// The ports the pipeline runs on (possibly wrapped for fault injection).
+    pub deps: Deps,
     pub sims: Simulators,
     pub host: Option<LocalHost>,
     pub edge: WebhookEdge,
@@ -50,24 +53,58 @@ pub fn base_template() -> TemplateSource {
         .expect("base template readable")
 }
 
+/// How a harness starts.
+pub struct Options {
+    pub spec: DemoSpec,
+    pub template: Template,
+    pub settings: Settings,
+    /// Documents per Xero call.
+    pub xero_batch: usize,
+    /// Wraps the ports the pipeline runs on (fault injection in our own process).
+    pub wrap: fn(Deps) -> Deps,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            spec: small_firm(),
+            template: demo_template(),
+            settings: ferry_cli::local::local_settings(),
+            xero_batch: 50,
+            wrap: |d| d,
+        }
+    }
+}
+
 impl Harness {
     /// Starts simulators with `spec`, a fresh in-memory pipeline, the webhook
     /// edge, and subscribes the edge with both simulators.
     pub async fn start(spec: DemoSpec) -> Harness {
-        Self::start_with(spec, demo_template()).await
+        Self::start_opts(Options {
+            spec,
+            ..Options::default()
+        })
+        .await
     }
 
-    pub async fn start_with(spec: DemoSpec, template: Template) -> Harness {
+    pub async fn start_opts(o: Options) -> Harness {
         init_tracing();
-        let sims = Simulators::start(&spec).await.expect("simulators start");
-        let local = Local::open(&LocalOptions::default()).expect("store opens");
+        let sims = Simulators::start(&o.spec).await.expect("simulators start");
+        let local = Local::open(&LocalOptions {
+            settings: o.settings.clone(),
+            ..LocalOptions::default()
+        })
+        .expect("store opens");
         let tenant = TenantId::parse("test-firm").expect("valid");
-        let cfg = sims.tenant_config(&tenant, &repo_dir().join("templates"));
+        let mut cfg = sims.tenant_config(&tenant, &repo_dir().join("templates"));
+        let ferry_connectors::tenant::ErpConfig::Xero(x) = &mut cfg.erp;
+        x.batch_size = o.xero_batch;
         local
-            .add_tenant(&cfg, template, &sims.secrets())
+            .add_tenant(&cfg, o.template, &sims.secrets())
             .await
             .expect("tenant wires");
-        let edge = serve_webhooks(local.deps.clone(), "127.0.0.1:0".parse().expect("addr"))
+        let deps = (o.wrap)(local.deps.clone());
+        let edge = serve_webhooks(deps.clone(), "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("edge starts");
         sims.subscribe(
@@ -76,9 +113,10 @@ impl Harness {
         )
         .await
         .expect("subscriptions");
-        let host = LocalHost::start(local.deps.clone(), HostConfig::default());
+        let host = LocalHost::start(deps.clone(), HostConfig::default());
         Harness {
             local,
+            deps,
             sims,
             host: Some(host),
             edge,
@@ -90,7 +128,7 @@ impl Harness {
     pub async fn sync(&self) {
         let ctx = self.local.tenants.get(&self.tenant).expect("tenant");
         for domain in ferry_core::ports::PsaConnector::pollable(ctx.psa.as_ref()) {
-            intake::poll(&self.local.deps, &self.tenant, domain, &|_| {})
+            intake::poll(&self.deps, &self.tenant, domain, &|_| {})
                 .await
                 .expect("poll succeeds");
         }
@@ -191,4 +229,78 @@ pub fn init_tracing() {
 /// Shared deps for assertions on ports.
 pub fn arc<T>(t: T) -> Arc<T> {
     Arc::new(t)
+}
+
+/// An id map whose first `commit` fails: a crash after the ERP committed and
+/// before Ferry recorded it.
+pub struct CrashOnFirstCommit {
+    pub inner: Arc<dyn ferry_core::ports::IdMap>,
+    pub crashed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl ferry_core::ports::IdMap for CrashOnFirstCommit {
+    async fn get(
+        &self,
+        t: &TenantId,
+        k: &str,
+    ) -> Result<Option<ferry_core::ports::IdMapEntry>, ferry_core::PortError> {
+        self.inner.get(t, k).await
+    }
+    async fn claim(
+        &self,
+        r: ferry_core::ports::ClaimRequest<'_>,
+    ) -> Result<ferry_core::ports::Claim, ferry_core::PortError> {
+        self.inner.claim(r).await
+    }
+    async fn commit(
+        &self,
+        r: ferry_core::ports::CommitRequest<'_>,
+    ) -> Result<(), ferry_core::PortError> {
+        if !self.crashed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(ferry_core::PortError::transient(
+                "idmap",
+                "commit",
+                "simulated crash after the ERP committed",
+            ));
+        }
+        self.inner.commit(r).await
+    }
+    async fn release(&self, t: &TenantId, k: &str) -> Result<(), ferry_core::PortError> {
+        self.inner.release(t, k).await
+    }
+    async fn find_by_erp_id(
+        &self,
+        t: &TenantId,
+        id: &str,
+    ) -> Result<Option<ferry_core::ports::IdMapEntry>, ferry_core::PortError> {
+        self.inner.find_by_erp_id(t, id).await
+    }
+    async fn list(
+        &self,
+        t: &TenantId,
+        p: &str,
+    ) -> Result<Vec<ferry_core::ports::IdMapEntry>, ferry_core::PortError> {
+        self.inner.list(t, p).await
+    }
+}
+
+/// Sum of `Quantity` over time lines (lines with an item code) of Xero invoices.
+pub fn invoiced_hours(invoices: &[Value]) -> rust_decimal::Decimal {
+    invoices
+        .iter()
+        .flat_map(|i| i["LineItems"].as_array().cloned().unwrap_or_default())
+        .filter(|l| l["ItemCode"].is_string())
+        .map(|l| dec(&l["Quantity"]))
+        .sum()
+}
+
+/// A JSON number or string as a decimal.
+pub fn dec(v: &Value) -> rust_decimal::Decimal {
+    use std::str::FromStr;
+    match v {
+        Value::Number(n) => rust_decimal::Decimal::from_str(&n.to_string()).expect("decimal"),
+        Value::String(s) => rust_decimal::Decimal::from_str(s).expect("decimal"),
+        _ => rust_decimal::Decimal::ZERO,
+    }
 }

@@ -125,12 +125,15 @@ impl RecordLedger for SqliteLedger {
                 let existing = get(&tx, tenant, obs.source_key)?;
                 let result = match existing {
                     Some((e, _)) if *obs.version < e.version => Observe::Stale { current: e.version },
-                    Some((e, _))
+                    Some((e, last_doc))
                         if *obs.version == e.version
                             && obs.content_hash == e.content_hash
                             && e.disposition.is_final() =>
                     {
-                        Observe::Duplicate { disposition: e.disposition }
+                        Observe::Duplicate {
+                            disposition: e.disposition,
+                            last_doc,
+                        }
                     }
                     Some((e, last_doc)) if *obs.version == e.version && obs.content_hash == e.content_hash => {
                         // An unfinished attempt at this very version: try again, keep its receipt time.

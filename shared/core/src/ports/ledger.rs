@@ -74,8 +74,12 @@ pub enum Observe {
         previous: Option<Disposition>,
         last_doc: Option<String>,
     },
-    /// Same version and content already reached a final state: nothing to do.
-    Duplicate { disposition: Disposition },
+    /// Same version and content already reached a final state: nothing to do
+    /// (unless the caller is a replay, which processes it again).
+    Duplicate {
+        disposition: Disposition,
+        last_doc: Option<String>,
+    },
     /// Older than what we hold: must not overwrite it.
     Stale { current: SourceVersion },
 }

@@ -347,8 +347,21 @@ async fn post_group(
                 erp_id: h.erp_id.clone(),
             })
             .collect();
-        let keys: Vec<&str> = chunk.iter().map(|h| h.key.as_str()).collect();
-        let batch_key = format!("ferry-{}", &hash_parts(&keys)[..48]);
+        // The ERP's key covers exactly what is sent: a retry of the same request
+        // replays, while a changed request (an adopted id) gets a key of its own.
+        let parts: Vec<String> = chunk
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}|{}|{}",
+                    h.key,
+                    h.erp_id.as_deref().unwrap_or("-"),
+                    h.job.content_hash
+                )
+            })
+            .collect();
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let batch_key = format!("ferry-{}", &hash_parts(&parts)[..48]);
         match ctx.erp.upsert(kind, &items, &batch_key).await {
             Ok(results) if results.len() == chunk.len() => {
                 for ((h, item), result) in chunk.iter().zip(&items).zip(results) {

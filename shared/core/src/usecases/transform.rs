@@ -181,6 +181,12 @@ impl Work<'_> {
                 tracing::info!(stale = %rec.version.updated_at, current = %current.updated_at, "older version ignored");
                 return Ok(Outcome::Done);
             }
+            // A replay reprocesses on purpose: the template or the ERP may have changed.
+            Observe::Duplicate { last_doc, .. }
+                if matches!(self.notice.origin, Origin::Replay { .. }) =>
+            {
+                last_doc
+            }
             Observe::Duplicate { .. } => return Ok(Outcome::Done),
             Observe::New { last_doc, .. } => last_doc,
         };

@@ -1,0 +1,483 @@
+//! The scenarios the product promises, end to end through the local pipeline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::ports::{Disposition, ExceptionStatus, Owner};
+use ferry_core::template::{Template, TemplateSource};
+use ferry_core::usecases::retry;
+use ferry_tests::*;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+/// Approved, billable time of one project in the sim, in hours.
+fn cw_billable_hours(h: &Harness, project: i64) -> Decimal {
+    h.sims
+        .cw
+        .all(Kind::Time)
+        .iter()
+        .filter(|t| {
+            t["project"]["id"] == project
+                && t["status"] == "ApprovedByTierTwo"
+                && t["billableOption"] == "Billable"
+        })
+        .filter(|t| {
+            t["timeStart"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("2026-10"))
+        })
+        .map(|t| dec(&t["actualHours"]))
+        .sum()
+}
+
+/// Hours of the project's time entries that the ledger says are in the ERP:
+/// what the summary invoice must bill.
+async fn posted_hours(h: &Harness, project: i64) -> Decimal {
+    let mut sum = Decimal::ZERO;
+    for t in h.sims.cw.all(Kind::Time) {
+        if t["project"]["id"] != project {
+            continue;
+        }
+        let id = t["id"].as_i64().expect("id");
+        if matches!(h.disposition(id).await, Some(Disposition::Posted { .. })) {
+            sum += dec(&t["actualHours"]);
+        }
+    }
+    sum
+}
+
+/// A T&M project of the small firm that has approved time.
+fn tm_project(h: &Harness) -> i64 {
+    h.sims
+        .firm
+        .projects
+        .iter()
+        .filter(|p| {
+            p["billingMethod"] == "ActualRates"
+                && p["department"].is_object()
+                && p["type"]["name"] != "Internal"
+        })
+        .filter_map(|p| p["id"].as_i64())
+        .find(|id| !cw_billable_hours(h, *id).is_zero())
+        .expect("a T&M project with time")
+}
+
+fn month() -> chrono::NaiveDate {
+    small_firm().month
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_webhooks_create_one_erp_document() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    h.sims.cw.set_faults(CwFaults {
+        duplicate_callbacks: true,
+        ..CwFaults::default()
+    });
+    let company = h
+        .sims
+        .cw
+        .create(Kind::Company, json!({
+            "identifier": "Nimbus", "name": "Nimbus Analytics Ltd", "status": {"id": 1, "name": "Active"},
+            "taxCode": {"id": 1, "name": "Taxable"}, "currency": {"id": 1, "currencyCode": "USD"},
+        }))
+        .await;
+    let project = tm_project(&h);
+    let p = h.sims.cw.get(Kind::Project, project).expect("project");
+    h.sims
+        .cw
+        .create(Kind::Time, json!({
+            "company": p["company"], "chargeToType": "ProjectTicket", "chargeToId": project,
+            "project": {"id": project}, "member": {"id": 2, "identifier": "m1", "name": "Ben"},
+            "workRole": {"id": 1, "name": "Consultant"}, "timeStart": "2026-10-30T14:00:00Z",
+            "actualHours": 3.25, "billableOption": "Billable", "hourlyRate": 145.00, "status": "ApprovedByTierTwo",
+        }))
+        .await;
+    h.settle().await;
+    assert!(
+        h.sims.cw.stats().callbacks_sent >= 4,
+        "each callback was delivered twice"
+    );
+    let id = company["id"].as_i64().expect("id");
+    let matching: Vec<Value> = h
+        .sims
+        .xero
+        .contacts()
+        .into_iter()
+        .filter(|c| c["ContactNumber"] == format!("FERRY-C-{id}"))
+        .collect();
+    assert_eq!(matching.len(), 1, "one contact despite two deliveries");
+    let invoices = h.summary_invoice(project, month());
+    assert_eq!(
+        invoices.len(),
+        1,
+        "one summary invoice for the project and month"
+    );
+    assert_eq!(
+        invoiced_hours(&invoices),
+        posted_hours(&h, project).await,
+        "the new hours are billed once"
+    );
+    assert!(posted_hours(&h, project).await > Decimal::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_lost_after_the_erp_committed_does_not_create_a_second_document() {
+    let h = Harness::start(small_firm()).await;
+    // The first write commits in Xero but the answer never arrives.
+    h.sims.xero.set_faults(XeroFaults {
+        lose_next_responses: 1,
+        ..XeroFaults::default()
+    });
+    h.sync().await;
+    let contacts = h.sims.xero.contacts();
+    let mut numbers: Vec<String> = contacts
+        .iter()
+        .map(|c| c["ContactNumber"].as_str().unwrap_or("").to_string())
+        .collect();
+    let total = numbers.len();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), total, "no customer was created twice");
+    let mut refs: Vec<String> = h
+        .live_invoices()
+        .iter()
+        .map(|i| i["Reference"].as_str().unwrap_or("").to_string())
+        .collect();
+    let n = refs.len();
+    refs.sort();
+    refs.dedup();
+    assert_eq!(refs.len(), n, "no invoice was created twice");
+    assert!(h.sims.xero.stats().calls > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_erp_commit_and_bookkeeping_adopts_the_document_instead_of_posting_twice()
+ {
+    fn crash(mut d: ferry_core::Deps) -> ferry_core::Deps {
+        d.idmap = Arc::new(CrashOnFirstCommit {
+            inner: d.idmap.clone(),
+            crashed: false.into(),
+        });
+        d
+    }
+    let h = Harness::start_opts(Options {
+        wrap: crash,
+        ..Options::default()
+    })
+    .await;
+    h.sync().await;
+    let numbers: Vec<String> = h
+        .sims
+        .xero
+        .contacts()
+        .iter()
+        .map(|c| c["ContactNumber"].as_str().unwrap_or("").to_string())
+        .collect();
+    let mut unique = numbers.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        numbers.len(),
+        "every customer exists once in Xero"
+    );
+    let audit = h
+        .deps
+        .audit
+        .list(&h.tenant, None, 10_000)
+        .await
+        .expect("audit");
+    assert!(
+        audit.iter().any(|a| a.action == "adopt"),
+        "the retry found the committed document and adopted it: {:?}",
+        audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_updates_leave_the_newest_version_in_the_erp() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    h.sims.cw.set_faults(CwFaults {
+        reorder_callbacks: true,
+        ..CwFaults::default()
+    });
+    let company = 100;
+    h.sims
+        .cw
+        .update(Kind::Company, company, |c| {
+            c["name"] = json!("Globex Holdings Inc.")
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a later lastUpdated second
+    h.sims
+        .cw
+        .update(Kind::Company, company, |c| {
+            c["name"] = json!("Globex Worldwide Inc.")
+        })
+        .await;
+    h.settle().await;
+    let c = h
+        .sims
+        .xero
+        .contacts()
+        .into_iter()
+        .find(|c| c["ContactNumber"] == "FERRY-C-100")
+        .expect("contact");
+    assert_eq!(
+        c["Name"], "Globex Worldwide Inc.",
+        "the newer name wins although it arrived first"
+    );
+
+    // The same for a time entry inside a summary invoice.
+    let project = tm_project(&h);
+    let entry = h
+        .sims
+        .cw
+        .all(Kind::Time)
+        .into_iter()
+        .find(|t| {
+            t["project"]["id"] == project
+                && t["status"] == "ApprovedByTierTwo"
+                && t["billableOption"] == "Billable"
+        })
+        .expect("an approved entry");
+    let id = entry["id"].as_i64().expect("id");
+    h.sims
+        .cw
+        .update(Kind::Time, id, |t| t["actualHours"] = json!(5.5))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.sims
+        .cw
+        .update(Kind::Time, id, |t| t["actualHours"] = json!(7.25))
+        .await;
+    h.settle().await;
+    assert!(matches!(
+        h.disposition(id).await,
+        Some(Disposition::Posted { .. })
+    ));
+    assert_eq!(
+        invoiced_hours(&h.summary_invoice(project, month())),
+        posted_hours(&h, project).await
+    );
+    let staged = h
+        .deps
+        .ledger
+        .get(&h.tenant, &format!("connectwise:{id}"))
+        .await
+        .expect("ledger")
+        .expect("entry");
+    assert!(
+        staged
+            .canonical
+            .expect("canonical")
+            .contains("\"hours\":\"7.25\""),
+        "the ledger holds the newest version"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unapproved_entry_is_skipped_with_its_reason_and_posts_once_approved() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let pending = h
+        .sims
+        .cw
+        .all(Kind::Time)
+        .into_iter()
+        .find(|t| t["status"] == "PendingApproval" && t["billableOption"] == "Billable")
+        .expect("an entry awaiting approval");
+    let id = pending["id"].as_i64().expect("id");
+    assert_eq!(
+        h.disposition(id).await,
+        Some(Disposition::Skipped {
+            reason: "not approved (status submitted)".into()
+        })
+    );
+    h.sims
+        .cw
+        .update(Kind::Time, id, |t| t["status"] = json!("ApprovedByTierTwo"))
+        .await;
+    h.settle().await;
+    match h.disposition(id).await {
+        Some(Disposition::Posted { .. }) => {}
+        Some(Disposition::Skipped { reason }) if reason.contains("billed by PSA invoice") => {}
+        other => panic!("approved entry should post, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_429s_delays_posting_but_everything_posts_within_the_limits() {
+    let h = Harness::start(small_firm()).await;
+    h.sims.xero.set_faults(XeroFaults {
+        throttle_next: 4,
+        retry_after_secs: 2,
+        ..XeroFaults::default()
+    });
+    h.sync().await;
+    let stats = h.sims.xero.stats();
+    assert_eq!(stats.throttled_injected, 4, "the burst happened");
+    assert_eq!(
+        stats.throttled_by_limits, 0,
+        "Ferry never exceeded a Xero limit"
+    );
+    assert!(
+        stats.max_in_minute <= 60 && stats.max_concurrent <= 5,
+        "{stats:?}"
+    );
+    let open = h.open_exceptions().await;
+    let seeded: Vec<i64> = h.sims.firm.bad.iter().map(|b| b.id).collect();
+    for e in &open {
+        let id: i64 = e
+            .source_key
+            .rsplit(':')
+            .next()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(-1);
+        assert!(
+            seeded.contains(&id),
+            "only seeded bad records are exceptions, not {} ({})",
+            e.source_key,
+            e.message
+        );
+    }
+    assert!(h.live_invoices().len() >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_record_fixed_at_the_source_replays_to_posted_and_its_exception_resolves() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let bad = h
+        .sims
+        .firm
+        .bad
+        .iter()
+        .find(|b| b.expect_reason == "validation.hours_out_of_range")
+        .expect("seeded");
+    let exc = h
+        .open_exceptions()
+        .await
+        .into_iter()
+        .find(|e| e.source_key == format!("connectwise:{}", bad.id))
+        .expect("exception");
+    assert_eq!(exc.owner, Owner::ProjectOperations);
+    assert_eq!(exc.field.as_deref(), Some("hours"));
+    // Fixed in the PSA without a callback (say, callbacks were down), then replayed by support.
+    let mut fixed = h.sims.cw.get(Kind::Time, bad.id).expect("entry");
+    fixed["actualHours"] = json!(2.5);
+    h.sims.cw.seed(Kind::Time, vec![fixed]);
+    retry::replay(&h.deps, &h.tenant, &exc.id)
+        .await
+        .expect("replay");
+    h.settle().await;
+    assert!(matches!(
+        h.disposition(bad.id).await,
+        Some(Disposition::Posted { .. })
+    ));
+    let after = h
+        .deps
+        .exceptions
+        .get(&h.tenant, &exc.id)
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(
+        after.status,
+        ExceptionStatus::Resolved,
+        "a later success resolves the exception"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_gap_fixed_in_the_template_replays_to_posted() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let unmapped: Vec<_> = h
+        .open_exceptions()
+        .await
+        .into_iter()
+        .filter(|e| e.message.contains("Quantum Architect"))
+        .collect();
+    assert_eq!(unmapped.len(), 2);
+    assert!(unmapped.iter().all(
+        |e| e.owner == Owner::Finance && e.rule.as_deref() == Some("value_maps.work_role_item")
+    ));
+    let base = base_template();
+    let fixed = TemplateSource::new(
+        "fix.toml",
+        "[template]\nversion = \"2\"\ncustomer = \"test\"\n[value_maps.expense_type_account]\n\"Ground Transport\" = \"260\"\n[value_maps.work_role_item]\n\"Quantum Architect\" = \"CONS-PRN\"\n",
+    );
+    let t = Template::load(&base, Some(&fixed)).expect("fixed template");
+    assert!(h.local.tenants.set_template(&h.tenant, t));
+    let n = retry::replay_all(
+        &h.deps,
+        &h.tenant,
+        Some(Owner::Finance),
+        Some(ferry_canon::Domain::TimeEntries),
+    )
+    .await
+    .expect("replay");
+    assert!(
+        n >= 2,
+        "the unmapped entries were replayed (with finance's other open time exceptions)"
+    );
+    h.settle().await;
+    for e in &unmapped {
+        let id: i64 = e
+            .source_key
+            .rsplit(':')
+            .next()
+            .and_then(|x| x.parse().ok())
+            .expect("id");
+        assert!(
+            matches!(h.disposition(id).await, Some(Disposition::Posted { .. })),
+            "{id} posted after the template fix"
+        );
+    }
+    let closed = h
+        .open_exceptions()
+        .await
+        .into_iter()
+        .filter(|e| e.reason == "validation.closed_period")
+        .count();
+    assert_eq!(
+        closed, 3,
+        "replaying cannot open a closed period: those stay exceptions"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_entry_leaves_its_summary_invoice() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let project = tm_project(&h);
+    let entry = h
+        .sims
+        .cw
+        .all(Kind::Time)
+        .into_iter()
+        .find(|t| {
+            t["project"]["id"] == project
+                && t["status"] == "ApprovedByTierTwo"
+                && t["billableOption"] == "Billable"
+        })
+        .expect("entry");
+    let before = invoiced_hours(&h.summary_invoice(project, month()));
+    assert!(
+        h.sims
+            .cw
+            .delete(Kind::Time, entry["id"].as_i64().expect("id"))
+            .await
+    );
+    h.settle().await;
+    let after = invoiced_hours(&h.summary_invoice(project, month()));
+    assert_eq!(
+        after,
+        before - dec(&entry["actualHours"]),
+        "the deleted hours left the invoice"
+    );
+    assert_eq!(after, posted_hours(&h, project).await);
+}
