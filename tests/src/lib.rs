@@ -62,6 +62,8 @@ pub struct Options {
     pub xero_batch: usize,
     /// Wraps the ports the pipeline runs on (fault injection in our own process).
     pub wrap: fn(Deps) -> Deps,
+    /// Run the workers (off: tests inspect the queues themselves).
+    pub host: bool,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             settings: ferry_cli::local::local_settings(),
             xero_batch: 50,
             wrap: |d| d,
+            host: true,
         }
     }
 }
@@ -113,12 +116,14 @@ impl Harness {
         )
         .await
         .expect("subscriptions");
-        let host = LocalHost::start(deps.clone(), HostConfig::default());
+        let host = o
+            .host
+            .then(|| LocalHost::start(deps.clone(), HostConfig::default()));
         Harness {
             local,
             deps,
             sims,
-            host: Some(host),
+            host,
             edge,
             tenant,
         }

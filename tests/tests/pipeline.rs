@@ -2,7 +2,7 @@
 //! transform → post → Xero simulator.
 
 use ferry_canon::Domain;
-use ferry_tests::{Harness, Kind, small_firm};
+use ferry_tests::{Harness, small_firm};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_posts_customers_and_summary_invoices_and_explains_every_other_record() {
@@ -22,20 +22,29 @@ async fn a_backfill_posts_customers_and_summary_invoices_and_explains_every_othe
     }
     let posted = h.count(Domain::TimeEntries, "posted").await;
     assert!(posted > 50, "time posted: {posted}");
-    let _ = Kind::Time;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn debug_dump_exceptions() {
+async fn every_seeded_bad_record_is_an_exception_with_its_reason_and_nothing_else_is() {
     let h = Harness::start(small_firm()).await;
     h.sync().await;
-    for e in h.open_exceptions().await.iter() {
-        eprintln!(
-            "EXC {} {} {} field={:?} rule={:?}",
-            e.source_key, e.reason, e.message, e.field, e.rule
-        );
+    let open = h.open_exceptions().await;
+    for bad in &h.sims.firm.bad {
+        let keys = [
+            format!("connectwise:{}", bad.id),
+            format!("customers/connectwise:{}", bad.id),
+        ];
+        let found = open.iter().find(|e| keys.contains(&e.source_key));
+        let e = found.unwrap_or_else(|| panic!("no exception for {} ({})", bad.id, bad.what));
+        assert_eq!(e.reason, bad.expect_reason, "{}: {}", bad.what, e.message);
+        assert!(!e.message.is_empty());
     }
-    for c in h.sims.xero.contacts() {
-        eprintln!("CONTACT {} {}", c["ContactNumber"], c["Name"]);
-    }
+    assert_eq!(
+        open.len(),
+        h.sims.firm.bad.len(),
+        "only the seeded bad records are exceptions: {:#?}",
+        open.iter()
+            .map(|e| (&e.source_key, &e.reason))
+            .collect::<Vec<_>>()
+    );
 }

@@ -344,62 +344,66 @@ impl CwSim {
     }
 
     async fn notify(&self, kind: Kind, action: &str, record: &Value) {
-        let targets: Vec<String> = self
-            .inner
-            .data
-            .lock()
-            .expect("not poisoned")
-            .callbacks
-            .iter()
-            .filter(|c| c.kind.eq_ignore_ascii_case(kind.callback_type()))
-            .map(|c| c.url.clone())
-            .collect();
-        for url in targets {
-            let payload = json!({
-                "MessageId": crate::uuid(),
-                "FromUrl": self.origin(),
-                "CompanyId": self.inner.cfg.company_id,
-                "MemberId": "admin",
-                "Action": action,
-                "Type": kind.callback_type(),
-                "ID": record["id"],
-                "ProductInstanceId": "sim-instance",
-                "PartnerId": "ferry",
-                "Entity": if action == "deleted" { Value::Null } else { Value::String(record.to_string()) },
-                "Metadata": { "key_url": self.key_url() },
-                "CallbackObjectRecId": record["id"],
-            });
-            let body = payload.to_string().into_bytes();
-            let (dup, reorder, forge) = {
-                let mut f = self.inner.faults.lock().expect("not poisoned");
-                let forge = f.forge_next_callbacks > 0;
-                if forge {
-                    f.forge_next_callbacks -= 1;
-                }
-                (f.duplicate_callbacks, f.reorder_callbacks, forge)
-            };
-            let key = if forge {
-                "forged-key"
-            } else {
-                self.inner.cfg.signing_key.as_str()
-            };
-            let sig = sign(key, &body);
-            if reorder {
-                let older = self.inner.held.lock().expect("not poisoned").take();
-                match older {
-                    None => *self.inner.held.lock().expect("not poisoned") = Some((url, body, sig)),
-                    Some((u, b, s)) => {
-                        // The newer callback arrives first, the older one after it.
-                        deliver(&self.inner, &url, body, sig).await;
-                        deliver(&self.inner, &u, b, s).await;
-                    }
-                }
-                continue;
+        notify(&self.inner, kind, action, record).await
+    }
+}
+
+/// Sends callbacks for a change to every matching subscription, with the fault knobs applied.
+async fn notify(inner: &Arc<Inner>, kind: Kind, action: &str, record: &Value) {
+    let targets: Vec<String> = inner
+        .data
+        .lock()
+        .expect("not poisoned")
+        .callbacks
+        .iter()
+        .filter(|c| c.kind.eq_ignore_ascii_case(kind.callback_type()))
+        .map(|c| c.url.clone())
+        .collect();
+    for url in targets {
+        let payload = json!({
+            "MessageId": crate::uuid(),
+            "FromUrl": inner.origin.lock().expect("not poisoned").clone(),
+            "CompanyId": inner.cfg.company_id,
+            "MemberId": "admin",
+            "Action": action,
+            "Type": kind.callback_type(),
+            "ID": record["id"],
+            "ProductInstanceId": "sim-instance",
+            "PartnerId": "ferry",
+            "Entity": if action == "deleted" { Value::Null } else { Value::String(record.to_string()) },
+            "Metadata": { "key_url": format!("{}/v4_6_release/system/callbackkey/index.rails?id=1", inner.origin.lock().expect("not poisoned")) },
+            "CallbackObjectRecId": record["id"],
+        });
+        let body = payload.to_string().into_bytes();
+        let (dup, reorder, forge) = {
+            let mut f = inner.faults.lock().expect("not poisoned");
+            let forge = f.forge_next_callbacks > 0;
+            if forge {
+                f.forge_next_callbacks -= 1;
             }
-            deliver(&self.inner, &url, body.clone(), sig.clone()).await;
-            if dup {
-                deliver(&self.inner, &url, body, sig).await;
+            (f.duplicate_callbacks, f.reorder_callbacks, forge)
+        };
+        let key = if forge {
+            "forged-key"
+        } else {
+            inner.cfg.signing_key.as_str()
+        };
+        let sig = sign(key, &body);
+        if reorder {
+            let older = inner.held.lock().expect("not poisoned").take();
+            match older {
+                None => *inner.held.lock().expect("not poisoned") = Some((url, body, sig)),
+                Some((u, b, s)) => {
+                    // The newer callback arrives first, the older one after it.
+                    deliver(inner, &url, body, sig).await;
+                    deliver(inner, &u, b, s).await;
+                }
             }
+            continue;
+        }
+        deliver(inner, &url, body.clone(), sig.clone()).await;
+        if dup {
+            deliver(inner, &url, body, sig).await;
         }
     }
 }
@@ -538,7 +542,27 @@ async fn api(
             }
         }
         (Method::POST, ["finance", "invoices", id, "payments"]) => match id.parse::<i64>() {
-            Ok(id) => add_payment(&inner, id, &body),
+            Ok(id) => {
+                let resp = add_payment(&inner, id, &body);
+                if resp.status().is_success() {
+                    // A payment changes the invoice: ConnectWise reports it like any update.
+                    let invoice = inner
+                        .data
+                        .lock()
+                        .expect("not poisoned")
+                        .tables
+                        .get(&Kind::Invoice)
+                        .and_then(|t| t.get(&id))
+                        .cloned();
+                    if let Some(invoice) = invoice {
+                        let inner = inner.clone();
+                        tokio::spawn(async move {
+                            notify(&inner, Kind::Invoice, "updated", &invoice).await
+                        });
+                    }
+                }
+                resp
+            }
             Err(_) => error(
                 StatusCode::BAD_REQUEST,
                 "InvalidObject",

@@ -44,6 +44,14 @@ impl Totals {
         self.paid += o.paid;
     }
 
+    fn sub(&mut self, o: &Totals) {
+        self.hours -= o.hours;
+        self.billable -= o.billable;
+        self.invoiced -= o.invoiced;
+        self.tax -= o.tax;
+        self.paid -= o.paid;
+    }
+
     fn measures(&self) -> [(&'static str, Decimal); 5] {
         [
             ("hours", self.hours),
@@ -212,17 +220,40 @@ pub async fn run(
             let entry = deps.ledger.get(tenant, &source_key).await?;
             let a = acc.entry(key.clone()).or_default();
             a.psa.add(&contribution);
-            let current = entry.as_ref().is_some_and(|e| e.version >= rec.version);
-            match entry.map(|e| e.disposition) {
-                None => missing.push(format!(
+            let Some(entry) = entry else {
+                missing.push(format!(
                     "{domain} {source_key} is in the PSA but Ferry never saw it"
-                )),
-                Some(_) if !current => a.in_flight.add(&contribution),
-                Some(Disposition::Exception { exception_id, .. }) => {
+                ));
+                continue;
+            };
+            // Changed since Ferry last synced it: the ERP should still reflect the synced
+            // version; the difference is in flight.
+            let (canon, contribution) = if entry.version >= rec.version {
+                (canon, contribution)
+            } else {
+                let synced = entry
+                    .canonical
+                    .as_deref()
+                    .and_then(|c| serde_json::from_str::<CanonicalRecord>(c).ok())
+                    .and_then(|old| psa_side(&old, &related).map(|(_, t)| (old, t)));
+                match synced {
+                    Some((old, old_contribution)) => {
+                        a.in_flight.add(&contribution);
+                        a.in_flight.sub(&old_contribution);
+                        (old, old_contribution)
+                    }
+                    None => {
+                        a.in_flight.add(&contribution);
+                        continue;
+                    }
+                }
+            };
+            match entry.disposition {
+                Disposition::Exception { exception_id, .. } => {
                     a.held.add(&contribution);
                     a.exceptions.insert(exception_id);
                 }
-                Some(Disposition::Posted { .. }) => match &canon {
+                Disposition::Posted { .. } => match &canon {
                     CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
                         psa_invoices.insert(
                             rec.id.clone(),
@@ -239,12 +270,10 @@ pub async fn run(
                         )),
                     },
                 },
-                Some(Disposition::Skipped { reason }) => missing.push(format!(
+                Disposition::Skipped { reason } => missing.push(format!(
                     "{domain} {source_key} passes the template today but was skipped: {reason}"
                 )),
-                Some(Disposition::Pending) | Some(Disposition::Queued { .. }) => {
-                    a.in_flight.add(&contribution)
-                }
+                Disposition::Pending | Disposition::Queued { .. } => a.in_flight.add(&contribution),
             }
         }
     }

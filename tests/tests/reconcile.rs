@@ -1,0 +1,115 @@
+//! Reconciliation: control totals agree except where an exception explains
+//! the difference, and payment status flows back to the PSA.
+
+use ferry_core::usecases::reconcile;
+use ferry_tests::*;
+use rust_decimal::Decimal;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_is_clean_apart_from_differences_held_by_exceptions_and_payments_flow_back() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    // Customers pay two PSA invoices in Xero; Xero's webhooks bring the status back.
+    let psa_invoices: Vec<_> = h
+        .sims
+        .xero
+        .invoices()
+        .into_iter()
+        .filter(|i| i["Status"] == "AUTHORISED")
+        .take(2)
+        .collect();
+    assert!(!psa_invoices.is_empty());
+    for inv in &psa_invoices {
+        h.sims
+            .xero
+            .pay_invoice(
+                inv["InvoiceID"].as_str().expect("id"),
+                dec(&inv["Total"]),
+                small_firm().month,
+            )
+            .await
+            .expect("payment");
+    }
+    h.settle().await;
+    for inv in &psa_invoices {
+        let number = inv["Reference"]
+            .as_str()
+            .expect("reference")
+            .trim_start_matches("FERRY-I-")
+            .parse::<i64>()
+            .expect("psa id");
+        let cw = h.sims.cw.get(Kind::Invoice, number).expect("psa invoice");
+        assert_eq!(
+            dec(&cw["balance"]),
+            Decimal::ZERO,
+            "the PSA invoice shows paid"
+        );
+    }
+
+    let month = small_firm().month;
+    let end = month + chrono::Months::new(1) - chrono::Days::new(1);
+    let report = reconcile::run(&h.deps, &h.tenant, month, end)
+        .await
+        .expect("reconcile");
+    assert!(report.records_compared > 100, "{}", report.records_compared);
+    assert!(report.missing.is_empty(), "missing: {:?}", report.missing);
+    assert!(
+        report.unaccounted.is_empty(),
+        "unaccounted: {:?}",
+        report.unaccounted
+    );
+    let unexplained: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| !r.mismatches.is_empty())
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "unexplained differences: {unexplained:#?}"
+    );
+    assert!(report.clean);
+    let held = report.total(|r| &r.held);
+    assert!(
+        held.hours > Decimal::ZERO,
+        "seeded bad time is held back and shown"
+    );
+    let psa = report.total(|r| &r.psa);
+    let erp = report.total(|r| &r.erp);
+    assert_eq!(
+        psa.hours - held.hours - report.total(|r| &r.in_flight).hours,
+        erp.hours
+    );
+    assert!(
+        erp.paid > Decimal::ZERO,
+        "payments are counted on both sides"
+    );
+    assert_eq!(psa.paid - held.paid, erp.paid);
+
+    // A record the pipeline never saw (say, a lost webhook) is reported, not hidden.
+    let project = h
+        .sims
+        .firm
+        .projects
+        .iter()
+        .find(|p| p["billingMethod"] == "ActualRates" && p["department"].is_object())
+        .expect("project")
+        .clone();
+    h.sims.cw.seed(
+        Kind::Time,
+        vec![serde_json::json!({
+            "id": 777_777, "company": project["company"], "chargeToType": "ProjectTicket", "chargeToId": project["id"],
+            "project": {"id": project["id"]}, "member": {"id": 2, "identifier": "m1", "name": "Ben"},
+            "workRole": {"id": 1, "name": "Consultant"}, "timeStart": format!("{month}T14:00:00Z"),
+            "actualHours": 1.0, "billableOption": "Billable", "hourlyRate": 145.00, "status": "ApprovedByTierTwo",
+        })],
+    );
+    let report = reconcile::run(&h.deps, &h.tenant, month, end)
+        .await
+        .expect("reconcile");
+    assert!(!report.clean);
+    assert!(
+        report.missing.iter().any(|m| m.contains("777777")),
+        "{:?}",
+        report.missing
+    );
+}
