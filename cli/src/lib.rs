@@ -1,4 +1,8 @@
 //! The `ferry` command's library: local wiring (embedded store, tenants,
-//! simulators), the demo run, and report rendering. The binary is a thin CLI.
+//! simulators), the demo run, preview, and report rendering. The binary is a
+//! thin CLI over these.
 
+pub mod demo;
 pub mod local;
+pub mod preview;
+pub mod render;

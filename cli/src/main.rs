@@ -1,1 +1,669 @@
-fn main() {}
+//! `ferry`: run Ferry locally, preview, validate templates, work exceptions,
+//! reconcile. Every command that reads state takes `--db` (default
+//! `.ferry/ferry.db`); tenant commands take the tenant file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferry_canon::{Domain, TenantId};
+use ferry_cli::demo::{self, DemoOptions};
+use ferry_cli::local::{Local, LocalOptions, Simulators, repo_dir};
+use ferry_cli::preview::RecordingErp;
+use ferry_cli::render;
+use ferry_connectors::tenant::TenantConfig;
+use ferry_core::TenantContext;
+use ferry_core::ports::{ExceptionQuery, ExceptionStatus, Owner};
+use ferry_core::template::{Template, TemplateSource};
+use ferry_core::usecases::{intake, reconcile, retry};
+use ferry_embedded::host::{HostConfig, LocalHost, serve_webhooks};
+use ferry_sim::demo::DemoSpec;
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "Ferry: PSA-to-ERP integration, exactly once in effect.", long_about = None)]
+struct Cli {
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `ferry_core=debug`.
+    #[arg(long, global = true, env = "FERRY_LOG", default_value = "warn")]
+    log: String,
+    /// Log format.
+    #[arg(long, global = true, env = "FERRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The demo (`make run`): simulators, a 600-person firm, backfill, live webhooks, payments, reconciliation, summary.
+    Run(RunArgs),
+    /// Start the ConnectWise and Xero simulators with the demo firm, write a tenant file for them, and wait.
+    Sim(SimArgs),
+    /// Sync one tenant locally: poll every domain, process until settled, print the summary.
+    Sync(SyncArgs),
+    /// Show the ERP documents a sync would post, without posting anything.
+    Preview(PreviewArgs),
+    /// Mapping templates.
+    #[command(subcommand)]
+    Template(TemplateCmd),
+    /// Exceptions: list, show, replay.
+    #[command(subcommand)]
+    Exceptions(ExceptionsCmd),
+    /// Reconcile a period: control totals from both systems, payment status back to the PSA.
+    Reconcile(ReconcileArgs),
+    /// Store a tenant secret in the local database (Secrets Manager holds them on AWS).
+    SecretSet(SecretArgs),
+    /// Print (or `--write`) the canonical model's JSON Schema.
+    Schema {
+        #[arg(long)]
+        write: bool,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// People in the demo firm.
+    #[arg(long, default_value_t = 600)]
+    members: usize,
+    /// Seed for the demo data.
+    #[arg(long, default_value_t = 20261125)]
+    seed: u64,
+    /// Where the demo's state is kept (recreated on every run).
+    #[arg(long, default_value = ".ferry/demo.db")]
+    db: PathBuf,
+    /// Print the result as JSON instead of the report.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// Where to write `tenant.toml`.
+    #[arg(long, default_value = ".ferry/sim")]
+    dir: PathBuf,
+    /// The local database that receives the tenant's secrets.
+    #[arg(long, default_value = ".ferry/ferry.db")]
+    db: PathBuf,
+    #[arg(long, default_value_t = 600)]
+    members: usize,
+}
+
+#[derive(Args)]
+struct TenantArgs {
+    /// The tenant file (`tenant.toml`).
+    #[arg(long, short = 't')]
+    tenant_config: PathBuf,
+    #[arg(long, default_value = ".ferry/ferry.db")]
+    db: PathBuf,
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// Only these domains (default: every domain the PSA can poll).
+    #[arg(long, value_parser = parse_domain)]
+    domain: Vec<Domain>,
+    /// Also serve webhooks on this address and keep running (Ctrl-C to stop).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct PreviewArgs {
+    #[command(flatten)]
+    tenant: TenantArgs,
+    #[arg(long, value_parser = parse_domain)]
+    domain: Vec<Domain>,
+    /// Show at most this many documents in full.
+    #[arg(long, default_value_t = 5)]
+    limit: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum TemplateCmd {
+    /// Check a template (partner base, optionally with a customer override).
+    Validate {
+        base: PathBuf,
+        #[arg(long = "override")]
+        overlay: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct DbTenant {
+    #[arg(long, default_value = ".ferry/ferry.db")]
+    db: PathBuf,
+    #[arg(long)]
+    tenant: TenantId,
+}
+
+#[derive(Subcommand)]
+enum ExceptionsCmd {
+    /// List exceptions (open and retrying by default).
+    List {
+        #[command(flatten)]
+        at: DbTenant,
+        #[arg(long, value_parser = parse_status)]
+        status: Vec<ExceptionStatus>,
+        #[arg(long, value_parser = parse_owner)]
+        owner: Option<Owner>,
+        #[arg(long, value_parser = parse_domain)]
+        domain: Option<Domain>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one exception with the message it will replay.
+    Show {
+        #[command(flatten)]
+        at: DbTenant,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put exceptions back into the pipeline (the next `ferry sync` processes them).
+    Replay {
+        #[command(flatten)]
+        at: DbTenant,
+        /// The exception to replay; or use --all with optional filters.
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_parser = parse_owner)]
+        owner: Option<Owner>,
+        #[arg(long, value_parser = parse_domain)]
+        domain: Option<Domain>,
+    },
+}
+
+#[derive(Args)]
+struct ReconcileArgs {
+    #[command(flatten)]
+    tenant: TenantArgs,
+    #[arg(long)]
+    from: NaiveDate,
+    #[arg(long)]
+    to: NaiveDate,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SecretArgs {
+    #[arg(long, default_value = ".ferry/ferry.db")]
+    db: PathBuf,
+    #[arg(long)]
+    tenant: TenantId,
+    /// e.g. `connectwise.private_key`, `xero.access_token`.
+    name: String,
+    value: String,
+}
+
+fn parse_domain(s: &str) -> Result<Domain, String> {
+    Domain::parse(s).ok_or_else(|| {
+        format!(
+            "unknown domain {s:?}; one of {}",
+            Domain::ALL.map(|d| d.as_str()).join(", ")
+        )
+    })
+}
+
+fn parse_owner(s: &str) -> Result<Owner, String> {
+    Owner::parse(s)
+        .ok_or_else(|| format!("unknown owner {s:?}; one of project_operations, finance, support"))
+}
+
+fn parse_status(s: &str) -> Result<ExceptionStatus, String> {
+    ExceptionStatus::parse(s)
+        .ok_or_else(|| format!("unknown status {s:?}; one of retrying, open, replayed, resolved"))
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn open(db: &PathBuf) -> anyhow::Result<Local> {
+    Local::open(&LocalOptions {
+        db: Some(db.clone()),
+        ..LocalOptions::default()
+    })
+    .with_context(|| format!("opening {}", db.display()))
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+async fn settle(host: &LocalHost) -> anyhow::Result<()> {
+    host.wait_idle(Duration::from_secs(1800))
+        .await
+        .map_err(|b| anyhow::anyhow!("the pipeline did not settle: {b}"))
+}
+
+async fn poll_all(
+    local: &Local,
+    tenant: &TenantId,
+    domains: &[Domain],
+    progress: bool,
+) -> anyhow::Result<()> {
+    let ctx = local.tenants.get(tenant).context("tenant not wired")?;
+    let domains = if domains.is_empty() {
+        ctx.psa.pollable()
+    } else {
+        domains.to_vec()
+    };
+    for d in domains {
+        let bar = if progress {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_message(format!("polling {d}"));
+        let b = bar.clone();
+        let count = std::sync::atomic::AtomicU64::new(0);
+        let r = intake::poll(&local.deps, tenant, d, &move |n| {
+            let total = count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed) + n as u64;
+            b.set_message(format!("polling {d}: {total} records"));
+            b.tick();
+        })
+        .await
+        .with_context(|| format!("polling {d}"))?;
+        bar.finish_and_clear();
+        eprintln!("polled {d}: {} records in {} pages", r.enqueued, r.pages);
+    }
+    Ok(())
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    init_logging(&cli.log, cli.log_format);
+    match cli.cmd {
+        Cmd::Run(a) => {
+            let outcome = demo::run(&DemoOptions {
+                members: a.members,
+                seed: a.seed,
+                db: a.db,
+                progress: !a.quiet && !a.json,
+            })
+            .await?;
+            if a.json {
+                print_json(&outcome)?;
+            } else {
+                print!("{}", render::demo(&outcome));
+            }
+            Ok(if outcome.unexplained.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::Sim(a) => {
+            let today = chrono::Utc::now().date_naive();
+            let spec = DemoSpec {
+                members: a.members,
+                ..DemoSpec::for_today(today)
+            };
+            let sims = Simulators::start(&spec).await?;
+            let tenant = TenantId::parse("demo-firm").expect("valid");
+            std::fs::create_dir_all(&a.dir)?;
+            let repo = repo_dir();
+            let mut cfg = sims.tenant_config(&tenant, &repo.join("templates"));
+            cfg.template.overlay = Some(repo.join("tenants/demo-firm/template.toml"));
+            let text = tenant_file(&cfg);
+            let path = a.dir.join("tenant.toml");
+            std::fs::write(&path, text)?;
+            let local = open(&a.db)?;
+            for (name, value) in sims.secrets() {
+                local.store.secrets.put(&tenant, name, &value)?;
+            }
+            println!("ConnectWise simulator: {}", sims.cw.base_url());
+            println!("Xero simulator:        {}", sims.xero.base_url());
+            println!("Tenant file:           {}", path.display());
+            println!("Secrets stored in:     {}", a.db.display());
+            println!(
+                "\nIn another shell: ferry sync --tenant-config {} --db {}",
+                path.display(),
+                a.db.display()
+            );
+            println!("Ctrl-C stops the simulators.");
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Sync(a) => {
+            let local = open(&a.tenant.db)?;
+            let tenant = local.add_tenant_file(&a.tenant.tenant_config).await?;
+            let host = LocalHost::start(local.deps.clone(), HostConfig::default());
+            let since = chrono::Utc::now();
+            poll_all(&local, &tenant, &a.domain, !a.json).await?;
+            settle(&host).await?;
+            if let Some(addr) = a.listen {
+                let edge = serve_webhooks(local.deps.clone(), addr).await?;
+                eprintln!(
+                    "listening for webhooks on {}/webhooks/{{connector}}/{tenant}; Ctrl-C to stop",
+                    edge.origin()
+                );
+                tokio::signal::ctrl_c().await?;
+            }
+            let ctx = local.tenants.get(&tenant).context("tenant")?;
+            let summary = ferry_core::report::summarise(
+                &local.deps,
+                &tenant,
+                since,
+                &ctx.erp.account_key(),
+                ctx.erp.limits().per_day,
+            )
+            .await?;
+            host.shutdown().await;
+            if a.json {
+                print_json(&summary)?;
+            } else {
+                let mut out = String::new();
+                render::summary(&mut out, &summary);
+                print!("{out}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Preview(a) => {
+            let secrets = open(&a.tenant.db)?;
+            let (cfg, dir) = TenantConfig::read(&a.tenant.tenant_config)?;
+            let template = cfg.load_template(&dir)?;
+            let local = Local::open(&LocalOptions::default())?;
+            for name in cfg.secret_names() {
+                let v = ferry_core::ports::Secrets::get(
+                    secrets.store.secrets.as_ref(),
+                    &cfg.tenant.id,
+                    name,
+                )
+                .await?;
+                local.store.secrets.put(&cfg.tenant.id, name, v.expose())?;
+            }
+            local.add_tenant(&cfg, template, &[]).await?;
+            let real = local.tenants.get(&cfg.tenant.id).context("tenant")?;
+            let recording = Arc::new(RecordingErp::new(real.erp.clone()));
+            local.tenants.insert(TenantContext {
+                tenant: real.tenant.clone(),
+                template: real.template.clone(),
+                psa: real.psa.clone(),
+                erp: recording.clone(),
+                webhooks: real.webhooks.clone(),
+            });
+            let host = LocalHost::start(local.deps.clone(), HostConfig::default());
+            poll_all(&local, &cfg.tenant.id, &a.domain, !a.json).await?;
+            settle(&host).await?;
+            let docs = recording.documents();
+            let summary = ferry_core::report::summarise(
+                &local.deps,
+                &cfg.tenant.id,
+                chrono::Utc::now(),
+                "none",
+                0,
+            )
+            .await?;
+            host.shutdown().await;
+            if a.json {
+                print_json(&serde_json::json!({ "documents": docs, "summary": summary }))?;
+            } else {
+                println!(
+                    "A sync would write {} documents (nothing was written):",
+                    docs.len()
+                );
+                for d in docs.iter().take(a.limit) {
+                    println!(
+                        "\n{} {}\n{}",
+                        d.kind.as_str(),
+                        d.key,
+                        serde_json::to_string_pretty(&d.request)?
+                    );
+                }
+                if docs.len() > a.limit {
+                    println!(
+                        "\n… and {} more (use --limit or --json)",
+                        docs.len() - a.limit
+                    );
+                }
+                let mut out = String::new();
+                render::summary(&mut out, &summary);
+                print!("{out}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Template(TemplateCmd::Validate {
+            base,
+            overlay,
+            json,
+        }) => {
+            let b = TemplateSource::read(&base)?;
+            let o = overlay
+                .as_ref()
+                .map(|p| TemplateSource::read(p))
+                .transpose()?;
+            match Template::load(&b, o.as_ref()) {
+                Ok(t) => {
+                    if json {
+                        print_json(&serde_json::json!({ "valid": true, "version": t.version }))?;
+                    } else {
+                        println!("valid: {}", t.version);
+                        for (d, r) in &t.rules {
+                            println!(
+                                "  {:<14} {:?}{}",
+                                d.as_str(),
+                                r.spec.direction,
+                                if r.spec.summary.is_some() {
+                                    " (summarised)"
+                                } else {
+                                    ""
+                                }
+                            );
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    if json {
+                        let errors: Vec<_> = e.0.iter().map(|x| serde_json::json!({ "file": x.file, "path": x.path, "line": x.line, "message": x.message })).collect();
+                        print_json(&serde_json::json!({ "valid": false, "errors": errors }))?;
+                    } else {
+                        eprintln!("{e}");
+                    }
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Cmd::Exceptions(c) => exceptions(c).await,
+        Cmd::Reconcile(a) => {
+            let local = open(&a.tenant.db)?;
+            let tenant = local.add_tenant_file(&a.tenant.tenant_config).await?;
+            let report = reconcile::run(&local.deps, &tenant, a.from, a.to).await?;
+            if a.json {
+                print_json(&report)?;
+            } else {
+                let mut out = String::new();
+                render::reconciliation(&mut out, &report);
+                print!("{out}");
+            }
+            Ok(if report.clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::SecretSet(a) => {
+            let local = open(&a.db)?;
+            local.store.secrets.put(&a.tenant, &a.name, &a.value)?;
+            eprintln!("stored {} for {}", a.name, a.tenant);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Schema { write } => {
+            let text = ferry_canon::schema::export();
+            if write {
+                let path = repo_dir().join("shared/canon/schema/canon.v1.schema.json");
+                std::fs::write(&path, text)?;
+                eprintln!("wrote {}", path.display());
+            } else {
+                print!("{text}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn exceptions(c: ExceptionsCmd) -> anyhow::Result<ExitCode> {
+    match c {
+        ExceptionsCmd::List {
+            at,
+            status,
+            owner,
+            domain,
+            json,
+        } => {
+            let local = open(&at.db)?;
+            let statuses = if status.is_empty() {
+                vec![ExceptionStatus::Open, ExceptionStatus::Retrying]
+            } else {
+                status
+            };
+            let list = local
+                .deps
+                .exceptions
+                .list(&ExceptionQuery {
+                    tenant: Some(at.tenant),
+                    statuses,
+                    owner,
+                    domain,
+                    first_seen_before: None,
+                    limit: None,
+                })
+                .await?;
+            if json {
+                print_json(&list)?;
+            } else {
+                let mut out = String::new();
+                render::exceptions(&mut out, &list);
+                print!("{out}");
+                eprintln!("{} exceptions", list.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ExceptionsCmd::Show { at, id, json } => {
+            let local = open(&at.db)?;
+            let Some(e) = local.deps.exceptions.get(&at.tenant, &id).await? else {
+                bail!("no exception {id} for tenant {}", at.tenant);
+            };
+            if json {
+                print_json(&e)?;
+            } else {
+                let mut out = String::new();
+                render::exceptions(&mut out, std::slice::from_ref(&e));
+                print!("{out}");
+                println!(
+                    "    field: {}  rule: {}",
+                    e.field.as_deref().unwrap_or("-"),
+                    e.rule.as_deref().unwrap_or("-")
+                );
+                if let Some(m) = &e.erp_message {
+                    println!("    ERP said: {m}");
+                }
+                println!(
+                    "    first seen {}  last seen {}  attempts {}",
+                    e.first_seen, e.last_seen, e.attempts
+                );
+                println!("    replays to {}: {}", e.replay_queue, e.replay_body);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ExceptionsCmd::Replay {
+            at,
+            id,
+            all,
+            owner,
+            domain,
+        } => {
+            let local = open(&at.db)?;
+            match (id, all) {
+                (Some(id), false) => {
+                    retry::replay(&local.deps, &at.tenant, &id).await?;
+                    eprintln!("replayed {id}; run `ferry sync` to process it");
+                }
+                (None, true) => {
+                    let n = retry::replay_all(&local.deps, &at.tenant, owner, domain).await?;
+                    eprintln!("replayed {n} exceptions; run `ferry sync` to process them");
+                }
+                _ => {
+                    bail!("give one exception id, or --all (optionally with --owner and --domain)")
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A tenant file for a wired config (used by `ferry sim`).
+fn tenant_file(cfg: &TenantConfig) -> String {
+    let ferry_connectors::tenant::PsaConfig::Connectwise(cw) = &cfg.psa;
+    let ferry_connectors::tenant::ErpConfig::Xero(x) = &cfg.erp;
+    let origins: Vec<String> = cw
+        .key_url_origins
+        .iter()
+        .map(|o| format!("{o:?}"))
+        .collect();
+    format!(
+        "# Written by `ferry sim`: a tenant whose PSA and ERP are the local simulators.\n\
+         [tenant]\nid = \"{}\"\nname = \"Demo Firm\"\n\n\
+         [psa.connectwise]\nbase_url = \"{}\"\ncompany_id = \"{}\"\nhome_currency = \"{}\"\nkey_url_origins = [{}]\n\n\
+         [erp.xero]\nbase_url = \"{}\"\ntenant_id = \"{}\"\n\n\
+         [template]\nbase = {:?}\noverride = {:?}\n",
+        cfg.tenant.id,
+        cw.base_url,
+        cw.company_id,
+        cw.home_currency,
+        origins.join(", "),
+        x.base_url,
+        x.tenant_id,
+        cfg.template.base.display().to_string(),
+        cfg.template
+            .overlay
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -16,6 +16,8 @@ use crate::ports::ErpConnector;
 #[derive(Default)]
 pub struct PeriodCache {
     inner: Mutex<HashMap<TenantId, (DateTime<Utc>, Option<NaiveDate>)>>,
+    /// One fetch at a time: concurrent misses wait for it instead of all calling the ERP.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl PeriodCache {
@@ -28,6 +30,12 @@ impl PeriodCache {
         erp: &dyn ErpConnector,
         now: DateTime<Utc>,
     ) -> Result<Option<NaiveDate>, ConnectorError> {
+        if let Some((at, v)) = self.inner.lock().expect("not poisoned").get(tenant)
+            && now - *at < chrono_duration(Self::TTL)
+        {
+            return Ok(*v);
+        }
+        let _single = self.fetching.lock().await;
         if let Some((at, v)) = self.inner.lock().expect("not poisoned").get(tenant)
             && now - *at < chrono_duration(Self::TTL)
         {

@@ -148,11 +148,21 @@ impl Db {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let mut guard: MutexGuard<'_, Connection> = match self.conn.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
+        let run = || {
+            let mut guard: MutexGuard<'_, Connection> = match self.conn.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            f(&mut guard)
         };
-        f(&mut guard)
+        // SQLite calls block. On a multi-threaded runtime, tell tokio so other
+        // tasks (HTTP servers, timers) move to another worker meanwhile.
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        }
     }
 }
 

@@ -29,6 +29,9 @@ pub struct HostConfig {
     pub transform_batch: usize,
     /// Larger post batches let the post handler put more documents in one ERP call.
     pub post_batch: usize,
+    /// Like the SQS event source's batching window: after a short receive, wait up
+    /// to this long for more messages so they share one invocation (and one ERP call).
+    pub post_batch_window: Duration,
     pub idle_poll: Duration,
     pub dlq_sweep: Duration,
 }
@@ -40,6 +43,7 @@ impl Default for HostConfig {
             post_workers: 2,
             transform_batch: 10,
             post_batch: 50,
+            post_batch_window: Duration::from_millis(750),
             idle_poll: Duration::from_millis(50),
             dlq_sweep: Duration::from_millis(500),
         }
@@ -78,24 +82,28 @@ async fn worker(
     deps: Deps,
     queue: QueueName,
     batch: usize,
+    window: Duration,
     idle: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let vt = deps.settings.visibility_timeout;
     loop {
         if *stop.borrow() {
             return;
         }
-        let msgs = match deps
-            .queue
-            .receive(queue, batch, deps.settings.visibility_timeout)
-            .await
-        {
+        let mut msgs = match deps.queue.receive(queue, batch, vt).await {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(%queue, error = %e, "receive failed");
                 Vec::new()
             }
         };
+        if !msgs.is_empty() && msgs.len() < batch && !window.is_zero() {
+            tokio::time::sleep(window).await;
+            if let Ok(more) = deps.queue.receive(queue, batch - msgs.len(), vt).await {
+                msgs.extend(more);
+            }
+        }
         if msgs.is_empty() {
             tokio::select! {
                 _ = tokio::time::sleep(idle) => {}
@@ -141,6 +149,7 @@ impl LocalHost {
                 deps.clone(),
                 QueueName::Transform,
                 cfg.transform_batch,
+                Duration::ZERO,
                 cfg.idle_poll,
                 rx.clone(),
             )));
@@ -150,6 +159,7 @@ impl LocalHost {
                 deps.clone(),
                 QueueName::Post,
                 cfg.post_batch,
+                cfg.post_batch_window,
                 cfg.idle_poll,
                 rx.clone(),
             )));

@@ -77,7 +77,7 @@ pub async fn handle_message(deps: &Deps, msg: &ReceivedMessage) -> Outcome {
 enum Failure {
     #[error("{0}")]
     Port(#[from] PortError),
-    #[error("PSA: {0}")]
+    #[error("vendor call failed: {0}")]
     Psa(#[from] ConnectorError),
 }
 

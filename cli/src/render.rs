@@ -1,0 +1,262 @@
+//! Human-readable output: the run summary, exceptions, the reconciliation report.
+
+use std::fmt::Write;
+
+use ferry_core::ports::ExceptionRecord;
+use ferry_core::report::RunSummary;
+use ferry_core::usecases::reconcile::Report;
+
+use crate::demo::{DemoOutcome, summary_domains};
+
+fn rule(out: &mut String, title: &str) {
+    let _ = writeln!(out, "\n{title}\n{}", "─".repeat(title.chars().count()));
+}
+
+/// The per-domain table, skip reasons and exceptions by reason and owner.
+pub fn summary(out: &mut String, s: &RunSummary) {
+    rule(out, "Records by domain");
+    let _ = writeln!(
+        out,
+        "{:<14} {:>8} {:>8} {:>8} {:>10} {:>9}",
+        "domain", "seen", "posted", "skipped", "exceptions", "in flight"
+    );
+    let mut domains = summary_domains();
+    for d in s.domains.keys() {
+        if !domains.contains(d) {
+            domains.push(*d);
+        }
+    }
+    for d in domains {
+        let Some(x) = s.domains.get(&d) else { continue };
+        let _ = writeln!(
+            out,
+            "{:<14} {:>8} {:>8} {:>8} {:>10} {:>9}",
+            d.as_str(),
+            x.seen,
+            x.posted,
+            x.skipped,
+            x.exceptions,
+            x.in_flight
+        );
+    }
+    let t = s.total();
+    let _ = writeln!(
+        out,
+        "{:<14} {:>8} {:>8} {:>8} {:>10} {:>9}",
+        "total", t.seen, t.posted, t.skipped, t.exceptions, t.in_flight
+    );
+
+    rule(out, "Skipped, with reasons");
+    for (d, x) in &s.domains {
+        for (reason, n) in &x.skipped_by_reason {
+            let _ = writeln!(out, "{:>8}  {:<14} {reason}", n, d.as_str());
+        }
+    }
+    rule(out, "Exceptions, by reason (owner)");
+    let mut any = false;
+    for (d, x) in &s.domains {
+        for (reason, n) in &x.exceptions_by_reason {
+            any = true;
+            let _ = writeln!(out, "{:>8}  {:<14} {reason}", n, d.as_str());
+        }
+    }
+    if !any {
+        let _ = writeln!(out, "   none");
+    }
+    rule(out, "ERP API and latency");
+    let _ = writeln!(
+        out,
+        "ERP calls: {} in the last day of a {} daily budget ({}%), {} in the last minute",
+        s.erp_calls.last_day,
+        s.erp_daily_limit,
+        percent(s.erp_calls.last_day, s.erp_daily_limit),
+        s.erp_calls.last_minute
+    );
+    let _ = writeln!(
+        out,
+        "Webhook to ERP latency over {} live records: p50 {} s, p95 {} s, max {} s",
+        s.latency.samples,
+        ms(s.latency.p50_ms),
+        ms(s.latency.p95_ms),
+        ms(s.latency.max_ms)
+    );
+}
+
+/// A share as `12.3` (one decimal, integer arithmetic).
+fn percent(n: u32, of: u32) -> String {
+    if of == 0 {
+        return "0.0".into();
+    }
+    let tenths = u64::from(n) * 1000 / u64::from(of);
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+/// Milliseconds as seconds with one decimal.
+fn ms(v: u64) -> String {
+    format!("{}.{}", v / 1000, (v % 1000) / 100)
+}
+
+/// Open exceptions, one line each.
+pub fn exceptions(out: &mut String, list: &[ExceptionRecord]) {
+    for e in list {
+        let held = match (&e.amount, &e.hours) {
+            (Some(m), Some(h)) => format!(" — holds {m} ({h} h)"),
+            (Some(m), None) => format!(" — holds {m}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{}  {:<9} {:<18} {:<32} {}{held}\n    {}",
+            e.id,
+            e.status.as_str(),
+            e.owner.as_str(),
+            e.reason,
+            e.source_key,
+            e.message
+        );
+    }
+}
+
+/// The reconciliation report: totals, then every difference.
+pub fn reconciliation(out: &mut String, r: &Report) {
+    rule(
+        out,
+        &format!(
+            "Reconciliation {} to {} ({} records compared)",
+            r.from, r.to, r.records_compared
+        ),
+    );
+    let psa = r.total(|x| &x.psa);
+    let erp = r.total(|x| &x.erp);
+    let held = r.total(|x| &x.held);
+    let fly = r.total(|x| &x.in_flight);
+    let _ = writeln!(
+        out,
+        "{:<10} {:>14} {:>14} {:>14} {:>14}",
+        "measure", "PSA", "ERP", "held back", "in flight"
+    );
+    for (name, a, b, c, d) in [
+        ("hours", psa.hours, erp.hours, held.hours, fly.hours),
+        (
+            "billable",
+            psa.billable,
+            erp.billable,
+            held.billable,
+            fly.billable,
+        ),
+        (
+            "invoiced",
+            psa.invoiced,
+            erp.invoiced,
+            held.invoiced,
+            fly.invoiced,
+        ),
+        ("tax", psa.tax, erp.tax, held.tax, fly.tax),
+        ("paid", psa.paid, erp.paid, held.paid, fly.paid),
+    ] {
+        let _ = writeln!(
+            out,
+            "{name:<10} {:>14} {:>14} {:>14} {:>14}",
+            a.round_dp(2),
+            b.round_dp(2),
+            c.round_dp(2),
+            d.round_dp(2)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "(totals across currencies are for orientation; every comparison is per project, period and currency)"
+    );
+    let _ = writeln!(
+        out,
+        "{} keys (project × period × currency); payment status written back to {} PSA invoices",
+        r.rows.len(),
+        r.payments_written_back
+    );
+    let held_rows: Vec<_> = r.rows.iter().filter(|x| !x.exceptions.is_empty()).collect();
+    for row in held_rows {
+        let _ = writeln!(
+            out,
+            "  explained: {} {} {}: {} h / {} held back by {}",
+            row.key.project,
+            row.key.period,
+            row.key.currency,
+            row.held.hours,
+            (row.held.billable + row.held.invoiced).round_dp(2),
+            row.exceptions.join(", ")
+        );
+    }
+    let mut bad = 0;
+    for row in &r.rows {
+        for m in &row.mismatches {
+            bad += 1;
+            let _ = writeln!(
+                out,
+                "  UNEXPLAINED: {} {} {} {}: PSA {} ERP {} ({} unexplained)",
+                row.key.project,
+                row.key.period,
+                row.key.currency,
+                m.measure,
+                m.psa,
+                m.erp,
+                m.unexplained
+            );
+        }
+    }
+    for m in r.missing.iter().chain(&r.unaccounted) {
+        bad += 1;
+        let _ = writeln!(out, "  UNEXPLAINED: {m}");
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        if bad == 0 {
+            "Result: clean — every difference is held by an exception with a reason and an owner."
+        } else {
+            "Result: MISMATCH"
+        }
+    );
+}
+
+/// The whole demo report.
+pub fn demo(o: &DemoOutcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Ferry demo: ConnectWise PSA → Xero for tenant {} ({} s)",
+        o.tenant, o.elapsed_seconds
+    );
+    let phases: Vec<String> = o.phases.iter().map(|(n, s)| format!("{n} {s} s")).collect();
+    let _ = writeln!(out, "phases: {}", phases.join(" · "));
+    summary(&mut out, &o.summary);
+    rule(
+        &mut out,
+        &format!(
+            "Open exceptions ({}; {} seeded bad records expected)",
+            o.exceptions.len(),
+            o.expected_bad_records
+        ),
+    );
+    exceptions(&mut out, &o.exceptions);
+    reconciliation(&mut out, &o.reconciliation);
+    rule(&mut out, "Verdict");
+    if o.unexplained.is_empty() {
+        let _ = writeln!(
+            out,
+            "Everything is explained: every input is posted, skipped with a reason, or an exception with a reason and an owner."
+        );
+    } else {
+        let _ = writeln!(out, "{} things are unexplained:", o.unexplained.len());
+        for u in &o.unexplained {
+            let _ = writeln!(out, "  - {u}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nState kept in {}. Try: ferry exceptions list --db {} --tenant {}",
+        o.db.display(),
+        o.db.display(),
+        o.tenant
+    );
+    out
+}
