@@ -342,7 +342,10 @@ pub fn eval(c: &Cond, record: &Value) -> bool {
 }
 
 /// Sorts records by an `orderBy` clause (`lastUpdated asc, id asc`).
-pub fn sort(records: &mut [Value], order_by: &str) -> Result<(), String> {
+pub fn sort<T: std::borrow::Borrow<Value>>(
+    records: &mut [T],
+    order_by: &str,
+) -> Result<(), String> {
     let mut keys = Vec::new();
     for part in order_by.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let mut words = part.split_whitespace();
@@ -355,6 +358,7 @@ pub fn sort(records: &mut [Value], order_by: &str) -> Result<(), String> {
         keys.push((f, desc));
     }
     records.sort_by(|a, b| {
+        let (a, b): (&Value, &Value) = (a.borrow(), b.borrow());
         for (f, desc) in &keys {
             let (x, y) = (
                 field(a, f).unwrap_or(&Value::Null),

@@ -630,16 +630,14 @@ fn list(inner: &Inner, kind: Kind, q: &BTreeMap<String, String>) -> Response {
         }
         None => None,
     };
-    let mut rows: Vec<Value> = inner
-        .data
-        .lock()
-        .expect("not poisoned")
+    // Filter and sort references; clone only the page that is returned.
+    let data = inner.data.lock().expect("not poisoned");
+    let mut rows: Vec<&Value> = data
         .tables
         .get(&kind)
         .map(|t| {
             t.values()
                 .filter(|r| cond.as_ref().is_none_or(|c| conditions::eval(c, r)))
-                .cloned()
                 .collect()
         })
         .unwrap_or_default();
@@ -653,7 +651,9 @@ fn list(inner: &Inner, kind: Kind, q: &BTreeMap<String, String>) -> Response {
         .into_iter()
         .skip((page - 1) * page_size)
         .take(page_size)
+        .cloned()
         .collect();
+    drop(data);
     axum::Json(Value::Array(page_rows)).into_response()
 }
 

@@ -102,7 +102,7 @@ fn meta(cx: &MapContext<'_>, id: String, version: SourceVersion, deleted: bool) 
 }
 
 fn parse<T: DeserializeOwned>(v: &serde_json::Value, what: &str) -> Result<T, MappingError> {
-    serde_json::from_value(v.clone())
+    T::deserialize(v)
         .map_err(|e| MappingError::new(what, format!("does not match the ConnectWise shape: {e}")))
 }
 

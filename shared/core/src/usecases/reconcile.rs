@@ -197,9 +197,12 @@ pub async fn run(
             continue;
         };
         let records = ctx.psa.list_period(domain, from, to).await?;
-        for rec in records {
+        for mut rec in records {
             let source_key = format!("{}:{}", ctx.psa.system(), rec.id);
-            let Ok(canon) = ctx.psa.to_canonical(tenant, &rec) else {
+            let mapped = ctx.psa.to_canonical(tenant, &rec);
+            // The raw payload is not needed once mapped; free it as we go.
+            rec.raw = serde_json::Value::Null;
+            let Ok(canon) = mapped else {
                 // Unreadable in the PSA: the ledger says whether an exception holds it.
                 note_unreadable(deps, tenant, &source_key, &mut missing).await?;
                 continue;
