@@ -250,9 +250,9 @@ fn init_logging(filter: &str, format: LogFormat) {
     }
 }
 
-fn open(db: &PathBuf) -> anyhow::Result<Local> {
+fn open(db: &std::path::Path) -> anyhow::Result<Local> {
     Local::open(&LocalOptions {
-        db: Some(db.clone()),
+        db: Some(db.to_path_buf()),
         ..LocalOptions::default()
     })
     .with_context(|| format!("opening {}", db.display()))

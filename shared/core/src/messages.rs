@@ -115,7 +115,7 @@ pub struct Resync {
 pub enum Envelope {
     Change(ChangeNotice),
     Resync(Resync),
-    Post(PostCommand),
+    Post(Box<PostCommand>),
     Flush(FlushGroup),
 }
 

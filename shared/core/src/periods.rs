@@ -12,10 +12,13 @@ use crate::deps::chrono_duration;
 use crate::error::ConnectorError;
 use crate::ports::ErpConnector;
 
+/// Per tenant: when the lock date was read, and its value.
+type LockDates = HashMap<TenantId, (DateTime<Utc>, Option<NaiveDate>)>;
+
 /// When each tenant's ERP lock date was last read, and its value.
 #[derive(Default)]
 pub struct PeriodCache {
-    inner: Mutex<HashMap<TenantId, (DateTime<Utc>, Option<NaiveDate>)>>,
+    inner: Mutex<LockDates>,
     /// One fetch at a time: concurrent misses wait for it instead of all calling the ERP.
     fetching: tokio::sync::Mutex<()>,
 }

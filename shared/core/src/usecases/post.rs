@@ -88,7 +88,7 @@ pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outc
             }
         };
         match envelope {
-            Envelope::Post(cmd) => jobs.push(job_from_command(index, cmd, msg.receive_count)),
+            Envelope::Post(cmd) => jobs.push(job_from_command(index, *cmd, msg.receive_count)),
             Envelope::Flush(f) => match job_from_flush(deps, index, &f, msg.receive_count).await {
                 Ok(Some(job)) => jobs.push(job),
                 Ok(None) => outcomes[index] = Some(Outcome::Done),
@@ -215,11 +215,11 @@ async fn job_from_flush(
         .filter_map(|(_, j)| serde_json::from_str(j).ok())
         .collect();
     if members.is_empty()
-        && !deps
+        && deps
             .idmap
             .get(&f.tenant, &header.group.doc_key)
             .await?
-            .is_some_and(|e| e.erp_id.is_some())
+            .is_none_or(|e| e.erp_id.is_none())
     {
         return Ok(None);
     }

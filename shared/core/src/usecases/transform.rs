@@ -690,7 +690,9 @@ impl Work<'_> {
             .queue
             .send(
                 QueueName::Post,
-                vec![OutboundMessage::now(Envelope::Post(cmd).to_body())],
+                vec![OutboundMessage::now(
+                    Envelope::Post(Box::new(cmd)).to_body(),
+                )],
             )
             .await?;
         self.settle(

@@ -1,0 +1,84 @@
+//! The Lambda translations: an API Gateway HTTP API event reaches intake, and an
+//! SQS batch answers with only the failed message ids.
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::sqs::SqsEvent;
+use chrono::{SecondsFormat, Utc};
+use ferry_core::ports::{OutboundMessage, QueueName};
+use ferry_tests::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_message() {
+    let h = Harness::start_opts(Options {
+        host: false,
+        ..Options::default()
+    })
+    .await;
+    let entity = json!({"id": 100, "name": "Globex Inc.", "identifier": "Globex", "status": {"id": 1, "name": "Active"},
+        "taxCode": {"id": 1, "name": "Taxable"}, "currency": {"currencyCode": "USD"},
+        "_info": {"lastUpdated": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)}});
+    let body = json!({"MessageId": "m-1", "Action": "updated", "Type": "company", "ID": 100,
+        "Entity": entity.to_string(), "Metadata": {"key_url": h.sims.cw.key_url()}})
+    .to_string();
+    let sig = ferry_sim::connectwise::sign(&h.sims.cw.config().signing_key, body.as_bytes());
+    let event: ApiGatewayV2httpRequest = serde_json::from_value(json!({
+        "version": "2.0", "routeKey": "POST /webhooks/{connector}/{tenant}",
+        "rawPath": "/webhooks/connectwise/test-firm", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "x-content-signature": sig},
+        "requestContext": {"http": {"method": "POST", "path": "/webhooks/connectwise/test-firm", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "cw"},
+            "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d", "requestId": "r",
+            "routeKey": "POST /webhooks/{connector}/{tenant}", "stage": "$default", "time": "25/Nov/2026:18:00:00 +0000", "timeEpoch": 1},
+        "body": body, "isBase64Encoded": false
+    }))
+    .expect("a real-shaped HTTP API event");
+    let resp = ferry_lambda::handle_webhook(&h.deps, event).await;
+    assert_eq!(resp.status_code, 200);
+    assert!(matches!(&resp.body, Some(Body::Text(t)) if t.contains("\"accepted\":1")));
+
+    h.deps
+        .queue
+        .send(
+            QueueName::Transform,
+            vec![OutboundMessage::now("not an envelope".into())],
+        )
+        .await
+        .expect("send poison");
+    let got = h
+        .deps
+        .queue
+        .receive(QueueName::Transform, 10, std::time::Duration::from_secs(30))
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 2);
+    let records: Vec<_> = got
+        .iter()
+        .map(|m| json!({"messageId": m.id, "receiptHandle": m.receipt, "body": m.body,
+            "attributes": {"ApproximateReceiveCount": m.receive_count.to_string(), "SentTimestamp": "1764093600000"},
+            "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:transform", "awsRegion": "us-east-1"}))
+        .collect();
+    let sqs: SqsEvent =
+        serde_json::from_value(json!({ "Records": records })).expect("a real-shaped SQS event");
+    let poison = got
+        .iter()
+        .find(|m| m.body == "not an envelope")
+        .expect("poison")
+        .id
+        .clone();
+    let response = ferry_lambda::handle_sqs(&h.deps, QueueName::Transform, sqs).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        vec![poison],
+        "only the poison message is reported failed"
+    );
+    assert!(
+        h.disposition(100).await.is_some(),
+        "the good message was processed"
+    );
+}
