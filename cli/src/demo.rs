@@ -220,6 +220,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         .filter(|id| !bad.contains(id))
         .collect();
     let live = bar(opts.progress, 60, "live: webhooks");
+    sims.firm.add_late(cw).await;
     cw.set_faults(CwFaults {
         duplicate_callbacks: true,
         ..CwFaults::default()
@@ -409,11 +410,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         .filter(|b| Some(b.id) != fixed)
         .collect();
     for bad in &expected {
-        let keys = [
-            format!("connectwise:{}", bad.id),
-            format!("customers/connectwise:{}", bad.id),
-        ];
-        match exceptions.iter().find(|e| keys.contains(&e.source_key)) {
+        match exceptions.iter().find(|e| e.source_key == bad.record_key()) {
             Some(e) if e.reason == bad.expect_reason => {}
             Some(e) => unexplained.push(format!(
                 "{}: expected {} but got {} ({})",
@@ -423,9 +420,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         }
     }
     for e in &exceptions {
-        let known = expected
-            .iter()
-            .any(|b| e.source_key.ends_with(&format!(":{}", b.id)));
+        let known = expected.iter().any(|b| b.record_key() == e.source_key);
         if !known {
             unexplained.push(format!(
                 "unexpected exception {} on {}: {}",

@@ -300,6 +300,13 @@ async fn poll_all(
         bar.finish_and_clear();
         eprintln!("polled {d}: {} records in {} pages", r.enqueued, r.pages);
     }
+    let r = intake::poll_erp_payments(&local.deps, tenant)
+        .await
+        .context("sweeping ERP payments")?;
+    eprintln!(
+        "swept ERP invoices for payments: {} to write back",
+        r.enqueued
+    );
     Ok(())
 }
 

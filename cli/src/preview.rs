@@ -115,6 +115,12 @@ impl ErpConnector for RecordingErp {
     ) -> Result<Option<ErpDocument>, ConnectorError> {
         Ok(None)
     }
+    async fn changed_invoices(
+        &self,
+        _since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<ferry_core::ports::ErpChange>, ConnectorError> {
+        Ok(Vec::new())
+    }
     async fn list_payments(
         &self,
         _f: NaiveDate,

@@ -169,7 +169,7 @@ pub fn reconciliation(out: &mut String, r: &Report) {
     );
     let _ = writeln!(
         out,
-        "{} keys (project × period × currency); payment status written back to {} PSA invoices",
+        "{} keys (project × period × currency); PSA invoices whose paid amount reconciliation had to correct: {}",
         r.rows.len(),
         r.payments_written_back
     );
@@ -192,15 +192,20 @@ pub fn reconciliation(out: &mut String, r: &Report) {
             bad += 1;
             let _ = writeln!(
                 out,
-                "  UNEXPLAINED: {} {} {} {}: PSA {} ERP {} ({} unexplained)",
+                "  UNEXPLAINED: {} {} {} {}: PSA {} ERP {} held {} in flight {} ({} unexplained)",
                 row.key.project,
                 row.key.period,
                 row.key.currency,
                 m.measure,
                 m.psa,
                 m.erp,
+                m.held,
+                m.in_flight,
                 m.unexplained
             );
+        }
+        if !row.mismatches.is_empty() && !row.in_flight_records.is_empty() {
+            let _ = writeln!(out, "    in flight: {}", row.in_flight_records.join(", "));
         }
     }
     for m in r.missing.iter().chain(&r.unaccounted) {

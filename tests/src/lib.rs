@@ -60,6 +60,8 @@ pub struct Options {
     pub settings: Settings,
     /// Documents per Xero call.
     pub xero_batch: usize,
+    /// Calls per minute Ferry keeps below Xero's 60.
+    pub xero_headroom: u32,
     /// Wraps the ports the pipeline runs on (fault injection in our own process).
     pub wrap: fn(Deps) -> Deps,
     /// Run the workers (off: tests inspect the queues themselves).
@@ -73,6 +75,7 @@ impl Default for Options {
             template: demo_template(),
             settings: ferry_cli::local::local_settings(),
             xero_batch: 50,
+            xero_headroom: 5,
             wrap: |d| d,
             host: true,
         }
@@ -102,6 +105,7 @@ impl Harness {
         let mut cfg = sims.tenant_config(&tenant, &repo_dir().join("templates"));
         let ferry_connectors::tenant::ErpConfig::Xero(x) = &mut cfg.erp;
         x.batch_size = o.xero_batch;
+        x.minute_headroom = o.xero_headroom;
         local
             .add_tenant(&cfg, o.template, &sims.secrets())
             .await
@@ -138,6 +142,11 @@ impl Harness {
                 .expect("poll succeeds");
         }
         self.settle().await;
+        // Like a scheduled sweep: a failure is logged and tried again next time.
+        if let Err(e) = intake::poll_erp_payments(&self.deps, &self.tenant).await {
+            eprintln!("payment sweep failed (next sync tries again): {e}");
+        }
+        self.settle().await;
     }
 
     /// Waits until every queue is empty.
@@ -165,11 +174,10 @@ impl Harness {
     }
 
     /// The ledger disposition of a ConnectWise record.
-    pub async fn disposition(&self, id: i64) -> Option<Disposition> {
-        self.local
-            .deps
+    pub async fn disposition(&self, domain: Domain, id: i64) -> Option<Disposition> {
+        self.deps
             .ledger
-            .get(&self.tenant, &format!("connectwise:{id}"))
+            .get(&self.tenant, &format!("{domain}/connectwise:{id}"))
             .await
             .expect("ledger")
             .map(|e| e.disposition)

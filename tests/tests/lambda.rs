@@ -78,7 +78,9 @@ async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_
         "only the poison message is reported failed"
     );
     assert!(
-        h.disposition(100).await.is_some(),
+        h.disposition(ferry_canon::Domain::Customers, 100)
+            .await
+            .is_some(),
         "the good message was processed"
     );
 }

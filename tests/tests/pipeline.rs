@@ -28,13 +28,11 @@ async fn a_backfill_posts_customers_and_summary_invoices_and_explains_every_othe
 async fn every_seeded_bad_record_is_an_exception_with_its_reason_and_nothing_else_is() {
     let h = Harness::start(small_firm()).await;
     h.sync().await;
+    h.sims.firm.add_late(&h.sims.cw).await;
+    h.settle().await;
     let open = h.open_exceptions().await;
     for bad in &h.sims.firm.bad {
-        let keys = [
-            format!("connectwise:{}", bad.id),
-            format!("customers/connectwise:{}", bad.id),
-        ];
-        let found = open.iter().find(|e| keys.contains(&e.source_key));
+        let found = open.iter().find(|e| e.source_key == bad.record_key());
         let e = found.unwrap_or_else(|| panic!("no exception for {} ({})", bad.id, bad.what));
         assert_eq!(e.reason, bad.expect_reason, "{}: {}", bad.what, e.message);
         assert!(!e.message.is_empty());
@@ -46,5 +44,52 @@ async fn every_seeded_bad_record_is_an_exception_with_its_reason_and_nothing_els
         open.iter()
             .map(|e| (&e.source_key, &e.reason))
             .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_different_types_with_the_same_id_do_not_collide() {
+    use ferry_canon::Domain;
+    use ferry_core::ports::Disposition;
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    // ConnectWise ids are unique per record type: a time entry may share an invoice's id.
+    let invoice = h.sims.firm.invoices[0]["id"].as_i64().expect("id");
+    assert!(matches!(
+        h.disposition(Domain::Invoices, invoice).await,
+        Some(Disposition::Posted { .. })
+    ));
+    let project = h
+        .sims
+        .firm
+        .projects
+        .iter()
+        .find(|p| p["billingMethod"] == "ActualRates" && p["department"].is_object())
+        .expect("project")
+        .clone();
+    h.sims
+        .cw
+        .create(
+            ferry_tests::Kind::Time,
+            serde_json::json!({
+                "id": invoice, "company": project["company"], "chargeToType": "ProjectTicket",
+                "chargeToId": project["id"], "project": {"id": project["id"]},
+                "member": {"id": 2, "identifier": "m1", "name": "Ben"}, "workRole": {"id": 1, "name": "Consultant"},
+                "timeStart": format!("{}T14:00:00Z", small_firm().month), "actualHours": 2.0,
+                "billableOption": "Billable", "hourlyRate": 145.00, "status": "ApprovedByTierTwo",
+            }),
+        )
+        .await;
+    h.settle().await;
+    assert!(matches!(
+        h.disposition(Domain::TimeEntries, invoice).await,
+        Some(Disposition::Posted { .. })
+    ));
+    assert!(
+        matches!(
+            h.disposition(Domain::Invoices, invoice).await,
+            Some(Disposition::Posted { .. })
+        ),
+        "the invoice's ledger entry is untouched"
     );
 }

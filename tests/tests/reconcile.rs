@@ -113,3 +113,50 @@ async fn the_report_is_clean_apart_from_differences_held_by_exceptions_and_payme
         report.missing
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_whose_webhook_never_came_is_found_by_the_if_modified_since_sweep() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    h.sims.xero.set_webhook(None); // Xero's webhook is down
+    let inv = h
+        .sims
+        .xero
+        .invoices()
+        .into_iter()
+        .find(|i| i["Status"] == "AUTHORISED")
+        .expect("a PSA invoice in Xero");
+    h.sims
+        .xero
+        .pay_invoice(
+            inv["InvoiceID"].as_str().expect("id"),
+            dec(&inv["Total"]),
+            small_firm().month,
+        )
+        .await
+        .expect("payment");
+    h.settle().await;
+    let psa_id: i64 = inv["Reference"]
+        .as_str()
+        .expect("ref")
+        .trim_start_matches("FERRY-I-")
+        .parse()
+        .expect("id");
+    assert!(
+        dec(&h.sims.cw.get(Kind::Invoice, psa_id).expect("invoice")["balance"]) > Decimal::ZERO,
+        "no webhook, nothing yet"
+    );
+    h.sync().await; // the scheduled poll includes the ERP payment sweep
+    assert_eq!(
+        dec(&h.sims.cw.get(Kind::Invoice, psa_id).expect("invoice")["balance"]),
+        Decimal::ZERO
+    );
+    let sweep_request = h
+        .sims
+        .xero
+        .exchanges()
+        .into_iter()
+        .filter(|x| x.method == "GET" && x.path == "Invoices")
+        .count();
+    assert!(sweep_request >= 2, "the sweep read Xero's invoices");
+}

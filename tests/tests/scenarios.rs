@@ -39,7 +39,10 @@ async fn posted_hours(h: &Harness, project: i64) -> Decimal {
             continue;
         }
         let id = t["id"].as_i64().expect("id");
-        if matches!(h.disposition(id).await, Some(Disposition::Posted { .. })) {
+        if matches!(
+            h.disposition(ferry_canon::Domain::TimeEntries, id).await,
+            Some(Disposition::Posted { .. })
+        ) {
             sum += dec(&t["actualHours"]);
         }
     }
@@ -230,6 +233,47 @@ async fn out_of_order_updates_leave_the_newest_version_in_the_erp() {
         "the newer name wins although it arrived first"
     );
 
+    // Two changes within one second share a version; delivered out of order, the
+    // older one must not win either.
+    h.sims
+        .cw
+        .update(Kind::Company, company, |c| {
+            c["name"] = json!("Globex Alpha Inc.")
+        })
+        .await;
+    h.sims
+        .cw
+        .update(Kind::Company, company, |c| {
+            c["name"] = json!("Globex Omega Inc.")
+        })
+        .await;
+    h.sims.cw.flush_held().await;
+    h.settle().await;
+    let c = h
+        .sims
+        .xero
+        .contacts()
+        .into_iter()
+        .find(|c| c["ContactNumber"] == "FERRY-C-100")
+        .expect("contact");
+    assert_eq!(
+        c["Name"], "Globex Omega Inc.",
+        "the source's current state wins a tie"
+    );
+    let held = h
+        .deps
+        .ledger
+        .get(&h.tenant, "customers/connectwise:100")
+        .await
+        .expect("ledger")
+        .expect("entry");
+    assert!(
+        held.canonical
+            .expect("canonical")
+            .contains("Globex Omega Inc."),
+        "and the ledger holds the current state, not the late-arriving older one"
+    );
+
     // The same for a time entry inside a summary invoice.
     let project = tm_project(&h);
     let entry = h
@@ -255,7 +299,7 @@ async fn out_of_order_updates_leave_the_newest_version_in_the_erp() {
         .await;
     h.settle().await;
     assert!(matches!(
-        h.disposition(id).await,
+        h.disposition(ferry_canon::Domain::TimeEntries, id).await,
         Some(Disposition::Posted { .. })
     ));
     assert_eq!(
@@ -265,7 +309,7 @@ async fn out_of_order_updates_leave_the_newest_version_in_the_erp() {
     let staged = h
         .deps
         .ledger
-        .get(&h.tenant, &format!("connectwise:{id}"))
+        .get(&h.tenant, &format!("time_entries/connectwise:{id}"))
         .await
         .expect("ledger")
         .expect("entry");
@@ -291,7 +335,7 @@ async fn an_unapproved_entry_is_skipped_with_its_reason_and_posts_once_approved(
         .expect("an entry awaiting approval");
     let id = pending["id"].as_i64().expect("id");
     assert_eq!(
-        h.disposition(id).await,
+        h.disposition(ferry_canon::Domain::TimeEntries, id).await,
         Some(Disposition::Skipped {
             reason: "not approved (status submitted)".into()
         })
@@ -301,7 +345,7 @@ async fn an_unapproved_entry_is_skipped_with_its_reason_and_posts_once_approved(
         .update(Kind::Time, id, |t| t["status"] = json!("ApprovedByTierTwo"))
         .await;
     h.settle().await;
-    match h.disposition(id).await {
+    match h.disposition(ferry_canon::Domain::TimeEntries, id).await {
         Some(Disposition::Posted { .. }) => {}
         Some(Disposition::Skipped { reason }) if reason.contains("billed by PSA invoice") => {}
         other => panic!("approved entry should post, got {other:?}"),
@@ -361,7 +405,7 @@ async fn a_bad_record_fixed_at_the_source_replays_to_posted_and_its_exception_re
         .open_exceptions()
         .await
         .into_iter()
-        .find(|e| e.source_key == format!("connectwise:{}", bad.id))
+        .find(|e| e.source_key == format!("time_entries/connectwise:{}", bad.id))
         .expect("exception");
     assert_eq!(exc.owner, Owner::ProjectOperations);
     assert_eq!(exc.field.as_deref(), Some("hours"));
@@ -374,7 +418,8 @@ async fn a_bad_record_fixed_at_the_source_replays_to_posted_and_its_exception_re
         .expect("replay");
     h.settle().await;
     assert!(matches!(
-        h.disposition(bad.id).await,
+        h.disposition(ferry_canon::Domain::TimeEntries, bad.id)
+            .await,
         Some(Disposition::Posted { .. })
     ));
     let after = h
@@ -433,7 +478,10 @@ async fn a_mapping_gap_fixed_in_the_template_replays_to_posted() {
             .and_then(|x| x.parse().ok())
             .expect("id");
         assert!(
-            matches!(h.disposition(id).await, Some(Disposition::Posted { .. })),
+            matches!(
+                h.disposition(ferry_canon::Domain::TimeEntries, id).await,
+                Some(Disposition::Posted { .. })
+            ),
             "{id} posted after the template fix"
         );
     }
@@ -480,4 +528,99 @@ async fn a_deleted_entry_leaves_its_summary_invoice() {
         "the deleted hours left the invoice"
     );
     assert_eq!(after, posted_hours(&h, project).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erp_outage_beyond_the_retry_limit_is_parked_then_replayed_to_posted() {
+    let mut settings = ferry_cli::local::local_settings();
+    settings.backoff_base = Duration::from_millis(100);
+    settings.backoff_cap = Duration::from_millis(400);
+    let h = Harness::start_opts(Options {
+        settings,
+        ..Options::default()
+    })
+    .await;
+    // Xero answers every request with 500 for a long while.
+    h.sims.xero.set_faults(XeroFaults {
+        fail_next: 10_000,
+        ..XeroFaults::default()
+    });
+    h.sync().await;
+    let parked: Vec<_> = h
+        .open_exceptions()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.stage == "post" || e.reason.starts_with("erp.") || e.reason.starts_with("retry.")
+        })
+        .collect();
+    assert!(
+        !parked.is_empty(),
+        "documents that could not be written were parked"
+    );
+    assert!(
+        parked
+            .iter()
+            .all(|e| e.owner == Owner::Support || e.owner == Owner::Finance),
+        "{parked:#?}"
+    );
+    assert!(
+        h.sims.xero.contacts().is_empty(),
+        "nothing reached Xero during the outage"
+    );
+
+    // Xero recovers; support replays everything that was parked.
+    h.sims.xero.set_faults(XeroFaults::default());
+    h.local.deps.periods.clear();
+    retry::replay_all(&h.deps, &h.tenant, None, None)
+        .await
+        .expect("replay");
+    h.settle().await;
+    assert!(
+        h.sims.xero.contacts().len() >= 4,
+        "customers posted after the replay"
+    );
+    assert!(
+        !h.live_invoices().is_empty(),
+        "invoices posted after the replay"
+    );
+    let seeded: Vec<i64> = h.sims.firm.bad.iter().map(|b| b.id).collect();
+    for e in h.open_exceptions().await {
+        let id: i64 = e
+            .source_key
+            .rsplit(':')
+            .next()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(-1);
+        assert!(
+            seeded.contains(&id),
+            "after the replay only seeded bad records remain: {} {}",
+            e.source_key,
+            e.message
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_rate_budget_is_never_exceeded_even_when_the_work_needs_more_calls() {
+    // A tight budget (10 calls a minute) and one document per call: the work needs
+    // more calls than fit in a minute, so Ferry must spread them.
+    let h = Harness::start_opts(Options {
+        xero_batch: 1,
+        xero_headroom: 50,
+        ..Options::default()
+    })
+    .await;
+    h.sync().await;
+    let stats = h.sims.xero.stats();
+    assert!(
+        stats.calls > 10,
+        "the work needed more than one minute's budget: {stats:?}"
+    );
+    assert!(
+        stats.max_in_minute <= 10,
+        "never more than the budget in any rolling minute: {stats:?}"
+    );
+    assert_eq!(stats.throttled_by_limits, 0);
+    assert!(h.live_invoices().len() >= 4, "and everything still posted");
 }

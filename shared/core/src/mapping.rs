@@ -237,7 +237,7 @@ fn reference(template: &Template, kind: &str, id: &str) -> String {
 
 /// The document key of a customer.
 pub fn customer_key(account: &SourceRef) -> String {
-    format!("customers/{}", account.key())
+    crate::messages::record_key(Domain::Customers, account)
 }
 
 /// A customer → an ERP contact.
@@ -337,7 +337,7 @@ pub fn line(
             None => Ok(default),
         }
     };
-    let source_key = record.meta().source.key();
+    let source_key = crate::messages::record_key(record.domain(), &record.meta().source);
     match record {
         CanonicalRecord::TimeEntries(t) => {
             check_hours(t.hours)?;

@@ -9,6 +9,25 @@ use crate::hash::hash_parts;
 use crate::ports::connectors::ChangeAction;
 use crate::posting::PostingDoc;
 
+/// A source record's key in the ledger and exception store:
+/// `<domain>/<system>:<id>` (e.g. `time_entries/connectwise:5000`). Source ids
+/// are unique per record type, not per system, so the domain is part of the key.
+/// For per-record documents it is also the document key.
+pub fn record_key(domain: Domain, source: &ferry_canon::SourceRef) -> String {
+    format!("{domain}/{}", source.key())
+}
+
+/// Splits a record key into domain, system and id.
+pub fn parse_record_key(key: &str) -> Option<(Domain, SystemId, String)> {
+    let (domain, rest) = key.split_once('/')?;
+    let (system, id) = rest.split_once(':')?;
+    Some((
+        Domain::parse(domain)?,
+        SystemId::parse(system).ok()?,
+        id.to_string(),
+    ))
+}
+
 /// How a change reached Ferry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "via", rename_all = "snake_case")]
@@ -37,9 +56,9 @@ pub struct ChangeNotice {
 }
 
 impl ChangeNotice {
-    /// `system:id`, the record's key in the ledger and exception store.
+    /// The record's key in the ledger and exception store (see [`record_key`]).
     pub fn source_key(&self) -> String {
-        format!("{}:{}", self.system, self.id)
+        format!("{}/{}:{}", self.domain, self.system, self.id)
     }
 }
 

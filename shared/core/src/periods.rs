@@ -25,8 +25,11 @@ pub struct PeriodCache {
 
 impl PeriodCache {
     const TTL: Duration = Duration::from_secs(600);
+    const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
-    /// The ERP's lock date, read at most every ten minutes per tenant.
+    /// The ERP's lock date, read at most every ten minutes per tenant. While the
+    /// ERP is throttling, the error is returned (the message retries after it);
+    /// while it is failing, `None` for 30 seconds at a time.
     pub async fn closed_through(
         &self,
         tenant: &TenantId,
@@ -44,7 +47,24 @@ impl PeriodCache {
         {
             return Ok(*v);
         }
-        let v = erp.closed_through().await?;
+        let v = match erp.closed_through().await {
+            Ok(v) => v,
+            // Throttling passes within seconds: let the message retry after it.
+            Err(e @ ConnectorError::Throttled { .. }) => return Err(e),
+            Err(e) => {
+                // The ERP enforces its own lock date when a document is posted, so an
+                // unreadable lock date is not a reason to hold records back (or to keep
+                // asking a failing ERP): carry on without it for a short while.
+                tracing::warn!(tenant = %tenant, error = %e, "ERP lock date unreadable; relying on the ERP to refuse locked periods");
+                let retry_at =
+                    now - chrono_duration(Self::TTL) + chrono_duration(Self::RETRY_AFTER_FAILURE);
+                self.inner
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(tenant.clone(), (retry_at, None));
+                return Ok(None);
+            }
+        };
         self.inner
             .lock()
             .expect("not poisoned")

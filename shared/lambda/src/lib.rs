@@ -326,6 +326,12 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<serde_json::Val
                         .map_err(|e| format!("{t} {d}: {e}"))?;
                     enqueued += r.enqueued;
                 }
+                if domains.is_empty() || domains.contains(&Domain::Payments) {
+                    let r = intake::poll_erp_payments(deps, &t)
+                        .await
+                        .map_err(|e| format!("{t} payments: {e}"))?;
+                    enqueued += r.enqueued;
+                }
             }
             Ok(serde_json::json!({ "enqueued": enqueued }))
         }

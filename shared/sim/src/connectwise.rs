@@ -263,11 +263,20 @@ impl CwSim {
     }
 
     /// Creates a record (as a user would in ConnectWise) and sends `added` callbacks.
+    /// A record carrying an `id` keeps it.
     pub async fn create(&self, kind: Kind, mut record: Value) -> Value {
         let stored = {
             let mut d = self.inner.data.lock().expect("not poisoned");
-            d.next_id += 1;
-            let id = d.next_id;
+            let id = match record.get("id").and_then(Value::as_i64) {
+                Some(id) => {
+                    d.next_id = d.next_id.max(id);
+                    id
+                }
+                None => {
+                    d.next_id += 1;
+                    d.next_id
+                }
+            };
             record["id"] = json!(id);
             record["_info"] = json!({ "lastUpdated": now_stamp(), "updatedBy": "user" });
             d.tables.entry(kind).or_default().insert(id, record.clone());

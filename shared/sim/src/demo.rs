@@ -103,6 +103,20 @@ pub struct BadRecord {
     pub what: String,
 }
 
+impl BadRecord {
+    /// Ferry's key for the record (`<domain>/connectwise:<id>`).
+    pub fn record_key(&self) -> String {
+        let domain = match self.kind {
+            Kind::Company => "customers",
+            Kind::Project => "projects",
+            Kind::Time => "time_entries",
+            Kind::Expense => "expenses",
+            Kind::Invoice => "invoices",
+        };
+        format!("{domain}/connectwise:{}", self.id)
+    }
+}
+
 /// Everything the demo seeds.
 #[derive(Debug, Clone)]
 pub struct DemoFirm {
@@ -115,6 +129,8 @@ pub struct DemoFirm {
     pub time: Vec<Value>,
     pub expenses: Vec<Value>,
     pub invoices: Vec<Value>,
+    /// Records created in the PSA after the first sync (with callbacks).
+    pub late: Vec<(Kind, Value)>,
     pub bad: Vec<BadRecord>,
 }
 
@@ -209,7 +225,9 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
     let mut dup = companies[1].clone();
     dup["id"] = json!(dup_id);
     dup["identifier"] = json!("InitechWest");
-    companies.push(dup);
+    // Created in the PSA after the first sync, as duplicates are: the original is
+    // in Xero by then, so which of the two Xero refuses is never a race.
+    let mut late = vec![(Kind::Company, dup.clone())];
     bad.push(BadRecord {
         kind: Kind::Company,
         id: dup_id,
@@ -600,7 +618,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
     }
     // The duplicate-named customer has one invoice: it waits on its customer, which Xero refuses.
     next_inv += 1;
-    let dup_company = company_by_id[&dup_id].clone();
+    let dup_company = dup.clone();
     let p0 = &projects[0];
     let mut blocked = invoice_for(
         next_inv,
@@ -613,7 +631,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
     );
     blocked["applyToType"] = json!("Company");
     blocked.as_object_mut().expect("object").remove("project");
-    invoices.push(blocked);
+    late.push((Kind::Invoice, blocked));
     bad.push(BadRecord {
         kind: Kind::Invoice,
         id: next_inv,
@@ -631,6 +649,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         time,
         expenses,
         invoices,
+        late,
         bad,
     }
 }
@@ -644,6 +663,13 @@ impl DemoFirm {
         cw.seed(Kind::Time, self.time.clone());
         cw.seed(Kind::Expense, self.expenses.clone());
         cw.seed(Kind::Invoice, self.invoices.clone());
+    }
+
+    /// Creates the late records in ConnectWise, as users would, with callbacks.
+    pub async fn add_late(&self, cw: &CwSim) {
+        for (kind, record) in &self.late {
+            cw.create(*kind, record.clone()).await;
+        }
     }
 
     /// The Xero organisation this firm books into.

@@ -175,6 +175,17 @@ fn ms_date(d: NaiveDate) -> String {
     format!("/Date({ms}+0000)/")
 }
 
+fn ms_instant(s: &str) -> Option<chrono::DateTime<Utc>> {
+    let inner = s.strip_prefix("/Date(")?.strip_suffix(")/")?;
+    let ms: i64 = inner
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .ok()?;
+    chrono::DateTime::from_timestamp_millis(ms)
+}
+
 fn now_ms() -> String {
     format!("/Date({}+0000)/", Utc::now().timestamp_millis())
 }
@@ -641,7 +652,12 @@ async fn api(
         }
     }
 
-    let (status, resp) = handle(&inner, &method, &path, &q, request.as_ref());
+    let modified_since = headers
+        .get("if-modified-since")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let (status, resp) = handle(&inner, &method, &path, &q, request.as_ref(), modified_since);
     if let Some(k) = idem_key
         && method != Method::GET
     {
@@ -689,6 +705,7 @@ fn handle(
     path: &str,
     q: &BTreeMap<String, String>,
     body: Option<&Value>,
+    modified_since: Option<chrono::DateTime<Utc>>,
 ) -> (StatusCode, Value) {
     let parts: Vec<&str> = path.split('/').collect();
     match (method.clone(), parts.as_slice()) {
@@ -723,7 +740,7 @@ fn handle(
         (Method::GET, [coll]) | (Method::GET, [coll, _])
             if ["Contacts", "Invoices", "CreditNotes", "Payments"].contains(coll) =>
         {
-            list(inner, coll, parts.get(1).copied(), q)
+            list(inner, coll, parts.get(1).copied(), q, modified_since)
         }
         (Method::POST | Method::PUT, [coll])
             if ["Contacts", "Invoices", "CreditNotes"].contains(coll) =>
@@ -783,6 +800,7 @@ fn list(
     coll: &str,
     id: Option<&str>,
     q: &BTreeMap<String, String>,
+    modified_since: Option<chrono::DateTime<Utc>>,
 ) -> (StatusCode, Value) {
     let filter = match q.get("where").map(|w| xero_where::parse(w)) {
         Some(Ok(f)) => Some(f),
@@ -820,6 +838,14 @@ fn list(
                 .is_none_or(|s| v["Status"].as_str().is_some_and(|x| s.contains(x)))
         })
         .filter(|v| filter.as_ref().is_none_or(|f| xero_where::eval(f, v)))
+        .filter(|v| {
+            modified_since.is_none_or(|since| {
+                v["UpdatedDateUTC"]
+                    .as_str()
+                    .and_then(ms_instant)
+                    .is_some_and(|u| u > since)
+            })
+        })
         .cloned()
         .collect();
     if id.is_some() && rows.is_empty() {

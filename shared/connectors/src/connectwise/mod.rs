@@ -44,12 +44,17 @@ impl ConnectWise {
         }
     }
 
-    /// The callback verifier sharing this connection's HTTP client and settings.
+    /// The callback verifier for this connection. Signing keys are fetched with a
+    /// client of their own that never follows redirects (an allowed origin must not
+    /// be able to bounce the fetch elsewhere) and gives up after five seconds.
     pub fn verifier(&self) -> Arc<CallbackVerifier> {
-        Arc::new(CallbackVerifier::new(
-            self.client.cfg.clone(),
-            self.client.http.clone(),
-        ))
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("static client configuration is valid");
+        Arc::new(CallbackVerifier::new(self.client.cfg.clone(), http))
     }
 
     /// Wraps a raw record with what the pipeline needs (id, version, domain).

@@ -114,7 +114,16 @@ impl CallbackVerifier {
                 resp.status()
             )));
         }
-        let body: raw::SigningKey = resp.json().await.map_err(|e| {
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| WebhookError::KeyUnavailable(format!("reading the signing key: {e}")))?;
+        if bytes.len() > 16 * 1024 {
+            return Err(WebhookError::KeyUnavailable(
+                "key URL answered more than 16 KiB".into(),
+            ));
+        }
+        let body: raw::SigningKey = serde_json::from_slice(&bytes).map_err(|e| {
             WebhookError::KeyUnavailable(format!("key URL answered unreadable JSON: {e}"))
         })?;
         let key = body.signing_key.filter(|k| !k.is_empty()).ok_or_else(|| {

@@ -98,6 +98,20 @@ impl Xero {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Result<(StatusCode, Value), ConnectorError> {
+        self.call_with(method, path, query, body, idempotency_key, None)
+            .await
+    }
+
+    /// [`Self::call`] with an optional `If-Modified-Since`.
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+        if_modified_since: Option<&str>,
+    ) -> Result<(StatusCode, Value), ConnectorError> {
         let _permit = self
             .inflight
             .acquire()
@@ -114,6 +128,9 @@ impl Xero {
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(k) = idempotency_key {
             req = req.header("Idempotency-Key", k);
+        }
+        if let Some(since) = if_modified_since {
+            req = req.header("If-Modified-Since", since);
         }
         if let Some(b) = body {
             req = req.json(b);
@@ -411,6 +428,61 @@ impl ErpConnector for Xero {
             }
             None => Ok(None),
         }
+    }
+
+    /// `GET /Invoices?where=Type=="ACCREC"` with `If-Modified-Since`, paged.
+    async fn changed_invoices(
+        &self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<ferry_core::ports::ErpChange>, ConnectorError> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let query = vec![
+                ("page", page.to_string()),
+                ("pageSize", "100".to_string()),
+                ("where", "Type==\"ACCREC\"".to_string()),
+                ("summaryOnly", "true".to_string()),
+            ];
+            let header = since.map(|s| s.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            let (status, v) = self
+                .call_with(
+                    Method::GET,
+                    "Invoices",
+                    &query,
+                    None,
+                    None,
+                    header.as_deref(),
+                )
+                .await?;
+            if status == StatusCode::BAD_REQUEST {
+                return Err(rejection(&v));
+            }
+            let items = v
+                .get("Invoices")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = items.len();
+            for i in items {
+                let (Some(id), Some(at)) = (
+                    i.get("InvoiceID").and_then(Value::as_str),
+                    i.get("UpdatedDateUTC")
+                        .and_then(Value::as_str)
+                        .and_then(mapper::parse_instant),
+                ) else {
+                    continue;
+                };
+                out.push(ferry_core::ports::ErpChange {
+                    erp_id: id.to_string(),
+                    updated_at: at,
+                });
+            }
+            if n < 100 {
+                break;
+            }
+        }
+        out.sort_by(|a, b| (a.updated_at, &a.erp_id).cmp(&(b.updated_at, &b.erp_id)));
+        Ok(out)
     }
 
     /// `GET /Payments` dated from `from` (and up to `to` unless open-ended).

@@ -138,6 +138,13 @@ pub struct ErpDocument {
     pub lines: Vec<ErpLine>,
 }
 
+/// An ERP document that changed, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErpChange {
+    pub erp_id: String,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A payment as read back from the ERP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErpPayment {
@@ -190,6 +197,13 @@ pub trait ErpConnector: Send + Sync {
         kind: DocKind,
         erp_id: &str,
     ) -> Result<Option<ErpDocument>, ConnectorError>;
+
+    /// Invoices changed after `since` (oldest first), for the payment sweep that
+    /// catches what a missed webhook did not bring.
+    async fn changed_invoices(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ErpChange>, ConnectorError>;
 
     /// Payments dated in `[from, to]`.
     async fn list_payments(

@@ -166,10 +166,69 @@ async fn forget_all<T>(deps: &Deps, tenant: &TenantId, fresh: &[(String, T)]) {
 pub enum PollError {
     #[error("unknown tenant {0}")]
     UnknownTenant(TenantId),
-    #[error("PSA: {0}")]
-    Psa(#[from] ConnectorError),
+    #[error("vendor call failed: {0}")]
+    Vendor(#[from] ConnectorError),
     #[error(transparent)]
     Port(#[from] PortError),
+}
+
+/// Sweeps the ERP for invoices changed since the cursor (`If-Modified-Since`) and
+/// enqueues a payment notice for each one that came from a PSA invoice. Webhooks
+/// bring payments in seconds; this catches any a webhook missed.
+pub async fn poll_erp_payments(deps: &Deps, tenant: &TenantId) -> Result<PollReport, PollError> {
+    let ctx = deps
+        .tenants
+        .context(tenant)
+        .await?
+        .ok_or_else(|| PollError::UnknownTenant(tenant.clone()))?;
+    let mut report = PollReport::default();
+    if ctx.template.direction(Domain::Payments) != Direction::ErpToPsa {
+        return Ok(report);
+    }
+    let system = ctx.erp.system();
+    let stream = format!("{system}/payments");
+    let stored = deps.cursors.get(tenant, &stream).await?;
+    let since = stored
+        .as_ref()
+        .map(|c| c.updated_at - chrono_duration(deps.settings.poll_overlap));
+    let changes = ctx.erp.changed_invoices(since).await?;
+    let now = deps.clock.now();
+    let correlation = correlation_id();
+    let mut notices = Vec::new();
+    for c in &changes {
+        let Some(entry) = deps.idmap.find_by_erp_id(tenant, &c.erp_id).await? else {
+            continue;
+        };
+        if !entry.doc_key.starts_with("invoices/") {
+            continue;
+        }
+        notices.push(OutboundMessage::now(
+            Envelope::Change(ChangeNotice {
+                tenant: tenant.clone(),
+                system: system.clone(),
+                domain: Domain::Payments,
+                id: c.erp_id.clone(),
+                action: ChangeAction::Upsert,
+                version: Some(ferry_canon::SourceVersion::at(c.updated_at)),
+                record: None,
+                origin: Origin::Poll,
+                received_at: now,
+                correlation_id: correlation.clone(),
+            })
+            .to_body(),
+        ));
+    }
+    report.enqueued = notices.len();
+    if !notices.is_empty() {
+        deps.queue.send(QueueName::Transform, notices).await?;
+    }
+    if let Some(last) = changes.last() {
+        let next = Cursor::new(last.updated_at, last.erp_id.clone());
+        deps.cursors.advance(tenant, &stream, &next).await?;
+        report.cursor = Some(next);
+    }
+    report.pages = 1;
+    Ok(report)
 }
 
 /// What a poll did.

@@ -156,14 +156,8 @@ fn job_from_command(index: usize, cmd: PostCommand, receive_count: u32) -> Job {
     let resync = cmd
         .source_keys
         .iter()
-        .filter_map(|k| k.split_once(':'))
-        .filter_map(|(system, id)| {
-            Some(ResyncItem {
-                domain: cmd.domain,
-                system: ferry_canon::SystemId::parse(system).ok()?,
-                id: id.to_string(),
-            })
-        })
+        .filter_map(|k| crate::messages::parse_record_key(k))
+        .map(|(domain, system, id)| ResyncItem { domain, system, id })
         .collect();
     Job {
         index,
@@ -236,7 +230,6 @@ async fn job_from_flush(
             return Ok(None);
         }
     };
-    let system = ctx.psa.system();
     Ok(Some(Job {
         index,
         tenant: f.tenant.clone(),
@@ -246,15 +239,8 @@ async fn job_from_flush(
         source_keys: members.iter().map(|m| m.source_key.clone()).collect(),
         resync: members
             .iter()
-            .map(|m| ResyncItem {
-                domain: m.domain,
-                system: system.clone(),
-                id: m
-                    .source_key
-                    .split_once(':')
-                    .map(|(_, id)| id.to_string())
-                    .unwrap_or_default(),
-            })
+            .filter_map(|m| crate::messages::parse_record_key(&m.source_key))
+            .map(|(domain, system, id)| ResyncItem { domain, system, id })
             .collect(),
         doc,
         version: snapshot.revision,

@@ -97,6 +97,8 @@ pub struct Row {
     /// Changed since the last sync, not yet posted.
     pub in_flight: Totals,
     pub exceptions: Vec<String>,
+    /// Records changed in the PSA since Ferry last synced them, or not yet posted.
+    pub in_flight_records: Vec<String>,
     pub mismatches: Vec<Mismatch>,
 }
 
@@ -155,6 +157,7 @@ struct Acc {
     held: Totals,
     in_flight: Totals,
     exceptions: BTreeSet<String>,
+    in_flight_records: BTreeSet<String>,
     /// Lines of posted records, and whether their rule summarises them.
     expected_lines: Vec<(StagedLine, bool)>,
 }
@@ -198,7 +201,7 @@ pub async fn run(
         };
         let records = ctx.psa.list_period(domain, from, to).await?;
         for mut rec in records {
-            let source_key = format!("{}:{}", ctx.psa.system(), rec.id);
+            let source_key = format!("{}/{}:{}", rec.domain, ctx.psa.system(), rec.id);
             let mapped = ctx.psa.to_canonical(tenant, &rec);
             // The raw payload is not needed once mapped; free it as we go.
             rec.raw = serde_json::Value::Null;
@@ -241,11 +244,13 @@ pub async fn run(
                     .and_then(|old| psa_side(&old, &related).map(|(_, t)| (old, t)));
                 match synced {
                     Some((old, old_contribution)) => {
+                        a.in_flight_records.insert(source_key.clone());
                         a.in_flight.add(&contribution);
                         a.in_flight.sub(&old_contribution);
                         (old, old_contribution)
                     }
                     None => {
+                        a.in_flight_records.insert(source_key.clone());
                         a.in_flight.add(&contribution);
                         continue;
                     }
@@ -276,7 +281,10 @@ pub async fn run(
                 Disposition::Skipped { reason } => missing.push(format!(
                     "{domain} {source_key} passes the template today but was skipped: {reason}"
                 )),
-                Disposition::Pending | Disposition::Queued { .. } => a.in_flight.add(&contribution),
+                Disposition::Pending | Disposition::Queued { .. } => {
+                    a.in_flight_records.insert(source_key.clone());
+                    a.in_flight.add(&contribution);
+                }
             }
         }
     }
@@ -418,6 +426,7 @@ pub async fn run(
             held: a.held,
             in_flight: a.in_flight,
             exceptions: a.exceptions.into_iter().collect(),
+            in_flight_records: a.in_flight_records.into_iter().collect(),
             mismatches,
         });
     }
@@ -528,14 +537,30 @@ async fn related(
 ) -> Result<Related, ReconcileError> {
     let mut r = Related::default();
     if let Some(p) = mapping::project_of(canon)
-        && let Some(CanonicalRecord::Projects(project)) =
-            load(deps, ctx, tenant, Domain::Projects, &p.id, &p.key(), cache).await?
+        && let Some(CanonicalRecord::Projects(project)) = load(
+            deps,
+            ctx,
+            tenant,
+            Domain::Projects,
+            &p.id,
+            &crate::messages::record_key(Domain::Projects, p),
+            cache,
+        )
+        .await?
     {
         r.project = Some(project);
     }
     if let Some(a) = mapping::billed_account(canon, &r)
-        && let Some(CanonicalRecord::Customers(account)) =
-            load(deps, ctx, tenant, Domain::Customers, &a.id, &a.key(), cache).await?
+        && let Some(CanonicalRecord::Customers(account)) = load(
+            deps,
+            ctx,
+            tenant,
+            Domain::Customers,
+            &a.id,
+            &crate::messages::record_key(Domain::Customers, &a),
+            cache,
+        )
+        .await?
     {
         r.account = Some(account);
     }
@@ -611,10 +636,11 @@ async fn erp_key(
         }
         return Ok(None);
     }
-    let Some((_, source_key)) = doc_key.split_once('/') else {
+    // A per-record document's key is its source record's key.
+    if crate::messages::parse_record_key(doc_key).is_none() {
         return Ok(None);
-    };
-    let Some(entry) = deps.ledger.get(tenant, source_key).await? else {
+    }
+    let Some(entry) = deps.ledger.get(tenant, doc_key).await? else {
         return Ok(None);
     };
     let Some(canon) = entry

@@ -14,7 +14,7 @@ use crate::error::{ConnectorError, PortError, RetryClass};
 use crate::hash::{hash_json, sha256_hex};
 use crate::mapping::{self, ContactRef, Related, StagedLine, SummaryGroup, Violation};
 use crate::messages::{
-    ChangeNotice, Envelope, FlushGroup, Origin, PostCommand, Resync, ResyncItem,
+    ChangeNotice, Envelope, FlushGroup, Origin, PostCommand, Resync, record_key,
 };
 use crate::ports::{
     ChangeAction, Disposition, ExceptionRecord, ExceptionStatus, Observation, Observe,
@@ -150,11 +150,9 @@ async fn transform_notice(
 }
 
 impl Work<'_> {
-    async fn run(&self) -> Result<Outcome, Failure> {
-        let Some(rec) = self.current_record().await? else {
-            return Ok(Outcome::Done);
-        };
-        let mapped = self.ctx.psa.to_canonical(&self.notice.tenant, &rec);
+    /// Maps a source record and hashes the result (the raw record if it does not map).
+    fn map(&self, rec: &SourceRecord) -> Mapped {
+        let mapped = self.ctx.psa.to_canonical(&self.notice.tenant, rec);
         let canonical_json = mapped
             .as_ref()
             .ok()
@@ -163,6 +161,30 @@ impl Work<'_> {
             Some(j) => sha256_hex(j.as_bytes()),
             None => hash_json(&rec.raw),
         };
+        (mapped, canonical_json, content_hash)
+    }
+
+    async fn run(&self) -> Result<Outcome, Failure> {
+        let Some(mut rec) = self.current_record().await? else {
+            return Ok(Outcome::Done);
+        };
+        let (mut mapped, mut canonical_json, mut content_hash) = self.map(&rec);
+        // Two changes within one second share a version. A notice carrying such a
+        // version with content Ferry has not seen cannot be ordered against the one
+        // it holds: ask the source for the current state instead of trusting it.
+        if self.notice.record.is_some()
+            && let Some(held) = self.deps.ledger.get(&self.notice.tenant, &self.key).await?
+            && held.version == rec.version
+            && held.content_hash != content_hash
+        {
+            match self.ctx.psa.fetch(rec.domain, &rec.id).await? {
+                Some(current) => {
+                    rec = current;
+                    (mapped, canonical_json, content_hash) = self.map(&rec);
+                }
+                None => return Ok(Outcome::Done),
+            }
+        }
         let observed = self
             .deps
             .ledger
@@ -551,7 +573,7 @@ impl Work<'_> {
         r: &SourceRef,
     ) -> Result<Result<Option<CanonicalRecord>, Violation>, Failure> {
         let tenant = &self.notice.tenant;
-        if let Some(entry) = self.deps.ledger.get(tenant, &r.key()).await?
+        if let Some(entry) = self.deps.ledger.get(tenant, &record_key(domain, r)).await?
             && let Some(c) = entry.canonical.as_deref()
             && let Ok(rec) = serde_json::from_str::<CanonicalRecord>(c)
         {
@@ -603,15 +625,15 @@ impl Work<'_> {
         {
             return Ok(Dependency::Ready(ContactRef { erp_id, key }));
         }
-        // The customer may be held at transform (keyed by record) or refused by the
-        // ERP at post (keyed by its document).
-        let mut held = self
+        // Held at transform or refused by the ERP at post: both are keyed by the
+        // customer's record key, which is also its document key.
+        let blocking = self
             .deps
             .exceptions
-            .open_for_source(tenant, &account.key())
-            .await?;
-        held.extend(self.deps.exceptions.open_for_source(tenant, &key).await?);
-        let blocking = held.into_iter().find(|e| e.status == ExceptionStatus::Open);
+            .open_for_source(tenant, &key)
+            .await?
+            .into_iter()
+            .find(|e| e.status == ExceptionStatus::Open);
         if let Some(b) = blocking {
             let v = Violation::new(
                 "dependency.blocked",
@@ -622,15 +644,20 @@ impl Work<'_> {
                 ),
             )
             .field("account");
-            self.exception(version, Some(canon), v, Some(account.key()))
-                .await?;
+            self.exception(
+                version,
+                Some(canon),
+                v,
+                Some(record_key(Domain::Customers, account)),
+            )
+            .await?;
             return Ok(Dependency::Blocked);
         }
         if self.receive_count <= 1
             && self
                 .deps
                 .ledger
-                .get(tenant, &account.key())
+                .get(tenant, &record_key(Domain::Customers, account))
                 .await?
                 .is_none()
         {
@@ -953,6 +980,13 @@ pub struct SummaryHeader {
     pub contact: ContactRef,
 }
 
+/// A mapped record, its canonical JSON and its content hash.
+type Mapped = (
+    Result<CanonicalRecord, crate::error::MappingError>,
+    Option<String>,
+    String,
+);
+
 enum Dependency {
     Ready(ContactRef),
     Wait(Duration),
@@ -975,31 +1009,4 @@ pub async fn release_dependents(
         }
     }
     Ok(n)
-}
-
-/// Builds a resync of every member of a summary group (replay of a refused summary document).
-pub fn resync_of(
-    tenant: &TenantId,
-    members: &[StagedLine],
-    system: &ferry_canon::SystemId,
-    origin: Origin,
-    correlation_id: String,
-) -> Resync {
-    Resync {
-        tenant: tenant.clone(),
-        items: members
-            .iter()
-            .map(|m| ResyncItem {
-                domain: m.domain,
-                system: system.clone(),
-                id: m
-                    .source_key
-                    .split_once(':')
-                    .map(|(_, id)| id.to_string())
-                    .unwrap_or_default(),
-            })
-            .collect(),
-        origin,
-        correlation_id,
-    }
 }

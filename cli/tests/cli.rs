@@ -1,0 +1,198 @@
+//! The `ferry` binary, as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, Months, Utc};
+
+fn ferry() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    c.env("FERRY_LOG", "error");
+    c
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+fn run_json(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().expect("ferry runs");
+    assert!(
+        out.status.success(),
+        "ferry failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn template_validate_accepts_the_shipped_templates_and_names_what_is_wrong() {
+    let base = repo().join("templates/connectwise-xero.toml");
+    let overlay = repo().join("tenants/demo-firm/template.toml");
+    let out = ferry()
+        .args(["template", "validate"])
+        .arg(&base)
+        .arg("--override")
+        .arg(&overlay)
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("valid: connectwise-xero@1.0.0+demo-firm@1#")
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[template]\nversion = \"2\"\n[domains.time_entries]\nitem = { from = \"record.role\", map = \"missing\" }\n").expect("write");
+    let out = ferry()
+        .args(["template", "validate"])
+        .arg(&base)
+        .arg("--override")
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "an invalid template fails");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml: domains.time_entries.item.map: value map \"missing\""),
+        "{err}"
+    );
+    let v = run_json(
+        ferry()
+            .args(["template", "validate"])
+            .arg(&base)
+            .arg("--json"),
+    );
+    assert_eq!(v["valid"], true);
+}
+
+struct Sim(Child);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sim_preview_sync_exceptions_and_reconcile_work_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ferry.db");
+    let simdir = dir.path().join("sim");
+    let _sim = Sim(ferry()
+        .args(["sim", "--members", "12"])
+        .arg("--dir")
+        .arg(&simdir)
+        .arg("--db")
+        .arg(&db)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sim starts"));
+    let tenant = simdir.join("tenant.toml");
+    let start = Instant::now();
+    while !(tenant.exists()
+        && std::fs::read_to_string(&tenant).is_ok_and(|t| t.contains("[template]")))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "ferry sim wrote no tenant file"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500)); // secrets are stored just after the file
+
+    let preview = run_json(
+        ferry()
+            .args(["preview", "--json", "-t"])
+            .arg(&tenant)
+            .arg("--db")
+            .arg(&db),
+    );
+    let docs = preview["documents"].as_array().expect("documents");
+    assert!(
+        docs.iter().any(|d| d["kind"] == "contact"),
+        "preview shows contacts"
+    );
+    assert!(
+        docs.iter().any(|d| d["kind"] == "invoice"),
+        "preview shows invoices"
+    );
+
+    let summary = run_json(
+        ferry()
+            .args(["sync", "--json", "-t"])
+            .arg(&tenant)
+            .arg("--db")
+            .arg(&db),
+    );
+    assert!(
+        summary["domains"]["time_entries"]["posted"]
+            .as_u64()
+            .expect("count")
+            > 50,
+        "{summary}"
+    );
+
+    let list = run_json(
+        ferry()
+            .args([
+                "exceptions",
+                "list",
+                "--json",
+                "--tenant",
+                "demo-firm",
+                "--db",
+            ])
+            .arg(&db),
+    );
+    let list = list.as_array().expect("array");
+    assert!(!list.is_empty(), "the seeded bad records are listed");
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    let shown = run_json(
+        ferry()
+            .args([
+                "exceptions",
+                "show",
+                &id,
+                "--json",
+                "--tenant",
+                "demo-firm",
+                "--db",
+            ])
+            .arg(&db),
+    );
+    assert_eq!(shown["id"], id.as_str());
+    let out = ferry()
+        .args(["exceptions", "replay", &id, "--tenant", "demo-firm", "--db"])
+        .arg(&db)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let first = Utc::now().date_naive().with_day(1).expect("day 1") - Months::new(1);
+    let last = first + Months::new(1) - chrono::Days::new(1);
+    let report = run_json(
+        ferry()
+            .args(["reconcile", "--json", "-t"])
+            .arg(&tenant)
+            .arg("--db")
+            .arg(&db)
+            .args(["--from", &first.to_string(), "--to", &last.to_string()]),
+    );
+    assert_eq!(
+        report["clean"],
+        true,
+        "{}",
+        serde_json::to_string_pretty(&report["rows"]).unwrap_or_default()
+    );
+}
