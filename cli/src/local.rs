@@ -12,7 +12,6 @@ use ferry_connectors::tenant::{
     Wiring,
 };
 use ferry_connectors::xero::XeroConfig;
-use ferry_core::periods::PeriodCache;
 use ferry_core::ports::{Clock, SystemClock};
 use ferry_core::template::Template;
 use ferry_core::{Deps, Settings};
@@ -73,23 +72,7 @@ impl Local {
             None => Store::memory(clock.clone(), opts.max_receives)?,
         };
         let tenants = Arc::new(ConfiguredTenants::new());
-        let deps = Deps {
-            clock: clock.clone(),
-            queue: store.queue.clone(),
-            cursors: store.cursors.clone(),
-            idempotency: store.idempotency.clone(),
-            idmap: store.idmap.clone(),
-            exceptions: store.exceptions.clone(),
-            audit: store.audit.clone(),
-            events: store.events.clone(),
-            budget: store.budget.clone(),
-            ledger: store.ledger.clone(),
-            staging: store.staging.clone(),
-            dedupe: store.dedupe.clone(),
-            tenants: tenants.clone(),
-            periods: Arc::new(PeriodCache::default()),
-            settings: opts.settings.clone(),
-        };
+        let deps = store.deps(clock.clone(), tenants.clone(), opts.settings.clone());
         Ok(Local {
             clock,
             store,

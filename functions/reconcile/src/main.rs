@@ -3,29 +3,14 @@
 //! scheduled event does the default. Wiring only; the logic is in
 //! `ferry_core::usecases`.
 
-use std::sync::Arc;
-
 use ferry_lambda::Schedule;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    ferry_lambda::init_tracing();
-    let deps = Arc::new(ferry_lambda::Config::from_env()?.build().await?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let deps = deps.clone();
-        async move {
-            let schedule = match event.payload.get("action") {
-                Some(_) => serde_json::from_value(event.payload)?,
-                None => Schedule::Reconcile {
-                    tenant: None,
-                    from: None,
-                    to: None,
-                },
-            };
-            Ok::<Value, Error>(ferry_lambda::handle_schedule(&deps, schedule).await?)
-        }
-    }))
+async fn main() -> Result<(), lambda_runtime::Error> {
+    ferry_lambda::serve::schedule(|| Schedule::Reconcile {
+        tenant: None,
+        from: None,
+        to: None,
+    })
     .await
 }

@@ -18,8 +18,9 @@ pub mod staging;
 use std::path::Path;
 use std::sync::Arc;
 
-use ferry_core::PortError;
+use ferry_core::periods::PeriodCache;
 use ferry_core::ports::Clock;
+use ferry_core::{Deps, PortError, Settings, Tenants};
 
 pub use audit::{SqliteAudit, SqliteEvents};
 pub use budget::SqliteBudget;
@@ -77,6 +78,33 @@ impl Store {
             dedupe: Arc::new(SqliteDedupe { db: db.clone() }),
             secrets: Arc::new(SqliteSecrets { db: db.clone() }),
             db,
+        }
+    }
+
+    /// The use cases' dependencies with every store port backed by this database;
+    /// tenants and settings come from whoever hosts the handlers.
+    pub fn deps(
+        &self,
+        clock: Arc<dyn Clock>,
+        tenants: Arc<dyn Tenants>,
+        settings: Settings,
+    ) -> Deps {
+        Deps {
+            clock,
+            queue: self.queue.clone(),
+            cursors: self.cursors.clone(),
+            idempotency: self.idempotency.clone(),
+            idmap: self.idmap.clone(),
+            exceptions: self.exceptions.clone(),
+            audit: self.audit.clone(),
+            events: self.events.clone(),
+            budget: self.budget.clone(),
+            ledger: self.ledger.clone(),
+            staging: self.staging.clone(),
+            dedupe: self.dedupe.clone(),
+            tenants,
+            periods: Arc::new(PeriodCache::default()),
+            settings,
         }
     }
 }

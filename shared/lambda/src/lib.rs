@@ -4,6 +4,8 @@
 //! `handle_*` functions here, which translate AWS event shapes to the use cases
 //! and back (SQS partial batch responses, API Gateway HTTP API v2 responses).
 
+pub mod serve;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +16,6 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Datelike, Months, NaiveDate};
 use ferry_canon::{Domain, TenantId};
 use ferry_connectors::tenant::{self, ConfiguredTenants, TenantConfig, Wiring};
-use ferry_core::periods::PeriodCache;
 use ferry_core::ports::{Clock, QueueName, ReceivedMessage, SystemClock};
 use ferry_core::usecases::intake::{self, WebhookRequest};
 use ferry_core::usecases::retry::{self, Outcome};
@@ -127,23 +128,7 @@ impl Config {
             let template = cfg.load_template(&dir)?;
             tenants.insert(tenant::build(&cfg, template, &wiring).await?);
         }
-        Ok(Deps {
-            clock,
-            queue: store.queue.clone(),
-            cursors: store.cursors.clone(),
-            idempotency: store.idempotency.clone(),
-            idmap: store.idmap.clone(),
-            exceptions: store.exceptions.clone(),
-            audit: store.audit.clone(),
-            events: store.events.clone(),
-            budget: store.budget.clone(),
-            ledger: store.ledger.clone(),
-            staging: store.staging.clone(),
-            dedupe: store.dedupe.clone(),
-            tenants,
-            periods: Arc::new(PeriodCache::default()),
-            settings: self.settings.clone(),
-        })
+        Ok(store.deps(clock, tenants, self.settings.clone()))
     }
 }
 

@@ -1,0 +1,63 @@
+//! The runtime loops the five function binaries run: build the adapters once
+//! per cold start, then answer events until the sandbox is frozen.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use ferry_core::Deps;
+use ferry_core::ports::QueueName;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+use crate::{Config, IntakeEvent, Schedule};
+
+async fn cold_start() -> Result<Arc<Deps>, Error> {
+    crate::init_tracing();
+    Ok(Arc::new(Config::from_env()?.build().await?))
+}
+
+/// `transform` and `post`: SQS batches answered with a partial batch response.
+pub async fn queue(queue: QueueName) -> Result<(), Error> {
+    let deps = cold_start().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let deps = deps.clone();
+        async move {
+            Ok::<SqsBatchResponse, Error>(crate::handle_sqs(&deps, queue, event.payload).await)
+        }
+    }))
+    .await
+}
+
+/// `retry` and `reconcile`: EventBridge schedules. An event without an `action`
+/// (a bare rule with no constant input) runs `default`.
+pub async fn schedule(default: fn() -> Schedule) -> Result<(), Error> {
+    let deps = cold_start().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let deps = deps.clone();
+        async move {
+            let schedule = match event.payload.get("action") {
+                Some(_) => serde_json::from_value(event.payload)?,
+                None => default(),
+            };
+            Ok::<Value, Error>(crate::handle_schedule(&deps, schedule).await?)
+        }
+    }))
+    .await
+}
+
+/// `intake`: API Gateway webhooks and the poll schedule on one function.
+pub async fn intake() -> Result<(), Error> {
+    let deps = cold_start().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let deps = deps.clone();
+        async move {
+            match crate::classify(event.payload)? {
+                IntakeEvent::Http(req) => Ok::<Value, Error>(serde_json::to_value(
+                    crate::handle_webhook(&deps, *req).await,
+                )?),
+                IntakeEvent::Schedule(s) => Ok(crate::handle_schedule(&deps, s).await?),
+            }
+        }
+    }))
+    .await
+}
