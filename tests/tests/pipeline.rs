@@ -93,3 +93,44 @@ async fn records_of_different_types_with_the_same_id_do_not_collide() {
         "the invoice's ledger entry is untouched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_on_a_project_the_psa_does_not_have_is_an_exception_for_project_operations() {
+    use ferry_core::ports::Disposition;
+    use ferry_core::ports::Owner;
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let company = h.sims.firm.projects[0]["company"].clone();
+    h.sims
+        .cw
+        .create(
+            ferry_tests::Kind::Time,
+            serde_json::json!({
+                "id": 777001, "company": company, "chargeToType": "ProjectTicket",
+                "chargeToId": 999999, "project": {"id": 999999},
+                "member": {"id": 2, "identifier": "m1", "name": "Ben"}, "workRole": {"id": 1, "name": "Consultant"},
+                "timeStart": format!("{}T14:00:00Z", small_firm().month), "actualHours": 2.0,
+                "billableOption": "Billable", "hourlyRate": 145.00, "status": "ApprovedByTierTwo",
+            }),
+        )
+        .await;
+    h.settle().await;
+    match h.disposition(Domain::TimeEntries, 777001).await {
+        Some(Disposition::Exception { reason, owner, .. }) => {
+            assert_eq!(reason, "validation.unknown_reference");
+            assert_eq!(owner, Owner::ProjectOperations);
+        }
+        other => panic!("expected an exception, got {other:?}"),
+    }
+    let open = h.open_exceptions().await;
+    let e = open
+        .iter()
+        .find(|e| e.source_key == "time_entries/connectwise:777001")
+        .expect("the exception is listed");
+    assert!(
+        e.message
+            .contains("project connectwise:999999 does not exist in the PSA"),
+        "{}",
+        e.message
+    );
+}

@@ -10,17 +10,24 @@ use ferry_tests::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-/// Approved, billable time of one project in the sim, in hours.
-fn cw_billable_hours(h: &Harness, project: i64) -> Decimal {
+/// The project's approved, billable time entries in the sim.
+fn billable_entries(h: &Harness, project: i64) -> Vec<Value> {
     h.sims
         .cw
         .all(Kind::Time)
-        .iter()
+        .into_iter()
         .filter(|t| {
             t["project"]["id"] == project
                 && t["status"] == "ApprovedByTierTwo"
                 && t["billableOption"] == "Billable"
         })
+        .collect()
+}
+
+/// Approved, billable time of one project in the sim, in hours.
+fn cw_billable_hours(h: &Harness, project: i64) -> Decimal {
+    billable_entries(h, project)
+        .iter()
         .filter(|t| {
             t["timeStart"]
                 .as_str()
@@ -276,16 +283,9 @@ async fn out_of_order_updates_leave_the_newest_version_in_the_erp() {
 
     // The same for a time entry inside a summary invoice.
     let project = tm_project(&h);
-    let entry = h
-        .sims
-        .cw
-        .all(Kind::Time)
+    let entry = billable_entries(&h, project)
         .into_iter()
-        .find(|t| {
-            t["project"]["id"] == project
-                && t["status"] == "ApprovedByTierTwo"
-                && t["billableOption"] == "Billable"
-        })
+        .next()
         .expect("an approved entry");
     let id = entry["id"].as_i64().expect("id");
     h.sims
@@ -502,16 +502,9 @@ async fn a_deleted_entry_leaves_its_summary_invoice() {
     let h = Harness::start(small_firm()).await;
     h.sync().await;
     let project = tm_project(&h);
-    let entry = h
-        .sims
-        .cw
-        .all(Kind::Time)
+    let entry = billable_entries(&h, project)
         .into_iter()
-        .find(|t| {
-            t["project"]["id"] == project
-                && t["status"] == "ApprovedByTierTwo"
-                && t["billableOption"] == "Billable"
-        })
+        .next()
         .expect("entry");
     let before = invoiced_hours(&h.summary_invoice(project, month()));
     assert!(

@@ -537,14 +537,7 @@ impl Work<'_> {
         if let Some(p) = mapping::project_of(canon) {
             match self.lookup(Domain::Projects, p).await? {
                 Ok(Some(CanonicalRecord::Projects(project))) => related.project = Some(project),
-                Ok(_) => {
-                    return Ok(Err(Violation::new(
-                        "validation.unknown_reference",
-                        Owner::ProjectOperations,
-                        format!("project {p} does not exist in the PSA"),
-                    )
-                    .field("project")));
-                }
+                Ok(_) => return Ok(Err(unknown_reference("project", p, "project"))),
                 Err(v) => return Ok(Err(v)),
             }
         }
@@ -553,14 +546,7 @@ impl Work<'_> {
         {
             match self.lookup(Domain::Customers, &a).await? {
                 Ok(Some(CanonicalRecord::Customers(account))) => related.account = Some(account),
-                Ok(_) => {
-                    return Ok(Err(Violation::new(
-                        "validation.unknown_reference",
-                        Owner::ProjectOperations,
-                        format!("customer {a} does not exist in the PSA"),
-                    )
-                    .field("account")));
-                }
+                Ok(_) => return Ok(Err(unknown_reference("customer", &a, "account"))),
                 Err(v) => return Ok(Err(v)),
             }
         }
@@ -1009,4 +995,14 @@ pub async fn release_dependents(
         }
     }
     Ok(n)
+}
+
+/// A record names a project or customer the PSA does not have.
+fn unknown_reference(what: &str, r: &SourceRef, field: &str) -> Violation {
+    Violation::new(
+        "validation.unknown_reference",
+        Owner::ProjectOperations,
+        format!("{what} {r} does not exist in the PSA"),
+    )
+    .field(field)
 }
