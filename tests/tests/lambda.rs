@@ -9,6 +9,14 @@ use ferry_core::ports::{OutboundMessage, QueueName};
 use ferry_tests::*;
 use serde_json::json;
 
+fn sample(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("sample events are JSON")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_message() {
     let h = Harness::start_opts(Options {
@@ -23,16 +31,24 @@ async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_
         "Entity": entity.to_string(), "Metadata": {"key_url": h.sims.cw.key_url()}})
     .to_string();
     let sig = ferry_sim::connectwise::sign(&h.sims.cw.config().signing_key, body.as_bytes());
-    let event: ApiGatewayV2httpRequest = serde_json::from_value(json!({
-        "version": "2.0", "routeKey": "POST /webhooks/{connector}/{tenant}",
-        "rawPath": "/webhooks/connectwise/test-firm", "rawQueryString": "",
-        "headers": {"content-type": "application/json", "x-content-signature": sig},
-        "requestContext": {"http": {"method": "POST", "path": "/webhooks/connectwise/test-firm", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "cw"},
-            "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d", "requestId": "r",
-            "routeKey": "POST /webhooks/{connector}/{tenant}", "stage": "$default", "time": "25/Nov/2026:18:00:00 +0000", "timeEpoch": 1},
-        "body": body, "isBase64Encoded": false
-    }))
-    .expect("a real-shaped HTTP API event");
+    // The checked-in sample, pointed at this test's tenant and carrying a body the
+    // simulator signed. As checked in (a placeholder signature) it is refused.
+    let mut http = sample("intake/webhook-company-updated.json");
+    let path = "/webhooks/connectwise/test-firm";
+    http["rawPath"] = json!(path);
+    http["requestContext"]["http"]["path"] = json!(path);
+    http["pathParameters"]["tenant"] = json!("test-firm");
+    let unsigned: ApiGatewayV2httpRequest =
+        serde_json::from_value(http.clone()).expect("a real-shaped HTTP API event");
+    let resp = ferry_lambda::handle_webhook(&h.deps, unsigned).await;
+    assert_eq!(
+        resp.status_code, 401,
+        "the placeholder signature is refused"
+    );
+    http["body"] = json!(body);
+    http["headers"]["x-content-signature"] = json!(sig);
+    let event: ApiGatewayV2httpRequest =
+        serde_json::from_value(http).expect("a real-shaped HTTP API event");
     let resp = ferry_lambda::handle_webhook(&h.deps, event).await;
     assert_eq!(resp.status_code, 200);
     assert!(matches!(&resp.body, Some(Body::Text(t)) if t.contains("\"accepted\":1")));
@@ -52,11 +68,18 @@ async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_
         .await
         .expect("receive");
     assert_eq!(got.len(), 2);
+    // Each message in the shape of the checked-in sample's first record.
+    let template = sample("transform/sqs-change-notices.json")["Records"][0].clone();
     let records: Vec<_> = got
         .iter()
-        .map(|m| json!({"messageId": m.id, "receiptHandle": m.receipt, "body": m.body,
-            "attributes": {"ApproximateReceiveCount": m.receive_count.to_string(), "SentTimestamp": "1764093600000"},
-            "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:transform", "awsRegion": "us-east-1"}))
+        .map(|m| {
+            let mut r = template.clone();
+            r["messageId"] = json!(m.id);
+            r["receiptHandle"] = json!(m.receipt);
+            r["body"] = json!(m.body);
+            r["attributes"]["ApproximateReceiveCount"] = json!(m.receive_count.to_string());
+            r
+        })
         .collect();
     let sqs: SqsEvent =
         serde_json::from_value(json!({ "Records": records })).expect("a real-shaped SQS event");

@@ -3,9 +3,7 @@
 //! scheduled event does the default. Wiring only; the logic is in
 //! `ferry_core::usecases`.
 
-use ferry_lambda::Schedule;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    ferry_lambda::serve::schedule(|| Schedule::Sweep).await
+    ferry_lambda::serve::retry().await
 }

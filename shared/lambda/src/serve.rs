@@ -28,17 +28,48 @@ pub async fn queue(queue: QueueName) -> Result<(), Error> {
     .await
 }
 
-/// `retry` and `reconcile`: EventBridge schedules. An event without an `action`
-/// (a bare rule with no constant input) runs `default`.
-pub async fn schedule(default: fn() -> Schedule) -> Result<(), Error> {
+/// What a scheduled `retry` invocation asks for: the rule's constant input
+/// (`{"action": ...}`), or a dead-letter sweep for a bare scheduled event.
+pub fn retry_input(event: Value) -> Result<Schedule, serde_json::Error> {
+    input(event, Schedule::Sweep)
+}
+
+/// What a scheduled `reconcile` invocation asks for: the rule's constant input,
+/// or the previous calendar month for every tenant.
+pub fn reconcile_input(event: Value) -> Result<Schedule, serde_json::Error> {
+    input(
+        event,
+        Schedule::Reconcile {
+            tenant: None,
+            from: None,
+            to: None,
+        },
+    )
+}
+
+fn input(event: Value, default: Schedule) -> Result<Schedule, serde_json::Error> {
+    match event.get("action") {
+        Some(_) => serde_json::from_value(event),
+        None => Ok(default),
+    }
+}
+
+/// `retry`: the scheduled dead-letter sweep (and replays).
+pub async fn retry() -> Result<(), Error> {
+    schedule(retry_input).await
+}
+
+/// `reconcile`: the scheduled reconciliation.
+pub async fn reconcile() -> Result<(), Error> {
+    schedule(reconcile_input).await
+}
+
+async fn schedule(parse: fn(Value) -> Result<Schedule, serde_json::Error>) -> Result<(), Error> {
     let deps = cold_start().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
         async move {
-            let schedule = match event.payload.get("action") {
-                Some(_) => serde_json::from_value(event.payload)?,
-                None => default(),
-            };
+            let schedule = parse(event.payload)?;
             Ok::<Value, Error>(crate::handle_schedule(&deps, schedule).await?)
         }
     }))

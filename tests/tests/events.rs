@@ -1,0 +1,124 @@
+//! The sample Lambda events in `events/<function>/` are real-shaped inputs of
+//! the function they sit under: each parses into what that function acts on.
+
+use std::path::{Path, PathBuf};
+
+use aws_lambda_events::sqs::SqsEvent;
+use ferry_core::messages::Envelope;
+use ferry_lambda::serve::{reconcile_input, retry_input};
+use ferry_lambda::{IntakeEvent, Schedule, classify};
+use serde_json::Value;
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+fn fixtures(function: &str) -> Vec<(String, Value)> {
+    let dir = events_dir().join(function);
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("readable");
+            let v = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()));
+            (
+                p.file_name().expect("name").to_string_lossy().into_owned(),
+                v,
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!out.is_empty(), "no sample events for {function}");
+    out
+}
+
+fn sqs_bodies(name: &str, v: Value) -> Vec<Envelope> {
+    let event: SqsEvent =
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("{name} is not an SQS event: {e}"));
+    assert!(!event.records.is_empty(), "{name} has no records");
+    event
+        .records
+        .iter()
+        .map(|r| {
+            let body = r.body.as_deref().expect("a body");
+            Envelope::from_body(body).unwrap_or_else(|e| panic!("{name}: {e}"))
+        })
+        .collect()
+}
+
+#[test]
+fn intake_samples_are_webhooks_or_polls() {
+    for (name, v) in fixtures("intake") {
+        match (name.as_str(), classify(v)) {
+            ("webhook-company-updated.json", Ok(IntakeEvent::Http(req))) => {
+                assert_eq!(
+                    req.raw_path.as_deref(),
+                    Some("/webhooks/connectwise/demo-firm")
+                );
+                assert!(req.body.is_some_and(|b| b.contains("\"Type\":\"company\"")));
+            }
+            ("scheduled.json", Ok(IntakeEvent::Schedule(s))) => assert!(
+                matches!(s, Schedule::Poll { tenant: None, ref domains } if domains.is_empty()),
+                "a bare schedule polls every tenant and domain: {s:?}"
+            ),
+            ("poll-tenant.json", Ok(IntakeEvent::Schedule(s))) => assert!(
+                matches!(s, Schedule::Poll { tenant: Some(ref t), ref domains } if t.as_str() == "demo-firm" && domains.len() == 2),
+                "{s:?}"
+            ),
+            (name, other) => panic!("{name}: unexpected {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[test]
+fn queue_samples_carry_the_messages_their_function_reads() {
+    for (name, v) in fixtures("transform") {
+        for env in sqs_bodies(&name, v) {
+            assert!(
+                matches!(env, Envelope::Change(_) | Envelope::Resync(_)),
+                "{name}: transform reads change notices and resyncs, got {env:?}"
+            );
+        }
+    }
+    for (name, v) in fixtures("post") {
+        for env in sqs_bodies(&name, v) {
+            assert!(
+                matches!(env, Envelope::Post(_) | Envelope::Flush(_)),
+                "{name}: post reads post commands and flushes, got {env:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn schedule_samples_run_the_functions_default_or_their_constant_input() {
+    for (name, v) in fixtures("retry") {
+        let s = retry_input(v).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(matches!(s, Schedule::Sweep), "{name}: {s:?}");
+    }
+    for (name, v) in fixtures("reconcile") {
+        let s = reconcile_input(v).unwrap_or_else(|e| panic!("{name}: {e}"));
+        match name.as_str() {
+            "scheduled.json" => assert!(
+                matches!(
+                    s,
+                    Schedule::Reconcile {
+                        tenant: None,
+                        from: None,
+                        to: None
+                    }
+                ),
+                "a bare schedule reconciles last month for everyone: {s:?}"
+            ),
+            _ => assert!(
+                matches!(s, Schedule::Reconcile { tenant: Some(_), from: Some(f), to: Some(t) } if f < t),
+                "{name}: {s:?}"
+            ),
+        }
+    }
+    let e = reconcile_input(serde_json::json!({"action": "reconcile", "form": "2026-10-01"}))
+        .expect_err("a misspelt field is refused, not ignored");
+    assert!(e.to_string().contains("form"), "{e}");
+}
