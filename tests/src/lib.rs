@@ -173,6 +173,18 @@ impl Harness {
             .expect("list exceptions")
     }
 
+    /// Open exceptions that are not one of the firm's seeded bad records, as
+    /// `(source key, message)` for an assertion message.
+    pub async fn unexpected_exceptions(&self) -> Vec<(String, String)> {
+        let seeded: Vec<String> = self.sims.firm.bad.iter().map(|b| b.record_key()).collect();
+        self.open_exceptions()
+            .await
+            .into_iter()
+            .filter(|e| !seeded.contains(&e.source_key))
+            .map(|e| (e.source_key, e.message))
+            .collect()
+    }
+
     /// The ledger disposition of a ConnectWise record.
     pub async fn disposition(&self, domain: Domain, id: i64) -> Option<Disposition> {
         self.deps

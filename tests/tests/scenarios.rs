@@ -371,22 +371,11 @@ async fn a_burst_of_429s_delays_posting_but_everything_posts_within_the_limits()
         stats.max_in_minute <= 60 && stats.max_concurrent <= 5,
         "{stats:?}"
     );
-    let open = h.open_exceptions().await;
-    let seeded: Vec<i64> = h.sims.firm.bad.iter().map(|b| b.id).collect();
-    for e in &open {
-        let id: i64 = e
-            .source_key
-            .rsplit(':')
-            .next()
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(-1);
-        assert!(
-            seeded.contains(&id),
-            "only seeded bad records are exceptions, not {} ({})",
-            e.source_key,
-            e.message
-        );
-    }
+    let unexpected = h.unexpected_exceptions().await;
+    assert!(
+        unexpected.is_empty(),
+        "only seeded bad records are exceptions, not {unexpected:#?}"
+    );
     assert!(h.live_invoices().len() >= 4);
 }
 
@@ -577,21 +566,11 @@ async fn an_erp_outage_beyond_the_retry_limit_is_parked_then_replayed_to_posted(
         !h.live_invoices().is_empty(),
         "invoices posted after the replay"
     );
-    let seeded: Vec<i64> = h.sims.firm.bad.iter().map(|b| b.id).collect();
-    for e in h.open_exceptions().await {
-        let id: i64 = e
-            .source_key
-            .rsplit(':')
-            .next()
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(-1);
-        assert!(
-            seeded.contains(&id),
-            "after the replay only seeded bad records remain: {} {}",
-            e.source_key,
-            e.message
-        );
-    }
+    let unexpected = h.unexpected_exceptions().await;
+    assert!(
+        unexpected.is_empty(),
+        "after the replay only seeded bad records remain: {unexpected:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

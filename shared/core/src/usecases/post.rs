@@ -80,8 +80,9 @@ pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outc
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(message_id = %msg.id, error = %e, "unreadable post message");
-                outcomes[index] = Some(Outcome::retry(
-                    retry::backoff(&deps.settings, msg.receive_count),
+                outcomes[index] = Some(Outcome::backoff(
+                    &deps.settings,
+                    msg.receive_count,
                     format!("unreadable message: {e}"),
                 ));
                 continue;
@@ -93,8 +94,9 @@ pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outc
                 Ok(Some(job)) => jobs.push(job),
                 Ok(None) => outcomes[index] = Some(Outcome::Done),
                 Err(e) => {
-                    outcomes[index] = Some(Outcome::retry(
-                        retry::backoff(&deps.settings, msg.receive_count),
+                    outcomes[index] = Some(Outcome::backoff(
+                        &deps.settings,
+                        msg.receive_count,
                         e.to_string(),
                     ))
                 }
@@ -109,10 +111,7 @@ pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outc
                     .await;
                 outcomes[index] = Some(match sent {
                     Ok(()) => Outcome::Done,
-                    Err(e) => Outcome::retry(
-                        retry::backoff(&deps.settings, msg.receive_count),
-                        e.to_string(),
-                    ),
+                    Err(e) => Outcome::backoff(&deps.settings, msg.receive_count, e.to_string()),
                 });
             }
         }
@@ -269,10 +268,7 @@ async fn post_group(
                 .map(|j| {
                     (
                         j.index,
-                        Outcome::retry(
-                            retry::backoff(&deps.settings, j.receive_count),
-                            e.to_string(),
-                        ),
+                        Outcome::backoff(&deps.settings, j.receive_count, e.to_string()),
                     )
                 })
                 .collect();
@@ -288,7 +284,7 @@ async fn post_group(
             Ok(Err(outcome)) => out.push((index, outcome)),
             Err(e) => out.push((
                 index,
-                Outcome::retry(retry::backoff(&deps.settings, receive_count), e.to_string()),
+                Outcome::backoff(&deps.settings, receive_count, e.to_string()),
             )),
         }
     }
@@ -521,10 +517,7 @@ async fn finish_without_write(deps: &Deps, h: &Held) -> (usize, Outcome) {
         Ok(()) => (h.job.index, Outcome::Done),
         Err(e) => (
             h.job.index,
-            Outcome::retry(
-                retry::backoff(&deps.settings, h.job.receive_count),
-                e.to_string(),
-            ),
+            Outcome::backoff(&deps.settings, h.job.receive_count, e.to_string()),
         ),
     }
 }
@@ -549,10 +542,7 @@ async fn succeeded(
                 .abandon(&h.job.tenant, &h.key, deps.clock.now())
                 .await;
             let _ = deps.idmap.release(&h.job.tenant, &h.job.doc.key).await;
-            Outcome::retry(
-                retry::backoff(&deps.settings, h.job.receive_count),
-                e.to_string(),
-            )
+            Outcome::backoff(&deps.settings, h.job.receive_count, e.to_string())
         }
     }
 }
@@ -706,10 +696,7 @@ async fn rejected(
     .await;
     match r {
         Ok(()) => Outcome::Done,
-        Err(e) => Outcome::retry(
-            retry::backoff(&deps.settings, job.receive_count),
-            e.to_string(),
-        ),
+        Err(e) => Outcome::backoff(&deps.settings, job.receive_count, e.to_string()),
     }
 }
 
@@ -744,8 +731,9 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
                         ..ex
                     })
                     .await?;
-                Ok(Outcome::retry(
-                    retry::backoff(&deps.settings, job.receive_count),
+                Ok(Outcome::backoff(
+                    &deps.settings,
+                    job.receive_count,
                     e.to_string(),
                 ))
             }
@@ -766,10 +754,7 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
         Ok(o) => (job.index, o),
         Err(pe) => (
             job.index,
-            Outcome::retry(
-                retry::backoff(&deps.settings, job.receive_count),
-                pe.to_string(),
-            ),
+            Outcome::backoff(&deps.settings, job.receive_count, pe.to_string()),
         ),
     }
 }

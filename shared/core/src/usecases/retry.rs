@@ -32,6 +32,11 @@ impl Outcome {
             reason: reason.into(),
         }
     }
+
+    /// Retry after the standard backoff for this delivery attempt.
+    pub fn backoff(settings: &Settings, attempt: u32, reason: impl Into<String>) -> Self {
+        Outcome::retry(backoff(settings, attempt), reason)
+    }
 }
 
 /// Exponential backoff with "equal jitter": half the exponential delay plus a

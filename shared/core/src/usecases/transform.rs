@@ -40,8 +40,9 @@ pub async fn handle_message(deps: &Deps, msg: &ReceivedMessage) -> Outcome {
         Err(e) => {
             tracing::error!(message_id = %msg.id, error = %e, "unreadable transform message");
             // Leave it to the DLQ: retry parks it with the body intact for support.
-            return Outcome::retry(
-                retry::backoff(&deps.settings, msg.receive_count),
+            return Outcome::backoff(
+                &deps.settings,
+                msg.receive_count,
                 format!("unreadable message: {e}"),
             );
         }
@@ -394,10 +395,7 @@ impl Work<'_> {
         let related = match self.related(canon).await? {
             Ok(r) => r,
             Err(v) => {
-                return self
-                    .exception(version, Some(canon), v, None)
-                    .await
-                    .map(|_| Outcome::Done);
+                return self.refuse(version, canon, v).await;
             }
         };
         let scope = related.scope(canon);
@@ -410,10 +408,7 @@ impl Work<'_> {
             match mapping::gate(rule, canon, &scope) {
                 Ok(r) => r,
                 Err(v) => {
-                    return self
-                        .exception(version, Some(canon), v, None)
-                        .await
-                        .map(|_| Outcome::Done);
+                    return self.refuse(version, canon, v).await;
                 }
             }
         };
@@ -442,10 +437,7 @@ impl Work<'_> {
             )
             .field("date")
             .rule("periods.closed_through");
-            return self
-                .exception(version, Some(canon), v, None)
-                .await
-                .map(|_| Outcome::Done);
+            return self.refuse(version, canon, v).await;
         }
 
         match canon {
@@ -453,10 +445,7 @@ impl Work<'_> {
                 let doc = match mapping::contact_doc(template, account, &scope) {
                     Ok(d) => d,
                     Err(v) => {
-                        return self
-                            .exception(version, Some(canon), v, None)
-                            .await
-                            .map(|_| Outcome::Done);
+                        return self.refuse(version, canon, v).await;
                     }
                 };
                 self.post(version, canon, doc, vec![self.key.clone()]).await
@@ -469,10 +458,7 @@ impl Work<'_> {
                         "record has no customer (directly or through its project)",
                     )
                     .field("account");
-                    return self
-                        .exception(version, Some(canon), v, None)
-                        .await
-                        .map(|_| Outcome::Done);
+                    return self.refuse(version, canon, v).await;
                 };
                 let contact = match self.contact(&account, canon, version).await? {
                     Dependency::Ready(c) => c,
@@ -488,20 +474,14 @@ impl Work<'_> {
                     CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
                         match mapping::invoice_doc(template, rule, inv, &contact, &scope) {
                             Ok(doc) => self.post(version, canon, doc, vec![self.key.clone()]).await,
-                            Err(v) => self
-                                .exception(version, Some(canon), v, None)
-                                .await
-                                .map(|_| Outcome::Done),
+                            Err(v) => self.refuse(version, canon, v).await,
                         }
                     }
                     _ => {
                         let line = match mapping::line(template, rule, canon, &scope) {
                             Ok(l) => l,
                             Err(v) => {
-                                return self
-                                    .exception(version, Some(canon), v, None)
-                                    .await
-                                    .map(|_| Outcome::Done);
+                                return self.refuse(version, canon, v).await;
                             }
                         };
                         if summary {
@@ -744,10 +724,7 @@ impl Work<'_> {
         ) {
             Ok(g) => g,
             Err(v) => {
-                return self
-                    .exception(version, Some(canon), v, None)
-                    .await
-                    .map(|_| Outcome::Done);
+                return self.refuse(version, canon, v).await;
             }
         };
         if line.currency != group.currency {
@@ -759,10 +736,7 @@ impl Work<'_> {
                     self.key, line.currency, group.currency
                 ),
             );
-            return self
-                .exception(version, Some(canon), v, None)
-                .await
-                .map(|_| Outcome::Done);
+            return self.refuse(version, canon, v).await;
         }
         if let Some(old) = prev_doc.filter(|d| *d != group.doc_key) {
             self.unstage(&old).await?;
@@ -904,6 +878,17 @@ impl Work<'_> {
     }
 
     /// Records an exception for this record and settles the ledger on it.
+    /// Records `v` as the record's exception; the message is done.
+    async fn refuse(
+        &self,
+        version: &SourceVersion,
+        canon: &CanonicalRecord,
+        v: Violation,
+    ) -> Result<Outcome, Failure> {
+        self.exception(version, Some(canon), v, None).await?;
+        Ok(Outcome::Done)
+    }
+
     async fn exception(
         &self,
         version: &SourceVersion,
