@@ -1,0 +1,115 @@
+//! AWS adapters for Ferry's ports: DynamoDB (one table, single-table design) for
+//! every store, SQS for the queues, EventBridge for domain events, Secrets
+//! Manager for credentials. Each passes the same contract suite as its embedded
+//! (SQLite) twin; `tests/contracts.rs` runs them against moto.
+//!
+//! Item layouts live only here. Every partition key starts with the tenant id
+//! (the rate budget's with the ERP account key, which names the organisation).
+
+pub mod audit;
+pub mod budget;
+pub mod cursor;
+pub mod dedupe;
+pub mod events;
+pub mod exceptions;
+pub mod idempotency;
+pub mod idmap;
+pub mod ledger;
+pub mod provision;
+pub mod queue;
+pub mod secrets;
+pub mod staging;
+pub mod table;
+pub mod testing;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::ports::*;
+
+pub use table::Table;
+
+/// Where the stack's resources are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    /// The DynamoDB table (`pk`, `sk`, GSI `gsi1`, TTL on `ttl`).
+    pub table: String,
+    /// Queue URLs, one per [`QueueName`].
+    pub queues: BTreeMap<QueueName, String>,
+    /// The EventBridge bus for domain events.
+    pub event_bus: String,
+    /// Secrets Manager names: `{secret_prefix}{tenant}`.
+    pub secret_prefix: String,
+    /// How long secret values are cached in the function.
+    pub secret_ttl: Duration,
+}
+
+/// Every AWS adapter, built once per cold start from one SDK config.
+#[derive(Clone)]
+pub struct Adapters {
+    pub queue: Arc<dyn Queue>,
+    pub cursors: Arc<dyn CursorStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub idmap: Arc<dyn IdMap>,
+    pub exceptions: Arc<dyn ExceptionStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub events: Arc<dyn EventPublisher>,
+    pub budget: Arc<dyn RateBudget>,
+    pub ledger: Arc<dyn RecordLedger>,
+    pub staging: Arc<dyn Staging>,
+    pub dedupe: Arc<dyn EventDedupe>,
+    pub secrets: Arc<secrets::SecretsManager>,
+}
+
+impl Adapters {
+    pub fn new(sdk: &aws_config::SdkConfig, r: &Resources) -> Adapters {
+        let table = Table::new(aws_sdk_dynamodb::Client::new(sdk), &r.table);
+        Adapters {
+            queue: Arc::new(queue::SqsQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                r.queues.clone(),
+            )),
+            cursors: Arc::new(cursor::DynamoCursors {
+                table: table.clone(),
+            }),
+            idempotency: Arc::new(idempotency::DynamoIdempotency {
+                table: table.clone(),
+            }),
+            idmap: Arc::new(idmap::DynamoIdMap {
+                table: table.clone(),
+            }),
+            exceptions: Arc::new(exceptions::DynamoExceptions {
+                table: table.clone(),
+            }),
+            audit: Arc::new(audit::DynamoAudit {
+                table: table.clone(),
+            }),
+            events: Arc::new(events::EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                &r.event_bus,
+            )),
+            budget: Arc::new(budget::DynamoBudget {
+                table: table.clone(),
+            }),
+            ledger: Arc::new(ledger::DynamoLedger {
+                table: table.clone(),
+            }),
+            staging: Arc::new(staging::DynamoStaging {
+                table: table.clone(),
+            }),
+            dedupe: Arc::new(dedupe::DynamoDedupe { table }),
+            secrets: Arc::new(secrets::SecretsManager::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                &r.secret_prefix,
+                r.secret_ttl,
+            )),
+        }
+    }
+}
+
+/// Loads the SDK config the standard way (env, then the Lambda role);
+/// `AWS_ENDPOINT_URL` points every client at an emulator with no code change.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
