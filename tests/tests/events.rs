@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use aws_lambda_events::sqs::SqsEvent;
 use ferry_core::messages::Envelope;
 use ferry_lambda::serve::{reconcile_input, retry_input};
-use ferry_lambda::{IntakeEvent, Schedule, classify};
+use ferry_lambda::{Schedule, intake_schedule};
+use lambda_http::request::LambdaRequest;
 use serde_json::Value;
 
 fn events_dir() -> PathBuf {
@@ -51,23 +52,26 @@ fn sqs_bodies(name: &str, v: Value) -> Vec<Envelope> {
 #[test]
 fn intake_samples_are_webhooks_or_polls() {
     for (name, v) in fixtures("intake") {
-        match (name.as_str(), classify(v)) {
-            ("webhook-company-updated.json", Ok(IntakeEvent::Http(req))) => {
-                assert_eq!(
-                    req.raw_path.as_deref(),
-                    Some("/webhooks/connectwise/demo-firm")
-                );
-                assert!(req.body.is_some_and(|b| b.contains("\"Type\":\"company\"")));
-            }
-            ("scheduled.json", Ok(IntakeEvent::Schedule(s))) => assert!(
+        // As lambda_http reads it: an HTTP API request, or a pass-through event.
+        let read: LambdaRequest = serde_json::from_value(v.clone()).expect("lambda_http reads every event");
+        match (name.as_str(), read) {
+            (name, LambdaRequest::PassThrough(_)) => match (name, intake_schedule(v)) {
+            ("scheduled.json", Ok(s)) => assert!(
                 matches!(s, Schedule::Poll { tenant: None, ref domains } if domains.is_empty()),
                 "a bare schedule polls every tenant and domain: {s:?}"
             ),
-            ("poll-tenant.json", Ok(IntakeEvent::Schedule(s))) => assert!(
+            ("poll-tenant.json", Ok(s)) => assert!(
                 matches!(s, Schedule::Poll { tenant: Some(ref t), ref domains } if t.as_str() == "demo-firm" && domains.len() == 2),
                 "{s:?}"
             ),
-            (name, other) => panic!("{name}: unexpected {:?}", other.map(|_| ())),
+            (name, other) => panic!("{name}: unexpected {other:?}"),
+            },
+            (name, LambdaRequest::ApiGatewayV2(req)) => {
+                assert!(name.starts_with("webhook-"), "{name} is an HTTP request");
+                assert!(req.raw_path.as_deref().is_some_and(|p| p.starts_with("/webhooks/")), "{name}");
+                assert!(req.body.is_some(), "{name} has a body");
+            }
+            (name, _) => panic!("{name}: neither an HTTP API v2 request nor a schedule"),
         }
     }
 }

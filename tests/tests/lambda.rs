@@ -1,8 +1,8 @@
 //! The Lambda translations: an API Gateway HTTP API event reaches intake, and an
 //! SQS batch answers with only the failed message ids.
 
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use aws_lambda_events::encodings::Body;
+use lambda_http::Body;
+use lambda_http::request::LambdaRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::{SecondsFormat, Utc};
 use ferry_core::ports::{OutboundMessage, QueueName};
@@ -38,20 +38,20 @@ async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_
     http["rawPath"] = json!(path);
     http["requestContext"]["http"]["path"] = json!(path);
     http["pathParameters"]["tenant"] = json!("test-firm");
-    let unsigned: ApiGatewayV2httpRequest =
+    let unsigned: LambdaRequest =
         serde_json::from_value(http.clone()).expect("a real-shaped HTTP API event");
-    let resp = ferry_lambda::handle_webhook(&h.deps, unsigned).await;
-    assert_eq!(
-        resp.status_code, 401,
-        "the placeholder signature is refused"
-    );
+    let resp = ferry_lambda::handle_intake(&h.deps, unsigned.into())
+        .await
+        .expect("a webhook always gets an HTTP answer");
+    assert_eq!(resp.status(), 401, "the placeholder signature is refused");
     http["body"] = json!(body);
     http["headers"]["x-content-signature"] = json!(sig);
-    let event: ApiGatewayV2httpRequest =
-        serde_json::from_value(http).expect("a real-shaped HTTP API event");
-    let resp = ferry_lambda::handle_webhook(&h.deps, event).await;
-    assert_eq!(resp.status_code, 200);
-    assert!(matches!(&resp.body, Some(Body::Text(t)) if t.contains("\"accepted\":1")));
+    let event: LambdaRequest = serde_json::from_value(http).expect("a real-shaped HTTP API event");
+    let resp = ferry_lambda::handle_intake(&h.deps, event.into())
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 200);
+    assert!(matches!(resp.body(), Body::Text(t) if t.contains("\"accepted\":1")));
 
     h.deps
         .queue

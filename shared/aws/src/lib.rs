@@ -108,6 +108,34 @@ impl Adapters {
     }
 }
 
+impl Adapters {
+    /// The handlers' dependencies on these adapters.
+    pub fn deps(
+        &self,
+        clock: Arc<dyn Clock>,
+        tenants: Arc<dyn ferry_core::deps::Tenants>,
+        settings: ferry_core::Settings,
+    ) -> ferry_core::Deps {
+        ferry_core::Deps {
+            clock,
+            queue: self.queue.clone(),
+            cursors: self.cursors.clone(),
+            idempotency: self.idempotency.clone(),
+            idmap: self.idmap.clone(),
+            exceptions: self.exceptions.clone(),
+            audit: self.audit.clone(),
+            events: self.events.clone(),
+            budget: self.budget.clone(),
+            ledger: self.ledger.clone(),
+            staging: self.staging.clone(),
+            dedupe: self.dedupe.clone(),
+            tenants,
+            periods: Arc::new(ferry_core::periods::PeriodCache::default()),
+            settings,
+        }
+    }
+}
+
 /// Loads the SDK config the standard way (env, then the Lambda role);
 /// `AWS_ENDPOINT_URL` points every client at an emulator with no code change.
 pub async fn sdk_config() -> aws_config::SdkConfig {

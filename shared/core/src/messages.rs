@@ -148,6 +148,15 @@ impl Envelope {
         }
     }
 
+    pub fn correlation_id(&self) -> &str {
+        match self {
+            Envelope::Change(c) => &c.correlation_id,
+            Envelope::Resync(r) => &r.correlation_id,
+            Envelope::Post(p) => &p.correlation_id,
+            Envelope::Flush(f) => &f.correlation_id,
+        }
+    }
+
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).expect("envelope serialises")
     }

@@ -2,134 +2,34 @@
 //! the environment (a missing or malformed setting stops the cold start with a
 //! message naming it), builds [`Deps`] once, and hands each event to one of the
 //! `handle_*` functions here, which translate AWS event shapes to the use cases
-//! and back (SQS partial batch responses, API Gateway HTTP API v2 responses).
+//! and back: SQS partial batch responses, API Gateway HTTP API v2 (through
+//! `lambda_http`) and EventBridge schedules.
 
+pub mod config;
+pub mod error;
+pub mod metrics;
 pub mod serve;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Datelike, Months, NaiveDate};
 use ferry_canon::{Domain, TenantId};
-use ferry_connectors::tenant::{self, ConfiguredTenants, TenantConfig, Wiring};
-use ferry_core::ports::{Clock, QueueName, ReceivedMessage, SystemClock};
+use ferry_core::Deps;
+use ferry_core::messages::Envelope;
+use ferry_core::ports::{QueueName, ReceivedMessage};
 use ferry_core::usecases::intake::{self, WebhookRequest};
 use ferry_core::usecases::retry::{self, Outcome};
 use ferry_core::usecases::{post, reconcile, transform};
-use ferry_core::{Deps, Settings};
-use ferry_embedded::Store;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
 use serde::Deserialize;
+use serde_json::Value;
 
-/// A configuration problem found at cold start.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is required ({1})")]
-    Missing(&'static str, &'static str),
-    #[error("environment variable {name} is malformed: {problem}")]
-    Malformed { name: &'static str, problem: String },
-    #[error("tenant wiring failed: {0}")]
-    Wiring(#[from] tenant::WiringError),
-    #[error("store: {0}")]
-    Store(#[from] ferry_core::PortError),
-}
+pub use config::{Config, ConfigError, StoreConfig};
+pub use error::FunctionError;
 
-/// Where state lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreConfig {
-    /// `sqlite:/path/to/ferry.db`: the embedded adapters (local runs, `cargo lambda watch`).
-    Sqlite(PathBuf),
-}
-
-/// Typed function configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub store: StoreConfig,
-    /// Tenant files (`tenant.toml`), one per tenant of this stack.
-    pub tenant_files: Vec<PathBuf>,
-    pub max_receives: u32,
-    pub settings: Settings,
-}
-
-fn var(
-    name: &'static str,
-    why: &'static str,
-    env: &HashMap<String, String>,
-) -> Result<String, ConfigError> {
-    env.get(name)
-        .filter(|v| !v.trim().is_empty())
-        .cloned()
-        .ok_or(ConfigError::Missing(name, why))
-}
-
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Self::from_map(&std::env::vars().collect())
-    }
-
-    /// Reads settings from a map (tests pass their own).
-    pub fn from_map(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let store = var(
-            "FERRY_STORE",
-            "where state lives, e.g. sqlite:/tmp/ferry.db",
-            env,
-        )?;
-        let store = match store.split_once(':') {
-            Some(("sqlite", path)) if !path.is_empty() => StoreConfig::Sqlite(PathBuf::from(path)),
-            _ => {
-                return Err(ConfigError::Malformed {
-                    name: "FERRY_STORE",
-                    problem: format!("expected sqlite:<path>, got {store:?}"),
-                });
-            }
-        };
-        let tenants = var(
-            "FERRY_TENANT_FILES",
-            "comma-separated tenant.toml paths",
-            env,
-        )?;
-        let tenant_files = tenants
-            .split(',')
-            .map(|p| PathBuf::from(p.trim()))
-            .collect();
-        let max_receives = match env.get("FERRY_MAX_RECEIVES") {
-            None => 5,
-            Some(v) => v.parse().map_err(|_| ConfigError::Malformed {
-                name: "FERRY_MAX_RECEIVES",
-                problem: format!("expected a whole number, got {v:?}"),
-            })?,
-        };
-        Ok(Config {
-            store,
-            tenant_files,
-            max_receives,
-            settings: Settings::default(),
-        })
-    }
-
-    /// Builds the handlers' dependencies once (at cold start).
-    pub async fn build(&self) -> Result<Deps, ConfigError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let StoreConfig::Sqlite(path) = &self.store;
-        let store = Store::open(path, clock.clone(), self.max_receives)?;
-        let tenants = Arc::new(ConfiguredTenants::new());
-        let wiring = Wiring {
-            secrets: store.secrets.clone(),
-            budget: store.budget.clone(),
-            clock: clock.clone(),
-            budget_max_wait: self.settings.budget_max_wait,
-        };
-        for file in &self.tenant_files {
-            let (cfg, dir) = TenantConfig::read(file)?;
-            let template = cfg.load_template(&dir)?;
-            tenants.insert(tenant::build(&cfg, template, &wiring).await?);
-        }
-        Ok(store.deps(clock, tenants, self.settings.clone()))
-    }
+/// The function's name, for logs and metrics (Lambda sets `AWS_LAMBDA_FUNCTION_NAME`).
+pub fn function_name(default: &str) -> String {
+    std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| default.to_string())
 }
 
 /// Structured JSON logs (CloudWatch), filter from `RUST_LOG` (default `info`).
@@ -141,6 +41,7 @@ pub fn init_tracing() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_current_span(true)
+        .with_span_list(false)
         .without_time()
         .try_init();
 }
@@ -164,8 +65,15 @@ fn received(m: &aws_lambda_events::sqs::SqsMessage) -> Option<ReceivedMessage> {
     })
 }
 
+fn failure(id: &str) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id.to_string();
+    f
+}
+
 /// An SQS batch for `transform` or `post`: runs the use case, hides each retried
-/// message for its backoff, and reports only the failed message ids.
+/// message for its backoff (or the vendor's `Retry-After`), and reports only the
+/// failed message ids, so the rest of the batch is deleted by the event source.
 pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     let mut messages = Vec::new();
@@ -175,9 +83,8 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
             None => {
                 // A record without id, receipt or body cannot be processed; let SQS redrive it.
                 if let Some(id) = &m.message_id {
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id.clone();
-                    response.batch_item_failures.push(f);
+                    tracing::warn!(message_id = %id, "record without receipt or body");
+                    response.batch_item_failures.push(failure(id));
                 }
             }
         }
@@ -193,66 +100,98 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
                 .collect()
         }
     };
+    let (mut done, mut retried) = (0u64, 0u64);
     for (m, o) in messages.iter().zip(outcomes) {
-        if let Outcome::Retry { after, reason } = o {
-            if let Err(e) = deps.queue.change_visibility(queue, &m.receipt, after).await {
-                tracing::warn!(message_id = %m.id, error = %e, "could not set the retry delay");
+        let envelope = Envelope::from_body(&m.body).ok();
+        let tenant = envelope.as_ref().map(|e| e.tenant().to_string()).unwrap_or_default();
+        let correlation_id = envelope.as_ref().map(|e| e.correlation_id().to_string()).unwrap_or_default();
+        match o {
+            Outcome::Retry { after, reason } => {
+                retried += 1;
+                if let Err(e) = deps.queue.change_visibility(queue, &m.receipt, after).await {
+                    tracing::warn!(message_id = %m.id, %tenant, %correlation_id, error = %e, "could not set the retry delay");
+                }
+                tracing::info!(message_id = %m.id, %tenant, %correlation_id, receive_count = m.receive_count, %reason, ?after, "will retry");
+                response.batch_item_failures.push(failure(&m.id));
             }
-            tracing::info!(message_id = %m.id, %reason, ?after, "will retry");
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = m.id.clone();
-            response.batch_item_failures.push(f);
+            _ => {
+                done += 1;
+                tracing::info!(message_id = %m.id, %tenant, %correlation_id, "done");
+            }
         }
     }
+    metrics::emit(
+        &function_name(queue.as_str()),
+        &[
+            ("Messages", event.records.len() as u64),
+            ("Done", done),
+            ("Retried", retried),
+            ("Unreadable", (event.records.len() - messages.len()) as u64),
+        ],
+        &[],
+    );
     response
 }
 
-/// An API Gateway HTTP API v2 request to `/webhooks/{connector}/{tenant}`.
-pub async fn handle_webhook(deps: &Deps, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
-    let path = req.raw_path.clone().unwrap_or_default();
+/// A webhook delivery: `/webhooks/{connector}/{tenant}` (any prefix, so Lambda
+/// function URLs and custom domains route too).
+pub async fn handle_webhook(deps: &Deps, req: lambda_http::Request) -> lambda_http::Response<Body> {
+    let path = req.raw_http_path().to_string();
+    let path = if path.is_empty() { req.uri().path().to_string() } else { path };
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (route, tenant) = match parts.iter().position(|p| *p == "webhooks") {
+    let (route, tenant) = match parts.iter().rposition(|p| *p == "webhooks") {
         Some(i) if parts.len() == i + 3 => (parts[i + 1].to_string(), parts[i + 2].to_string()),
         _ => (String::new(), String::new()),
     };
-    let body = match (req.body, req.is_base64_encoded) {
-        (Some(b), true) => {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD
-                .decode(b)
-                .unwrap_or_default()
-        }
-        (Some(b), false) => b.into_bytes(),
-        (None, _) => Vec::new(),
-    };
     let headers = req
-        .headers
+        .headers()
         .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                k.as_str().to_ascii_lowercase(),
-                v.to_str().ok()?.to_string(),
-            ))
-        })
+        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
         .collect();
+    let body = req.body().to_vec();
     let resp = intake::handle_webhook(
         deps,
         WebhookRequest {
-            route,
-            tenant,
+            route: route.clone(),
+            tenant: tenant.clone(),
             headers,
             body,
         },
     )
     .await;
-    let mut out = ApiGatewayV2httpResponse::default();
-    out.status_code = i64::from(resp.status);
-    out.body = Some(Body::Text(resp.body));
-    out.headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
+    tracing::info!(%tenant, %route, status = resp.status, "webhook");
+    metrics::emit(
+        &function_name("intake"),
+        &[
+            ("WebhookAccepted", u64::from(resp.status < 300)),
+            ("WebhookRefused", u64::from((400..500).contains(&resp.status))),
+            ("WebhookUnavailable", u64::from(resp.status >= 500)),
+        ],
+        &[("tenant", Value::from(tenant)), ("route", Value::from(route))],
     );
-    out
+    lambda_http::Response::builder()
+        .status(resp.status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(resp.body))
+        .unwrap_or_default()
+}
+
+/// What reaches `intake`: HTTP API requests (webhooks) and, passed through by
+/// `lambda_http`, EventBridge schedules (polls). A schedule's summary is the
+/// JSON answer; a failed schedule is an error so EventBridge retries it.
+pub async fn handle_intake(deps: &Deps, req: lambda_http::Request) -> Result<lambda_http::Response<Body>, FunctionError> {
+    if matches!(req.request_context_ref(), Some(RequestContext::PassThrough)) {
+        let event: Value = serde_json::from_slice(req.body())
+            .map_err(|e| FunctionError::NonRetryable(format!("event is not JSON: {e}")))?;
+        let schedule = intake_schedule(event).map_err(FunctionError::NonRetryable)?;
+        let summary = handle_schedule(deps, schedule).await?;
+        return Ok(lambda_http::Response::builder()
+            .status(200)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Body::Text(summary.to_string()))
+            .unwrap_or_default());
+    }
+    Ok(handle_webhook(deps, req).await)
 }
 
 /// What a scheduled invocation asks for (the EventBridge rule's constant input).
@@ -279,158 +218,86 @@ pub enum Schedule {
     },
 }
 
+/// A schedule for `intake`: a bare EventBridge scheduled event polls everything;
+/// a rule's constant input (`{"action": "poll", ...}`) says what to poll.
+pub fn intake_schedule(v: Value) -> Result<Schedule, String> {
+    if v.get("detail-type").and_then(|d| d.as_str()) == Some("Scheduled Event") {
+        return Ok(Schedule::Poll {
+            tenant: None,
+            domains: Vec::new(),
+        });
+    }
+    serde_json::from_value(v).map_err(|e| format!("not a schedule: {e}"))
+}
+
+fn failed(e: impl std::fmt::Display, class: ferry_core::RetryClass) -> FunctionError {
+    match class {
+        ferry_core::RetryClass::Permanent => FunctionError::NonRetryable(e.to_string()),
+        _ => FunctionError::Retryable(e.to_string()),
+    }
+}
+
 /// Runs a scheduled action; returns a JSON summary for the invocation log.
-pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<serde_json::Value, String> {
+pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, FunctionError> {
     let tenants_for = |t: &Option<TenantId>| {
         let t = t.clone();
         async move {
             match t {
                 Some(t) => Ok(vec![t]),
-                None => deps.tenants.list().await.map_err(|e| e.to_string()),
+                None => deps.tenants.list().await,
             }
         }
     };
-    match s {
+    let summary = match s {
         Schedule::Poll { tenant, domains } => {
             let mut enqueued = 0;
             for t in tenants_for(&tenant).await? {
                 let ctx = deps
                     .tenants
                     .context(&t)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or("unknown tenant")?;
-                let ds = if domains.is_empty() {
-                    ctx.psa.pollable()
-                } else {
-                    domains.clone()
-                };
+                    .await?
+                    .ok_or_else(|| FunctionError::NonRetryable(format!("unknown tenant {t}")))?;
+                let ds = if domains.is_empty() { ctx.psa.pollable() } else { domains.clone() };
                 for d in ds {
                     let r = intake::poll(deps, &t, d, &|_| {})
                         .await
-                        .map_err(|e| format!("{t} {d}: {e}"))?;
+                        .map_err(|e| failed(format!("{t} {d}: {e}"), e.class()))?;
                     enqueued += r.enqueued;
                 }
                 if domains.is_empty() || domains.contains(&Domain::Payments) {
                     let r = intake::poll_erp_payments(deps, &t)
                         .await
-                        .map_err(|e| format!("{t} payments: {e}"))?;
+                        .map_err(|e| failed(format!("{t} payments: {e}"), e.class()))?;
                     enqueued += r.enqueued;
                 }
             }
-            Ok(serde_json::json!({ "enqueued": enqueued }))
+            metrics::emit(&function_name("intake"), &[("PollEnqueued", enqueued as u64)], &[]);
+            serde_json::json!({ "enqueued": enqueued })
         }
         Schedule::Sweep => {
             let mut parked = 0;
             for dlq in [QueueName::TransformDlq, QueueName::PostDlq] {
-                parked += retry::drain_dead_letters(deps, dlq, 1_000)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .parked;
+                parked += retry::drain_dead_letters(deps, dlq, 1_000).await?.parked;
             }
-            Ok(serde_json::json!({ "parked": parked }))
+            metrics::emit(&function_name("retry"), &[("Parked", parked as u64)], &[]);
+            serde_json::json!({ "parked": parked })
         }
         Schedule::Reconcile { tenant, from, to } => {
             let today = deps.clock.now().date_naive();
             let first = today.with_day(1).unwrap_or(today) - Months::new(1);
             let from = from.unwrap_or(first);
             let to = to.unwrap_or_else(|| (first + Months::new(1)).pred_opt().unwrap_or(first));
-            let mut clean = true;
+            let (mut clean, mut mismatched) = (true, 0u64);
             for t in tenants_for(&tenant).await? {
                 let r = reconcile::run(deps, &t, from, to)
                     .await
-                    .map_err(|e| format!("{t}: {e}"))?;
+                    .map_err(|e| FunctionError::Retryable(format!("{t}: {e}")))?;
                 clean &= r.clean;
+                mismatched += u64::from(!r.clean);
             }
-            Ok(serde_json::json!({ "from": from, "to": to, "clean": clean }))
+            metrics::emit(&function_name("reconcile"), &[("TenantsMismatched", mismatched)], &[]);
+            serde_json::json!({ "from": from, "to": to, "clean": clean })
         }
-    }
-}
-
-/// What an `intake` invocation carries: an HTTP API request or a schedule.
-pub enum IntakeEvent {
-    Http(Box<ApiGatewayV2httpRequest>),
-    Schedule(Schedule),
-}
-
-/// Tells the two apart: HTTP API v2 events have `requestContext` and `rawPath`.
-pub fn classify(v: serde_json::Value) -> Result<IntakeEvent, String> {
-    if v.get("requestContext").is_some() && v.get("rawPath").is_some() {
-        return serde_json::from_value(v)
-            .map(|r| IntakeEvent::Http(Box::new(r)))
-            .map_err(|e| e.to_string());
-    }
-    // An EventBridge scheduled event with no constant input polls everything.
-    if v.get("detail-type").and_then(|d| d.as_str()) == Some("Scheduled Event") {
-        return Ok(IntakeEvent::Schedule(Schedule::Poll {
-            tenant: None,
-            domains: Vec::new(),
-        }));
-    }
-    serde_json::from_value(v)
-        .map(IntakeEvent::Schedule)
-        .map_err(|e| format!("not an HTTP API request nor a schedule: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn a_missing_or_malformed_setting_is_named_at_cold_start() {
-        let e = Config::from_map(&env(&[])).unwrap_err().to_string();
-        assert!(e.contains("FERRY_STORE"), "{e}");
-        let e = Config::from_map(&env(&[("FERRY_STORE", "dynamodb")]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("FERRY_STORE is malformed"), "{e}");
-        let e = Config::from_map(&env(&[("FERRY_STORE", "sqlite:/tmp/x.db")]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("FERRY_TENANT_FILES"), "{e}");
-        let e = Config::from_map(&env(&[
-            ("FERRY_STORE", "sqlite:/tmp/x.db"),
-            ("FERRY_TENANT_FILES", "t.toml"),
-            ("FERRY_MAX_RECEIVES", "many"),
-        ]))
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("FERRY_MAX_RECEIVES"), "{e}");
-        let ok = Config::from_map(&env(&[
-            ("FERRY_STORE", "sqlite:/tmp/x.db"),
-            ("FERRY_TENANT_FILES", "a.toml, b.toml"),
-        ]))
-        .unwrap();
-        assert_eq!(ok.tenant_files.len(), 2);
-    }
-
-    #[test]
-    fn intake_tells_http_requests_from_schedules() {
-        let http = serde_json::json!({
-            "version": "2.0", "routeKey": "POST /webhooks/{connector}/{tenant}", "rawPath": "/webhooks/connectwise/acme",
-            "rawQueryString": "", "headers": {"x-content-signature": "abc"},
-            "requestContext": {"http": {"method": "POST", "path": "/webhooks/connectwise/acme", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "cw"},
-                               "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d", "requestId": "r", "routeKey": "POST /webhooks/{connector}/{tenant}", "stage": "$default", "time": "25/Nov/2026:18:00:00 +0000", "timeEpoch": 1},
-            "body": "{}", "isBase64Encoded": false
-        });
-        assert!(matches!(classify(http), Ok(IntakeEvent::Http(_))));
-        let sched = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-        assert!(matches!(
-            classify(sched),
-            Ok(IntakeEvent::Schedule(Schedule::Poll { .. }))
-        ));
-        let poll =
-            serde_json::json!({"action": "poll", "tenant": "acme", "domains": ["time_entries"]});
-        assert!(
-            matches!(classify(poll), Ok(IntakeEvent::Schedule(Schedule::Poll { domains, .. })) if domains == vec![Domain::TimeEntries])
-        );
-        assert!(classify(serde_json::json!({"action": "dance"})).is_err());
-    }
+    };
+    Ok(summary)
 }

@@ -172,6 +172,17 @@ pub enum PollError {
     Port(#[from] PortError),
 }
 
+impl PollError {
+    /// Whether trying again can help.
+    pub fn class(&self) -> crate::error::RetryClass {
+        match self {
+            PollError::UnknownTenant(_) => crate::error::RetryClass::Permanent,
+            PollError::Vendor(e) => e.class(),
+            PollError::Port(e) => e.class,
+        }
+    }
+}
+
 /// Sweeps the ERP for invoices changed since the cursor (`If-Modified-Since`) and
 /// enqueues a payment notice for each one that came from a PSA invoice. Webhooks
 /// bring payments in seconds; this catches any a webhook missed.
