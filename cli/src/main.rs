@@ -345,7 +345,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             let repo = repo_dir();
             let mut cfg = sims.tenant_config(&tenant, &repo.join("templates"));
             cfg.template.overlay = Some(repo.join("tenants/demo-firm/template.toml"));
-            let text = tenant_file(&cfg);
+            let text = ferry_cli::local::tenant_file(&cfg);
             let path = a.dir.join("tenant.toml");
             std::fs::write(&path, text)?;
             let local = open(&a.db)?;
@@ -634,36 +634,6 @@ async fn exceptions(c: ExceptionsCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// A tenant file for a wired config (used by `ferry sim`).
-fn tenant_file(cfg: &TenantConfig) -> String {
-    let ferry_connectors::tenant::PsaConfig::Connectwise(cw) = &cfg.psa;
-    let ferry_connectors::tenant::ErpConfig::Xero(x) = &cfg.erp;
-    let origins: Vec<String> = cw
-        .key_url_origins
-        .iter()
-        .map(|o| format!("{o:?}"))
-        .collect();
-    format!(
-        "# Written by `ferry sim`: a tenant whose PSA and ERP are the local simulators.\n\
-         [tenant]\nid = \"{}\"\nname = \"Demo Firm\"\n\n\
-         [psa.connectwise]\nbase_url = \"{}\"\ncompany_id = \"{}\"\nhome_currency = \"{}\"\nkey_url_origins = [{}]\n\n\
-         [erp.xero]\nbase_url = \"{}\"\ntenant_id = \"{}\"\n\n\
-         [template]\nbase = {:?}\noverride = {:?}\n",
-        cfg.tenant.id,
-        cw.base_url,
-        cw.company_id,
-        cw.home_currency,
-        origins.join(", "),
-        x.base_url,
-        x.tenant_id,
-        cfg.template.base.display().to_string(),
-        cfg.template
-            .overlay
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-    )
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
     match run().await {

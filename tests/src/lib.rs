@@ -1,6 +1,8 @@
 //! Test harness: a fresh local pipeline (in-memory SQLite, all five handlers)
 //! against fresh simulators, per test. Tests read as sentences about behaviour.
 
+pub mod aws;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -53,22 +53,28 @@ fn sqs_bodies(name: &str, v: Value) -> Vec<Envelope> {
 fn intake_samples_are_webhooks_or_polls() {
     for (name, v) in fixtures("intake") {
         // As lambda_http reads it: an HTTP API request, or a pass-through event.
-        let read: LambdaRequest = serde_json::from_value(v.clone()).expect("lambda_http reads every event");
+        let read: LambdaRequest =
+            serde_json::from_value(v.clone()).expect("lambda_http reads every event");
         match (name.as_str(), read) {
             (name, LambdaRequest::PassThrough(_)) => match (name, intake_schedule(v)) {
-            ("scheduled.json", Ok(s)) => assert!(
-                matches!(s, Schedule::Poll { tenant: None, ref domains } if domains.is_empty()),
-                "a bare schedule polls every tenant and domain: {s:?}"
-            ),
-            ("poll-tenant.json", Ok(s)) => assert!(
-                matches!(s, Schedule::Poll { tenant: Some(ref t), ref domains } if t.as_str() == "demo-firm" && domains.len() == 2),
-                "{s:?}"
-            ),
-            (name, other) => panic!("{name}: unexpected {other:?}"),
+                ("scheduled.json", Ok(s)) => assert!(
+                    matches!(s, Schedule::Poll { tenant: None, ref domains } if domains.is_empty()),
+                    "a bare schedule polls every tenant and domain: {s:?}"
+                ),
+                ("poll-tenant.json", Ok(s)) => assert!(
+                    matches!(s, Schedule::Poll { tenant: Some(ref t), ref domains } if t.as_str() == "demo-firm" && domains.len() == 2),
+                    "{s:?}"
+                ),
+                (name, other) => panic!("{name}: unexpected {other:?}"),
             },
             (name, LambdaRequest::ApiGatewayV2(req)) => {
                 assert!(name.starts_with("webhook-"), "{name} is an HTTP request");
-                assert!(req.raw_path.as_deref().is_some_and(|p| p.starts_with("/webhooks/")), "{name}");
+                assert!(
+                    req.raw_path
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with("/webhooks/")),
+                    "{name}"
+                );
                 assert!(req.body.is_some(), "{name} has a body");
             }
             (name, _) => panic!("{name}: neither an HTTP API v2 request nor a schedule"),

@@ -1,12 +1,12 @@
 //! The Lambda translations: an API Gateway HTTP API event reaches intake, and an
 //! SQS batch answers with only the failed message ids.
 
-use lambda_http::Body;
-use lambda_http::request::LambdaRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::{SecondsFormat, Utc};
 use ferry_core::ports::{OutboundMessage, QueueName};
 use ferry_tests::*;
+use lambda_http::Body;
+use lambda_http::request::LambdaRequest;
 use serde_json::json;
 
 fn sample(name: &str) -> serde_json::Value {

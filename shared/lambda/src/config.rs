@@ -54,7 +54,11 @@ pub const QUEUE_VARS: [(QueueName, &str); 4] = [
     (QueueName::PostDlq, "FERRY_QUEUE_POST_DLQ_URL"),
 ];
 
-fn var(name: &'static str, why: &'static str, env: &HashMap<String, String>) -> Result<String, ConfigError> {
+fn var(
+    name: &'static str,
+    why: &'static str,
+    env: &HashMap<String, String>,
+) -> Result<String, ConfigError> {
     env.get(name)
         .map(|v| v.trim())
         .filter(|v| !v.is_empty())
@@ -62,7 +66,11 @@ fn var(name: &'static str, why: &'static str, env: &HashMap<String, String>) -> 
         .ok_or(ConfigError::Missing(name, why))
 }
 
-fn number<T: std::str::FromStr>(name: &'static str, default: T, env: &HashMap<String, String>) -> Result<T, ConfigError> {
+fn number<T: std::str::FromStr>(
+    name: &'static str,
+    default: T,
+    env: &HashMap<String, String>,
+) -> Result<T, ConfigError> {
     match env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| ConfigError::Malformed {
@@ -87,7 +95,11 @@ fn aws_resources(env: &HashMap<String, String>) -> Result<Resources, ConfigError
     Ok(Resources {
         table: var("FERRY_TABLE", "the DynamoDB table name", env)?,
         queues,
-        event_bus: var("FERRY_EVENT_BUS", "the EventBridge bus name for domain events", env)?,
+        event_bus: var(
+            "FERRY_EVENT_BUS",
+            "the EventBridge bus name for domain events",
+            env,
+        )?,
         secret_prefix: var(
             "FERRY_SECRET_PREFIX",
             "the Secrets Manager name prefix; a tenant's secret is <prefix><tenant>",
@@ -105,7 +117,11 @@ impl Config {
 
     /// Reads settings from a map (tests pass their own).
     pub fn from_map(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let store = var("FERRY_STORE", "where state lives: aws, or sqlite:<path>", env)?;
+        let store = var(
+            "FERRY_STORE",
+            "where state lives: aws, or sqlite:<path>",
+            env,
+        )?;
         let store = match store.split_once(':') {
             Some(("sqlite", path)) if !path.is_empty() => StoreConfig::Sqlite(PathBuf::from(path)),
             None if store == "aws" => StoreConfig::Aws(aws_resources(env)?),
@@ -116,11 +132,21 @@ impl Config {
                 });
             }
         };
-        let tenants = var("FERRY_TENANT_FILES", "comma-separated tenant.toml paths", env)?;
-        let tenant_files = tenants.split(',').map(|p| PathBuf::from(p.trim())).collect();
+        let tenants = var(
+            "FERRY_TENANT_FILES",
+            "comma-separated tenant.toml paths",
+            env,
+        )?;
+        let tenant_files = tenants
+            .split(',')
+            .map(|p| PathBuf::from(p.trim()))
+            .collect();
         let mut settings = Settings::default();
-        settings.visibility_timeout =
-            Duration::from_secs(number("FERRY_VISIBILITY_TIMEOUT_SECONDS", settings.visibility_timeout.as_secs(), env)?);
+        settings.visibility_timeout = Duration::from_secs(number(
+            "FERRY_VISIBILITY_TIMEOUT_SECONDS",
+            settings.visibility_timeout.as_secs(),
+            env,
+        )?);
         Ok(Config {
             store,
             tenant_files,
@@ -133,7 +159,8 @@ impl Config {
     pub async fn build(&self) -> Result<Deps, ConfigError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let tenants = Arc::new(ConfiguredTenants::new());
-        let (secrets, budget, deps): (Arc<dyn Secrets>, Arc<dyn RateBudget>, _) = match &self.store {
+        let (secrets, budget, deps): (Arc<dyn Secrets>, Arc<dyn RateBudget>, _) = match &self.store
+        {
             StoreConfig::Sqlite(path) => {
                 let store = Store::open(path, clock.clone(), self.max_receives)?;
                 let deps = store.deps(clock.clone(), tenants.clone(), self.settings.clone());
@@ -166,7 +193,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn err(pairs: &[(&str, &str)]) -> String {
@@ -197,12 +227,21 @@ mod tests {
         let mut pairs = vec![("FERRY_STORE", "aws"), ("FERRY_TENANT_FILES", "t.toml")];
         assert!(err(&pairs).contains("FERRY_QUEUE_TRANSFORM_URL"));
         pairs.extend([
-            ("FERRY_QUEUE_TRANSFORM_URL", "http://127.0.0.1:5005/1/transform"),
-            ("FERRY_QUEUE_POST_URL", "https://sqs.eu-west-1.amazonaws.com/1/post"),
+            (
+                "FERRY_QUEUE_TRANSFORM_URL",
+                "http://127.0.0.1:5005/1/transform",
+            ),
+            (
+                "FERRY_QUEUE_POST_URL",
+                "https://sqs.eu-west-1.amazonaws.com/1/post",
+            ),
             ("FERRY_QUEUE_TRANSFORM_DLQ_URL", "transform-dlq"),
         ]);
         let e = err(&pairs);
-        assert!(e.contains("FERRY_QUEUE_TRANSFORM_DLQ_URL is malformed"), "{e}");
+        assert!(
+            e.contains("FERRY_QUEUE_TRANSFORM_DLQ_URL is malformed"),
+            "{e}"
+        );
         pairs.pop();
         pairs.extend([
             ("FERRY_QUEUE_TRANSFORM_DLQ_URL", "http://q/tdlq"),

@@ -103,8 +103,14 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
     let (mut done, mut retried) = (0u64, 0u64);
     for (m, o) in messages.iter().zip(outcomes) {
         let envelope = Envelope::from_body(&m.body).ok();
-        let tenant = envelope.as_ref().map(|e| e.tenant().to_string()).unwrap_or_default();
-        let correlation_id = envelope.as_ref().map(|e| e.correlation_id().to_string()).unwrap_or_default();
+        let tenant = envelope
+            .as_ref()
+            .map(|e| e.tenant().to_string())
+            .unwrap_or_default();
+        let correlation_id = envelope
+            .as_ref()
+            .map(|e| e.correlation_id().to_string())
+            .unwrap_or_default();
         match o {
             Outcome::Retry { after, reason } => {
                 retried += 1;
@@ -137,7 +143,11 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
 /// function URLs and custom domains route too).
 pub async fn handle_webhook(deps: &Deps, req: lambda_http::Request) -> lambda_http::Response<Body> {
     let path = req.raw_http_path().to_string();
-    let path = if path.is_empty() { req.uri().path().to_string() } else { path };
+    let path = if path.is_empty() {
+        req.uri().path().to_string()
+    } else {
+        path
+    };
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (route, tenant) = match parts.iter().rposition(|p| *p == "webhooks") {
         Some(i) if parts.len() == i + 3 => (parts[i + 1].to_string(), parts[i + 2].to_string()),
@@ -146,7 +156,12 @@ pub async fn handle_webhook(deps: &Deps, req: lambda_http::Request) -> lambda_ht
     let headers = req
         .headers()
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
         .collect();
     let body = req.body().to_vec();
     let resp = intake::handle_webhook(
@@ -164,10 +179,16 @@ pub async fn handle_webhook(deps: &Deps, req: lambda_http::Request) -> lambda_ht
         &function_name("intake"),
         &[
             ("WebhookAccepted", u64::from(resp.status < 300)),
-            ("WebhookRefused", u64::from((400..500).contains(&resp.status))),
+            (
+                "WebhookRefused",
+                u64::from((400..500).contains(&resp.status)),
+            ),
             ("WebhookUnavailable", u64::from(resp.status >= 500)),
         ],
-        &[("tenant", Value::from(tenant)), ("route", Value::from(route))],
+        &[
+            ("tenant", Value::from(tenant)),
+            ("route", Value::from(route)),
+        ],
     );
     lambda_http::Response::builder()
         .status(resp.status)
@@ -179,7 +200,10 @@ pub async fn handle_webhook(deps: &Deps, req: lambda_http::Request) -> lambda_ht
 /// What reaches `intake`: HTTP API requests (webhooks) and, passed through by
 /// `lambda_http`, EventBridge schedules (polls). A schedule's summary is the
 /// JSON answer; a failed schedule is an error so EventBridge retries it.
-pub async fn handle_intake(deps: &Deps, req: lambda_http::Request) -> Result<lambda_http::Response<Body>, FunctionError> {
+pub async fn handle_intake(
+    deps: &Deps,
+    req: lambda_http::Request,
+) -> Result<lambda_http::Response<Body>, FunctionError> {
     if matches!(req.request_context_ref(), Some(RequestContext::PassThrough)) {
         let event: Value = serde_json::from_slice(req.body())
             .map_err(|e| FunctionError::NonRetryable(format!("event is not JSON: {e}")))?;
@@ -252,12 +276,15 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
         Schedule::Poll { tenant, domains } => {
             let mut enqueued = 0;
             for t in tenants_for(&tenant).await? {
-                let ctx = deps
-                    .tenants
-                    .context(&t)
-                    .await?
-                    .ok_or_else(|| FunctionError::NonRetryable(format!("unknown tenant {t}")))?;
-                let ds = if domains.is_empty() { ctx.psa.pollable() } else { domains.clone() };
+                let ctx =
+                    deps.tenants.context(&t).await?.ok_or_else(|| {
+                        FunctionError::NonRetryable(format!("unknown tenant {t}"))
+                    })?;
+                let ds = if domains.is_empty() {
+                    ctx.psa.pollable()
+                } else {
+                    domains.clone()
+                };
                 for d in ds {
                     let r = intake::poll(deps, &t, d, &|_| {})
                         .await
@@ -271,16 +298,29 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
                     enqueued += r.enqueued;
                 }
             }
-            metrics::emit(&function_name("intake"), &[("PollEnqueued", enqueued as u64)], &[]);
+            metrics::emit(
+                &function_name("intake"),
+                &[("PollEnqueued", enqueued as u64)],
+                &[],
+            );
             serde_json::json!({ "enqueued": enqueued })
         }
         Schedule::Sweep => {
-            let mut parked = 0;
+            let (mut parked, mut unreadable) = (0, 0);
             for dlq in [QueueName::TransformDlq, QueueName::PostDlq] {
-                parked += retry::drain_dead_letters(deps, dlq, 1_000).await?.parked;
+                let r = retry::drain_dead_letters(deps, dlq, 1_000).await?;
+                parked += r.parked;
+                unreadable += r.unreadable;
             }
-            metrics::emit(&function_name("retry"), &[("Parked", parked as u64)], &[]);
-            serde_json::json!({ "parked": parked })
+            metrics::emit(
+                &function_name("retry"),
+                &[
+                    ("Parked", parked as u64),
+                    ("UnreadableDeadLetters", unreadable as u64),
+                ],
+                &[],
+            );
+            serde_json::json!({ "parked": parked, "unreadable": unreadable })
         }
         Schedule::Reconcile { tenant, from, to } => {
             let today = deps.clock.now().date_naive();
@@ -295,7 +335,11 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
                 clean &= r.clean;
                 mismatched += u64::from(!r.clean);
             }
-            metrics::emit(&function_name("reconcile"), &[("TenantsMismatched", mismatched)], &[]);
+            metrics::emit(
+                &function_name("reconcile"),
+                &[("TenantsMismatched", mismatched)],
+                &[],
+            );
             serde_json::json!({ "from": from, "to": to, "clean": clean })
         }
     };

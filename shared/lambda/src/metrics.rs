@@ -49,13 +49,23 @@ mod tests {
 
     #[test]
     fn an_emf_document_declares_its_metrics_without_a_tenant_dimension() {
-        let d = document("post", &[("Processed", 3), ("Retried", 1)], &[("tenant", json!("acme"))]);
+        let d = document(
+            "post",
+            &[("Processed", 3), ("Retried", 1)],
+            &[("tenant", json!("acme"))],
+        );
         let m = &d["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(m["Namespace"], "Ferry");
         assert_eq!(m["Dimensions"], json!([["Function"]]));
         assert_eq!(m["Metrics"][1]["Name"], "Retried");
-        assert_eq!((d["Processed"].as_u64(), d["Retried"].as_u64()), (Some(3), Some(1)));
+        assert_eq!(
+            (d["Processed"].as_u64(), d["Retried"].as_u64()),
+            (Some(3), Some(1))
+        );
         assert_eq!(d["Function"], "post");
-        assert_eq!(d["tenant"], "acme", "tenants are properties, not dimensions");
+        assert_eq!(
+            d["tenant"], "acme",
+            "tenants are properties, not dimensions"
+        );
     }
 }

@@ -18,10 +18,14 @@ use crate::{Config, FunctionError, Schedule};
 async fn cold_start(function: &str) -> Result<Arc<Deps>, Error> {
     crate::init_tracing();
     let started = std::time::Instant::now();
-    let deps = async { Ok::<_, crate::ConfigError>(Config::from_env()?.build().await?) }
+    let deps = async { Config::from_env()?.build().await }
         .await
         .inspect_err(|e| tracing::error!(function, error = %e, "cold start failed"))?;
-    tracing::info!(function, ms = started.elapsed().as_millis() as u64, "cold start");
+    tracing::info!(
+        function,
+        ms = started.elapsed().as_millis() as u64,
+        "cold start"
+    );
     Ok(Arc::new(deps))
 }
 
@@ -36,8 +40,10 @@ pub async fn queue(queue: QueueName) -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let deps = deps.clone();
         let span = span(&function, &event.context.request_id);
-        async move { Ok::<SqsBatchResponse, Error>(crate::handle_sqs(&deps, queue, event.payload).await) }
-            .instrument(span)
+        async move {
+            Ok::<SqsBatchResponse, Error>(crate::handle_sqs(&deps, queue, event.payload).await)
+        }
+        .instrument(span)
     }))
     .await
 }
@@ -78,14 +84,18 @@ pub async fn reconcile() -> Result<(), Error> {
     schedule("reconcile", reconcile_input).await
 }
 
-async fn schedule(default: &str, parse: fn(Value) -> Result<Schedule, serde_json::Error>) -> Result<(), Error> {
+async fn schedule(
+    default: &str,
+    parse: fn(Value) -> Result<Schedule, serde_json::Error>,
+) -> Result<(), Error> {
     let function = crate::function_name(default);
     let deps = cold_start(&function).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
         let span = span(&function, &event.context.request_id);
         async move {
-            let schedule = parse(event.payload).map_err(|e| FunctionError::NonRetryable(e.to_string()))?;
+            let schedule =
+                parse(event.payload).map_err(|e| FunctionError::NonRetryable(e.to_string()))?;
             crate::handle_schedule(&deps, schedule).await
         }
         .instrument(span)
