@@ -3,16 +3,26 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FERRY := $(CARGO) run --quiet --locked -p ferry-cli --bin ferry --
 
-.PHONY: run test lint fmt build bench schema clean help
+VENV := .venv
+TOOLS := $(VENV)/.installed
+
+.PHONY: run test lint fmt build tools bench schema clean help
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 run: ## The demo: simulators, a 600-person firm, backfill, live webhooks, payments, reconciliation, summary
 	$(FERRY) --log error run
 
-test: ## Every test: unit, contract suites, end-to-end scenarios, the Xero spec contract
-	$(CARGO) test --workspace --locked
+test: $(TOOLS) ## Every test: unit, contract suites (SQLite and AWS on moto), end-to-end scenarios on both, the Xero spec contract
+	scripts/with-moto.sh $(CARGO) test --workspace --locked
+
+tools: $(TOOLS) ## Install the Python-packaged tools (moto, cargo-lambda, zig) into .venv
+
+$(TOOLS): tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
 
 lint: ## Formatting and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
@@ -21,8 +31,12 @@ lint: ## Formatting and clippy, warnings are errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-build: ## Release build of every binary
-	$(CARGO) build --workspace --release --locked
+build: $(TOOLS) ## Release Lambda zips for every function (cargo lambda, arm64; x86-64 fallback) and their sizes
+	scripts/build-lambdas.sh
+
+invoke-%: $(TOOLS) ## Replay an event through a function: make invoke-transform EVENT=events/transform/sqs-change-notices.json
+	@test -n "$(EVENT)" || { echo "usage: make invoke-$* EVENT=events/$*/<case>.json" >&2; exit 2; }
+	scripts/invoke.sh $* $(EVENT)
 
 bench: ## Throughput, latency and peak memory of the demo, release build (see README "Measurements")
 	$(CARGO) build --release --locked -p ferry-cli --bin ferry

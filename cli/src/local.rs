@@ -84,6 +84,7 @@ impl Local {
     fn wiring(&self) -> Wiring {
         Wiring {
             secrets: self.store.secrets.clone(),
+            locks: self.store.locks.clone(),
             budget: self.store.budget.clone(),
             clock: self.clock.clone(),
             budget_max_wait: self.deps.settings.budget_max_wait,
@@ -100,7 +101,7 @@ impl Local {
         for (name, value) in secrets {
             self.store
                 .secrets
-                .put(&cfg.tenant.id, name, value)
+                .set(&cfg.tenant.id, name, value)
                 .map_err(|source| tenant::WiringError::Secret {
                     tenant: cfg.tenant.id.clone(),
                     source,
@@ -160,6 +161,7 @@ impl Simulators {
                 timeout_seconds: 10,
                 minute_headroom: 5,
                 batch_size: 50,
+                token_url: self.xero.token_url(),
             }),
             template: TemplatePaths {
                 base: templates.join("connectwise-xero.toml"),
@@ -225,7 +227,7 @@ pub fn tenant_file(cfg: &TenantConfig) -> String {
         "# Written by Ferry: a tenant whose PSA and ERP are the local simulators.\n\
          [tenant]\nid = \"{}\"\nname = {:?}\n\n\
          [psa.connectwise]\nbase_url = \"{}\"\ncompany_id = \"{}\"\nhome_currency = \"{}\"\nkey_url_origins = [{}]\n\n\
-         [erp.xero]\nbase_url = \"{}\"\ntenant_id = \"{}\"\nbatch_size = {}\nminute_headroom = {}\n\n\
+         [erp.xero]\nbase_url = \"{}\"\ntenant_id = \"{}\"\nbatch_size = {}\nminute_headroom = {}\ntoken_url = \"{}\"\n\n\
          [template]\nbase = {:?}\n",
         cfg.tenant.id,
         cfg.tenant
@@ -240,6 +242,7 @@ pub fn tenant_file(cfg: &TenantConfig) -> String {
         x.tenant_id,
         x.batch_size,
         x.minute_headroom,
+        x.token_url,
         cfg.template.base.display().to_string(),
     );
     if let Some(o) = &cfg.template.overlay {

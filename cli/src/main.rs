@@ -99,6 +99,11 @@ struct SimArgs {
     db: PathBuf,
     #[arg(long, default_value_t = 600)]
     members: usize,
+    /// Also provision an AWS stack named PREFIX (table, queues, bus, the tenant's
+    /// secret) where AWS_ENDPOINT_URL points (moto), and write `lambda.env` for
+    /// `cargo lambda watch --env-file`. Used by `make invoke-<function>`.
+    #[arg(long, value_name = "PREFIX")]
+    aws: Option<String>,
 }
 
 #[derive(Args)]
@@ -350,7 +355,11 @@ async fn run() -> anyhow::Result<ExitCode> {
             std::fs::write(&path, text)?;
             let local = open(&a.db)?;
             for (name, value) in sims.secrets() {
-                local.store.secrets.put(&tenant, name, &value)?;
+                local.store.secrets.set(&tenant, name, &value)?;
+            }
+            if let Some(prefix) = &a.aws {
+                let env_file = aws_sim_stack(prefix, &tenant, &sims, &path, &a.dir).await?;
+                println!("AWS stack {prefix}:   {}", env_file.display());
             }
             println!("ConnectWise simulator: {}", sims.cw.base_url());
             println!("Xero simulator:        {}", sims.xero.base_url());
@@ -411,7 +420,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                     name,
                 )
                 .await?;
-                local.store.secrets.put(&cfg.tenant.id, name, v.expose())?;
+                local.store.secrets.set(&cfg.tenant.id, name, v.expose())?;
             }
             local.add_tenant(&cfg, template, &[]).await?;
             let real = local.tenants.get(&cfg.tenant.id).context("tenant")?;
@@ -525,7 +534,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Cmd::SecretSet(a) => {
             let local = open(&a.db)?;
-            local.store.secrets.put(&a.tenant, &a.name, &a.value)?;
+            local.store.secrets.set(&a.tenant, &a.name, &a.value)?;
             eprintln!("stored {} for {}", a.name, a.tenant);
             Ok(ExitCode::SUCCESS)
         }
@@ -634,6 +643,52 @@ async fn exceptions(c: ExceptionsCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// A tenant file for a wired config (used by `ferry sim`).
+/// Provisions a stack on the emulator for the simulated tenant and writes the
+/// functions' environment (`lambda.env`).
+async fn aws_sim_stack(
+    prefix: &str,
+    tenant: &TenantId,
+    sims: &Simulators,
+    tenant_file: &std::path::Path,
+    dir: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    anyhow::ensure!(
+        !endpoint.is_empty(),
+        "--aws creates resources and is meant for an emulator: set AWS_ENDPOINT_URL (e.g. moto on http://127.0.0.1:5005)"
+    );
+    let sdk = ferry_aws::sdk_config().await;
+    let r = ferry_aws::provision::create(&sdk, prefix, 5).await?;
+    let secrets = sims
+        .secrets()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    ferry_aws::provision::put_secret(&sdk, &r, tenant, &secrets).await?;
+    let mut lines = vec![
+        "FERRY_STORE=aws".to_string(),
+        format!(
+            "FERRY_TENANT_FILES={}",
+            std::path::absolute(tenant_file)?.display()
+        ),
+        format!("FERRY_TABLE={}", r.table),
+        format!("FERRY_EVENT_BUS={}", r.event_bus),
+        format!("FERRY_SECRET_PREFIX={}", r.secret_prefix),
+        format!("AWS_ENDPOINT_URL={endpoint}"),
+    ];
+    for (q, var) in ferry_lambda::config::QUEUE_VARS {
+        lines.push(format!("{var}={}", r.queues[&q]));
+    }
+    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+        if let Ok(v) = std::env::var(var) {
+            lines.push(format!("{var}={v}"));
+        }
+    }
+    let path = dir.join("lambda.env");
+    std::fs::write(&path, lines.join("\n") + "\n")?;
+    Ok(path)
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
     match run().await {

@@ -345,3 +345,85 @@ async fn a_poison_message_fails_alone_until_the_dlq_takes_it_and_the_sweep_parks
         "the exception keeps the message for replay"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_functions_refresh_the_rotating_xero_token_once_and_store_the_new_refresh_token() {
+    use ferry_core::ports::Secrets;
+    use std::collections::BTreeMap;
+    let stack = AwsStack::start(&small_firm(), 5).await;
+    // The tenant connects to Xero by OAuth: client credentials and a refresh token.
+    let x = stack.sims.xero.config().clone();
+    let mut values: BTreeMap<String, String> = stack
+        .sims
+        .secrets()
+        .into_iter()
+        .filter(|(k, _)| *k != "xero.access_token")
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    values.insert("xero.client_id".into(), x.client_id.clone());
+    values.insert("xero.client_secret".into(), x.client_secret.clone());
+    values.insert("xero.refresh_token".into(), x.refresh_token.clone());
+    ferry_aws::provision::put_secret(&stack.sdk, &stack.resources, &stack.tenant, &values)
+        .await
+        .expect("secret");
+    // Two functions, each with its own cold start (own secret cache, own lock holder).
+    let a = stack.deps_with(|_| {}).await;
+    let b = stack.deps_with(|_| {}).await;
+    let erp = |d: &ferry_core::Deps| {
+        let d = d.clone();
+        let t = stack.tenant.clone();
+        async move {
+            d.tenants
+                .context(&t)
+                .await
+                .expect("tenant")
+                .expect("known")
+                .erp
+                .clone()
+        }
+    };
+    let (ea, eb) = (erp(&a).await, erp(&b).await);
+
+    let (ra, rb) = tokio::join!(ea.closed_through(), eb.closed_through());
+    ra.expect("function a reads Xero");
+    rb.expect("function b reads Xero");
+    assert_eq!(
+        stack.sims.xero.token_refreshes(),
+        1,
+        "one refresh serves both functions"
+    );
+    let store = ferry_aws::Adapters::new(&stack.sdk, &stack.resources).secrets;
+    let stored = store
+        .get_fresh(&stack.tenant, "xero.refresh_token")
+        .await
+        .expect("stored refresh token");
+    assert_eq!(
+        stored.expose(),
+        stack.sims.xero.current_refresh_token(),
+        "the rotated refresh token is what the secret holds"
+    );
+    assert_ne!(
+        stored.expose(),
+        x.refresh_token,
+        "the refresh token rotated"
+    );
+
+    // Xero stops accepting the access token: both functions get a 401 at once.
+    stack.sims.xero.revoke_access_tokens();
+    let (ra, rb) = tokio::join!(ea.closed_through(), eb.closed_through());
+    ra.expect("function a renews and reads");
+    rb.expect("function b renews and reads");
+    assert_eq!(
+        stack.sims.xero.token_refreshes(),
+        2,
+        "one more refresh, not one per function"
+    );
+    assert_eq!(
+        store
+            .get_fresh(&stack.tenant, "xero.refresh_token")
+            .await
+            .expect("stored")
+            .expose(),
+        stack.sims.xero.current_refresh_token()
+    );
+}

@@ -42,9 +42,20 @@ fn sqs_bodies(name: &str, v: Value) -> Vec<Envelope> {
     event
         .records
         .iter()
-        .map(|r| {
+        .filter_map(|r| {
             let body = r.body.as_deref().expect("a body");
-            Envelope::from_body(body).unwrap_or_else(|e| panic!("{name}: {e}"))
+            // Poison records (message ids ending in `dead`) must not parse; the rest must.
+            if r.message_id
+                .as_deref()
+                .is_some_and(|id| id.ends_with("dead"))
+            {
+                assert!(
+                    Envelope::from_body(body).is_err(),
+                    "{name}: the poison record parses"
+                );
+                return None;
+            }
+            Some(Envelope::from_body(body).unwrap_or_else(|e| panic!("{name}: {e}")))
         })
         .collect()
 }
@@ -68,11 +79,16 @@ fn intake_samples_are_webhooks_or_polls() {
                 (name, other) => panic!("{name}: unexpected {other:?}"),
             },
             (name, LambdaRequest::ApiGatewayV2(req)) => {
-                assert!(name.starts_with("webhook-"), "{name} is an HTTP request");
-                assert!(
-                    req.raw_path
-                        .as_deref()
-                        .is_some_and(|p| p.starts_with("/webhooks/")),
+                // webhook-<vendor>-<valid|forged>.json
+                let vendor = name
+                    .strip_prefix("webhook-")
+                    .and_then(|n| n.split('-').next())
+                    .unwrap_or_else(|| {
+                        panic!("{name} is an HTTP request named webhook-<vendor>-…")
+                    });
+                assert_eq!(
+                    req.raw_path.as_deref(),
+                    Some(format!("/webhooks/{vendor}/demo-firm").as_str()),
                     "{name}"
                 );
                 assert!(req.body.is_some(), "{name} has a body");

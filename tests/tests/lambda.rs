@@ -33,7 +33,7 @@ async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_
     let sig = ferry_sim::connectwise::sign(&h.sims.cw.config().signing_key, body.as_bytes());
     // The checked-in sample, pointed at this test's tenant and carrying a body the
     // simulator signed. As checked in (a placeholder signature) it is refused.
-    let mut http = sample("intake/webhook-company-updated.json");
+    let mut http = sample("intake/webhook-connectwise-forged.json");
     let path = "/webhooks/connectwise/test-firm";
     http["rawPath"] = json!(path);
     http["requestContext"]["http"]["path"] = json!(path);
@@ -106,4 +106,109 @@ async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_
             .is_some(),
         "the good message was processed"
     );
+}
+
+/// Points a sample at the harness's tenant (the path names the tenant; it is not signed).
+fn at_tenant(mut event: serde_json::Value, tenant: &str) -> serde_json::Value {
+    let path = event["rawPath"]
+        .as_str()
+        .expect("rawPath")
+        .replace("/demo-firm", &format!("/{tenant}"));
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["pathParameters"]["tenant"] = json!(tenant);
+    event
+}
+
+async fn intake_status(h: &Harness, event: serde_json::Value) -> u16 {
+    let req: LambdaRequest = serde_json::from_value(event).expect("an HTTP API event");
+    ferry_lambda::handle_intake(&h.deps, req.into())
+        .await
+        .expect("an HTTP answer")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_webhook_sample_gets_the_answer_its_name_promises() {
+    let h = Harness::start_opts(Options {
+        host: false,
+        ..Options::default()
+    })
+    .await;
+    let t = h.tenant.as_str();
+    // Xero: signed with the simulator's demo webhook key, as checked in.
+    assert_eq!(
+        intake_status(&h, at_tenant(sample("intake/webhook-xero-valid.json"), t)).await,
+        200
+    );
+    assert_eq!(
+        intake_status(&h, at_tenant(sample("intake/webhook-xero-forged.json"), t)).await,
+        401
+    );
+    // ConnectWise: the signing key is fetched from the callback's key_url, which
+    // must be the running simulator; the valid sample is re-pointed and re-signed
+    // with the same demo key it was signed with.
+    let mut valid = at_tenant(sample("intake/webhook-connectwise-valid.json"), t);
+    let mut body: serde_json::Value =
+        serde_json::from_str(valid["body"].as_str().expect("body")).expect("json body");
+    let checked_in = ferry_sim::connectwise::sign(
+        &h.sims.cw.config().signing_key,
+        valid["body"].as_str().expect("body").as_bytes(),
+    );
+    assert_eq!(
+        valid["headers"]["x-content-signature"], checked_in,
+        "the checked-in sample is signed with the simulator's demo key"
+    );
+    body["Metadata"]["key_url"] = json!(h.sims.cw.key_url());
+    let body = body.to_string();
+    valid["headers"]["x-content-signature"] = json!(ferry_sim::connectwise::sign(
+        &h.sims.cw.config().signing_key,
+        body.as_bytes()
+    ));
+    valid["body"] = json!(body);
+    assert_eq!(intake_status(&h, valid).await, 200);
+    let forged = at_tenant(sample("intake/webhook-connectwise-forged.json"), t);
+    assert_eq!(intake_status(&h, forged).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_poison_sample_is_the_only_failure_of_its_batch() {
+    let h = Harness::start_opts(Options {
+        host: false,
+        ..Options::default()
+    })
+    .await;
+    for (file, queue) in [
+        ("transform/sqs-with-poison.json", QueueName::Transform),
+        ("post/sqs-with-poison.json", QueueName::Post),
+    ] {
+        let mut event = sample(file);
+        let records = event["Records"].as_array_mut().expect("records");
+        for r in records.iter_mut() {
+            let body = r["body"]
+                .as_str()
+                .expect("body")
+                .replace("demo-firm", h.tenant.as_str());
+            r["body"] = json!(body);
+        }
+        let poison: Vec<String> = records
+            .iter()
+            .filter(|r| {
+                r["messageId"]
+                    .as_str()
+                    .is_some_and(|id| id.ends_with("dead"))
+            })
+            .map(|r| r["messageId"].as_str().expect("id").to_string())
+            .collect();
+        assert_eq!(poison.len(), 1, "{file} holds one poison message");
+        let sqs: SqsEvent = serde_json::from_value(event).expect("an SQS event");
+        let response = ferry_lambda::handle_sqs(&h.deps, queue, sqs).await;
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(failed, poison, "{file}: only the poison message fails");
+    }
 }

@@ -15,6 +15,7 @@ pub mod exceptions;
 pub mod idempotency;
 pub mod idmap;
 pub mod ledger;
+pub mod lock;
 pub mod provision;
 pub mod queue;
 pub mod secrets;
@@ -60,6 +61,7 @@ pub struct Adapters {
     pub staging: Arc<dyn Staging>,
     pub dedupe: Arc<dyn EventDedupe>,
     pub secrets: Arc<secrets::SecretsManager>,
+    pub locks: Arc<dyn LockStore>,
 }
 
 impl Adapters {
@@ -98,7 +100,10 @@ impl Adapters {
             staging: Arc::new(staging::DynamoStaging {
                 table: table.clone(),
             }),
-            dedupe: Arc::new(dedupe::DynamoDedupe { table }),
+            dedupe: Arc::new(dedupe::DynamoDedupe {
+                table: table.clone(),
+            }),
+            locks: Arc::new(lock::DynamoLocks { table }),
             secrets: Arc::new(secrets::SecretsManager::new(
                 aws_sdk_secretsmanager::Client::new(sdk),
                 &r.secret_prefix,

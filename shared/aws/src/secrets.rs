@@ -63,42 +63,43 @@ impl SecretsManager {
     }
 }
 
-#[async_trait]
-impl Secrets for SecretsManager {
-    async fn get(&self, tenant: &TenantId, name: &str) -> Result<Secret, PortError> {
-        let value = match self.cached(tenant, name) {
-            Some(v) => v,
-            None => {
-                let id = self.secret_id(tenant);
-                let out = self
-                    .client
-                    .get_secret_value()
-                    .secret_id(&id)
-                    .send()
-                    .await
-                    .map_err(sdk_err(PORT, "get"))?;
-                let text = out.secret_string.ok_or_else(|| {
-                    PortError::permanent(PORT, "get", format!("secret {id} has no SecretString"))
-                })?;
-                let values: BTreeMap<String, String> =
-                    serde_json::from_str(&text).map_err(|e| {
-                        PortError::permanent(
-                            PORT,
-                            "get",
-                            format!("secret {id} must be a JSON object of string values: {e}"),
-                        )
-                    })?;
-                let v = values.get(name).cloned();
-                self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
-                    tenant.clone(),
-                    Cached {
-                        at: Instant::now(),
-                        values,
-                    },
-                );
-                v
-            }
-        };
+impl SecretsManager {
+    /// Reads the whole secret from Secrets Manager (no cache) and caches it.
+    async fn load(&self, tenant: &TenantId) -> Result<BTreeMap<String, String>, PortError> {
+        let id = self.secret_id(tenant);
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&id)
+            .send()
+            .await
+            .map_err(sdk_err(PORT, "get"))?;
+        let text = out.secret_string.ok_or_else(|| {
+            PortError::permanent(PORT, "get", format!("secret {id} has no SecretString"))
+        })?;
+        let values: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| {
+            PortError::permanent(
+                PORT,
+                "get",
+                format!("secret {id} must be a JSON object of string values: {e}"),
+            )
+        })?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            tenant.clone(),
+            Cached {
+                at: Instant::now(),
+                values: values.clone(),
+            },
+        );
+        Ok(values)
+    }
+
+    fn named(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: Option<String>,
+    ) -> Result<Secret, PortError> {
         value.map(Secret::new).ok_or_else(|| {
             PortError::permanent(
                 PORT,
@@ -106,5 +107,44 @@ impl Secrets for SecretsManager {
                 format!("secret {} has no value {name:?}", self.secret_id(tenant)),
             )
         })
+    }
+}
+
+#[async_trait]
+impl Secrets for SecretsManager {
+    async fn get_fresh(&self, tenant: &TenantId, name: &str) -> Result<Secret, PortError> {
+        let value = self.load(tenant).await?.get(name).cloned();
+        self.named(tenant, name, value)
+    }
+
+    async fn put(&self, tenant: &TenantId, values: &[(&str, &Secret)]) -> Result<(), PortError> {
+        let mut all = self.load(tenant).await?;
+        for (name, value) in values {
+            all.insert((*name).to_string(), value.expose().to_string());
+        }
+        let body = serde_json::to_string(&all).map_err(|e| PortError::permanent(PORT, "put", e))?;
+        self.client
+            .put_secret_value()
+            .secret_id(self.secret_id(tenant))
+            .secret_string(body)
+            .send()
+            .await
+            .map_err(sdk_err(PORT, "put"))?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            tenant.clone(),
+            Cached {
+                at: Instant::now(),
+                values: all,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get(&self, tenant: &TenantId, name: &str) -> Result<Secret, PortError> {
+        let value = match self.cached(tenant, name) {
+            Some(v) => v,
+            None => self.load(tenant).await?.get(name).cloned(),
+        };
+        self.named(tenant, name, value)
     }
 }

@@ -71,6 +71,11 @@ async fn dynamodb_event_dedupe_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_lock_store_meets_the_contract() {
+    contracts::lock_store(stack("lock", 3).await.2.locks).await;
+}
+
+#[tokio::test]
 async fn secrets_come_from_secrets_manager_cached_and_refreshed() {
     let (sdk, mut r, _) = stack("secrets", 3).await;
     r.secret_ttl = Duration::from_millis(300);

@@ -12,12 +12,14 @@ use ferry_canon::{Currency, TenantId};
 use ferry_core::PortError;
 use ferry_core::deps::{TenantContext, Tenants};
 use ferry_core::gate::BudgetGate;
-use ferry_core::ports::{Clock, ErpConnector, PsaConnector, RateBudget, Secrets, WebhookVerifier};
+use ferry_core::ports::{
+    Clock, ErpConnector, LockStore, PsaConnector, RateBudget, Secrets, WebhookVerifier,
+};
 use ferry_core::template::{Template, TemplateSource};
 use serde::Deserialize;
 
 use crate::connectwise::{ConnectWise, ConnectWiseConfig, ConnectWiseCredentials};
-use crate::xero::{Xero, XeroConfig, XeroWebhooks};
+use crate::xero::{OAuthTokens, Xero, XeroAuth, XeroConfig, XeroWebhooks};
 
 /// A tenant file (`tenant.toml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +110,9 @@ impl TenantConfig {
             ]),
         }
         match self.erp {
+            // xero.access_token for a fixed token, or xero.client_id, xero.client_secret
+            // and xero.refresh_token for an OAuth connection (then Ferry keeps
+            // xero.access_token and xero.access_token_expires_at up to date itself).
             ErpConfig::Xero(_) => v.extend(["xero.access_token", "xero.webhook_key"]),
         }
         v
@@ -118,6 +123,8 @@ impl TenantConfig {
 #[derive(Clone)]
 pub struct Wiring {
     pub secrets: Arc<dyn Secrets>,
+    /// Single-writer locks (Xero token refresh).
+    pub locks: Arc<dyn LockStore>,
     pub budget: Arc<dyn RateBudget>,
     pub clock: Arc<dyn Clock>,
     /// Longest in-process wait for ERP rate budget.
@@ -172,11 +179,19 @@ pub async fn build(
                 "xero".into(),
                 Arc::new(XeroWebhooks::new(secret("xero.webhook_key").await?)),
             );
-            Arc::new(Xero::new(
-                settings.clone(),
-                secret("xero.access_token").await?,
-                gate,
-            ))
+            // An OAuth connection when the secret holds a refresh token; a fixed token otherwise.
+            let auth = match w.secrets.get(&tenant, "xero.refresh_token").await {
+                Ok(_) => XeroAuth::OAuth(Arc::new(OAuthTokens::new(
+                    tenant.clone(),
+                    w.secrets.clone(),
+                    w.locks.clone(),
+                    w.clock.clone(),
+                    settings.token_url.clone(),
+                    Duration::from_secs(settings.timeout_seconds),
+                ))),
+                Err(_) => XeroAuth::Fixed(secret("xero.access_token").await?),
+            };
+            Arc::new(Xero::new(settings.clone(), auth, gate))
         }
     };
     Ok(TenantContext {

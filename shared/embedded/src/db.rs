@@ -108,6 +108,11 @@ CREATE TABLE IF NOT EXISTS dedupe (
     PRIMARY KEY (tenant, event_id)
 );
 
+CREATE TABLE IF NOT EXISTS locks (
+    tenant TEXT NOT NULL, name TEXT NOT NULL, holder TEXT NOT NULL, until INTEGER NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
+
 CREATE TABLE IF NOT EXISTS secrets (
     tenant TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (tenant, name)

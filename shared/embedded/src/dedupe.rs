@@ -54,8 +54,8 @@ pub struct SqliteSecrets {
 }
 
 impl SqliteSecrets {
-    /// Stores a value (local setup only).
-    pub fn put(&self, tenant: &TenantId, name: &str, value: &str) -> Result<(), PortError> {
+    /// Stores a value (local setup).
+    pub fn set(&self, tenant: &TenantId, name: &str, value: &str) -> Result<(), PortError> {
         self.db
             .with(|c| {
                 c.execute(
@@ -71,6 +71,22 @@ impl SqliteSecrets {
 
 #[async_trait]
 impl Secrets for SqliteSecrets {
+    async fn put(&self, tenant: &TenantId, values: &[(&str, &Secret)]) -> Result<(), PortError> {
+        self.db
+            .with(|c| {
+                let tx = c.transaction()?;
+                for (name, value) in values {
+                    tx.execute(
+                        "INSERT INTO secrets (tenant, name, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (tenant, name) DO UPDATE SET value = excluded.value",
+                        params![tenant.as_str(), name, value.expose()],
+                    )?;
+                }
+                tx.commit()
+            })
+            .map_err(sql_err("secrets", "put"))
+    }
+
     async fn get(&self, tenant: &TenantId, name: &str) -> Result<Secret, PortError> {
         let v: Option<String> = self
             .db
@@ -90,5 +106,46 @@ impl Secrets for SqliteSecrets {
                 format!("secret {name:?} is not set for tenant {tenant}"),
             )
         })
+    }
+}
+
+/// Named per-tenant locks with expiry, on SQLite.
+pub struct SqliteLocks {
+    pub(crate) db: Db,
+}
+
+#[async_trait]
+impl ferry_core::ports::LockStore for SqliteLocks {
+    async fn try_acquire(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        self.db
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO locks (tenant, name, holder, until) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (tenant, name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE locks.until <= ?5 OR locks.holder = excluded.holder",
+                    params![tenant.as_str(), name, holder, micros(until), micros(now)],
+                )
+            })
+            .map(|n| n > 0)
+            .map_err(sql_err("locks", "try_acquire"))
+    }
+
+    async fn release(&self, tenant: &TenantId, name: &str, holder: &str) -> Result<(), PortError> {
+        self.db
+            .with(|c| {
+                c.execute(
+                    "DELETE FROM locks WHERE tenant = ?1 AND name = ?2 AND holder = ?3",
+                    params![tenant.as_str(), name, holder],
+                )
+            })
+            .map(|_| ())
+            .map_err(sql_err("locks", "release"))
     }
 }

@@ -26,7 +26,7 @@ pub use audit::{SqliteAudit, SqliteEvents};
 pub use budget::SqliteBudget;
 pub use cursor::SqliteCursors;
 pub use db::Db;
-pub use dedupe::{SqliteDedupe, SqliteSecrets};
+pub use dedupe::{SqliteDedupe, SqliteLocks, SqliteSecrets};
 pub use exceptions::SqliteExceptions;
 pub use idempotency::SqliteIdempotency;
 pub use idmap::SqliteIdMap;
@@ -50,6 +50,7 @@ pub struct Store {
     pub staging: Arc<SqliteStaging>,
     pub dedupe: Arc<SqliteDedupe>,
     pub secrets: Arc<SqliteSecrets>,
+    pub locks: Arc<SqliteLocks>,
 }
 
 impl Store {
@@ -77,6 +78,7 @@ impl Store {
             staging: Arc::new(SqliteStaging { db: db.clone() }),
             dedupe: Arc::new(SqliteDedupe { db: db.clone() }),
             secrets: Arc::new(SqliteSecrets { db: db.clone() }),
+            locks: Arc::new(SqliteLocks { db: db.clone() }),
             db,
         }
     }

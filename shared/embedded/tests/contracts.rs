@@ -63,6 +63,11 @@ async fn event_dedupe_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn lock_store_meets_the_contract() {
+    contracts::lock_store(store().1.locks).await;
+}
+
+#[tokio::test]
 async fn the_audit_table_refuses_updates_and_deletes() {
     let (_, s) = store();
     use ferry_core::ports::AuditLog;

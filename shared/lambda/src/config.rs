@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ferry_aws::Resources;
 use ferry_connectors::tenant::{self, ConfiguredTenants, TenantConfig, Wiring};
-use ferry_core::ports::{Clock, QueueName, RateBudget, Secrets, SystemClock};
+use ferry_core::ports::{Clock, QueueName, SystemClock};
 use ferry_core::{Deps, Settings};
 use ferry_embedded::Store;
 
@@ -159,25 +159,36 @@ impl Config {
     pub async fn build(&self) -> Result<Deps, ConfigError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let tenants = Arc::new(ConfiguredTenants::new());
-        let (secrets, budget, deps): (Arc<dyn Secrets>, Arc<dyn RateBudget>, _) = match &self.store
-        {
+        let (deps, wiring) = match &self.store {
             StoreConfig::Sqlite(path) => {
                 let store = Store::open(path, clock.clone(), self.max_receives)?;
-                let deps = store.deps(clock.clone(), tenants.clone(), self.settings.clone());
-                (store.secrets.clone(), store.budget.clone(), deps)
+                let wiring = Wiring {
+                    secrets: store.secrets.clone(),
+                    locks: store.locks.clone(),
+                    budget: store.budget.clone(),
+                    clock: clock.clone(),
+                    budget_max_wait: self.settings.budget_max_wait,
+                };
+                (
+                    store.deps(clock, tenants.clone(), self.settings.clone()),
+                    wiring,
+                )
             }
             StoreConfig::Aws(r) => {
                 let sdk = ferry_aws::sdk_config().await;
                 let a = ferry_aws::Adapters::new(&sdk, r);
-                let deps = a.deps(clock.clone(), tenants.clone(), self.settings.clone());
-                (a.secrets.clone(), a.budget.clone(), deps)
+                let wiring = Wiring {
+                    secrets: a.secrets.clone(),
+                    locks: a.locks.clone(),
+                    budget: a.budget.clone(),
+                    clock: clock.clone(),
+                    budget_max_wait: self.settings.budget_max_wait,
+                };
+                (
+                    a.deps(clock, tenants.clone(), self.settings.clone()),
+                    wiring,
+                )
             }
-        };
-        let wiring = Wiring {
-            secrets,
-            budget,
-            clock,
-            budget_max_wait: self.settings.budget_max_wait,
         };
         for file in &self.tenant_files {
             let (cfg, dir) = TenantConfig::read(file)?;

@@ -35,7 +35,14 @@ use crate::{num, uuid};
 /// The organisation's setup.
 #[derive(Debug, Clone)]
 pub struct XeroSimConfig {
+    /// A long-lived bearer token the API always accepts (the demo's static credential).
     pub token: String,
+    /// The OAuth app: `POST /connect/token` exchanges a refresh token for an
+    /// access token (valid `access_token_ttl`) and a new refresh token; the
+    /// previous refresh token keeps working for a 30-minute grace period.
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
     pub tenant_id: String,
     pub webhook_key: String,
     pub name: String,
@@ -59,6 +66,9 @@ impl Default for XeroSimConfig {
     fn default() -> Self {
         XeroSimConfig {
             token: "xero-access-token-demo".into(),
+            client_id: "xero-client-id-demo".into(),
+            client_secret: "xero-client-secret-demo".into(),
+            refresh_token: "xero-refresh-token-0".into(),
             tenant_id: "7f0c3b2a-0000-4000-8000-00000000beef".into(),
             webhook_key: "xero-webhook-key-demo".into(),
             name: "Demo Firm LLC".into(),
@@ -145,8 +155,22 @@ struct Rate {
     stats: XeroStats,
 }
 
+/// OAuth state: issued access tokens, the current and the previous refresh token.
+struct Auth {
+    access: HashMap<String, Instant>,
+    access_ttl: Duration,
+    refresh: String,
+    previous: Option<(String, Instant)>,
+    refreshes: u64,
+    generation: u64,
+}
+
+/// The refresh-token grace Xero documents.
+const REFRESH_GRACE: Duration = Duration::from_secs(30 * 60);
+
 struct Inner {
     cfg: XeroSimConfig,
+    auth: Mutex<Auth>,
     org: Mutex<Org>,
     rate: Mutex<Rate>,
     inflight: AtomicU32,
@@ -206,13 +230,112 @@ fn xero_error(message: &str, elements: Vec<Value>) -> Value {
     json!({ "ErrorNumber": 10, "Type": "ValidationException", "Message": message, "Elements": elements })
 }
 
+/// `POST /connect/token` (grant_type=refresh_token), as Xero's identity server
+/// answers it: client credentials in Basic auth, the refresh token rotates on
+/// every use, the previous one is honoured for the grace period.
+async fn token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            inner.cfg.client_id, inner.cfg.client_secret
+        ))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "unsupported_grant_type"})),
+        )
+            .into_response();
+    }
+    let presented = form.get("refresh_token").cloned().unwrap_or_default();
+    let now = Instant::now();
+    let mut auth = inner.auth.lock().expect("not poisoned");
+    let in_grace = auth
+        .previous
+        .as_ref()
+        .is_some_and(|(t, until)| *t == presented && *until > now);
+    if presented != auth.refresh && !in_grace {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    }
+    auth.refreshes += 1;
+    if presented == auth.refresh {
+        auth.generation += 1;
+        let next = format!("xero-refresh-token-{}-{}", auth.generation, uuid());
+        let old = std::mem::replace(&mut auth.refresh, next);
+        auth.previous = Some((old, now + REFRESH_GRACE));
+    }
+    let access = format!("xero-access-{}", uuid());
+    let ttl = auth.access_ttl;
+    auth.access.insert(access.clone(), now + ttl);
+    axum::Json(json!({
+        "access_token": access,
+        "expires_in": ttl.as_secs(),
+        "token_type": "Bearer",
+        "refresh_token": auth.refresh,
+        "scope": "offline_access accounting.transactions accounting.contacts accounting.settings",
+    }))
+    .into_response()
+}
+
 impl XeroSim {
+    /// How long access tokens from `/connect/token` live (Xero: 30 minutes).
+    pub fn set_access_token_ttl(&self, ttl: Duration) {
+        self.inner.auth.lock().expect("not poisoned").access_ttl = ttl;
+    }
+
+    /// Invalidates every access token issued by `/connect/token` (as a
+    /// revocation or an early expiry would); the fixed demo token stays valid.
+    pub fn revoke_access_tokens(&self) {
+        self.inner.auth.lock().expect("not poisoned").access.clear();
+    }
+
+    /// Refresh-token exchanges answered so far.
+    pub fn token_refreshes(&self) -> u64 {
+        self.inner.auth.lock().expect("not poisoned").refreshes
+    }
+
+    /// The refresh token that is current now.
+    pub fn current_refresh_token(&self) -> String {
+        self.inner
+            .auth
+            .lock()
+            .expect("not poisoned")
+            .refresh
+            .clone()
+    }
+
+    /// The token endpoint's URL.
+    pub fn token_url(&self) -> String {
+        format!("{}/connect/token", self.origin())
+    }
+
     pub async fn start(cfg: XeroSimConfig) -> std::io::Result<XeroSim> {
         Self::start_on(cfg, "127.0.0.1:0".parse().expect("valid address")).await
     }
 
     pub async fn start_on(cfg: XeroSimConfig, addr: SocketAddr) -> std::io::Result<XeroSim> {
         let inner = Arc::new(Inner {
+            auth: Mutex::new(Auth {
+                access: HashMap::new(),
+                access_ttl: Duration::from_secs(30 * 60),
+                refresh: cfg.refresh_token.clone(),
+                previous: None,
+                refreshes: 0,
+                generation: 0,
+            }),
             org: Mutex::new(Org {
                 period_lock: cfg.period_lock,
                 ..Org::default()
@@ -230,6 +353,7 @@ impl XeroSim {
         });
         let app = Router::new()
             .route("/api.xro/2.0/{*rest}", any(api))
+            .route("/connect/token", axum::routing::post(token))
             .with_state(inner.clone());
         let server = server::serve(app, addr).await?;
         Ok(XeroSim {
@@ -496,8 +620,18 @@ async fn api(
     body: Bytes,
 ) -> Response {
     // Authentication comes before any accounting, as in Xero.
-    let bearer = format!("Bearer {}", inner.cfg.token);
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(bearer.as_str()) {
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let known = presented == inner.cfg.token || {
+        let auth = inner.auth.lock().expect("not poisoned");
+        auth.access
+            .get(presented)
+            .is_some_and(|exp| *exp > Instant::now())
+    };
+    if !known {
         return respond(
             &inner,
             StatusCode::UNAUTHORIZED,

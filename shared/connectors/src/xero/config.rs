@@ -20,6 +20,14 @@ pub struct XeroConfig {
     /// Documents per write call (Xero recommends about 50).
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// Xero's OAuth token endpoint, used when the tenant's secret holds a
+    /// `xero.refresh_token` (otherwise `xero.access_token` is used as is).
+    #[serde(default = "default_token_url")]
+    pub token_url: String,
+}
+
+fn default_token_url() -> String {
+    "https://identity.xero.com/connect/token".into()
 }
 
 fn default_base() -> String {

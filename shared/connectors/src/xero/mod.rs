@@ -5,6 +5,7 @@
 //! Reference: https://developer.xero.com/documentation/api/accounting/overview
 //! and the official OpenAPI `xero_accounting.yaml`.
 
+pub mod auth;
 pub mod config;
 pub mod mapper;
 pub mod raw;
@@ -26,6 +27,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+pub use auth::{OAuthTokens, XeroAuth};
 pub use config::XeroConfig;
 pub use webhook::XeroWebhooks;
 
@@ -44,7 +46,7 @@ pub fn system() -> SystemId {
 /// One organisation's Xero connection.
 pub struct Xero {
     cfg: XeroConfig,
-    token: Secret,
+    auth: XeroAuth,
     http: reqwest::Client,
     gate: Arc<dyn CallGate>,
     inflight: Semaphore,
@@ -64,11 +66,11 @@ fn date_literal(d: NaiveDate) -> String {
 
 impl Xero {
     /// `gate` is the tenant's shared rate budget; every request passes it.
-    pub fn new(cfg: XeroConfig, token: Secret, gate: Arc<dyn CallGate>) -> Self {
+    pub fn new(cfg: XeroConfig, auth: XeroAuth, gate: Arc<dyn CallGate>) -> Self {
         Xero {
             http: http::client(Duration::from_secs(cfg.timeout_seconds)),
             cfg,
-            token,
+            auth,
             gate,
             inflight: Semaphore::new(CONCURRENT as usize),
         }
@@ -119,23 +121,35 @@ impl Xero {
             .map_err(|_| ConnectorError::transient("connector shutting down"))?;
         self.gate.admit().await?;
         let url = format!("{}/{}", self.cfg.base_url.trim_end_matches('/'), path);
-        let mut req = self
-            .http
-            .request(method, url)
-            .query(query)
-            .bearer_auth(self.token.expose())
-            .header("xero-tenant-id", &self.cfg.tenant_id)
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(k) = idempotency_key {
-            req = req.header("Idempotency-Key", k);
+        let request = |token: &Secret| {
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .query(query)
+                .bearer_auth(token.expose())
+                .header("xero-tenant-id", &self.cfg.tenant_id)
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(k) = idempotency_key {
+                req = req.header("Idempotency-Key", k);
+            }
+            if let Some(since) = if_modified_since {
+                req = req.header("If-Modified-Since", since);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            req
+        };
+        let token = self.auth.token().await?;
+        let mut resp = request(&token).send().await.map_err(http::transport)?;
+        // A refused token (revoked, or expired early): renew once and repeat.
+        // Xero authenticates before doing anything, so the repeat is safe.
+        if resp.status() == StatusCode::UNAUTHORIZED
+            && let Some(renewed) = self.auth.renew(&token).await?
+        {
+            self.gate.admit().await?;
+            resp = request(&renewed).send().await.map_err(http::transport)?;
         }
-        if let Some(since) = if_modified_since {
-            req = req.header("If-Modified-Since", since);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(http::transport)?;
         let status = resp.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
             let retry = http::retry_after(&resp).unwrap_or(Duration::from_secs(60));

@@ -13,6 +13,7 @@ pub mod exceptions;
 pub mod idempotency;
 pub mod idmap;
 pub mod ledger;
+pub mod lock;
 pub mod queue;
 pub mod secrets;
 pub mod staging;
@@ -28,6 +29,7 @@ pub use exceptions::{ExceptionQuery, ExceptionRecord, ExceptionStatus, Exception
 pub use idempotency::{Begin, BeginRequest, IdemRecord, IdemStatus, IdempotencyStore};
 pub use idmap::{Claim, ClaimRequest, CommitRequest, IdMap, IdMapEntry};
 pub use ledger::{Disposition, LedgerCount, LedgerEntry, Observation, Observe, RecordLedger};
+pub use lock::LockStore;
 pub use queue::{OutboundMessage, Queue, QueueDepth, QueueName, ReceivedMessage};
 pub use secrets::{Secret, Secrets};
 pub use staging::{GroupSnapshot, StageRequest, Staging};

@@ -30,4 +30,14 @@ impl fmt::Debug for Secret {
 pub trait Secrets: Send + Sync {
     /// The named value of the tenant's secret, e.g. `connectwise.private_key`.
     async fn get(&self, tenant: &TenantId, name: &str) -> Result<Secret, PortError>;
+
+    /// The named value, read from the source of truth past any cache (a holder of
+    /// the refresh lock must see what the previous holder wrote).
+    async fn get_fresh(&self, tenant: &TenantId, name: &str) -> Result<Secret, PortError> {
+        self.get(tenant, name).await
+    }
+
+    /// Writes several values of the tenant's secret at once, keeping the others
+    /// (used by the single writer that rotates OAuth tokens).
+    async fn put(&self, tenant: &TenantId, values: &[(&str, &Secret)]) -> Result<(), PortError>;
 }

@@ -191,6 +191,11 @@ async fn job_from_flush(
     // Clear the schedule first: a change staged after this point schedules a new flush.
     deps.staging.unschedule(&f.tenant, &f.group).await?;
     let snapshot = deps.staging.snapshot(&f.tenant, &f.group).await?;
+    if snapshot.header.is_none() && snapshot.members.is_empty() {
+        // Nothing was ever staged in this group (or the message names a group of
+        // another store): there is nothing to flush.
+        return Ok(None);
+    }
     let Some(header) = snapshot
         .header
         .as_deref()

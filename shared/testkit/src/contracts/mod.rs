@@ -15,8 +15,8 @@ mod stores;
 
 pub use queue::queue;
 pub use stores::{
-    audit_log, cursor_store, event_dedupe, exception_store, id_map, idempotency_store, rate_budget,
-    record_ledger, staging,
+    audit_log, cursor_store, event_dedupe, exception_store, id_map, idempotency_store, lock_store,
+    rate_budget, record_ledger, staging,
 };
 
 use ferry_canon::TenantId;
