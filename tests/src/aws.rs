@@ -105,6 +105,19 @@ impl AwsStack {
         build(&env).await
     }
 
+    /// An API Gateway stand-in in front of `deps`, subscribed with both simulators.
+    pub async fn gateway(&self, deps: &Deps) -> Gateway {
+        let gateway = Gateway::start(deps.clone()).await;
+        self.sims
+            .subscribe(
+                &gateway.url("connectwise", &self.tenant),
+                &gateway.url("xero", &self.tenant),
+            )
+            .await
+            .expect("subscribe the gateway with the simulators");
+        gateway
+    }
+
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }

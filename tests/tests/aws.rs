@@ -9,7 +9,7 @@ use ferry_core::ports::{
     Disposition, ExceptionQuery, ExceptionStatus, OutboundMessage, Owner, QueueName,
 };
 use ferry_lambda::Schedule;
-use ferry_tests::aws::{AwsStack, Gateway, drain, http_api_event, invoke_intake, poll_once};
+use ferry_tests::aws::{AwsStack, drain, http_api_event, invoke_intake, poll_once};
 use ferry_tests::{Kind, small_firm};
 use serde_json::{Value, json};
 
@@ -33,15 +33,7 @@ fn contacts_numbered(stack: &AwsStack, id: i64) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_on_aws_becomes_exactly_one_erp_document_and_the_cursor_and_audit_say_so() {
     let stack = AwsStack::start(&small_firm(), 5).await;
-    let gateway = Gateway::start(stack.deps.clone()).await;
-    stack
-        .sims
-        .subscribe(
-            &gateway.url("connectwise", &stack.tenant),
-            &gateway.url("xero", &stack.tenant),
-        )
-        .await
-        .expect("subscribe");
+    let gateway = stack.gateway(&stack.deps).await;
 
     // A company is created in ConnectWise; its signed callback reaches intake.
     let company = stack.sims.cw.create(Kind::Company, nimbus()).await;
@@ -177,8 +169,6 @@ async fn a_webhook_on_aws_becomes_exactly_one_erp_document_and_the_cursor_and_au
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intake_does_not_acknowledge_a_webhook_it_could_not_store_or_enqueue() {
     let stack = AwsStack::start(&small_firm(), 5).await;
-    // Capture one real signed callback without processing it.
-    let gateway = Gateway::start(stack.deps.clone()).await;
     let bad_queue = stack
         .deps_with(|env| {
             env.insert(
@@ -195,15 +185,8 @@ async fn intake_does_not_acknowledge_a_webhook_it_could_not_store_or_enqueue() {
             env.insert("FERRY_TABLE".into(), "no-such-table".into());
         })
         .await;
-    let sink = Gateway::start(bad_queue.clone()).await;
-    stack
-        .sims
-        .subscribe(
-            &sink.url("connectwise", &stack.tenant),
-            &gateway.url("xero", &stack.tenant),
-        )
-        .await
-        .expect("subscribe");
+    // A real signed callback, first delivered to a function whose queue is missing.
+    let sink = stack.gateway(&bad_queue).await;
     stack.sims.cw.create(Kind::Company, nimbus()).await;
     let event = sink.events.lock().expect("lock")[0].clone();
 
@@ -265,15 +248,7 @@ async fn intake_does_not_acknowledge_a_webhook_it_could_not_store_or_enqueue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_fails_alone_until_the_dlq_takes_it_and_the_sweep_parks_it() {
     let stack = AwsStack::start(&small_firm(), 2).await;
-    let gateway = Gateway::start(stack.deps.clone()).await;
-    stack
-        .sims
-        .subscribe(
-            &gateway.url("connectwise", &stack.tenant),
-            &gateway.url("xero", &stack.tenant),
-        )
-        .await
-        .expect("subscribe");
+    let _gateway = stack.gateway(&stack.deps).await;
     stack
         .deps
         .queue

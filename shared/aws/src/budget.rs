@@ -17,7 +17,7 @@ use ferry_core::PortError;
 use ferry_core::ports::{Acquire, RateBudget, RateLimits, Usage};
 use serde::{Deserialize, Serialize};
 
-use crate::table::{Cond, MAX_CONFLICTS, Table, conflict, us};
+use crate::table::{Table, us, versioned};
 
 const PORT: &str = "budget";
 const MINUTE_US: i64 = 60_000_000;
@@ -38,7 +38,17 @@ struct Item {
     paused_until_us: i64,
 }
 
+versioned!(Item);
+
 impl Item {
+    fn new(account: &str) -> Item {
+        Item {
+            pk: pk(account),
+            sk: "-".into(),
+            ..Item::default()
+        }
+    }
+
     fn prune(&mut self, now: i64) {
         self.minute.retain(|t| *t > now - MINUTE_US);
         self.day.retain(|k, _| {
@@ -79,71 +89,61 @@ impl RateBudget for DynamoBudget {
         now: DateTime<Utc>,
     ) -> Result<Acquire, PortError> {
         let now = us(now);
-        for _ in 0..MAX_CONFLICTS {
-            let current = self.read(account, "acquire").await?;
-            let expect = current.as_ref().map(|i| i.rev);
-            let mut item = current.unwrap_or_else(|| Item {
-                pk: pk(account),
-                sk: "-".into(),
-                ..Item::default()
-            });
-            if item.paused_until_us > now {
-                return Ok(wait(item.paused_until_us - now));
-            }
-            item.prune(now);
-            if item.minute.len() >= limits.per_minute as usize {
-                let oldest = item.minute.iter().min().copied().unwrap_or(now);
-                return Ok(wait(oldest + MINUTE_US - now));
-            }
-            if item.day_total() >= limits.per_day {
-                let oldest = item
-                    .day
-                    .keys()
-                    .filter_map(|k| k.parse::<i64>().ok())
-                    .min()
-                    .unwrap_or(now);
-                return Ok(wait(oldest + MINUTE_US + DAY_US - now));
-            }
-            item.minute.push(now);
-            *item
-                .day
-                .entry((now - now.rem_euclid(MINUTE_US)).to_string())
-                .or_default() += 1;
-            item.rev = expect.unwrap_or(0) + 1;
-            if self
-                .table
-                .put(PORT, "acquire", &item, Cond::Expect(expect))
-                .await?
-            {
-                return Ok(Acquire::Granted);
-            }
-        }
-        Err(conflict(PORT, "acquire"))
+        let account_pk = pk(account);
+        self.table
+            .update(
+                PORT,
+                "acquire",
+                &account_pk,
+                "-",
+                |current: Option<Item>| {
+                    let mut item = current.unwrap_or_else(|| Item::new(account));
+                    if item.paused_until_us > now {
+                        return Ok((None, wait(item.paused_until_us - now)));
+                    }
+                    item.prune(now);
+                    if item.minute.len() >= limits.per_minute as usize {
+                        let oldest = item.minute.iter().min().copied().unwrap_or(now);
+                        return Ok((None, wait(oldest + MINUTE_US - now)));
+                    }
+                    if item.day_total() >= limits.per_day {
+                        let oldest = item
+                            .day
+                            .keys()
+                            .filter_map(|k| k.parse::<i64>().ok())
+                            .min()
+                            .unwrap_or(now);
+                        return Ok((None, wait(oldest + MINUTE_US + DAY_US - now)));
+                    }
+                    item.minute.push(now);
+                    *item
+                        .day
+                        .entry((now - now.rem_euclid(MINUTE_US)).to_string())
+                        .or_default() += 1;
+                    Ok((Some(item), Acquire::Granted))
+                },
+            )
+            .await
     }
 
     async fn pause_until(&self, account: &str, until: DateTime<Utc>) -> Result<(), PortError> {
-        for _ in 0..MAX_CONFLICTS {
-            let current = self.read(account, "pause_until").await?;
-            let expect = current.as_ref().map(|i| i.rev);
-            let mut item = current.unwrap_or_else(|| Item {
-                pk: pk(account),
-                sk: "-".into(),
-                ..Item::default()
-            });
-            if item.paused_until_us >= us(until) {
-                return Ok(());
-            }
-            item.paused_until_us = us(until);
-            item.rev = expect.unwrap_or(0) + 1;
-            if self
-                .table
-                .put(PORT, "pause_until", &item, Cond::Expect(expect))
-                .await?
-            {
-                return Ok(());
-            }
-        }
-        Err(conflict(PORT, "pause_until"))
+        let until = us(until);
+        self.table
+            .update(
+                PORT,
+                "pause_until",
+                &pk(account),
+                "-",
+                |current: Option<Item>| {
+                    let mut item = current.unwrap_or_else(|| Item::new(account));
+                    if item.paused_until_us >= until {
+                        return Ok((None, ()));
+                    }
+                    item.paused_until_us = until;
+                    Ok((Some(item), ()))
+                },
+            )
+            .await
     }
 
     async fn usage(&self, account: &str, now: DateTime<Utc>) -> Result<Usage, PortError> {

@@ -9,7 +9,7 @@ use ferry_core::PortError;
 use ferry_core::ports::{Advance, Cursor, CursorStore};
 use serde::{Deserialize, Serialize};
 
-use crate::table::{Cond, MAX_CONFLICTS, Table, conflict};
+use crate::table::{Table, versioned};
 
 const PORT: &str = "cursors";
 
@@ -21,6 +21,8 @@ struct Item {
     updated_at: DateTime<Utc>,
     id: String,
 }
+
+versioned!(Item);
 
 pub struct DynamoCursors {
     pub(crate) table: Table,
@@ -43,27 +45,29 @@ impl CursorStore for DynamoCursors {
         stream: &str,
         next: &Cursor,
     ) -> Result<Advance, PortError> {
-        for _ in 0..MAX_CONFLICTS {
-            let current: Option<Item> =
-                self.table.get(PORT, "advance", &pk(tenant), stream).await?;
-            if let Some(c) = &current {
-                let stored = Cursor::new(c.updated_at, c.id.clone());
-                if *next <= stored {
-                    return Ok(Advance::Rejected { current: stored });
-                }
-            }
-            let item = Item {
-                pk: pk(tenant),
-                sk: stream.to_string(),
-                rev: current.as_ref().map_or(1, |c| c.rev + 1),
-                updated_at: next.updated_at,
-                id: next.id.clone(),
-            };
-            let cond = Cond::Expect(current.map(|c| c.rev));
-            if self.table.put(PORT, "advance", &item, cond).await? {
-                return Ok(Advance::Advanced);
-            }
-        }
-        Err(conflict(PORT, "advance"))
+        self.table
+            .update(
+                PORT,
+                "advance",
+                &pk(tenant),
+                stream,
+                |current: Option<Item>| {
+                    if let Some(c) = current {
+                        let stored = Cursor::new(c.updated_at, c.id);
+                        if *next <= stored {
+                            return Ok((None, Advance::Rejected { current: stored }));
+                        }
+                    }
+                    let item = Item {
+                        pk: pk(tenant),
+                        sk: stream.to_string(),
+                        rev: 0,
+                        updated_at: next.updated_at,
+                        id: next.id.clone(),
+                    };
+                    Ok((Some(item), Advance::Advanced))
+                },
+            )
+            .await
     }
 }

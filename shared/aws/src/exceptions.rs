@@ -13,7 +13,7 @@ use ferry_core::PortError;
 use ferry_core::ports::{ExceptionQuery, ExceptionRecord, ExceptionStatus, ExceptionStore};
 use serde::{Deserialize, Serialize};
 
-use crate::table::{Cond, MAX_CONFLICTS, Table, conflict, mapping_err, s, sdk_err, us};
+use crate::table::{Table, mapping_err, s, sdk_err, us, versioned};
 
 const PORT: &str = "exceptions";
 const KIND: &str = "exception";
@@ -37,6 +37,8 @@ struct Item {
 fn pk(t: &TenantId) -> String {
     format!("{t}#exc")
 }
+
+versioned!(Item);
 
 impl Item {
     fn of(r: &ExceptionRecord, rev: i64) -> Result<Item, PortError> {
@@ -179,61 +181,47 @@ impl DynamoExceptions {
         op: &'static str,
         f: impl Fn(&mut ExceptionRecord) -> bool,
     ) -> Result<bool, PortError> {
-        for _ in 0..MAX_CONFLICTS {
-            let Some(item) = self.read(tenant, id, op).await? else {
-                return Ok(false);
-            };
-            let mut rec = item.record()?;
-            if !f(&mut rec) {
-                return Ok(false);
-            }
-            if self
-                .table
-                .put(
-                    PORT,
-                    op,
-                    &Item::of(&rec, item.rev + 1)?,
-                    Cond::Rev(item.rev),
-                )
-                .await?
-            {
-                return Ok(true);
-            }
-        }
-        Err(conflict(PORT, op))
+        self.table
+            .update(PORT, op, &pk(tenant), id, |current: Option<Item>| {
+                let Some(item) = current else {
+                    return Ok((None, false));
+                };
+                let mut rec = item.record()?;
+                if !f(&mut rec) {
+                    return Ok((None, false));
+                }
+                Ok((Some(Item::of(&rec, 0)?), true))
+            })
+            .await
     }
 }
 
 #[async_trait]
 impl ExceptionStore for DynamoExceptions {
     async fn raise(&self, record: ExceptionRecord) -> Result<ExceptionRecord, PortError> {
-        for _ in 0..MAX_CONFLICTS {
-            let prev = self.read(&record.tenant, &record.id, "raise").await?;
-            let (stored, cond) = match &prev {
-                // Same record and stage again: one exception, counted.
-                Some(p) => {
-                    let old = p.record()?;
-                    (
-                        ExceptionRecord {
-                            attempts: old.attempts + 1,
-                            first_seen: old.first_seen,
-                            ..record.clone()
-                        },
-                        Cond::Rev(p.rev),
-                    )
-                }
-                None => (record.clone(), Cond::Absent),
-            };
-            let rev = prev.as_ref().map_or(1, |p| p.rev + 1);
-            if self
-                .table
-                .put(PORT, "raise", &Item::of(&stored, rev)?, cond)
-                .await?
-            {
-                return Ok(stored);
-            }
-        }
-        Err(conflict(PORT, "raise"))
+        self.table
+            .update(
+                PORT,
+                "raise",
+                &pk(&record.tenant),
+                &record.id,
+                |prev: Option<Item>| {
+                    let stored = match prev {
+                        // Same record and stage again: one exception, counted.
+                        Some(p) => {
+                            let old = p.record()?;
+                            ExceptionRecord {
+                                attempts: old.attempts + 1,
+                                first_seen: old.first_seen,
+                                ..record.clone()
+                            }
+                        }
+                        None => record.clone(),
+                    };
+                    Ok((Some(Item::of(&stored, 0)?), stored))
+                },
+            )
+            .await
     }
 
     async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<ExceptionRecord>, PortError> {

@@ -10,7 +10,7 @@ use ferry_core::PortError;
 use ferry_core::ports::{Claim, ClaimRequest, CommitRequest, IdMap, IdMapEntry};
 use serde::{Deserialize, Serialize};
 
-use crate::table::{Cond, MAX_CONFLICTS, Table, conflict};
+use crate::table::{Table, versioned};
 
 const PORT: &str = "idmap";
 
@@ -67,8 +67,7 @@ impl DynamoIdMap {
         self.table.get(PORT, op, &pk(t), doc).await
     }
 
-    /// Read, change, write conditionally on `rev`; `change` returns the new item
-    /// (or `None` for "nothing to write") and the caller's answer.
+    /// Read, change, write conditionally on `rev`.
     async fn update<R>(
         &self,
         t: &TenantId,
@@ -76,25 +75,13 @@ impl DynamoIdMap {
         op: &'static str,
         change: impl Fn(Option<Item>) -> (Option<Item>, R),
     ) -> Result<R, PortError> {
-        for _ in 0..MAX_CONFLICTS {
-            let current = self.read(t, doc, op).await?;
-            let expect = current.as_ref().map(|i| i.rev);
-            let (next, answer) = change(current);
-            let Some(mut next) = next else {
-                return Ok(answer);
-            };
-            next.rev = expect.unwrap_or(0) + 1;
-            if self
-                .table
-                .put(PORT, op, &next, Cond::Expect(expect))
-                .await?
-            {
-                return Ok(answer);
-            }
-        }
-        Err(conflict(PORT, op))
+        self.table
+            .update(PORT, op, &pk(t), doc, |current| Ok(change(current)))
+            .await
     }
 }
+
+versioned!(Item);
 
 fn blank(t: &TenantId, doc: &str, now: DateTime<Utc>) -> Item {
     Item {

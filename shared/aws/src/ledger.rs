@@ -21,7 +21,7 @@ use ferry_core::ports::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::table::{Cond, MAX_CONFLICTS, Table, conflict};
+use crate::table::{Cond, Table, versioned};
 
 const PORT: &str = "ledger";
 
@@ -59,6 +59,8 @@ impl Item {
     }
 }
 
+versioned!(Item);
+
 #[derive(Serialize, Deserialize)]
 struct Member {
     pk: String,
@@ -95,23 +97,9 @@ impl DynamoLedger {
         op: &'static str,
         change: impl Fn(Option<Item>) -> (Option<Item>, R),
     ) -> Result<R, PortError> {
-        for _ in 0..MAX_CONFLICTS {
-            let current = self.read(t, key, op).await?;
-            let expect = current.as_ref().map(|i| i.rev);
-            let (next, answer) = change(current);
-            let Some(mut next) = next else {
-                return Ok(answer);
-            };
-            next.rev = expect.unwrap_or(0) + 1;
-            if self
-                .table
-                .put(PORT, op, &next, Cond::Expect(expect))
-                .await?
-            {
-                return Ok(answer);
-            }
-        }
-        Err(conflict(PORT, op))
+        self.table
+            .update(PORT, op, &pk(t), key, |current| Ok(change(current)))
+            .await
     }
 
     async fn all(&self, t: &TenantId, op: &'static str) -> Result<Vec<Item>, PortError> {

@@ -332,6 +332,58 @@ impl Table {
     }
 }
 
+/// An item written with optimistic concurrency: its `rev` counts its writes.
+pub trait Versioned {
+    fn rev(&self) -> i64;
+    fn set_rev(&mut self, rev: i64);
+}
+
+impl Table {
+    /// Read, change, write conditionally on `rev`, retrying on a lost race.
+    /// `change` sees the current item (or `None`) and returns the item to write
+    /// (`None`: nothing to write) and the caller's answer.
+    pub async fn update<T, R>(
+        &self,
+        port: &'static str,
+        op: &'static str,
+        pk: &str,
+        sk: &str,
+        change: impl Fn(Option<T>) -> Result<(Option<T>, R), PortError>,
+    ) -> Result<R, PortError>
+    where
+        T: Serialize + DeserializeOwned + Versioned,
+    {
+        for _ in 0..MAX_CONFLICTS {
+            let current: Option<T> = self.get(port, op, pk, sk).await?;
+            let expect = current.as_ref().map(Versioned::rev);
+            let (next, answer) = change(current)?;
+            let Some(mut next) = next else {
+                return Ok(answer);
+            };
+            next.set_rev(expect.unwrap_or(0) + 1);
+            if self.put(port, op, &next, Cond::Expect(expect)).await? {
+                return Ok(answer);
+            }
+        }
+        Err(conflict(port, op))
+    }
+}
+
+/// Implements [`Versioned`] for item structs with a `rev: i64` field.
+macro_rules! versioned {
+    ($($t:ty),+) => {$(
+        impl $crate::table::Versioned for $t {
+            fn rev(&self) -> i64 {
+                self.rev
+            }
+            fn set_rev(&mut self, rev: i64) {
+                self.rev = rev;
+            }
+        }
+    )+};
+}
+pub(crate) use versioned;
+
 /// True for a failed condition (`ConditionalCheckFailedException`).
 pub fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
 where
