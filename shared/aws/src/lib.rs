@@ -137,6 +137,7 @@ impl Adapters {
             tenants,
             periods: Arc::new(ferry_core::periods::PeriodCache::default()),
             settings,
+            deadline: None,
         }
     }
 }

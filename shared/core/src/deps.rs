@@ -91,6 +91,33 @@ pub struct Deps {
     pub tenants: Arc<dyn Tenants>,
     pub periods: Arc<crate::periods::PeriodCache>,
     pub settings: Settings,
+    /// When the current invocation must end (a Lambda's deadline), if it must.
+    /// Work started now is "in progress" until then: after it, another attempt
+    /// may take over (the Powertools in-progress expiry).
+    pub deadline: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Deps {
+    /// The same dependencies for one invocation that must end by `deadline`.
+    pub fn until(&self, deadline: Option<chrono::DateTime<chrono::Utc>>) -> Deps {
+        Deps {
+            deadline,
+            ..self.clone()
+        }
+    }
+
+    /// How long work started at `now` holds its idempotency key and document
+    /// lease: until the invocation's deadline when there is one (a timed-out
+    /// Lambda cannot still be writing), else `now + post_lease`.
+    pub fn in_progress_until(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        match self.deadline {
+            Some(d) if d > now => d,
+            _ => now + chrono_duration(self.settings.post_lease),
+        }
+    }
 }
 
 /// Converts a std duration into a chrono one (saturating).

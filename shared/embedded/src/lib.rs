@@ -107,6 +107,7 @@ impl Store {
             tenants,
             periods: Arc::new(PeriodCache::default()),
             settings,
+            deadline: None,
         }
     }
 }

@@ -32,6 +32,13 @@ pub fn function_name(default: &str) -> String {
     std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| default.to_string())
 }
 
+/// The invocation's deadline (`Lambda-Runtime-Deadline-Ms`) as an instant.
+pub fn deadline(ctx: &lambda_runtime::Context) -> Option<chrono::DateTime<chrono::Utc>> {
+    i64::try_from(ctx.deadline)
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+}
+
 /// Structured JSON logs (CloudWatch), filter from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -344,4 +351,46 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
         }
     };
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ferry_core::ports::SystemClock;
+
+    use super::*;
+
+    #[test]
+    fn work_started_in_an_invocation_is_in_progress_until_its_deadline() {
+        let clock = Arc::new(SystemClock);
+        let store = ferry_embedded::Store::memory(clock.clone(), 3).expect("store");
+        let deps = store.deps(
+            clock,
+            Arc::new(ferry_connectors::tenant::ConfiguredTenants::new()),
+            ferry_core::Settings::default(),
+        );
+        let now = chrono::Utc::now();
+        let lease = now + chrono::Duration::seconds(60);
+        assert_eq!(
+            deps.in_progress_until(now),
+            lease,
+            "outside Lambda: the post lease"
+        );
+        let mut ctx = lambda_runtime::Context::default();
+        ctx.deadline = u64::try_from((now + chrono::Duration::seconds(7)).timestamp_millis())
+            .expect("after 1970");
+        let within = deps.until(deadline(&ctx));
+        assert_eq!(
+            within.in_progress_until(now).timestamp_millis(),
+            (now + chrono::Duration::seconds(7)).timestamp_millis(),
+            "in an invocation: its deadline"
+        );
+        let late = deps.until(Some(now - chrono::Duration::seconds(1)));
+        assert_eq!(
+            late.in_progress_until(now),
+            lease,
+            "a passed deadline falls back to the lease"
+        );
+    }
 }

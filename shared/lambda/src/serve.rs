@@ -38,7 +38,8 @@ pub async fn queue(queue: QueueName) -> Result<(), Error> {
     let function = crate::function_name(queue.as_str());
     let deps = cold_start(&function).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let deps = deps.clone();
+        // Idempotency records and leases taken in this invocation expire with it.
+        let deps = deps.until(crate::deadline(&event.context));
         let span = span(&function, &event.context.request_id);
         async move {
             Ok::<SqsBatchResponse, Error>(crate::handle_sqs(&deps, queue, event.payload).await)

@@ -400,7 +400,7 @@ async fn post_group(
 async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError> {
     let now = deps.clock.now();
     let key = job.idempotency_key();
-    let lease_until = now + chrono_duration(deps.settings.post_lease);
+    let lease_until = deps.in_progress_until(now);
     let begin = deps
         .idempotency
         .begin(BeginRequest {
