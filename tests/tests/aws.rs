@@ -402,3 +402,55 @@ async fn two_functions_refresh_the_rotating_xero_token_once_and_store_the_new_re
         stack.sims.xero.current_refresh_token()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_webhook_key_takes_effect_without_a_cold_start() {
+    use std::collections::BTreeMap;
+    let stack = AwsStack::start(&small_firm(), 5).await;
+    let deps = stack
+        .deps_with(|env| {
+            env.insert("FERRY_SECRET_TTL_SECONDS".into(), "1".into());
+        })
+        .await;
+    let xero_event = |key: &str| {
+        let body = json!({"events": [{"resourceId": "0b9f4b7e-3a55-4d0f-9d2f-6f1a9c1e2d3f",
+            "eventDateUtc": format!("{}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f")),
+            "eventType": "UPDATE", "eventCategory": "INVOICE", "tenantId": stack.sims.xero.config().tenant_id,
+            "tenantType": "ORGANISATION"}], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "X"})
+        .to_string();
+        let sig = ferry_connectors::xero::webhook::sign(key, body.as_bytes());
+        let headers = axum::http::HeaderMap::from_iter([(
+            axum::http::HeaderName::from_static("x-xero-signature"),
+            axum::http::HeaderValue::from_str(&sig).expect("header"),
+        )]);
+        http_api_event(
+            "POST",
+            &format!("/webhooks/xero/{}", stack.tenant),
+            &headers,
+            body.as_bytes(),
+        )
+    };
+    let old = stack.sims.xero.config().webhook_key.clone();
+    let (status, _) = invoke_intake(&deps, xero_event(&old)).await;
+    assert_eq!(status, 200, "the current key verifies");
+
+    // The partner rotates the key in Secrets Manager.
+    let mut values: BTreeMap<String, String> = stack
+        .sims
+        .secrets()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    values.insert("xero.webhook_key".into(), "rotated-webhook-key".into());
+    ferry_aws::provision::put_secret(&stack.sdk, &stack.resources, &stack.tenant, &values)
+        .await
+        .expect("rotate");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (status, _) = invoke_intake(&deps, xero_event("rotated-webhook-key")).await;
+    assert_eq!(
+        status, 200,
+        "the rotated key verifies in the same warm function"
+    );
+    let (status, _) = invoke_intake(&deps, xero_event(&old)).await;
+    assert_eq!(status, 401, "the old key no longer does");
+}

@@ -19,6 +19,7 @@ use ferry_core::template::{Template, TemplateSource};
 use serde::Deserialize;
 
 use crate::connectwise::{ConnectWise, ConnectWiseConfig, ConnectWiseCredentials};
+use crate::credential::Credential;
 use crate::xero::{OAuthTokens, Xero, XeroAuth, XeroConfig, XeroWebhooks};
 
 /// A tenant file (`tenant.toml`).
@@ -156,10 +157,19 @@ pub async fn build(
                     file: format!("tenant {tenant}"),
                     message: format!("psa.home_currency: {e}"),
                 })?;
+            // Checked now, so a tenant without credentials fails at cold start;
+            // read on use afterwards, so rotation needs no restart.
+            for name in [
+                "connectwise.public_key",
+                "connectwise.private_key",
+                "connectwise.client_id",
+            ] {
+                secret(name).await?;
+            }
             let creds = ConnectWiseCredentials {
-                public_key: secret("connectwise.public_key").await?,
-                private_key: secret("connectwise.private_key").await?,
-                client_id: secret("connectwise.client_id").await?,
+                public_key: Credential::stored(&w.secrets, &tenant, "connectwise.public_key"),
+                private_key: Credential::stored(&w.secrets, &tenant, "connectwise.private_key"),
+                client_id: Credential::stored(&w.secrets, &tenant, "connectwise.client_id"),
             };
             let cw = ConnectWise::new(settings.clone(), creds, home);
             webhooks.insert("connectwise".into(), cw.verifier());
@@ -177,7 +187,10 @@ pub async fn build(
             });
             webhooks.insert(
                 "xero".into(),
-                Arc::new(XeroWebhooks::new(secret("xero.webhook_key").await?)),
+                Arc::new(XeroWebhooks::new({
+                    secret("xero.webhook_key").await?;
+                    Credential::stored(&w.secrets, &tenant, "xero.webhook_key")
+                })),
             );
             // An OAuth connection when the secret holds a refresh token; a fixed token otherwise.
             let auth = match w.secrets.get(&tenant, "xero.refresh_token").await {

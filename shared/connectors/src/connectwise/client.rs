@@ -86,20 +86,34 @@ impl Client {
         format!("{}/{}", self.cfg.base_url.trim_end_matches('/'), path)
     }
 
-    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        req.basic_auth(
-            format!("{}+{}", self.cfg.company_id, self.creds.public_key.expose()),
-            Some(self.creds.private_key.expose()),
-        )
-        .header("clientId", self.creds.client_id.expose())
-        .header(
-            reqwest::header::ACCEPT,
-            format!("application/vnd.connectwise.com+json; version={API_VERSION}"),
-        )
+    async fn authed(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, ConnectorError> {
+        let (public, private, client_id) = (
+            self.creds.public_key.get().await?,
+            self.creds.private_key.get().await?,
+            self.creds.client_id.get().await?,
+        );
+        Ok(req
+            .basic_auth(
+                format!("{}+{}", self.cfg.company_id, public.expose()),
+                Some(private.expose()),
+            )
+            .header("clientId", client_id.expose())
+            .header(
+                reqwest::header::ACCEPT,
+                format!("application/vnd.connectwise.com+json; version={API_VERSION}"),
+            ))
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Value>, ConnectorError> {
-        let resp = self.authed(req).send().await.map_err(http::transport)?;
+        let resp = self
+            .authed(req)
+            .await?
+            .send()
+            .await
+            .map_err(http::transport)?;
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(None);

@@ -1,6 +1,6 @@
 //! ConnectWise PSA connection settings.
 
-use ferry_core::ports::Secret;
+use crate::credential::Credential;
 use serde::Deserialize;
 
 /// How to reach one ConnectWise PSA company.
@@ -36,8 +36,8 @@ fn default_timeout() -> u64 {
 /// Credentials, from the tenant's secret.
 #[derive(Clone)]
 pub struct ConnectWiseCredentials {
-    pub public_key: Secret,
-    pub private_key: Secret,
+    pub public_key: Credential,
+    pub private_key: Credential,
     /// The integration's clientId from developer.connectwise.com.
-    pub client_id: Secret,
+    pub client_id: Credential,
 }

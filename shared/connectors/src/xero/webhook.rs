@@ -9,20 +9,21 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use ferry_canon::{Domain, SourceVersion};
 use ferry_core::ports::{
-    ChangeAction, Headers, Secret, VerifiedEvent, WebhookError, WebhookVerifier, header,
+    ChangeAction, Headers, VerifiedEvent, WebhookError, WebhookVerifier, header,
 };
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::raw;
+use crate::credential::Credential;
 
 /// Verifies deliveries signed with one organisation's webhook key.
 pub struct XeroWebhooks {
-    key: Secret,
+    key: Credential,
 }
 
 impl XeroWebhooks {
-    pub fn new(key: Secret) -> Self {
+    pub fn new(key: Credential) -> Self {
         XeroWebhooks { key }
     }
 }
@@ -48,7 +49,12 @@ impl WebhookVerifier for XeroWebhooks {
         let sig = base64::engine::general_purpose::STANDARD
             .decode(sig.trim())
             .map_err(|_| WebhookError::BadSignature)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose().as_bytes())
+        let key = self
+            .key
+            .get()
+            .await
+            .map_err(|e| WebhookError::KeyUnavailable(e.to_string()))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
             .expect("HMAC accepts any key length");
         mac.update(body);
         mac.verify_slice(&sig)
@@ -91,6 +97,7 @@ impl WebhookVerifier for XeroWebhooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_core::ports::Secret;
 
     fn headers(sig: &str) -> Headers {
         vec![("x-xero-signature".into(), sig.into())]
@@ -98,7 +105,7 @@ mod tests {
 
     #[tokio::test]
     async fn intent_to_receive_passes_with_a_good_signature_and_fails_with_a_bad_one() {
-        let v = XeroWebhooks::new(Secret::new("key"));
+        let v = XeroWebhooks::new(Credential::Fixed(Secret::new("key")));
         let body = br#"{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"X"}"#;
         let ok = v
             .verify(&headers(&sign("key", body)), body, Utc::now())
