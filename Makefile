@@ -5,8 +5,10 @@ FERRY := $(CARGO) run --quiet --locked -p ferry-cli --bin ferry --
 
 VENV := .venv
 TOOLS := $(VENV)/.installed
+VENV_IAC := .venv-iac
+TOOLS_IAC := $(VENV_IAC)/.installed
 
-.PHONY: run test lint fmt build tools bench schema clean help
+.PHONY: run test lint fmt build tools infra-check bench schema clean help
 
 help: ## List the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -14,10 +16,18 @@ help: ## List the targets
 run: ## The demo: simulators, a 600-person firm, backfill, live webhooks, payments, reconciliation, summary
 	$(FERRY) --log error run
 
-test: $(TOOLS) ## Every test: unit, contract suites (SQLite and AWS on moto), end-to-end scenarios on both, the Xero spec contract
-	scripts/with-moto.sh $(CARGO) test --workspace --locked
+test: $(TOOLS) $(TOOLS_IAC) ## Every test: unit, contract suites (SQLite and AWS on moto), end-to-end on both, Xero spec contract, infrastructure gates
+	scripts/with-moto.sh bash -c '$(CARGO) test --workspace --locked && $(VENV_IAC)/bin/python infra/gates.py'
 
-tools: $(TOOLS) ## Install the Python-packaged tools (moto, cargo-lambda, zig) into .venv
+infra-check: $(TOOLS_IAC) ## Only the infrastructure gates: SAM validate, cfn-lint, checkov, transform, deploy into moto
+	scripts/with-moto.sh $(VENV_IAC)/bin/python infra/gates.py
+
+tools: $(TOOLS) $(TOOLS_IAC) ## Install the Python-packaged tools: moto, cargo-lambda, zig (.venv); SAM CLI, cfn-lint, checkov (.venv-iac)
+
+$(TOOLS_IAC): tools/requirements-iac.txt
+	python3 -m venv $(VENV_IAC)
+	$(VENV_IAC)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-iac.txt
+	touch $@
 
 $(TOOLS): tools/requirements.txt
 	python3 -m venv $(VENV)

@@ -1,0 +1,206 @@
+"""Offline gates for the stack template, run by `make test` (moto is up and
+AWS_ENDPOINT_URL set by scripts/with-moto.sh):
+
+1. `sam validate --lint`, and cfn-lint at error level;
+2. checkov: every failed check must be listed, with its reason, in checkov-skips.yaml;
+3. the offline SAM -> CloudFormation transform (samtranslator, no AWS calls);
+4. assertions on the transformed JSON for what moto does not create (HTTP API
+   routes, alarms, dashboard) and for the rules the stack must keep (no `*` IAM
+   actions, partial batch responses, visibility >= 6x the consumer's timeout);
+5. a CloudFormation deploy into moto, then assertions on what exists there.
+
+Each failure names the gate and what is wrong; the exit code is non-zero.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import yaml
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+INFRA = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+TEMPLATE = INFRA / "template.yaml"
+
+# The parameters of one example customer stack. (The partner and customer
+# configuration under infra/partners/ will render these; see the README.)
+EXAMPLE = {
+    "PartnerId": "northwind",
+    "CustomerId": "acme",
+    "Tier": "silver",
+    "AlertEmail": "support@northwind.example",
+    "PostConcurrency": "3",
+    "QueueAgeAlarmSeconds": "1800",
+    "LogRetentionDays": "90",
+}
+
+failures = []
+
+
+def gate(name, ok, detail=""):
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail and not ok else ''}")
+    if not ok:
+        failures.append(f"{name}: {detail}")
+
+
+def run(args):
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION="us-east-1")
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=INFRA)
+
+
+def lint():
+    r = run([str(BIN / "sam"), "validate", "--lint", "-t", str(TEMPLATE)])
+    gate("sam validate --lint", r.returncode == 0, (r.stdout + r.stderr)[-2000:])
+    r = run([str(BIN / "cfn-lint"), "--non-zero-exit-code", "error", str(TEMPLATE)])
+    gate("cfn-lint (errors)", r.returncode == 0, (r.stdout + r.stderr)[-2000:])
+
+
+def checkov():
+    skips = yaml.safe_load((INFRA / "checkov-skips.yaml").read_text())
+    unjustified = [k for k, v in skips.items() if not str(v or "").strip()]
+    gate("every checkov skip has a reason", not unjustified, ", ".join(unjustified))
+    r = run([str(BIN / "checkov"), "-f", str(TEMPLATE), "--framework", "cloudformation",
+             "--skip-check", ",".join(skips), "-o", "json", "--quiet", "--compact"])
+    try:
+        report = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        gate("checkov ran", False, (r.stdout + r.stderr)[-2000:])
+        return
+    failed = report.get("results", {}).get("failed_checks", [])
+    gate("checkov: no failed check outside the justified skips", not failed,
+         "; ".join(f"{c['check_id']} {c['resource']}" for c in failed))
+
+
+def transformed():
+    tpl = yaml_parse(TEMPLATE.read_text())
+    for r in tpl["Resources"].values():
+        if r["Type"] == "AWS::Serverless::Function":
+            r["Properties"]["CodeUri"] = "s3://ferry-artifacts/functions.zip"  # what `sam package` writes
+            r.pop("Metadata", None)
+    tpl.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
+
+    class NoManagedPolicies:  # only consulted for AWS managed policy names; the template uses none
+        def load(self):
+            return {}
+
+    cfn = transform(tpl, {}, NoManagedPolicies())
+    gate("SAM -> CloudFormation transform", bool(cfn.get("Resources")))
+    return cfn
+
+
+def of_type(cfn, t):
+    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == t}
+
+
+def template_rules(cfn):
+    routes = sorted(r["Properties"]["RouteKey"] for r in of_type(cfn, "AWS::ApiGatewayV2::Route").values()) \
+        if of_type(cfn, "AWS::ApiGatewayV2::Route") else sorted(
+            f"{m.upper()} {p}" for api in of_type(cfn, "AWS::ApiGatewayV2::Api").values()
+            for p, ops in api["Properties"].get("Body", {}).get("paths", {}).items() for m in ops)
+    gate("one webhook route per connector",
+         routes == ["POST /webhooks/connectwise/{tenant}", "POST /webhooks/xero/{tenant}"], str(routes))
+    stages = of_type(cfn, "AWS::ApiGatewayV2::Stage")
+    gate("HTTP API has throttling and access logs", any(
+        s["Properties"].get("DefaultRouteSettings", {}).get("ThrottlingRateLimit") and
+        s["Properties"].get("AccessLogSettings") for s in stages.values()), str(list(stages)))
+
+    for name, role in of_type(cfn, "AWS::IAM::Role").items():
+        for pol in role["Properties"].get("Policies", []):
+            for st in pol["PolicyDocument"]["Statement"]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                bad = [a for a in actions if "*" in a]
+                gate(f"{name}: no wildcard actions", not bad, str(bad))
+
+    functions = of_type(cfn, "AWS::Lambda::Function")
+    gate("five functions, arm64, provided.al2023", len(functions) == 5 and all(
+        f["Properties"]["Architectures"] == ["arm64"] and f["Properties"]["Runtime"] == "provided.al2023"
+        for f in functions.values()), str(list(functions)))
+    mappings = of_type(cfn, "AWS::Lambda::EventSourceMapping")
+    gate("every SQS event source reports partial batch failures", len(mappings) == 2 and all(
+        m["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for m in mappings.values()),
+        json.dumps(mappings)[:500])
+    gate("post consumers are capped for the ERP", any(
+        m["Properties"].get("ScalingConfig", {}).get("MaximumConcurrency") for m in mappings.values()))
+
+    queues = of_type(cfn, "AWS::SQS::Queue")
+    for m in mappings.values():
+        queue = m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        consumer = m["Properties"]["FunctionName"]["Ref"]
+        timeout = functions[consumer]["Properties"].get("Timeout", 3)
+        vis = queues[queue]["Properties"]["VisibilityTimeout"]
+        gate(f"{queue}: visibility >= 6x its consumer's timeout", vis >= 6 * timeout, f"{vis}s for a {timeout}s consumer")
+        gate(f"{queue}: has a dead-letter queue", "RedrivePolicy" in queues[queue]["Properties"])
+
+    table = next(iter(of_type(cfn, "AWS::DynamoDB::Table").values()))["Properties"]
+    gate("table: PITR, TTL, encryption",
+         table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+         and table["TimeToLiveSpecification"]["AttributeName"] == "ttl"
+         and table["SSESpecification"]["SSEEnabled"] is True)
+
+    alarms = of_type(cfn, "AWS::CloudWatch::Alarm")
+    metrics = sorted({a["Properties"]["MetricName"] for a in alarms.values()})
+    gate("alarms: DLQ depth, backlog age, errors, throttles, retries, reconciliation",
+         {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "Errors", "Throttles",
+          "Retried", "TenantsMismatched"} <= set(metrics), str(metrics))
+    gate("every alarm notifies the topic", all(a["Properties"].get("AlarmActions") for a in alarms.values()))
+    gate("a dashboard", len(of_type(cfn, "AWS::CloudWatch::Dashboard")) == 1)
+    logs = of_type(cfn, "AWS::Logs::LogGroup")
+    gate("log groups with retention", len(logs) >= 6 and all(l["Properties"].get("RetentionInDays") for l in logs.values()))
+    rules = of_type(cfn, "AWS::Events::Rule")
+    gate("schedules: two polls, the sweep, reconcile", len(rules) == 4, str(list(rules)))
+
+
+def deploy(cfn):
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    if not endpoint.startswith("http://127.0.0.1"):
+        gate("moto is running (AWS_ENDPOINT_URL)", False, "run through `make test` (scripts/with-moto.sh)")
+        return
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    cf, s3, sqs, ddb, ev, iam = (boto3.client(s, **kw) for s in ("cloudformation", "s3", "sqs", "dynamodb", "events", "iam"))
+    s3.create_bucket(Bucket="ferry-artifacts")
+    s3.put_object(Bucket="ferry-artifacts", Key="functions.zip", Body=b"PK\x05\x06" + b"\0" * 18)
+    # moto answers 500 for outputs that read attributes of resources it skips; keep the rest.
+    body = dict(cfn, Outputs={k: v for k, v in cfn.get("Outputs", {}).items() if k != "WebhookBaseUrl"})
+    name = f"ferry-{EXAMPLE['PartnerId']}-{EXAMPLE['CustomerId']}"
+    cf.create_stack(StackName=name, TemplateBody=json.dumps(body),
+                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in EXAMPLE.items()],
+                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    for _ in range(100):
+        status = cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.2)
+    gate("stack deploys into moto", status == "CREATE_COMPLETE", status)
+    prefix = f"ferry-{EXAMPLE['PartnerId']}-{EXAMPLE['CustomerId']}"
+    tables = ddb.list_tables()["TableNames"]
+    gate("table exists", f"{prefix}-state" in tables, str(tables))
+    urls = sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
+    by_name = {u.rsplit("/", 1)[1]: u for u in urls}
+    for q in ("transform", "post"):
+        url = by_name.get(f"{prefix}-{q}")
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"] if url else {}
+        redrive = json.loads(attrs.get("RedrivePolicy", "{}"))
+        gate(f"{q} queue redrives to its DLQ", redrive.get("deadLetterTargetArn", "").endswith(f"{prefix}-{q}-dlq")
+             and str(redrive.get("maxReceiveCount")) == "5", str(redrive))
+    rules = [r["Name"] for r in ev.list_rules()["Rules"]]
+    gate("schedule rules exist", len([r for r in rules if name in r or "Function" in r]) >= 4, str(rules))
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    gate("one role per function", sum(1 for r in roles if name in r) >= 5, str(roles))
+
+
+if __name__ == "__main__":
+    lint()
+    checkov()
+    cfn = transformed()
+    template_rules(cfn)
+    deploy(cfn)
+    if failures:
+        print(f"\n{len(failures)} infrastructure gate(s) failed")
+        sys.exit(1)
+    print("\nall infrastructure gates passed")
