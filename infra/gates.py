@@ -28,17 +28,22 @@ INFRA = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 TEMPLATE = INFRA / "template.yaml"
 
-# The parameters of one example customer stack. (The partner and customer
-# configuration under infra/partners/ will render these; see the README.)
-EXAMPLE = {
-    "PartnerId": "northwind",
-    "CustomerId": "acme",
-    "Tier": "silver",
-    "AlertEmail": "support@northwind.example",
-    "PostConcurrency": "3",
-    "QueueAgeAlarmSeconds": "1800",
-    "LogRetentionDays": "90",
-}
+REPO = INFRA.parent
+
+
+def examples():
+    """Every example customer's plan, rendered by `ferry deploy --dry-run --json`."""
+    plans = []
+    for f in sorted(INFRA.glob("partners/*/customers/*.toml")):
+        partner, customer = f.parent.parent.name, f.stem
+        r = subprocess.run(["cargo", "run", "--quiet", "--locked", "-p", "ferry-cli", "--bin", "ferry", "--",
+                            "deploy", "--partner", partner, "--customer", customer, "--dry-run", "--json"],
+                           capture_output=True, text=True, cwd=REPO)
+        gate(f"ferry deploy --dry-run renders {partner}/{customer}", r.returncode == 0, r.stderr[-1000:])
+        if r.returncode == 0:
+            plans.append(json.loads(r.stdout)["plan"])
+    return plans
+
 
 failures = []
 
@@ -77,7 +82,7 @@ def checkov():
          "; ".join(f"{c['check_id']} {c['resource']}" for c in failed))
 
 
-def transformed():
+def transformed(parameters=None, label="the template"):
     tpl = yaml_parse(TEMPLATE.read_text())
     for r in tpl["Resources"].values():
         if r["Type"] == "AWS::Serverless::Function":
@@ -89,8 +94,8 @@ def transformed():
         def load(self):
             return {}
 
-    cfn = transform(tpl, {}, NoManagedPolicies())
-    gate("SAM -> CloudFormation transform", bool(cfn.get("Resources")))
+    cfn = transform(tpl, parameters or {}, NoManagedPolicies())
+    gate(f"SAM -> CloudFormation transform of {label}", bool(cfn.get("Resources")))
     return cfn
 
 
@@ -156,42 +161,46 @@ def template_rules(cfn):
     gate("schedules: two polls, the sweep, reconcile", len(rules) == 4, str(list(rules)))
 
 
-def deploy(cfn):
+def deploy(cfn, plan):
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     if not endpoint.startswith("http://127.0.0.1"):
         gate("moto is running (AWS_ENDPOINT_URL)", False, "run through `make test` (scripts/with-moto.sh)")
         return
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
     cf, s3, sqs, ddb, ev, iam = (boto3.client(s, **kw) for s in ("cloudformation", "s3", "sqs", "dynamodb", "events", "iam"))
-    s3.create_bucket(Bucket="ferry-artifacts")
+    if "ferry-artifacts" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket="ferry-artifacts")
     s3.put_object(Bucket="ferry-artifacts", Key="functions.zip", Body=b"PK\x05\x06" + b"\0" * 18)
     # moto answers 500 for outputs that read attributes of resources it skips; keep the rest.
     body = dict(cfn, Outputs={k: v for k, v in cfn.get("Outputs", {}).items() if k != "WebhookBaseUrl"})
-    name = f"ferry-{EXAMPLE['PartnerId']}-{EXAMPLE['CustomerId']}"
+    name = plan["stack_name"]
     cf.create_stack(StackName=name, TemplateBody=json.dumps(body),
-                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in EXAMPLE.items()],
+                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in plan["parameters"].items()],
                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
     for _ in range(100):
         status = cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
         if not status.endswith("IN_PROGRESS"):
             break
         time.sleep(0.2)
-    gate("stack deploys into moto", status == "CREATE_COMPLETE", status)
-    prefix = f"ferry-{EXAMPLE['PartnerId']}-{EXAMPLE['CustomerId']}"
+    gate(f"{name} deploys into moto", status == "CREATE_COMPLETE", status)
+    prefix = name
     tables = ddb.list_tables()["TableNames"]
-    gate("table exists", f"{prefix}-state" in tables, str(tables))
+    gate(f"{name}: table exists", f"{prefix}-state" in tables, str(tables))
     urls = sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
     by_name = {u.rsplit("/", 1)[1]: u for u in urls}
     for q in ("transform", "post"):
         url = by_name.get(f"{prefix}-{q}")
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"] if url else {}
         redrive = json.loads(attrs.get("RedrivePolicy", "{}"))
-        gate(f"{q} queue redrives to its DLQ", redrive.get("deadLetterTargetArn", "").endswith(f"{prefix}-{q}-dlq")
+        gate(f"{name}: {q} queue redrives to its DLQ", redrive.get("deadLetterTargetArn", "").endswith(f"{prefix}-{q}-dlq")
              and str(redrive.get("maxReceiveCount")) == "5", str(redrive))
-    rules = [r["Name"] for r in ev.list_rules()["Rules"]]
-    gate("schedule rules exist", len([r for r in rules if name in r or "Function" in r]) >= 4, str(rules))
-    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
-    gate("one role per function", sum(1 for r in roles if name in r) >= 5, str(roles))
+    resources = cf.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    kinds = [r["ResourceType"] for r in resources]
+    gate(f"{name}: four schedule rules", kinds.count("AWS::Events::Rule") == 4, str(kinds))
+    gate(f"{name}: one role per function", kinds.count("AWS::IAM::Role") == 5, str(kinds))
+    rules = {r["Name"]: r.get("ScheduleExpression") for r in ev.list_rules()["Rules"]}
+    expected = {plan["parameters"][k] for k in ("PollFrequentSchedule", "PollDailySchedule", "SweepSchedule", "ReconcileSchedule")}
+    gate(f"{name}: the tier's schedules", expected <= set(rules.values()), str(sorted(expected - set(rules.values()))))
 
 
 if __name__ == "__main__":
@@ -199,7 +208,12 @@ if __name__ == "__main__":
     checkov()
     cfn = transformed()
     template_rules(cfn)
-    deploy(cfn)
+    plans = examples()
+    gate("two example partners with two customers each, at different tiers",
+         len(plans) == 4 and len({p["partner"] for p in plans}) == 2 and len({p["tier"] for p in plans}) >= 3,
+         str([(p["partner"], p["customer"], p["tier"]) for p in plans]))
+    for plan in plans:
+        deploy(transformed(plan["parameters"], plan["stack_name"]), plan)
     if failures:
         print(f"\n{len(failures)} infrastructure gate(s) failed")
         sys.exit(1)

@@ -3,6 +3,7 @@
 //! thin CLI over these.
 
 pub mod demo;
+pub mod deploy;
 pub mod local;
 pub mod preview;
 pub mod render;

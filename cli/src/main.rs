@@ -63,11 +63,32 @@ enum Cmd {
     Reconcile(ReconcileArgs),
     /// Store a tenant secret in the local database (Secrets Manager holds them on AWS).
     SecretSet(SecretArgs),
+    /// Deploy one customer's stack from infra/partners/ (`--dry-run`: print the plan only).
+    Deploy(DeployArgs),
     /// Print (or `--write`) the canonical model's JSON Schema.
     Schema {
         #[arg(long)]
         write: bool,
     },
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    /// The partner (a folder under infra/partners/).
+    #[arg(long)]
+    partner: String,
+    /// The customer (infra/partners/<partner>/customers/<customer>.toml).
+    #[arg(long)]
+    customer: String,
+    /// The infrastructure folder.
+    #[arg(long, default_value = "infra")]
+    infra: PathBuf,
+    /// Print what would be deployed, with the rendered parameters; touch nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -536,6 +557,95 @@ async fn run() -> anyhow::Result<ExitCode> {
             let local = open(&a.db)?;
             local.store.secrets.set(&a.tenant, &a.name, &a.value)?;
             eprintln!("stored {} for {}", a.name, a.tenant);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Deploy(a) => {
+            let plan = ferry_cli::deploy::plan(&a.infra, &a.partner, &a.customer)?;
+            let build = [
+                "build",
+                "--beta-features",
+                "--template-file",
+                "infra/template.yaml",
+                "--build-dir",
+                "infra/.aws-sam/build",
+            ];
+            let deploy = plan.sam_deploy_args();
+            if a.json {
+                let build_cmd: Vec<&str> = std::iter::once("sam")
+                    .chain(build.iter().copied())
+                    .collect();
+                let deploy_cmd: Vec<&str> = std::iter::once("sam")
+                    .chain(deploy.iter().map(String::as_str))
+                    .collect();
+                print_json(
+                    &serde_json::json!({ "plan": plan, "commands": [build_cmd, deploy_cmd] }),
+                )?;
+            } else {
+                println!("stack      {}", plan.stack_name);
+                println!(
+                    "partner    {}    customer {}    tier {}",
+                    plan.partner, plan.customer, plan.tier
+                );
+                println!("account    {}    region {}", plan.account, plan.region);
+                println!(
+                    "template   {}{}",
+                    plan.template.display(),
+                    plan.template_override
+                        .as_ref()
+                        .map(|o| format!(" + {}", o.display()))
+                        .unwrap_or_default()
+                );
+                println!("parameters");
+                for (k, v) in &plan.parameters {
+                    println!("  {k:<22} {v}");
+                }
+                // Quoted for a shell, so the lines can be copied.
+                let quoted: Vec<String> = deploy
+                    .iter()
+                    .map(|a| {
+                        if a.contains([' ', '(', ')', '*', '?']) {
+                            format!("'{a}'")
+                        } else {
+                            a.clone()
+                        }
+                    })
+                    .collect();
+                println!(
+                    "would run\n  sam {}\n  sam {}",
+                    build.join(" "),
+                    quoted.join(" ")
+                );
+            }
+            if a.dry_run {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let sam = repo_dir().join(".venv-iac/bin/sam");
+            anyhow::ensure!(
+                sam.exists(),
+                "{} not found: run `make tools` first",
+                sam.display()
+            );
+            let path = format!(
+                "{}:{}",
+                repo_dir().join(".venv/bin").display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            for args in [
+                build.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                deploy,
+            ] {
+                let status = std::process::Command::new(&sam)
+                    .args(&args)
+                    .current_dir(repo_dir())
+                    .env("PATH", &path)
+                    .env("SAM_CLI_TELEMETRY", "0")
+                    .status()?;
+                anyhow::ensure!(status.success(), "sam {} failed ({status})", args[0]);
+            }
+            println!(
+                "deployed {}; put the customer's credentials in secret ferry/{}/{} (README, Deploying a customer)",
+                plan.stack_name, plan.partner, plan.customer
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Schema { write } => {

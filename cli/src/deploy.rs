@@ -1,0 +1,545 @@
+//! Partner and customer configuration as data, rendered into one customer
+//! stack's deployment: `infra/partners/<partner>/partner.toml` holds the
+//! partner's branding, its service tiers (what each tier sets) and defaults;
+//! `infra/partners/<partner>/customers/<customer>.toml` names the customer's
+//! tier, region, account and connectors, and overrides tier values it names.
+//! Every error names the file and the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A configuration problem, with the file and key it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub key: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.problem)
+        } else {
+            write!(f, "{}: {}: {}", self.file.display(), self.key, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(file: &Path, key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// What a service tier sets. In a customer file every field is optional (an override).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierValues {
+    /// Schedule for time entries and expenses (`rate(…)` or `cron(…)`).
+    pub poll_frequent: Option<String>,
+    /// Schedule for customers, projects, invoices and payments.
+    pub poll_daily: Option<String>,
+    /// Schedule of the dead-letter sweep.
+    pub sweep: Option<String>,
+    /// Schedule of the monthly reconciliation.
+    pub reconcile: Option<String>,
+    /// SLA: alarm when the oldest queued message is older than this.
+    pub queue_age_alarm_seconds: Option<u32>,
+    pub log_retention_days: Option<u32>,
+    /// Where this tier's alarms go.
+    pub alert_email: Option<String>,
+    /// ERP writes in flight at once (Xero allows 5).
+    pub post_concurrency: Option<u32>,
+}
+
+impl TierValues {
+    /// `self`, with what `over` names replacing it.
+    fn overridden_by(&self, over: &TierValues) -> TierValues {
+        TierValues {
+            poll_frequent: over
+                .poll_frequent
+                .clone()
+                .or_else(|| self.poll_frequent.clone()),
+            poll_daily: over.poll_daily.clone().or_else(|| self.poll_daily.clone()),
+            sweep: over.sweep.clone().or_else(|| self.sweep.clone()),
+            reconcile: over.reconcile.clone().or_else(|| self.reconcile.clone()),
+            queue_age_alarm_seconds: over
+                .queue_age_alarm_seconds
+                .or(self.queue_age_alarm_seconds),
+            log_retention_days: over.log_retention_days.or(self.log_retention_days),
+            alert_email: over
+                .alert_email
+                .clone()
+                .or_else(|| self.alert_email.clone()),
+            post_concurrency: over.post_concurrency.or(self.post_concurrency),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    pub primary: String,
+    pub accent: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerSection {
+    pub id: String,
+    pub name: String,
+    pub support_email: String,
+    pub logo_url: String,
+    pub colours: Branding,
+    /// The partner's mapping template (relative to the repository).
+    pub default_template: PathBuf,
+    /// Defaults for its customers.
+    pub default_tier: String,
+    pub default_region: String,
+}
+
+/// `partner.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerFile {
+    pub partner: PartnerSection,
+    pub tiers: BTreeMap<String, TierValues>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerSection {
+    pub id: String,
+    pub name: String,
+    pub tier: Option<String>,
+    pub region: Option<String>,
+    /// The AWS account the stack goes into (12 digits).
+    pub account: String,
+    pub psa: String,
+    pub erp: String,
+    /// The customer's mapping override, if any (relative to the repository).
+    pub template_override: Option<PathBuf>,
+}
+
+/// `customers/<customer>.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerFile {
+    pub customer: CustomerSection,
+    #[serde(default)]
+    pub overrides: TierValues,
+}
+
+/// Everything one customer stack deploys with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub stack_name: String,
+    pub partner: String,
+    pub customer: String,
+    pub tier: String,
+    pub region: String,
+    pub account: String,
+    pub template: PathBuf,
+    pub template_override: Option<PathBuf>,
+    /// CloudFormation parameters of `infra/template.yaml`.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Connectors the functions have.
+const PSAS: [&str; 1] = ["connectwise"];
+const ERPS: [&str; 1] = ["xero"];
+/// CloudWatch Logs retention values the template allows.
+const RETENTIONS: [u32; 7] = [7, 14, 30, 60, 90, 180, 365];
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| err(path, "", format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| err(path, "", e.to_string().trim().replace('\n', " ")))
+}
+
+fn slug(file: &Path, key: &str, v: &str) -> Result<(), ConfigError> {
+    let ok = (2..=31).contains(&v.len())
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !v.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            file,
+            key,
+            format!("{v:?} must be 2–31 lower-case letters, digits or dashes"),
+        ))
+    }
+}
+
+fn schedule(file: &Path, key: &str, v: &str) -> Result<(), ConfigError> {
+    let inner = v
+        .strip_prefix("rate(")
+        .or_else(|| v.strip_prefix("cron("))
+        .and_then(|s| s.strip_suffix(')'));
+    match inner {
+        Some(i) if !i.trim().is_empty() => Ok(()),
+        _ => Err(err(
+            file,
+            key,
+            format!("{v:?} is not an EventBridge schedule (rate(…) or cron(…))"),
+        )),
+    }
+}
+
+/// Loads and checks one customer's configuration under `infra`.
+pub fn plan(infra: &Path, partner: &str, customer: &str) -> Result<Plan, ConfigError> {
+    let pdir = infra.join("partners").join(partner);
+    let pfile = pdir.join("partner.toml");
+    let cfile = pdir.join("customers").join(format!("{customer}.toml"));
+    let p: PartnerFile = read(&pfile)?;
+    let c: CustomerFile = read(&cfile)?;
+    if p.partner.id != partner {
+        return Err(err(
+            &pfile,
+            "partner.id",
+            format!("{:?} does not match its folder {partner:?}", p.partner.id),
+        ));
+    }
+    if c.customer.id != customer {
+        return Err(err(
+            &cfile,
+            "customer.id",
+            format!(
+                "{:?} does not match its file name {customer:?}",
+                c.customer.id
+            ),
+        ));
+    }
+    slug(&pfile, "partner.id", &p.partner.id)?;
+    slug(&cfile, "customer.id", &c.customer.id)?;
+    for (key, v) in [("partner.support_email", &p.partner.support_email)] {
+        if !v.contains('@') {
+            return Err(err(&pfile, key, format!("{v:?} is not an email address")));
+        }
+    }
+    if !c.customer.account.len().eq(&12)
+        || !c.customer.account.chars().all(|ch| ch.is_ascii_digit())
+    {
+        return Err(err(
+            &cfile,
+            "customer.account",
+            format!("{:?} is not a 12-digit AWS account id", c.customer.account),
+        ));
+    }
+    if !PSAS.contains(&c.customer.psa.as_str()) {
+        return Err(err(
+            &cfile,
+            "customer.psa",
+            format!(
+                "{:?} is not a connector Ferry has ({})",
+                c.customer.psa,
+                PSAS.join(", ")
+            ),
+        ));
+    }
+    if !ERPS.contains(&c.customer.erp.as_str()) {
+        return Err(err(
+            &cfile,
+            "customer.erp",
+            format!(
+                "{:?} is not a connector Ferry has ({})",
+                c.customer.erp,
+                ERPS.join(", ")
+            ),
+        ));
+    }
+    let tier = c
+        .customer
+        .tier
+        .clone()
+        .unwrap_or_else(|| p.partner.default_tier.clone());
+    let base = p.tiers.get(&tier).ok_or_else(|| {
+        let key = if c.customer.tier.is_some() {
+            (&cfile, "customer.tier")
+        } else {
+            (&pfile, "partner.default_tier")
+        };
+        err(
+            key.0,
+            key.1,
+            format!(
+                "tier {tier:?} is not one of the partner's tiers ({})",
+                p.tiers.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    let v = base.overridden_by(&c.overrides);
+    let tier_key = |k: &str| format!("tiers.{tier}.{k}");
+    let need = |k: &str, o: Option<String>| {
+        o.ok_or_else(|| {
+            err(
+                &pfile,
+                &tier_key(k),
+                "missing (neither the tier nor the customer sets it)",
+            )
+        })
+    };
+    let needn = |k: &str, o: Option<u32>| {
+        o.ok_or_else(|| {
+            err(
+                &pfile,
+                &tier_key(k),
+                "missing (neither the tier nor the customer sets it)",
+            )
+        })
+    };
+    // Where a value came from decides which file an error names.
+    let src = |over: bool| if over { &cfile } else { &pfile };
+    let poll_frequent = need("poll_frequent", v.poll_frequent.clone())?;
+    schedule(
+        src(c.overrides.poll_frequent.is_some()),
+        "poll_frequent",
+        &poll_frequent,
+    )?;
+    let poll_daily = need("poll_daily", v.poll_daily.clone())?;
+    schedule(
+        src(c.overrides.poll_daily.is_some()),
+        "poll_daily",
+        &poll_daily,
+    )?;
+    let sweep = need("sweep", v.sweep.clone())?;
+    schedule(src(c.overrides.sweep.is_some()), "sweep", &sweep)?;
+    let reconcile = need("reconcile", v.reconcile.clone())?;
+    schedule(
+        src(c.overrides.reconcile.is_some()),
+        "reconcile",
+        &reconcile,
+    )?;
+    let age = needn("queue_age_alarm_seconds", v.queue_age_alarm_seconds)?;
+    let retention = needn("log_retention_days", v.log_retention_days)?;
+    if !RETENTIONS.contains(&retention) {
+        return Err(err(
+            src(c.overrides.log_retention_days.is_some()),
+            "log_retention_days",
+            format!("{retention} is not one of {RETENTIONS:?}"),
+        ));
+    }
+    let email = need("alert_email", v.alert_email.clone())?;
+    if !email.contains('@') {
+        return Err(err(
+            src(c.overrides.alert_email.is_some()),
+            "alert_email",
+            format!("{email:?} is not an email address"),
+        ));
+    }
+    let concurrency = needn("post_concurrency", v.post_concurrency)?;
+    if !(2..=5).contains(&concurrency) {
+        return Err(err(
+            src(c.overrides.post_concurrency.is_some()),
+            "post_concurrency",
+            format!(
+                "{concurrency} is outside 2–5: Lambda needs at least 2 consumers, Xero allows 5 calls in flight"
+            ),
+        ));
+    }
+    if age < 300 {
+        return Err(err(
+            src(c.overrides.queue_age_alarm_seconds.is_some()),
+            "queue_age_alarm_seconds",
+            format!(
+                "{age} s is shorter than the alarm's 5-minute period; it would fire on ordinary backlog"
+            ),
+        ));
+    }
+    let region = c
+        .customer
+        .region
+        .clone()
+        .unwrap_or_else(|| p.partner.default_region.clone());
+    let parameters = BTreeMap::from([
+        ("PartnerId".to_string(), p.partner.id.clone()),
+        ("CustomerId".into(), c.customer.id.clone()),
+        ("Tier".into(), tier.clone()),
+        ("PollFrequentSchedule".into(), poll_frequent),
+        ("PollDailySchedule".into(), poll_daily),
+        ("SweepSchedule".into(), sweep),
+        ("ReconcileSchedule".into(), reconcile),
+        ("QueueAgeAlarmSeconds".into(), age.to_string()),
+        ("LogRetentionDays".into(), retention.to_string()),
+        ("AlertEmail".into(), email),
+        ("PostConcurrency".into(), concurrency.to_string()),
+    ]);
+    Ok(Plan {
+        stack_name: format!("ferry-{}-{}", p.partner.id, c.customer.id),
+        partner: p.partner.id,
+        customer: c.customer.id,
+        tier,
+        region,
+        account: c.customer.account,
+        template: p.partner.default_template,
+        template_override: c.customer.template_override,
+        parameters,
+    })
+}
+
+impl Plan {
+    /// The `sam deploy` command line this plan runs.
+    pub fn sam_deploy_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "deploy".to_string(),
+            "--template-file".into(),
+            "infra/.aws-sam/build/template.yaml".into(),
+            "--stack-name".into(),
+            self.stack_name.clone(),
+            "--region".into(),
+            self.region.clone(),
+            "--capabilities".into(),
+            "CAPABILITY_IAM".into(),
+            "--resolve-s3".into(),
+            "--no-fail-on-empty-changeset".into(),
+            "--parameter-overrides".into(),
+        ];
+        args.extend(self.parameters.iter().map(|(k, v)| format!("{k}={v}")));
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_infra() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra")
+    }
+
+    #[test]
+    fn every_example_customer_renders_with_its_tier_and_overrides() {
+        let acme = plan(&repo_infra(), "northwind", "acme").expect("northwind/acme");
+        assert_eq!(acme.stack_name, "ferry-northwind-acme");
+        assert_eq!(acme.tier, "premium");
+        assert_eq!(
+            acme.parameters["PollFrequentSchedule"], "rate(5 minutes)",
+            "the customer's override wins"
+        );
+        assert_eq!(
+            acme.parameters["LogRetentionDays"], "365",
+            "the rest comes from the tier"
+        );
+        let initech = plan(&repo_infra(), "northwind", "initech").expect("northwind/initech");
+        assert_eq!(
+            (initech.tier.as_str(), initech.region.as_str()),
+            ("bronze", "eu-west-1"),
+            "partner defaults"
+        );
+        for (p, c) in [("bluefin", "globex"), ("bluefin", "umbrella")] {
+            let plan = plan(&repo_infra(), p, c).unwrap_or_else(|e| panic!("{p}/{c}: {e}"));
+            assert_eq!(plan.parameters.len(), 11, "{p}/{c}");
+        }
+    }
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    const PARTNER: &str = r##"
+[partner]
+id = "p1"
+name = "P One"
+support_email = "help@p1.example"
+logo_url = "https://p1.example/logo.svg"
+colours = { primary = "#000000", accent = "#ffffff" }
+default_template = "templates/connectwise-xero.toml"
+default_tier = "silver"
+default_region = "us-east-1"
+
+[tiers.silver]
+poll_frequent = "rate(15 minutes)"
+poll_daily = "rate(6 hours)"
+sweep = "rate(15 minutes)"
+reconcile = "cron(0 6 2 * ? *)"
+queue_age_alarm_seconds = 3600
+log_retention_days = 30
+alert_email = "alerts@p1.example"
+post_concurrency = 2
+"##;
+
+    fn customer(extra: &str) -> String {
+        format!(
+            "[customer]\nid = \"c1\"\nname = \"C\"\naccount = \"123456789012\"\npsa = \"connectwise\"\nerp = \"xero\"\n{extra}"
+        )
+    }
+
+    fn problem(partner: &str, customer_text: &str) -> String {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "partners/p1/partner.toml", partner);
+        write(dir.path(), "partners/p1/customers/c1.toml", customer_text);
+        plan(dir.path(), "p1", "c1")
+            .expect_err("invalid")
+            .to_string()
+    }
+
+    #[test]
+    fn invalid_or_contradictory_configuration_names_the_file_and_key() {
+        let e = problem(PARTNER, &customer("tier = \"gold\"\n"));
+        assert!(
+            e.contains(
+                "c1.toml: customer.tier: tier \"gold\" is not one of the partner's tiers (silver)"
+            ),
+            "{e}"
+        );
+        let e = problem(PARTNER, &customer("[overrides]\npost_concurrency = 9\n"));
+        assert!(
+            e.contains("c1.toml: post_concurrency: 9 is outside 2–5"),
+            "{e}"
+        );
+        let e = problem(
+            PARTNER,
+            &customer("[overrides]\npoll_daily = \"every day\"\n"),
+        );
+        assert!(
+            e.contains("c1.toml: poll_daily: \"every day\" is not an EventBridge schedule"),
+            "{e}"
+        );
+        let e = problem(
+            PARTNER,
+            &customer("[overrides]\npoll_dayly = \"rate(1 day)\"\n"),
+        );
+        assert!(
+            e.contains("c1.toml") && e.contains("poll_dayly"),
+            "an unknown key is named: {e}"
+        );
+        let e = problem(
+            &PARTNER.replace("log_retention_days = 30", "log_retention_days = 31"),
+            &customer(""),
+        );
+        assert!(
+            e.contains("partner.toml: log_retention_days: 31 is not one of"),
+            "{e}"
+        );
+        let e = problem(
+            &PARTNER.replace("queue_age_alarm_seconds = 3600\n", ""),
+            &customer(""),
+        );
+        assert!(
+            e.contains("partner.toml: tiers.silver.queue_age_alarm_seconds: missing"),
+            "{e}"
+        );
+        let e = problem(PARTNER, &customer("").replace("123456789012", "1234"));
+        assert!(
+            e.contains("customer.account: \"1234\" is not a 12-digit AWS account id"),
+            "{e}"
+        );
+        let e = problem(PARTNER, &customer("").replace("\"xero\"", "\"sage\""));
+        assert!(
+            e.contains("customer.erp: \"sage\" is not a connector"),
+            "{e}"
+        );
+    }
+}
