@@ -88,6 +88,8 @@ def transformed(parameters=None, label="the template"):
         if r["Type"] == "AWS::Serverless::Function":
             r["Properties"]["CodeUri"] = "s3://ferry-artifacts/functions.zip"  # what `sam package` writes
             r.pop("Metadata", None)
+        if r["Type"] == "AWS::Serverless::LayerVersion":
+            r["Properties"]["ContentUri"] = "s3://ferry-artifacts/config.zip"
     tpl.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
 
     class NoManagedPolicies:  # only consulted for AWS managed policy names; the template uses none

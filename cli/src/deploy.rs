@@ -123,8 +123,6 @@ pub struct CustomerSection {
     pub region: Option<String>,
     /// The AWS account the stack goes into (12 digits).
     pub account: String,
-    pub psa: String,
-    pub erp: String,
     /// The customer's mapping override, if any (relative to the repository).
     pub template_override: Option<PathBuf>,
 }
@@ -136,10 +134,14 @@ pub struct CustomerFile {
     pub customer: CustomerSection,
     #[serde(default)]
     pub overrides: TierValues,
+    /// The PSA connection, as in a tenant file (`[psa.connectwise]`).
+    pub psa: toml::Table,
+    /// The ERP connection, as in a tenant file (`[erp.xero]`).
+    pub erp: toml::Table,
 }
 
 /// Everything one customer stack deploys with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub stack_name: String,
     pub partner: String,
@@ -151,6 +153,12 @@ pub struct Plan {
     pub template_override: Option<PathBuf>,
     /// CloudFormation parameters of `infra/template.yaml`.
     pub parameters: BTreeMap<String, String>,
+    /// The customer's display name and connections, for the tenant file.
+    pub customer_name: String,
+    pub psa: toml::Table,
+    pub erp: toml::Table,
+    /// The customer file (for errors about the connections).
+    pub customer_file: PathBuf,
 }
 
 /// Connectors the functions have.
@@ -236,27 +244,28 @@ pub fn plan(infra: &Path, partner: &str, customer: &str) -> Result<Plan, ConfigE
             format!("{:?} is not a 12-digit AWS account id", c.customer.account),
         ));
     }
-    if !PSAS.contains(&c.customer.psa.as_str()) {
-        return Err(err(
-            &cfile,
-            "customer.psa",
-            format!(
-                "{:?} is not a connector Ferry has ({})",
-                c.customer.psa,
-                PSAS.join(", ")
-            ),
-        ));
-    }
-    if !ERPS.contains(&c.customer.erp.as_str()) {
-        return Err(err(
-            &cfile,
-            "customer.erp",
-            format!(
-                "{:?} is not a connector Ferry has ({})",
-                c.customer.erp,
-                ERPS.join(", ")
-            ),
-        ));
+    for (key, table, known) in [("psa", &c.psa, &PSAS[..]), ("erp", &c.erp, &ERPS[..])] {
+        let names: Vec<&String> = table.keys().collect();
+        match names.as_slice() {
+            [one] if known.contains(&one.as_str()) => {}
+            [one] => {
+                return Err(err(
+                    &cfile,
+                    &format!("{key}.{one}"),
+                    format!("not a connector Ferry has ({})", known.join(", ")),
+                ));
+            }
+            _ => {
+                return Err(err(
+                    &cfile,
+                    key,
+                    format!(
+                        "name exactly one connector table, e.g. [{key}.{}]",
+                        known[0]
+                    ),
+                ));
+            }
+        }
     }
     let tier = c
         .customer
@@ -384,7 +393,67 @@ pub fn plan(infra: &Path, partner: &str, customer: &str) -> Result<Plan, ConfigE
         template: p.partner.default_template,
         template_override: c.customer.template_override,
         parameters,
+        customer_name: c.customer.name,
+        psa: c.psa,
+        erp: c.erp,
+        customer_file: cfile,
     })
+}
+
+/// Writes the functions' configuration bundle (a Lambda layer, at `/opt` at run
+/// time) into `out`: `ferry/tenant.toml` and the mapping templates it names, then
+/// loads it back exactly as a cold start does, so a deploy never ships a tenant
+/// file the functions would refuse. Returns the tenant file's path.
+pub fn render_bundle(plan: &Plan, repo: &Path, out: &Path) -> Result<PathBuf, ConfigError> {
+    let dir = out.join("ferry");
+    let io = |e: std::io::Error| err(out, "", format!("cannot write the bundle: {e}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io)?;
+    }
+    std::fs::create_dir_all(dir.join("templates")).map_err(io)?;
+    let copy = |from: &Path, to: &str| -> Result<(), ConfigError> {
+        std::fs::copy(repo.join(from), dir.join(to))
+            .map(|_| ())
+            .map_err(|e| {
+                err(
+                    &plan.customer_file,
+                    "",
+                    format!("template {}: {e}", from.display()),
+                )
+            })
+    };
+    copy(&plan.template, "templates/base.toml")?;
+    let mut template = toml::Table::new();
+    template.insert("base".into(), "templates/base.toml".into());
+    if let Some(o) = &plan.template_override {
+        copy(o, "templates/override.toml")?;
+        template.insert("override".into(), "templates/override.toml".into());
+    }
+    let mut tenant = toml::Table::new();
+    tenant.insert("id".into(), plan.customer.clone().into());
+    tenant.insert("name".into(), plan.customer_name.clone().into());
+    let mut file = toml::Table::new();
+    file.insert("tenant".into(), tenant.into());
+    file.insert("psa".into(), plan.psa.clone().into());
+    file.insert("erp".into(), plan.erp.clone().into());
+    file.insert("template".into(), template.into());
+    let path = dir.join("tenant.toml");
+    let text = format!(
+        "# Rendered by `ferry deploy` from {}; do not edit here.\n{}",
+        plan.customer_file.display(),
+        toml::to_string(&file).map_err(|e| err(&plan.customer_file, "", e.to_string()))?
+    );
+    std::fs::write(&path, text).map_err(io)?;
+    let (cfg, base) = ferry_connectors::tenant::TenantConfig::read(&path)
+        .map_err(|e| err(&plan.customer_file, "psa/erp", e.to_string()))?;
+    cfg.load_template(&base).map_err(|e| {
+        err(
+            &plan.customer_file,
+            "customer.template_override",
+            e.to_string(),
+        )
+    })?;
+    Ok(path)
 }
 
 impl Plan {
@@ -470,9 +539,11 @@ alert_email = "alerts@p1.example"
 post_concurrency = 2
 "##;
 
+    const CONNECTIONS: &str = "[psa.connectwise]\nbase_url = \"https://cw.example/v4_6_release/apis/3.0\"\ncompany_id = \"c1\"\nhome_currency = \"USD\"\nkey_url_origins = [\"https://cw.example\"]\n\n[erp.xero]\ntenant_id = \"org-1\"\n";
+
     fn customer(extra: &str) -> String {
         format!(
-            "[customer]\nid = \"c1\"\nname = \"C\"\naccount = \"123456789012\"\npsa = \"connectwise\"\nerp = \"xero\"\n{extra}"
+            "[customer]\nid = \"c1\"\nname = \"C\"\naccount = \"123456789012\"\n{extra}\n{CONNECTIONS}"
         )
     }
 
@@ -483,6 +554,54 @@ post_concurrency = 2
         plan(dir.path(), "p1", "c1")
             .expect_err("invalid")
             .to_string()
+    }
+
+    #[test]
+    fn every_example_customer_bundles_a_tenant_file_the_functions_load() {
+        let repo = repo_infra().join("..");
+        let partners = repo_infra().join("partners");
+        for f in std::fs::read_dir(&partners).expect("partners") {
+            let partner = f.expect("entry").file_name().to_string_lossy().into_owned();
+            for c in
+                std::fs::read_dir(partners.join(&partner).join("customers")).expect("customers")
+            {
+                let path = c.expect("entry").path();
+                let customer = path
+                    .file_stem()
+                    .expect("stem")
+                    .to_string_lossy()
+                    .into_owned();
+                let plan = plan(&repo_infra(), &partner, &customer).expect("plan");
+                let out = tempfile::tempdir().expect("tempdir");
+                let tenant = render_bundle(&plan, &repo, out.path())
+                    .unwrap_or_else(|e| panic!("{partner}/{customer}: {e}"));
+                let (cfg, _) =
+                    ferry_connectors::tenant::TenantConfig::read(&tenant).expect("tenant file");
+                assert_eq!(cfg.tenant.id.as_str(), customer);
+                assert_eq!(
+                    out.path().join("ferry/templates/override.toml").exists(),
+                    plan.template_override.is_some(),
+                    "{partner}/{customer}: the override ships exactly when the customer has one"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_bundle_the_functions_would_refuse_is_not_rendered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "partners/p1/partner.toml", PARTNER);
+        let text = customer("").replace("home_currency = \"USD\"\n", "");
+        write(dir.path(), "partners/p1/customers/c1.toml", &text);
+        let plan = plan(dir.path(), "p1", "c1").expect("the deployment itself is valid");
+        let repo = repo_infra().join("..");
+        let e = render_bundle(&plan, &repo, &dir.path().join("out"))
+            .expect_err("missing home_currency")
+            .to_string();
+        assert!(
+            e.contains("c1.toml: psa/erp") && e.contains("home_currency"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -536,9 +655,9 @@ post_concurrency = 2
             e.contains("customer.account: \"1234\" is not a 12-digit AWS account id"),
             "{e}"
         );
-        let e = problem(PARTNER, &customer("").replace("\"xero\"", "\"sage\""));
+        let e = problem(PARTNER, &customer("").replace("[erp.xero]", "[erp.sage]"));
         assert!(
-            e.contains("customer.erp: \"sage\" is not a connector"),
+            e.contains("c1.toml: erp.sage: not a connector Ferry has (xero)"),
             "{e}"
         );
     }

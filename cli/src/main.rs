@@ -561,6 +561,12 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Cmd::Deploy(a) => {
             let plan = ferry_cli::deploy::plan(&a.infra, &a.partner, &a.customer)?;
+            // The config layer's content (local files only; checked by loading it back).
+            let tenant_file = ferry_cli::deploy::render_bundle(
+                &plan,
+                &repo_dir(),
+                &a.infra.join(".build/config"),
+            )?;
             let build = [
                 "build",
                 "--beta-features",
@@ -578,7 +584,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                     .chain(deploy.iter().map(String::as_str))
                     .collect();
                 print_json(
-                    &serde_json::json!({ "plan": plan, "commands": [build_cmd, deploy_cmd] }),
+                    &serde_json::json!({ "plan": plan, "tenant_file": tenant_file, "commands": [build_cmd, deploy_cmd] }),
                 )?;
             } else {
                 println!("stack      {}", plan.stack_name);
@@ -594,6 +600,10 @@ async fn run() -> anyhow::Result<ExitCode> {
                         .as_ref()
                         .map(|o| format!(" + {}", o.display()))
                         .unwrap_or_default()
+                );
+                println!(
+                    "config     {} (the layer mounted at /opt)",
+                    tenant_file.display()
                 );
                 println!("parameters");
                 for (k, v) in &plan.parameters {
