@@ -8,7 +8,7 @@ TOOLS := $(VENV)/.installed
 VENV_IAC := .venv-iac
 TOOLS_IAC := $(VENV_IAC)/.installed
 
-.PHONY: run test lint fmt build tools infra-check bench schema clean help
+.PHONY: run test lint fmt build tools deploy infra-check bench schema clean help
 
 help: ## List the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -18,6 +18,10 @@ run: ## The demo: simulators, a 600-person firm, backfill, live webhooks, paymen
 
 test: $(TOOLS) $(TOOLS_IAC) ## Every test: unit, contract suites (SQLite and AWS on moto), end-to-end on both, Xero spec contract, infrastructure gates
 	scripts/with-moto.sh bash -c '$(CARGO) test --workspace --locked && $(VENV_IAC)/bin/python infra/gates.py'
+
+deploy: $(TOOLS) $(TOOLS_IAC) ## Deploy a customer stack: make deploy PARTNER=northwind CUSTOMER=acme [DRY_RUN=1]
+	@test -n "$(PARTNER)" -a -n "$(CUSTOMER)" || { echo "usage: make deploy PARTNER=<partner> CUSTOMER=<customer> [DRY_RUN=1]" >&2; exit 2; }
+	$(FERRY) deploy --partner $(PARTNER) --customer $(CUSTOMER) $(if $(DRY_RUN),--dry-run,)
 
 infra-check: $(TOOLS_IAC) ## Only the infrastructure gates: SAM validate, cfn-lint, checkov, transform, deploy into moto
 	scripts/with-moto.sh $(VENV_IAC)/bin/python infra/gates.py

@@ -154,13 +154,19 @@ def template_rules(cfn):
     metrics = sorted({a["Properties"]["MetricName"] for a in alarms.values()})
     gate("alarms: DLQ depth, backlog age, errors, throttles, retries, reconciliation",
          {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "Errors", "Throttles",
-          "Retried", "TenantsMismatched"} <= set(metrics), str(metrics))
+          "Retried", "ErpThrottled", "TenantsMismatched"} <= set(metrics), str(metrics))
     gate("every alarm notifies the topic", all(a["Properties"].get("AlarmActions") for a in alarms.values()))
     gate("a dashboard", len(of_type(cfn, "AWS::CloudWatch::Dashboard")) == 1)
     logs = of_type(cfn, "AWS::Logs::LogGroup")
     gate("log groups with retention", len(logs) >= 6 and all(l["Properties"].get("RetentionInDays") for l in logs.values()))
     rules = of_type(cfn, "AWS::Events::Rule")
-    gate("schedules: two polls, the sweep, reconcile", len(rules) == 4, str(list(rules)))
+    polled = sorted(d for r in rules.values() for t in r["Properties"]["Targets"]
+                    for d in json.loads(t.get("Input", "{}")).get("domains", []))
+    gate("a poll schedule per domain", polled == sorted(
+        ["time_entries", "expenses", "customers", "projects", "invoices", "credit_memos", "payments"]), str(polled))
+    gate("the sweep and reconcile schedules", sum(
+        1 for r in rules.values() for t in r["Properties"]["Targets"]
+        if json.loads(t.get("Input", "{}")).get("action") in ("sweep", "reconcile")) == 2)
 
 
 def deploy(cfn, plan):
@@ -198,7 +204,7 @@ def deploy(cfn, plan):
              and str(redrive.get("maxReceiveCount")) == "5", str(redrive))
     resources = cf.list_stack_resources(StackName=name)["StackResourceSummaries"]
     kinds = [r["ResourceType"] for r in resources]
-    gate(f"{name}: four schedule rules", kinds.count("AWS::Events::Rule") == 4, str(kinds))
+    gate(f"{name}: nine schedule rules", kinds.count("AWS::Events::Rule") == 9, str(kinds))
     gate(f"{name}: one role per function", kinds.count("AWS::IAM::Role") == 5, str(kinds))
     rules = {r["Name"]: r.get("ScheduleExpression") for r in ev.list_rules()["Rules"]}
     expected = {plan["parameters"][k] for k in ("PollFrequentSchedule", "PollDailySchedule", "SweepSchedule", "ReconcileSchedule")}

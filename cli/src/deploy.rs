@@ -382,6 +382,13 @@ pub fn plan(infra: &Path, partner: &str, customer: &str) -> Result<Plan, ConfigE
         ("LogRetentionDays".into(), retention.to_string()),
         ("AlertEmail".into(), email),
         ("PostConcurrency".into(), concurrency.to_string()),
+        ("PartnerName".into(), p.partner.name.clone()),
+        (
+            "PartnerSupportEmail".into(),
+            p.partner.support_email.clone(),
+        ),
+        ("PartnerLogoUrl".into(), p.partner.logo_url.clone()),
+        ("CustomerName".into(), c.customer.name.clone()),
     ]);
     Ok(Plan {
         stack_name: format!("ferry-{}-{}", p.partner.id, c.customer.id),
@@ -507,7 +514,7 @@ mod tests {
         );
         for (p, c) in [("bluefin", "globex"), ("bluefin", "umbrella")] {
             let plan = plan(&repo_infra(), p, c).unwrap_or_else(|e| panic!("{p}/{c}: {e}"));
-            assert_eq!(plan.parameters.len(), 11, "{p}/{c}");
+            assert_eq!(plan.parameters.len(), 15, "{p}/{c}");
         }
     }
 

@@ -212,3 +212,60 @@ async fn each_poison_sample_is_the_only_failure_of_its_batch() {
         assert_eq!(failed, poison, "{file}: only the poison message fails");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erp_429_is_a_throttled_retry_apart_from_other_retries() {
+    use ferry_core::usecases::retry::Outcome;
+    use ferry_core::usecases::{post, transform};
+    let h = Harness::start_opts(Options {
+        host: false,
+        ..Options::default()
+    })
+    .await;
+    h.sims
+        .cw
+        .create(
+            Kind::Company,
+            json!({"identifier": "Nimbus", "name": "Nimbus Analytics Ltd", "status": {"id": 1, "name": "Active"},
+                   "taxCode": {"id": 1, "name": "Taxable"}, "currency": {"id": 1, "currencyCode": "USD"}}),
+        )
+        .await;
+    let vt = std::time::Duration::from_secs(30);
+    let notices = h
+        .deps
+        .queue
+        .receive(QueueName::Transform, 10, vt)
+        .await
+        .expect("receive");
+    assert_eq!(notices.len(), 1, "the callback was enqueued");
+    let done = transform::handle_batch(&h.deps, &notices).await;
+    assert!(matches!(done[..], [Outcome::Done]), "{done:?}");
+    let commands = h
+        .deps
+        .queue
+        .receive(QueueName::Post, 10, vt)
+        .await
+        .expect("receive");
+    assert_eq!(commands.len(), 1, "transform queued the contact");
+    h.sims.xero.set_faults(XeroFaults {
+        throttle_next: 1,
+        retry_after_secs: 7,
+        ..XeroFaults::default()
+    });
+    let outcomes = post::handle_batch(&h.deps, &commands).await;
+    match &outcomes[..] {
+        [
+            Outcome::Retry {
+                throttled: true,
+                after,
+                ..
+            },
+        ] => {
+            assert!(
+                *after >= std::time::Duration::from_secs(7),
+                "Retry-After is honoured: {after:?}"
+            )
+        }
+        other => panic!("a 429 must be a throttled retry, got {other:?}"),
+    }
+}

@@ -107,7 +107,7 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
                 .collect()
         }
     };
-    let (mut done, mut retried) = (0u64, 0u64);
+    let (mut done, mut retried, mut throttled) = (0u64, 0u64, 0u64);
     for (m, o) in messages.iter().zip(outcomes) {
         let envelope = Envelope::from_body(&m.body).ok();
         let tenant = envelope
@@ -119,8 +119,13 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
             .map(|e| e.correlation_id().to_string())
             .unwrap_or_default();
         match o {
-            Outcome::Retry { after, reason } => {
+            Outcome::Retry {
+                after,
+                reason,
+                throttled: erp_429,
+            } => {
                 retried += 1;
+                throttled += u64::from(erp_429);
                 if let Err(e) = deps.queue.change_visibility(queue, &m.receipt, after).await {
                     tracing::warn!(message_id = %m.id, %tenant, %correlation_id, error = %e, "could not set the retry delay");
                 }
@@ -139,6 +144,7 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
             ("Messages", event.records.len() as u64),
             ("Done", done),
             ("Retried", retried),
+            ("ErpThrottled", throttled),
             ("Unreadable", (event.records.len() - messages.len()) as u64),
         ],
         &[],

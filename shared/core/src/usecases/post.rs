@@ -717,7 +717,7 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
                 deps.idempotency.release(&job.tenant, &h.key).await?;
                 let after =
                     retry::retry_after_or_backoff(&deps.settings, job.receive_count, retry_after);
-                Ok(Outcome::retry(after, e.to_string()))
+                Ok(Outcome::throttled(after, e.to_string()))
             }
             RetryClass::Transient => {
                 // Maybe committed: keep the record so the next attempt looks before it writes.

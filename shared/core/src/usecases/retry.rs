@@ -22,7 +22,12 @@ use crate::ports::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Done,
-    Retry { after: Duration, reason: String },
+    Retry {
+        after: Duration,
+        reason: String,
+        /// The ERP refused for its rate limits (429): counted apart, alarmed on.
+        throttled: bool,
+    },
 }
 
 impl Outcome {
@@ -30,6 +35,16 @@ impl Outcome {
         Outcome::Retry {
             after,
             reason: reason.into(),
+            throttled: false,
+        }
+    }
+
+    /// Retry after `after` because the ERP answered 429.
+    pub fn throttled(after: Duration, reason: impl Into<String>) -> Self {
+        Outcome::Retry {
+            after,
+            reason: reason.into(),
+            throttled: true,
         }
     }
 
