@@ -230,9 +230,25 @@ pub fn plan(infra: &Path, partner: &str, customer: &str) -> Result<Plan, ConfigE
     }
     slug(&pfile, "partner.id", &p.partner.id)?;
     slug(&cfile, "customer.id", &c.customer.id)?;
-    for (key, v) in [("partner.support_email", &p.partner.support_email)] {
-        if !v.contains('@') {
-            return Err(err(&pfile, key, format!("{v:?} is not an email address")));
+    if !p.partner.support_email.contains('@') {
+        return Err(err(
+            &pfile,
+            "partner.support_email",
+            format!("{:?} is not an email address", p.partner.support_email),
+        ));
+    }
+    if !p.partner.logo_url.starts_with("https://") {
+        return Err(err(&pfile, "partner.logo_url", "must be an https:// URL"));
+    }
+    for (key, v) in [
+        ("partner.colours.primary", &p.partner.colours.primary),
+        ("partner.colours.accent", &p.partner.colours.accent),
+    ] {
+        let hex = v
+            .strip_prefix('#')
+            .filter(|h| h.len() == 6 && h.chars().all(|c| c.is_ascii_hexdigit()));
+        if hex.is_none() {
+            return Err(err(&pfile, key, format!("{v:?} is not a #RRGGBB colour")));
         }
     }
     if !c.customer.account.len().eq(&12)
@@ -655,6 +671,11 @@ post_concurrency = 2
         );
         assert!(
             e.contains("partner.toml: tiers.silver.queue_age_alarm_seconds: missing"),
+            "{e}"
+        );
+        let e = problem(&PARTNER.replace("#ffffff", "white"), &customer(""));
+        assert!(
+            e.contains("partner.toml: partner.colours.accent: \"white\" is not a #RRGGBB colour"),
             "{e}"
         );
         let e = problem(PARTNER, &customer("").replace("123456789012", "1234"));
