@@ -480,6 +480,19 @@ pub fn render_bundle(plan: &Plan, repo: &Path, out: &Path) -> Result<PathBuf, Co
 }
 
 impl Plan {
+    /// Refuses credentials of another account than the customer's.
+    pub fn check_account(&self, actual: &str) -> Result<(), String> {
+        if actual == self.account {
+            Ok(())
+        } else {
+            Err(format!(
+                "the AWS credentials are for account {actual}, but {} deploys into {} (customer.account); \
+                 switch credentials (AWS_PROFILE) before deploying",
+                self.stack_name, self.account
+            ))
+        }
+    }
+
     /// The `sam deploy` command line this plan runs.
     pub fn sam_deploy_args(&self) -> Vec<String> {
         let mut args = vec![
@@ -623,6 +636,21 @@ post_concurrency = 2
             .to_string();
         assert!(
             e.contains("c1.toml: psa/erp") && e.contains("home_currency"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_deploy_refuses_credentials_of_another_account() {
+        let acme = plan(&repo_infra(), "northwind", "acme").expect("plan");
+        assert!(acme.check_account("111122223333").is_ok());
+        let e = acme
+            .check_account("999988887777")
+            .expect_err("wrong account");
+        assert!(
+            e.contains("999988887777")
+                && e.contains("111122223333")
+                && e.contains("customer.account"),
             "{e}"
         );
     }

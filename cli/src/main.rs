@@ -629,6 +629,11 @@ async fn run() -> anyhow::Result<ExitCode> {
             if a.dry_run {
                 return Ok(ExitCode::SUCCESS);
             }
+            let sdk = ferry_aws::sdk_config().await;
+            let account = ferry_aws::caller_account(&sdk)
+                .await
+                .context("reading the AWS account of the current credentials")?;
+            plan.check_account(&account).map_err(anyhow::Error::msg)?;
             let sam = repo_dir().join(".venv-iac/bin/sam");
             anyhow::ensure!(
                 sam.exists(),

@@ -142,6 +142,24 @@ impl Adapters {
     }
 }
 
+/// The account the configured credentials belong to (STS GetCallerIdentity), so a
+/// deployment can refuse to go into the wrong one.
+pub async fn caller_account(sdk: &aws_config::SdkConfig) -> Result<String, ferry_core::PortError> {
+    aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(table::sdk_err("sts", "get_caller_identity"))?
+        .account
+        .ok_or_else(|| {
+            ferry_core::PortError::permanent(
+                "sts",
+                "get_caller_identity",
+                "no account in the answer",
+            )
+        })
+}
+
 /// Loads the SDK config the standard way (env, then the Lambda role);
 /// `AWS_ENDPOINT_URL` points every client at an emulator with no code change.
 pub async fn sdk_config() -> aws_config::SdkConfig {

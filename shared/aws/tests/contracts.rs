@@ -71,6 +71,14 @@ async fn dynamodb_event_dedupe_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn the_credentials_account_is_read_from_sts() {
+    let sdk = ferry_aws::testing::emulator().await;
+    let account = ferry_aws::caller_account(&sdk).await.expect("sts");
+    assert_eq!(account.len(), 12, "{account}");
+    assert!(account.chars().all(|c| c.is_ascii_digit()), "{account}");
+}
+
+#[tokio::test]
 async fn dynamodb_lock_store_meets_the_contract() {
     contracts::lock_store(stack("lock", 3).await.2.locks).await;
 }
