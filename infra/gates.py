@@ -124,6 +124,13 @@ def template_rules(cfn):
                 bad = [a for a in actions if "*" in a]
                 gate(f"{name}: no wildcard actions", not bad, str(bad))
 
+    for name, role in of_type(cfn, "AWS::IAM::Role").items():
+        statements = [st for pol in role["Properties"].get("Policies", []) for st in pol["PolicyDocument"]["Statement"]]
+        gate(f"{name}: the audit log is append-only", any(
+            st["Effect"] == "Deny" and set(st["Action"]) == {"dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+            and "*#audit" in json.dumps(st.get("Condition", {})) for st in statements))
+        gate(f"{name}: no table scans", not any("dynamodb:Scan" in st["Action"] for st in statements if st["Effect"] == "Allow"))
+
     functions = of_type(cfn, "AWS::Lambda::Function")
     gate("five functions, arm64, provided.al2023", len(functions) == 5 and all(
         f["Properties"]["Architectures"] == ["arm64"] and f["Properties"]["Runtime"] == "provided.al2023"

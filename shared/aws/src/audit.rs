@@ -1,8 +1,9 @@
-//! The append-only audit log: `pk = {tenant}#audit`. A counter item (`sk =
-//! seq`) hands out sequence numbers with an atomic ADD; each entry is written
-//! once under `sk = e#{seq:020}` with `attribute_not_exists(pk)`, and projected
-//! into `gsi1` by document for the per-document history. The adapter has no
-//! update or delete; the stack's IAM policy denies them on `#audit` items.
+//! The append-only audit log: `pk = {tenant}#audit`. A counter item (`pk =
+//! {tenant}#auditseq`) hands out sequence numbers with an atomic ADD; each entry
+//! is written once under `sk = e#{seq:020}` with `attribute_not_exists(pk)`, and
+//! projected into `gsi1` by document for the per-document history. The adapter
+//! has no update or delete, and the stack's function roles deny UpdateItem and
+//! DeleteItem on every `*#audit` partition (infra/template.yaml).
 //!
 //! DynamoDB items stop at 400 KB. An entry whose request and response would not
 //! fit keeps their first bytes, their length and their SHA-256, so the evidence
@@ -65,7 +66,7 @@ impl AuditLog for DynamoAudit {
             .client
             .update_item()
             .table_name(&self.table.name)
-            .key("pk", s(pk(&entry.tenant)))
+            .key("pk", s(format!("{}#auditseq", entry.tenant)))
             .key("sk", s("seq"))
             .update_expression("ADD next_seq :one")
             .expression_attribute_values(":one", n(1))
