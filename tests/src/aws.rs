@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -349,9 +348,4 @@ pub async fn drain(stack: &AwsStack, deps: &Deps, deadline: Duration) -> Drained
             "queues did not drain within {deadline:?}: {total:?}"
         );
     }
-}
-
-/// The repository's sample events.
-pub fn events_dir() -> PathBuf {
-    repo_dir().join("events")
 }

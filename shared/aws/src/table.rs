@@ -116,8 +116,6 @@ pub enum Cond {
     Always,
     /// The item does not exist yet.
     Absent,
-    /// The item exists with this `rev` (optimistic concurrency).
-    Rev(i64),
     /// `rev` matches, or the item is absent when `None`.
     Expect(Option<i64>),
     /// A custom condition expression with its values.
@@ -131,9 +129,7 @@ impl Cond {
             Cond::Absent | Cond::Expect(None) => {
                 (Some("attribute_not_exists(pk)".into()), Vec::new())
             }
-            Cond::Rev(r) | Cond::Expect(Some(r)) => {
-                (Some("#rev = :rev".into()), vec![(":rev", n(r))])
-            }
+            Cond::Expect(Some(r)) => (Some("#rev = :rev".into()), vec![(":rev", n(r))]),
             Cond::Expr(e, v) => (Some(e.to_string()), v),
         }
     }
