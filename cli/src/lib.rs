@@ -6,4 +6,5 @@ pub mod demo;
 pub mod deploy;
 pub mod local;
 pub mod preview;
+pub mod real;
 pub mod render;

@@ -216,37 +216,8 @@ pub fn repo_dir() -> PathBuf {
 
 /// A `tenant.toml` for `cfg` (what `ferry sim` writes; tests write them too).
 pub fn tenant_file(cfg: &TenantConfig) -> String {
-    let ferry_connectors::tenant::PsaConfig::Connectwise(cw) = &cfg.psa;
-    let ferry_connectors::tenant::ErpConfig::Xero(x) = &cfg.erp;
-    let origins: Vec<String> = cw
-        .key_url_origins
-        .iter()
-        .map(|o| format!("{o:?}"))
-        .collect();
-    let mut text = format!(
-        "# Written by Ferry: a tenant whose PSA and ERP are the local simulators.\n\
-         [tenant]\nid = \"{}\"\nname = {:?}\n\n\
-         [psa.connectwise]\nbase_url = \"{}\"\ncompany_id = \"{}\"\nhome_currency = \"{}\"\nkey_url_origins = [{}]\n\n\
-         [erp.xero]\nbase_url = \"{}\"\ntenant_id = \"{}\"\nbatch_size = {}\nminute_headroom = {}\ntoken_url = \"{}\"\n\n\
-         [template]\nbase = {:?}\n",
-        cfg.tenant.id,
-        cfg.tenant
-            .name
-            .clone()
-            .unwrap_or_else(|| cfg.tenant.id.to_string()),
-        cw.base_url,
-        cw.company_id,
-        cw.home_currency,
-        origins.join(", "),
-        x.base_url,
-        x.tenant_id,
-        x.batch_size,
-        x.minute_headroom,
-        x.token_url,
-        cfg.template.base.display().to_string(),
-    );
-    if let Some(o) = &cfg.template.overlay {
-        text.push_str(&format!("override = {:?}\n", o.display().to_string()));
-    }
-    text
+    format!(
+        "# Written by Ferry.\n{}",
+        toml::to_string(cfg).expect("a tenant configuration serialises")
+    )
 }

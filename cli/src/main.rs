@@ -326,6 +326,16 @@ async fn poll_all(
         bar.finish_and_clear();
         eprintln!("polled {d}: {} records in {} pages", r.enqueued, r.pages);
     }
+    let since = chrono::Utc::now().date_naive() - chrono::Days::new(intake::DELETION_SWEEP_DAYS);
+    for d in ctx.psa.swept() {
+        let r = intake::sweep_deletions(&local.deps, tenant, d, since)
+            .await
+            .with_context(|| format!("sweeping {d} for deletions"))?;
+        eprintln!(
+            "swept {d} for deletions: {} compared, {} gone from the PSA",
+            r.compared, r.enqueued
+        );
+    }
     let r = intake::poll_erp_payments(&local.deps, tenant)
         .await
         .context("sweeping ERP payments")?;

@@ -173,6 +173,42 @@ pub fn reconciliation(out: &mut String, r: &Report) {
         r.rows.len(),
         r.payments_written_back
     );
+    let docs: Vec<_> = r.rows.iter().flat_map(|x| &x.documents).collect();
+    if !docs.is_empty() {
+        let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+        for d in &docs {
+            *by_status.entry(d.status.as_str()).or_default() += 1;
+        }
+        let statuses: Vec<String> = by_status.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let _ = writeln!(
+            out,
+            "ERP documents Ferry wrote: {} ({}); paid {}, due {}",
+            docs.len(),
+            statuses.join(", "),
+            docs.iter()
+                .map(|d| d.amount_paid)
+                .sum::<rust_decimal::Decimal>()
+                .round_dp(2),
+            docs.iter()
+                .map(|d| d.amount_due)
+                .sum::<rust_decimal::Decimal>()
+                .round_dp(2),
+        );
+        if docs.len() <= 10 {
+            for d in &docs {
+                let _ = writeln!(
+                    out,
+                    "  {} {} {}: total {}, paid {}, due {}",
+                    d.doc_key,
+                    d.number.as_deref().unwrap_or("(no number)"),
+                    d.status,
+                    d.total.round_dp(2),
+                    d.amount_paid.round_dp(2),
+                    d.amount_due.round_dp(2)
+                );
+            }
+        }
+    }
     let held_rows: Vec<_> = r.rows.iter().filter(|x| !x.exceptions.is_empty()).collect();
     for row in held_rows {
         let _ = writeln!(

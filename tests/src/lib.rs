@@ -2,6 +2,7 @@
 //! against fresh simulators, per test. Tests read as sentences about behaviour.
 
 pub mod aws;
+pub mod real;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,7 +106,9 @@ impl Harness {
         .expect("store opens");
         let tenant = TenantId::parse("test-firm").expect("valid");
         let mut cfg = sims.tenant_config(&tenant, &repo_dir().join("templates"));
-        let ferry_connectors::tenant::ErpConfig::Xero(x) = &mut cfg.erp;
+        let ferry_connectors::tenant::ErpConfig::Xero(x) = &mut cfg.erp else {
+            unreachable!("the simulators' tenant posts to Xero")
+        };
         x.batch_size = o.xero_batch;
         x.minute_headroom = o.xero_headroom;
         local

@@ -7,7 +7,10 @@
 pub mod connectwise;
 pub mod credential;
 pub mod http;
+pub mod redmine;
 pub mod tenant;
+pub mod tombstone;
+pub mod tryton;
 pub mod xero;
 
 pub mod json {

@@ -20,10 +20,12 @@ use serde::Deserialize;
 
 use crate::connectwise::{ConnectWise, ConnectWiseConfig, ConnectWiseCredentials};
 use crate::credential::Credential;
+use crate::redmine::{Redmine, RedmineConfig};
+use crate::tryton::{Tryton, TrytonConfig};
 use crate::xero::{OAuthTokens, Xero, XeroAuth, XeroConfig, XeroWebhooks};
 
 /// A tenant file (`tenant.toml`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     pub tenant: TenantSection,
@@ -33,7 +35,7 @@ pub struct TenantConfig {
 }
 
 /// Identity.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSection {
     pub id: TenantId,
@@ -42,21 +44,23 @@ pub struct TenantSection {
 }
 
 /// The PSA connection: one table named after the connector (`[psa.connectwise]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PsaConfig {
     Connectwise(ConnectWiseConfig),
+    Redmine(RedmineConfig),
 }
 
 /// The ERP connection: one table named after the connector (`[erp.xero]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ErpConfig {
     Xero(XeroConfig),
+    Tryton(TrytonConfig),
 }
 
 /// Template files, relative to the tenant file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplatePaths {
     pub base: PathBuf,
@@ -109,12 +113,14 @@ impl TenantConfig {
                 "connectwise.private_key",
                 "connectwise.client_id",
             ]),
+            PsaConfig::Redmine(_) => v.push("redmine.api_key"),
         }
         match self.erp {
             // xero.access_token for a fixed token, or xero.client_id, xero.client_secret
             // and xero.refresh_token for an OAuth connection (then Ferry keeps
             // xero.access_token and xero.access_token_expires_at up to date itself).
             ErpConfig::Xero(_) => v.extend(["xero.access_token", "xero.webhook_key"]),
+            ErpConfig::Tryton(_) => v.push("tryton.rest_key"),
         }
         v
     }
@@ -175,6 +181,20 @@ pub async fn build(
             webhooks.insert("connectwise".into(), cw.verifier());
             Arc::new(cw)
         }
+        // Redmine sends no webhooks: it is polled, and swept for deletions.
+        PsaConfig::Redmine(settings) => {
+            let home =
+                Currency::parse(&settings.home_currency).map_err(|e| WiringError::Config {
+                    file: format!("tenant {tenant}"),
+                    message: format!("psa.home_currency: {e}"),
+                })?;
+            secret("redmine.api_key").await?;
+            Arc::new(Redmine::new(
+                settings.clone(),
+                Credential::stored(&w.secrets, &tenant, "redmine.api_key"),
+                home,
+            ))
+        }
     };
     let erp: Arc<dyn ErpConnector> = match &cfg.erp {
         ErpConfig::Xero(settings) => {
@@ -205,6 +225,22 @@ pub async fn build(
                 Err(_) => XeroAuth::Fixed(secret("xero.access_token").await?),
             };
             Arc::new(Xero::new(settings.clone(), auth, gate))
+        }
+        // Tryton sends no webhooks: payments are read back by the sweep and reconciliation.
+        ErpConfig::Tryton(settings) => {
+            let gate = Arc::new(BudgetGate {
+                budget: w.budget.clone(),
+                clock: w.clock.clone(),
+                account: Tryton::account_key_for(settings),
+                limits: Tryton::limits_for(settings),
+                max_wait: w.budget_max_wait,
+            });
+            secret("tryton.rest_key").await?;
+            Arc::new(Tryton::new(
+                settings.clone(),
+                Credential::stored(&w.secrets, &tenant, "tryton.rest_key"),
+                gate,
+            ))
         }
     };
     Ok(TenantContext {

@@ -308,6 +308,59 @@ fn check_hours(hours: Decimal) -> Result<(), Violation> {
     Ok(())
 }
 
+/// A time entry's bill rate: its own, or the template's when the PSA has none.
+pub fn time_rate(
+    template: &Template,
+    rule: &CompiledRule,
+    t: &ferry_canon::TimeEntry,
+    scope: &Scope,
+) -> Result<Money, Violation> {
+    match (t.bill_rate, &rule.rate) {
+        (Some(rate), _) => Ok(rate),
+        (None, Some(src)) => template_rate(template, src, scope, rule.owner),
+        (None, None) => Err(Violation::new(
+            "validation.missing_rate",
+            rule.owner,
+            "billable time entry has no bill rate",
+        )
+        .field("bill_rate")),
+    }
+}
+
+/// The template's rate for a time entry that carries none, in the template's currency.
+fn template_rate(
+    template: &Template,
+    src: &CompiledSource,
+    scope: &Scope,
+    owner: Owner,
+) -> Result<Money, Violation> {
+    let text = resolve(template, src, scope, Owner::Finance)?.ok_or_else(|| {
+        Violation::new(
+            "validation.missing_rate",
+            owner,
+            format!(
+                "the template gives no rate for this time entry ({})",
+                src.path
+            ),
+        )
+        .field("bill_rate")
+        .rule(&src.path)
+    })?;
+    let amount = text.parse::<Decimal>().map_err(|_| {
+        Violation::new(
+            "template.invalid_rate",
+            Owner::Support,
+            format!("rate {text:?} from {} is not a decimal", src.path),
+        )
+        .rule(&src.path)
+    })?;
+    let currency = Currency::parse(&template.spec.defaults.currency).map_err(|e| {
+        Violation::new("template.invalid_currency", Owner::Support, e.to_string())
+            .rule("defaults.currency")
+    })?;
+    Ok(Money::new(amount, currency))
+}
+
 /// A time entry, expense or billing event → one line.
 pub fn line(
     template: &Template,
@@ -341,15 +394,13 @@ pub fn line(
     match record {
         CanonicalRecord::TimeEntries(t) => {
             check_hours(t.hours)?;
-            let Some(rate) = t.bill_rate else {
-                return Err(Violation::new(
-                    "validation.missing_rate",
-                    rule.owner,
-                    "billable time entry has no bill rate",
-                )
-                .field("bill_rate"));
-            };
-            let label = t.role.clone().unwrap_or_else(|| "Time".to_string());
+            let rate = time_rate(template, rule, t, scope)?;
+            // The work role, else the kind of work (PSAs without roles, such as Redmine's activities).
+            let label = t
+                .role
+                .clone()
+                .or_else(|| t.work_type.clone())
+                .unwrap_or_else(|| "Time".to_string());
             Ok(StagedLine {
                 source_key,
                 domain: Domain::TimeEntries,

@@ -304,6 +304,17 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
                         .map_err(|e| failed(format!("{t} {d}: {e}"), e.class()))?;
                     enqueued += r.enqueued;
                 }
+                // Deletions the PSA does not announce: compare the last year's ids.
+                let since =
+                    deps.clock.now().date_naive() - chrono::Days::new(intake::DELETION_SWEEP_DAYS);
+                for d in ctx.psa.swept() {
+                    if domains.is_empty() || domains.contains(&d) {
+                        let r = intake::sweep_deletions(deps, &t, d, since)
+                            .await
+                            .map_err(|e| failed(format!("{t} {d} deletions: {e}"), e.class()))?;
+                        enqueued += r.enqueued;
+                    }
+                }
                 if domains.is_empty() || domains.contains(&Domain::Payments) {
                     let r = intake::poll_erp_payments(deps, &t)
                         .await

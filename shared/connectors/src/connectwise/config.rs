@@ -4,7 +4,7 @@ use crate::credential::Credential;
 use serde::Deserialize;
 
 /// How to reach one ConnectWise PSA company.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectWiseConfig {
     /// API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`.

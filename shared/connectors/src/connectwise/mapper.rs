@@ -142,12 +142,8 @@ pub fn to_canonical(
     cx: &MapContext<'_>,
     rec: &SourceRecord,
 ) -> Result<CanonicalRecord, MappingError> {
-    if let Some(t) = rec.raw.get("ferry_tombstone") {
-        // The last canonical form Ferry held for a record deleted at the source.
-        let mut c: CanonicalRecord = serde_json::from_value(t.clone())
-            .map_err(|e| MappingError::new("tombstone", format!("unreadable: {e}")))?;
-        set_deleted(&mut c, rec.version.clone());
-        return Ok(c);
+    if let Some(c) = crate::tombstone::read(rec) {
+        return c;
     }
     let deleted = rec.deleted;
     match rec.domain {
@@ -174,28 +170,6 @@ pub fn to_canonical(
             format!("ConnectWise does not provide {other}"),
         )),
     }
-}
-
-fn set_deleted(c: &mut CanonicalRecord, version: SourceVersion) {
-    let meta = match c {
-        CanonicalRecord::Customers(r) => &mut r.meta,
-        CanonicalRecord::Projects(r) => &mut r.meta,
-        CanonicalRecord::TimeEntries(r) => &mut r.meta,
-        CanonicalRecord::Expenses(r) => &mut r.meta,
-        CanonicalRecord::Invoices(r) | CanonicalRecord::CreditMemos(r) => &mut r.meta,
-        CanonicalRecord::Contacts(r) => &mut r.meta,
-        CanonicalRecord::Roles(r) => &mut r.meta,
-        CanonicalRecord::Resources(r) => &mut r.meta,
-        CanonicalRecord::BillingEvents(r) => &mut r.meta,
-        CanonicalRecord::Payments(r) => &mut r.meta,
-        CanonicalRecord::PurchaseCommitments(r) => &mut r.meta,
-        CanonicalRecord::RevenueSchedules(r) => &mut r.meta,
-        CanonicalRecord::TaxCodes(r) => &mut r.meta,
-        CanonicalRecord::Dimensions(r) => &mut r.meta,
-        CanonicalRecord::Currencies(r) => &mut r.meta,
-    };
-    meta.deleted = true;
-    meta.source_version = version;
 }
 
 /// Company → customer account.

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 /// How to reach one Xero organisation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct XeroConfig {
     /// API root; `https://api.xero.com/api.xro/2.0` in production.

@@ -44,6 +44,12 @@ pub trait PsaConnector: Send + Sync {
     /// Domains this connector can poll, in dependency order (customers first).
     fn pollable(&self) -> Vec<Domain>;
 
+    /// Domains whose deletions this PSA does not announce (no webhook, no
+    /// deleted flag): a periodic sweep compares ids to find them.
+    fn swept(&self) -> Vec<Domain> {
+        Vec::new()
+    }
+
     /// Records of `domain` strictly after `after` in `(updated_at, id)` order,
     /// at most `limit`. `None` starts from the beginning.
     async fn changes(

@@ -104,6 +104,7 @@ pub struct CompiledRule {
     pub skip_when: Vec<(Expr, String)>,
     pub item: Option<CompiledSource>,
     pub account: Option<CompiledSource>,
+    pub rate: Option<CompiledSource>,
     pub description: Option<Expr>,
     pub required_dimensions: Vec<DimensionKind>,
     pub invoice_status: DocStatus,
@@ -387,6 +388,40 @@ impl Template {
                 .account
                 .as_ref()
                 .map(|s| compile_source(&format!("{path}.account"), s, &mut err));
+            let rate = rule
+                .rate
+                .as_ref()
+                .map(|s| compile_source(&format!("{path}.rate"), s, &mut err));
+            if let Some(src) = &rule.rate {
+                // Every rate the source can yield must be a decimal: checked now, not per record.
+                let mut candidates: Vec<(String, String)> = Vec::new();
+                for (k, v) in [("value", &src.value), ("default", &src.default)] {
+                    if let Some(v) = v {
+                        candidates.push((format!("{path}.rate.{k}"), v.clone()));
+                    }
+                }
+                if let Some(m) = src
+                    .map
+                    .as_ref()
+                    .and_then(|m| spec.value_maps.get(m).map(|vm| (m, vm)))
+                {
+                    for (k, v) in m.1 {
+                        candidates.push((format!("value_maps.{}.{k:?}", m.0), v.clone()));
+                    }
+                }
+                for (at, v) in candidates {
+                    match v.parse::<rust_decimal::Decimal>() {
+                        Ok(d) if d > rust_decimal::Decimal::ZERO => {}
+                        _ => err(at, format!("a rate must be a positive decimal, got {v:?}")),
+                    }
+                }
+                if domain != Domain::TimeEntries {
+                    err(
+                        format!("{path}.rate"),
+                        "only time entries have an hourly rate".into(),
+                    );
+                }
+            }
             let description = match &rule.description {
                 Some(d) => match Expr::compile(d) {
                     Ok(e) => Some(e),
@@ -446,6 +481,7 @@ impl Template {
                     skip_when,
                     item,
                     account,
+                    rate,
                     description,
                     required_dimensions,
                     invoice_status,

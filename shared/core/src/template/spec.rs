@@ -145,6 +145,10 @@ pub struct DomainRule {
     /// ERP account code for lines built from this domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<ValueSource>,
+    /// Hourly bill rate for time entries that carry none (PSAs without rates,
+    /// such as Redmine): a decimal, fixed or looked up in a value map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<ValueSource>,
     /// Line description: a CEL expression producing a string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

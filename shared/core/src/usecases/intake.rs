@@ -242,6 +242,103 @@ pub async fn poll_erp_payments(deps: &Deps, tenant: &TenantId) -> Result<PollRep
     Ok(report)
 }
 
+/// How far back scheduled deletion sweeps look (a little over a year of time entries).
+pub const DELETION_SWEEP_DAYS: u64 = 400;
+
+/// What a deletion sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Records Ferry holds that the sweep compared with the PSA.
+    pub compared: usize,
+    /// Delete notices enqueued (transform confirms each with the PSA first).
+    pub enqueued: usize,
+}
+
+/// Finds records deleted at a PSA that does not announce deletions: every record
+/// of `domain` Ferry holds as live, dated on or after `since`, is looked for
+/// among the PSA's records of the same dates; a missing one gets a delete notice.
+/// Transform fetches the record before acting, so a record that only moved out
+/// of the dates compared is updated, not deleted.
+pub async fn sweep_deletions(
+    deps: &Deps,
+    tenant: &TenantId,
+    domain: Domain,
+    since: chrono::NaiveDate,
+) -> Result<SweepReport, PollError> {
+    let ctx = deps
+        .tenants
+        .context(tenant)
+        .await?
+        .ok_or_else(|| PollError::UnknownTenant(tenant.clone()))?;
+    let mut report = SweepReport::default();
+    if ctx.template.direction(domain) == Direction::None {
+        return Ok(report);
+    }
+    let system = ctx.psa.system();
+    let mut held: Vec<(String, chrono::NaiveDate)> = Vec::new();
+    for entry in deps.ledger.list(tenant, domain).await? {
+        let Some((_, sys, id)) = crate::messages::parse_record_key(&entry.source_key) else {
+            continue;
+        };
+        let Some(canon) = entry
+            .canonical
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<ferry_canon::CanonicalRecord>(c).ok())
+        else {
+            continue;
+        };
+        if sys != system || canon.meta().deleted {
+            continue;
+        }
+        if let Some(date) = crate::mapping::accounting_date(&canon).filter(|d| *d >= since) {
+            held.push((id, date));
+        }
+    }
+    let (Some(from), Some(to)) = (
+        held.iter().map(|(_, d)| *d).min(),
+        held.iter().map(|(_, d)| *d).max(),
+    ) else {
+        return Ok(report);
+    };
+    let live: std::collections::HashSet<String> = ctx
+        .psa
+        .list_period(domain, from, to)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    report.compared = held.len();
+    let now = deps.clock.now();
+    let correlation = correlation_id();
+    let notices: Vec<OutboundMessage> = held
+        .into_iter()
+        .filter(|(id, _)| !live.contains(id))
+        .map(|(id, _)| {
+            OutboundMessage::now(
+                Envelope::Change(ChangeNotice {
+                    tenant: tenant.clone(),
+                    system: system.clone(),
+                    domain,
+                    id,
+                    action: ChangeAction::Delete,
+                    version: None,
+                    record: None,
+                    origin: Origin::Poll,
+                    received_at: now,
+                    correlation_id: correlation.clone(),
+                })
+                .to_body(),
+            )
+        })
+        .collect();
+    report.enqueued = notices.len();
+    if !notices.is_empty() {
+        deps.queue.send(QueueName::Transform, notices).await?;
+    }
+    tracing::info!(tenant = %tenant, %domain, compared = report.compared, enqueued = report.enqueued, "deletion sweep finished");
+    Ok(report)
+}
+
 /// What a poll did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PollReport {

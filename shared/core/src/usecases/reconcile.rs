@@ -18,7 +18,7 @@ use crate::error::{ConnectorError, PortError};
 use crate::mapping::{self, Related, StagedLine};
 use crate::ports::{Disposition, DomainEvent, ErpDocument, PaymentUpdate};
 use crate::posting::DocKind;
-use crate::template::{CompiledSource, Direction, Granularity, Template};
+use crate::template::{CompiledRule, CompiledSource, Direction, Granularity, Template};
 
 /// The measures compared.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -100,6 +100,22 @@ pub struct Row {
     /// Records changed in the PSA since Ferry last synced them, or not yet posted.
     pub in_flight_records: Vec<String>,
     pub mismatches: Vec<Mismatch>,
+    /// The ERP documents Ferry wrote for this key, as the ERP holds them now:
+    /// status and what has been paid (for billing Ferry summarised, the ERP is the
+    /// only system that knows).
+    pub documents: Vec<DocumentState>,
+}
+
+/// One ERP document as reconciliation found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocumentState {
+    pub doc_key: String,
+    pub erp_id: String,
+    pub number: Option<String>,
+    pub status: String,
+    pub total: Decimal,
+    pub amount_paid: Decimal,
+    pub amount_due: Decimal,
 }
 
 /// The reconciliation report.
@@ -160,6 +176,7 @@ struct Acc {
     in_flight_records: BTreeSet<String>,
     /// Lines of posted records, and whether their rule summarises them.
     expected_lines: Vec<(StagedLine, bool)>,
+    documents: Vec<DocumentState>,
 }
 
 fn period(d: NaiveDate) -> String {
@@ -219,7 +236,7 @@ pub async fn run(
                 continue;
             }
             compared += 1;
-            let (key, contribution) = match psa_side(&canon, &related) {
+            let (key, contribution) = match psa_side(&canon, &related, template, rule) {
                 Some(kc) => kc,
                 None => continue,
             };
@@ -241,7 +258,9 @@ pub async fn run(
                     .canonical
                     .as_deref()
                     .and_then(|c| serde_json::from_str::<CanonicalRecord>(c).ok())
-                    .and_then(|old| psa_side(&old, &related).map(|(_, t)| (old, t)));
+                    .and_then(|old| {
+                        psa_side(&old, &related, template, rule).map(|(_, t)| (old, t))
+                    });
                 match synced {
                     Some((old, old_contribution)) => {
                         a.in_flight_records.insert(source_key.clone());
@@ -346,6 +365,15 @@ pub async fn run(
             };
             let a = acc.entry(key.clone()).or_default();
             add_erp(&mut a.erp, &entry.doc_key, &doc, &time_codes);
+            a.documents.push(DocumentState {
+                doc_key: entry.doc_key.clone(),
+                erp_id: doc.erp_id.clone(),
+                number: doc.number.clone(),
+                status: doc.status.clone(),
+                total: doc.total,
+                amount_paid: doc.amount_paid,
+                amount_due: doc.amount_due,
+            });
             erp_docs.insert(doc.erp_id.clone(), (key, kind));
         }
     }
@@ -428,6 +456,7 @@ pub async fn run(
             exceptions: a.exceptions.into_iter().collect(),
             in_flight_records: a.in_flight_records.into_iter().collect(),
             mismatches,
+            documents: a.documents,
         });
     }
     let now = deps.clock.now();
@@ -483,22 +512,44 @@ async fn note_unreadable(
 }
 
 /// The key and PSA-side contribution of one record.
-fn psa_side(canon: &CanonicalRecord, related: &Related) -> Option<(Key, Totals)> {
+/// The project part of a record's reconciliation key.
+fn project_key(canon: &CanonicalRecord) -> Option<String> {
+    Some(match canon {
+        CanonicalRecord::TimeEntries(e) => e.project.as_ref()?.key(),
+        CanonicalRecord::Expenses(e) => e.project.as_ref()?.key(),
+        CanonicalRecord::BillingEvents(b) => b.project.key(),
+        CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => match &i.project {
+            Some(p) => p.key(),
+            None => format!("customer {}", i.account.key()),
+        },
+        _ => return None,
+    })
+}
+
+/// What a PSA record contributes, under its key. Time is priced as posting
+/// prices it: the entry's own rate, or the template's for PSAs without rates.
+fn psa_side(
+    canon: &CanonicalRecord,
+    related: &Related,
+    template: &Template,
+    rule: &CompiledRule,
+) -> Option<(Key, Totals)> {
     let mut t = Totals::default();
-    let (project, date, currency) = match canon {
+    let project = project_key(canon)?;
+    let (date, currency) = match canon {
         CanonicalRecord::TimeEntries(e) => {
-            let rate = e.bill_rate?;
+            let rate = mapping::time_rate(template, rule, e, &related.scope(canon)).ok()?;
             t.hours = e.hours;
             t.billable = rate.amount * e.hours;
-            (e.project.as_ref()?.key(), e.date, rate.currency)
+            (e.date, rate.currency)
         }
         CanonicalRecord::Expenses(e) => {
             t.billable = e.amount.amount;
-            (e.project.as_ref()?.key(), e.date, e.amount.currency)
+            (e.date, e.amount.currency)
         }
         CanonicalRecord::BillingEvents(b) => {
             t.billable = b.amount.amount;
-            (b.project.key(), b.date, b.amount.currency)
+            (b.date, b.amount.currency)
         }
         CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => {
             let sign = if i.kind == ferry_canon::InvoiceKind::CreditMemo {
@@ -509,15 +560,10 @@ fn psa_side(canon: &CanonicalRecord, related: &Related) -> Option<(Key, Totals)>
             t.invoiced = sign * i.subtotal.amount.abs();
             t.tax = sign * i.tax_total.amount.abs();
             t.paid = i.amount_paid.map(|m| m.amount).unwrap_or_default();
-            let project = match &i.project {
-                Some(p) => p.key(),
-                None => format!("customer {}", i.account.key()),
-            };
-            (project, i.issue_date, i.currency)
+            (i.issue_date, i.currency)
         }
         _ => return None,
     };
-    let _ = related;
     Some((
         Key {
             project,
@@ -649,10 +695,10 @@ async fn erp_key(
     else {
         return Ok(None);
     };
-    Ok(psa_side(&canon, &Related::default()).map(|(mut k, _)| {
-        k.currency = currency;
-        k.period = period(doc.date);
-        k
+    Ok(project_key(&canon).map(|project| Key {
+        project,
+        period: period(doc.date),
+        currency,
     }))
 }
 

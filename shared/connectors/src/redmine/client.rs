@@ -1,0 +1,201 @@
+//! Redmine REST client: `X-Redmine-API-Key`, JSON bodies, `offset`/`limit`
+//! paging (at most 100 per page) with `total_count`, and query filters
+//! (`f[]=…&op[…]=…&v[…][]=…`).
+//! Reference: https://www.redmine.org/projects/redmine/wiki/Rest_api
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use ferry_canon::Domain;
+use ferry_core::ConnectorError;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::config::RedmineConfig;
+use super::raw;
+use crate::credential::Credential;
+use crate::http;
+
+/// Redmine's largest page.
+pub const PAGE: usize = 100;
+
+/// How often a scan restarts when records are added or removed while it pages.
+const SCAN_ATTEMPTS: usize = 3;
+
+/// Thin HTTP client; one per tenant connection.
+pub struct Client {
+    pub(crate) cfg: RedmineConfig,
+    key: Credential,
+    http: reqwest::Client,
+}
+
+/// The collection path and JSON key of a domain.
+pub fn collection(domain: Domain) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match domain {
+        Domain::Customers | Domain::Projects => ("projects", "projects", "project"),
+        Domain::Resources => ("users", "users", "user"),
+        Domain::TimeEntries => ("time_entries", "time_entries", "time_entry"),
+        _ => return None,
+    })
+}
+
+/// Filters that list every record of a collection, not only the active ones.
+fn every_status(domain: Domain) -> Vec<(String, String)> {
+    match domain {
+        Domain::Customers | Domain::Projects => vec![
+            ("f[]".into(), "status".into()),
+            ("op[status]".into(), "*".into()),
+        ],
+        // An empty status lists active, registered and locked users.
+        Domain::Resources => vec![("status".into(), String::new())],
+        _ => Vec::new(),
+    }
+}
+
+impl Client {
+    pub fn new(cfg: RedmineConfig, key: Credential) -> Self {
+        let http = http::client(Duration::from_secs(cfg.timeout_seconds));
+        Client { cfg, key, http }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.cfg.base_url.trim_end_matches('/'))
+    }
+
+    /// `GET /<path>.json`; `None` on 404.
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Option<Value>, ConnectorError> {
+        let key = self.key.get().await?;
+        let resp = self
+            .http
+            .get(self.url(&format!("{path}.json")))
+            .query(query)
+            .header("X-Redmine-API-Key", key.expose())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(http::transport)?;
+        let status = resp.status();
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let retry = http::retry_after(&resp);
+        let text = resp.text().await.map_err(http::transport)?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<raw::Errors>(&text)
+                .ok()
+                .filter(|e| !e.errors.is_empty())
+                .map(|e| e.errors.join("; "))
+                .unwrap_or_else(|| text.chars().take(300).collect());
+            return Err(http::status_error(status, retry, "redmine", message));
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ConnectorError::protocol(format!("Redmine answered invalid JSON: {e}")))
+    }
+
+    /// One record: `GET /<collection>/<id>.json`.
+    pub async fn one(&self, domain: Domain, id: &str) -> Result<Option<Value>, ConnectorError> {
+        let (path, _, one) = collection(domain).ok_or_else(|| ConnectorError::Config {
+            message: format!("Redmine has no {domain}"),
+        })?;
+        if id.parse::<i64>().is_err() {
+            return Err(ConnectorError::protocol(format!(
+                "{id:?} is not a Redmine id"
+            )));
+        }
+        Ok(self
+            .get(&format!("{path}/{id}"), &[])
+            .await?
+            .and_then(|mut v| v.get_mut(one).map(Value::take)))
+    }
+
+    /// Every record matching `filters`, over all pages. Offset paging can skip a
+    /// record when another is deleted mid-scan, so a scan whose `total_count`
+    /// changed starts again.
+    pub async fn all(
+        &self,
+        domain: Domain,
+        filters: &[(String, String)],
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let (path, key, _) = collection(domain).ok_or_else(|| ConnectorError::Config {
+            message: format!("Redmine has no {domain}"),
+        })?;
+        let mut base = every_status(domain);
+        base.extend_from_slice(filters);
+        'scan: for _ in 0..SCAN_ATTEMPTS {
+            let mut out: Vec<Value> = Vec::new();
+            let mut total: Option<u64> = None;
+            loop {
+                let mut query = base.clone();
+                query.push(("limit".into(), PAGE.to_string()));
+                query.push(("offset".into(), out.len().to_string()));
+                let page: raw::Page = match self.get(path, &query).await? {
+                    Some(v) => serde_json::from_value(v).map_err(|e| {
+                        ConnectorError::protocol(format!("Redmine {path} page: {e}"))
+                    })?,
+                    None => {
+                        return Err(ConnectorError::protocol(format!(
+                            "Redmine /{path}.json answered 404"
+                        )));
+                    }
+                };
+                if total.is_some_and(|t| Some(t) != page.total_count) {
+                    continue 'scan;
+                }
+                total = page.total_count;
+                let items = match page.rest.get(key) {
+                    Some(Value::Array(items)) => items.clone(),
+                    _ => {
+                        return Err(ConnectorError::protocol(format!(
+                            "Redmine {path} page without a {key} list"
+                        )));
+                    }
+                };
+                let n = items.len();
+                out.extend(items);
+                if n < PAGE || total.is_some_and(|t| out.len() as u64 >= t) {
+                    return Ok(out);
+                }
+            }
+        }
+        Err(ConnectorError::transient(format!(
+            "Redmine {path} kept changing while Ferry read it; trying again later"
+        )))
+    }
+
+    /// Time entries updated on or after `day` (Redmine compares `updated_on` by date).
+    pub async fn time_entries_updated_since(
+        &self,
+        day: NaiveDate,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        self.all(
+            Domain::TimeEntries,
+            &[
+                ("f[]".into(), "updated_on".into()),
+                ("op[updated_on]".into(), ">=".into()),
+                ("v[updated_on][]".into(), day.to_string()),
+            ],
+        )
+        .await
+    }
+
+    /// Time entries spent in `[from, to]`.
+    pub async fn time_entries_spent(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        self.all(
+            Domain::TimeEntries,
+            &[
+                ("from".into(), from.to_string()),
+                ("to".into(), to.to_string()),
+            ],
+        )
+        .await
+    }
+}

@@ -1,0 +1,283 @@
+//! Pure conversions from Redmine records to the canonical model.
+//!
+//! Redmine has no customers: the top-level project a project sits under stands
+//! for the customer (`ferry_customer`, added by the connector). It has no rates
+//! either (the template supplies them) and no approval workflow (an optional
+//! boolean custom field stands for it).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ferry_canon::{
+    Account, ActiveStatus, ApprovalStatus, BillingType, CanonicalRecord, Currency, Dimensions,
+    Domain, ExternalRefs, Project, ProjectStatus, RecordMeta, Resource, SourceRef, SourceVersion,
+    SystemId, TenantId, TimeEntry,
+};
+use ferry_core::MappingError;
+use ferry_core::ports::SourceRecord;
+use rust_decimal::RoundingStrategy;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::config::RedmineConfig;
+use super::raw;
+
+/// Hours keep the two decimal places Redmine shows (it stores floats).
+pub const HOUR_DECIMALS: u32 = 2;
+
+/// What mapping needs besides the record.
+pub struct MapContext<'a> {
+    pub tenant: &'a TenantId,
+    pub system: &'a SystemId,
+    pub home_currency: Currency,
+    pub cfg: &'a RedmineConfig,
+}
+
+/// Parses Redmine's `2026-11-25T16:36:32Z`.
+pub fn instant(s: &str, field: &str) -> Result<DateTime<Utc>, MappingError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| MappingError::new(field, "must be an ISO 8601 timestamp").with_value(s))
+}
+
+fn meta(
+    cx: &MapContext<'_>,
+    id: i64,
+    updated_on: &str,
+    deleted: bool,
+) -> Result<RecordMeta, MappingError> {
+    Ok(RecordMeta {
+        tenant: cx.tenant.clone(),
+        source: SourceRef::new(cx.system.clone(), id.to_string()),
+        refs: ExternalRefs::new(),
+        source_version: SourceVersion::at(instant(updated_on, "updated_on")?),
+        deleted,
+    })
+}
+
+fn parse<T: DeserializeOwned>(v: &Value, what: &str) -> Result<T, MappingError> {
+    T::deserialize(v)
+        .map_err(|e| MappingError::new(what, format!("does not match the Redmine shape: {e}")))
+}
+
+fn named(cx: &MapContext<'_>, n: &raw::Named) -> SourceRef {
+    let r = SourceRef::new(cx.system.clone(), n.id.to_string());
+    match &n.name {
+        Some(name) => r.named(name.clone()),
+        None => r,
+    }
+}
+
+fn custom<'a>(fields: &'a [raw::CustomField], name: &str) -> Option<&'a raw::CustomField> {
+    fields.iter().find(|f| f.name == name)
+}
+
+/// A boolean custom field: `"1"` yes, `"0"` no, empty when never set.
+fn flag(fields: &[raw::CustomField], name: &str) -> Result<Option<bool>, MappingError> {
+    let field = format!("custom_fields.{name}");
+    match custom(fields, name).map(raw::CustomField::text).as_deref() {
+        None | Some("") => Ok(None),
+        Some("1") => Ok(Some(true)),
+        Some("0") => Ok(Some(false)),
+        Some(other) => Err(MappingError::new(field, "must be 1 or 0").with_value(other)),
+    }
+}
+
+/// The top-level project above `id`, following `parent` links (`None` for a top-level project).
+pub fn root_of(id: i64, parents: &HashMap<i64, (Option<i64>, String)>) -> Option<raw::Named> {
+    let mut at = id;
+    let mut seen = 0;
+    while let Some((Some(parent), _)) = parents.get(&at) {
+        at = *parent;
+        seen += 1;
+        if seen > 64 {
+            return None;
+        }
+    }
+    (at != id).then(|| raw::Named {
+        id: at,
+        name: parents.get(&at).map(|(_, n)| n.clone()),
+    })
+}
+
+/// Maps any Redmine record to its canonical form.
+pub fn to_canonical(
+    cx: &MapContext<'_>,
+    rec: &SourceRecord,
+) -> Result<CanonicalRecord, MappingError> {
+    if let Some(c) = crate::tombstone::read(rec) {
+        return c;
+    }
+    let deleted = rec.deleted;
+    match rec.domain {
+        Domain::Customers => {
+            customer(cx, &parse(&rec.raw, "project")?, deleted).map(CanonicalRecord::Customers)
+        }
+        Domain::Projects => {
+            project(cx, &parse(&rec.raw, "project")?, deleted).map(CanonicalRecord::Projects)
+        }
+        Domain::Resources => {
+            user(cx, &parse(&rec.raw, "user")?, deleted).map(CanonicalRecord::Resources)
+        }
+        Domain::TimeEntries => time_entry(cx, &parse(&rec.raw, "time entry")?, deleted)
+            .map(CanonicalRecord::TimeEntries),
+        other => Err(MappingError::new(
+            "domain",
+            format!("Redmine has no {other}"),
+        )),
+    }
+}
+
+fn active(status: Option<i64>) -> ActiveStatus {
+    match status {
+        Some(1) | None => ActiveStatus::Active,
+        _ => ActiveStatus::Inactive,
+    }
+}
+
+/// A top-level project → the customer it stands for.
+pub fn customer(
+    cx: &MapContext<'_>,
+    p: &raw::Project,
+    deleted: bool,
+) -> Result<Account, MappingError> {
+    if p.name.trim().is_empty() {
+        return Err(MappingError::new("name", "must not be empty"));
+    }
+    Ok(Account {
+        meta: meta(cx, p.id, &p.updated_on, deleted)?,
+        name: p.name.clone(),
+        code: p.identifier.clone(),
+        status: active(p.status),
+        currency: Some(cx.home_currency),
+        tax_code: None,
+        billing_address: None,
+        email: None,
+        phone: None,
+        website: None,
+        payment_terms_days: None,
+        dimensions: Dimensions::default(),
+    })
+}
+
+/// A project. Its customer is its top-level project (itself when it has no parent).
+pub fn project(
+    cx: &MapContext<'_>,
+    p: &raw::Project,
+    deleted: bool,
+) -> Result<Project, MappingError> {
+    let account = match (&p.parent, &p.ferry_customer) {
+        (None, _) => raw::Named {
+            id: p.id,
+            name: Some(p.name.clone()),
+        },
+        (Some(_), Some(root)) => root.clone(),
+        (Some(_), None) => {
+            return Err(MappingError::new(
+                "parent",
+                "top-level project (the customer) could not be resolved",
+            ));
+        }
+    };
+    let custom_fields: BTreeMap<String, String> = p
+        .custom_fields
+        .iter()
+        .map(|f| (f.name.clone(), f.text()))
+        .collect();
+    Ok(Project {
+        meta: meta(cx, p.id, &p.updated_on, deleted)?,
+        name: p.name.clone(),
+        code: p.identifier.clone(),
+        account: named(cx, &account),
+        billing_type: BillingType::TimeAndMaterials,
+        status: match p.status {
+            Some(1) | None => ProjectStatus::Open,
+            _ => ProjectStatus::Closed,
+        },
+        currency: cx.home_currency,
+        budget: None,
+        start: None,
+        end: None,
+        manager: None,
+        dimensions: Dimensions::default(),
+        phases: Vec::new(),
+        milestones: Vec::new(),
+        custom_fields,
+    })
+}
+
+/// A user → a resource.
+pub fn user(cx: &MapContext<'_>, u: &raw::User, deleted: bool) -> Result<Resource, MappingError> {
+    let name = [&u.firstname, &u.lastname]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let name = if name.is_empty() {
+        u.login.clone().unwrap_or_default()
+    } else {
+        name
+    };
+    Ok(Resource {
+        meta: meta(cx, u.id, &u.updated_on, deleted)?,
+        name,
+        email: u.mail.clone(),
+        default_role: None,
+        cost_rate: None,
+        bill_rate: None,
+        status: match u.status {
+            Some(3) => ActiveStatus::Inactive,
+            _ => ActiveStatus::Active,
+        },
+        dimensions: Dimensions::default(),
+    })
+}
+
+/// A time entry. Billable and approved come from the configured custom fields.
+pub fn time_entry(
+    cx: &MapContext<'_>,
+    t: &raw::TimeEntry,
+    deleted: bool,
+) -> Result<TimeEntry, MappingError> {
+    let date = NaiveDate::parse_from_str(&t.spent_on, "%Y-%m-%d").map_err(|_| {
+        MappingError::new("spent_on", "must be a date (YYYY-MM-DD)").with_value(&t.spent_on)
+    })?;
+    let billable = match &cx.cfg.billable_field {
+        None => true,
+        Some(name) => flag(&t.custom_fields, name)?.ok_or_else(|| {
+            MappingError::new(
+                format!("custom_fields.{name}"),
+                "is not set (tick yes or no in Redmine)",
+            )
+        })?,
+    };
+    let approval = match &cx.cfg.approved_field {
+        None => ApprovalStatus::Approved,
+        Some(name) => match flag(&t.custom_fields, name)? {
+            Some(true) => ApprovalStatus::Approved,
+            _ => ApprovalStatus::Submitted,
+        },
+    };
+    Ok(TimeEntry {
+        meta: meta(cx, t.id, &t.updated_on, deleted)?,
+        resource: named(cx, &t.user),
+        project: Some(named(cx, &t.project)),
+        task: t.issue.as_ref().map(|i| named(cx, i)),
+        account: None,
+        role: None,
+        work_type: t.activity.as_ref().and_then(|a| a.name.clone()),
+        date,
+        hours: t
+            .hours
+            .round_dp_with_strategy(HOUR_DECIMALS, RoundingStrategy::MidpointAwayFromZero),
+        billable,
+        approval,
+        bill_rate: None,
+        cost_rate: None,
+        notes: t.comments.clone().filter(|c| !c.is_empty()),
+        invoice: None,
+        dimensions: Dimensions::default(),
+    })
+}

@@ -1,0 +1,332 @@
+//! Redmine as a PSA source: customers (top-level projects), projects, users and
+//! time entries over the REST API, with an API key, `offset`/`limit` paging and
+//! incremental reads on `updated_on`. Redmine sends no webhooks and keeps no
+//! record of deletions, so deleted time entries are found by a periodic sweep
+//! that compares ids (`swept`).
+//! Reference: https://www.redmine.org/projects/redmine/wiki/Rest_api
+
+pub mod client;
+pub mod config;
+pub mod mapper;
+pub mod raw;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{Days, NaiveDate};
+use ferry_canon::{CanonicalRecord, Currency, Domain, SourceVersion, SystemId, TenantId};
+use ferry_core::ports::{Cursor, PaymentUpdate, PsaConnector, SourceRecord};
+use ferry_core::{ConnectorError, MappingError};
+use serde_json::{Value, json};
+
+pub use client::Client;
+pub use config::RedmineConfig;
+
+use crate::credential::Credential;
+
+/// The system id records from Redmine carry.
+pub fn system() -> SystemId {
+    SystemId::parse("redmine").expect("valid slug")
+}
+
+/// One Redmine connection.
+pub struct Redmine {
+    client: Client,
+    home_currency: Currency,
+}
+
+/// A raw record with the id and version the pipeline orders by.
+pub fn source_record(domain: Domain, raw: Value) -> Result<SourceRecord, ConnectorError> {
+    let id = raw.get("id").and_then(Value::as_i64).ok_or_else(|| {
+        ConnectorError::protocol(format!("Redmine {domain} record without an id"))
+    })?;
+    let updated = raw
+        .get("updated_on")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ConnectorError::protocol(format!("Redmine {domain} {id} without updated_on"))
+        })?;
+    let at = mapper::instant(updated, "updated_on")
+        .map_err(|e| ConnectorError::protocol(format!("Redmine {domain} {id}: {e}")))?;
+    Ok(SourceRecord {
+        domain,
+        id: id.to_string(),
+        version: SourceVersion::at(at),
+        deleted: false,
+        raw,
+    })
+}
+
+/// Orders records by `(updated_on, id)` and keeps those strictly after the cursor.
+/// An empty cursor id keeps every record at the cursor's instant.
+pub fn after_cursor(
+    mut records: Vec<SourceRecord>,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> Vec<SourceRecord> {
+    let num = |id: &str| id.parse::<i64>().unwrap_or(i64::MIN);
+    records.sort_by(|a, b| {
+        (a.version.updated_at, num(&a.id)).cmp(&(b.version.updated_at, num(&b.id)))
+    });
+    records
+        .into_iter()
+        .filter(|r| match after {
+            None => true,
+            Some(c) => (r.version.updated_at, num(&r.id)) > (c.updated_at, num(&c.id)),
+        })
+        .take(limit as usize)
+        .collect()
+}
+
+impl Redmine {
+    pub fn new(cfg: RedmineConfig, key: Credential, home_currency: Currency) -> Self {
+        Redmine {
+            client: Client::new(cfg, key),
+            home_currency,
+        }
+    }
+
+    /// Every project, each with `ferry_customer` (its top-level project) added.
+    async fn projects(&self) -> Result<Vec<Value>, ConnectorError> {
+        let mut all = self.client.all(Domain::Projects, &[]).await?;
+        let parents: HashMap<i64, (Option<i64>, String)> = all
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.get("id")?.as_i64()?,
+                    (
+                        p.get("parent")
+                            .and_then(|x| x.get("id"))
+                            .and_then(Value::as_i64),
+                        p.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                ))
+            })
+            .collect();
+        for p in &mut all {
+            if let Some(root) = p
+                .get("id")
+                .and_then(Value::as_i64)
+                .and_then(|id| mapper::root_of(id, &parents))
+            {
+                p["ferry_customer"] = json!({ "id": root.id, "name": root.name });
+            }
+        }
+        Ok(all)
+    }
+
+    /// One project with its top-level project, following parents one call at a time.
+    async fn project(&self, id: &str) -> Result<Option<Value>, ConnectorError> {
+        let Some(mut p) = self.client.one(Domain::Projects, id).await? else {
+            return Ok(None);
+        };
+        let mut parent = p.get("parent").cloned();
+        let mut root = None;
+        for _ in 0..64 {
+            let Some(up) = parent.take() else { break };
+            let up_id = up
+                .get("id")
+                .and_then(Value::as_i64)
+                .unwrap_or_default()
+                .to_string();
+            root = Some(up.clone());
+            parent = self
+                .client
+                .one(Domain::Projects, &up_id)
+                .await?
+                .and_then(|v| v.get("parent").cloned());
+        }
+        if let Some(r) = root {
+            p["ferry_customer"] = r;
+        }
+        Ok(Some(p))
+    }
+}
+
+#[async_trait]
+impl PsaConnector for Redmine {
+    fn system(&self) -> SystemId {
+        system()
+    }
+
+    fn pollable(&self) -> Vec<Domain> {
+        vec![
+            Domain::Customers,
+            Domain::Projects,
+            Domain::Resources,
+            Domain::TimeEntries,
+        ]
+    }
+
+    fn swept(&self) -> Vec<Domain> {
+        vec![Domain::TimeEntries]
+    }
+
+    /// Projects and users are read whole (firms have hundreds, not millions) and
+    /// filtered here. Time entries are filtered by Redmine on the cursor's date
+    /// (its `updated_on` filter compares dates, not instants) and then by instant
+    /// and id here, so records sharing a timestamp are never lost.
+    async fn changes(
+        &self,
+        domain: Domain,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<SourceRecord>, ConnectorError> {
+        let raw = match domain {
+            Domain::Customers => self
+                .projects()
+                .await?
+                .into_iter()
+                .filter(|p| p.get("parent").is_none())
+                .collect(),
+            Domain::Projects => self.projects().await?,
+            Domain::Resources => self.client.all(Domain::Resources, &[]).await?,
+            Domain::TimeEntries => match after {
+                // A day earlier than the cursor: Redmine's date filter is in its own time zone.
+                Some(c) => {
+                    let day = c
+                        .updated_at
+                        .date_naive()
+                        .checked_sub_days(Days::new(1))
+                        .unwrap_or(NaiveDate::MIN);
+                    self.client.time_entries_updated_since(day).await?
+                }
+                None => self.client.all(Domain::TimeEntries, &[]).await?,
+            },
+            other => {
+                return Err(ConnectorError::Config {
+                    message: format!("Redmine has no {other}"),
+                });
+            }
+        };
+        let records = raw
+            .into_iter()
+            .map(|r| source_record(domain, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(after_cursor(records, after, limit))
+    }
+
+    async fn fetch(
+        &self,
+        domain: Domain,
+        id: &str,
+    ) -> Result<Option<SourceRecord>, ConnectorError> {
+        let raw = match domain {
+            Domain::Customers => self
+                .client
+                .one(Domain::Projects, id)
+                .await?
+                // A project moved under another is no longer a customer.
+                .filter(|p| p.get("parent").is_none()),
+            Domain::Projects => self.project(id).await?,
+            Domain::Resources | Domain::TimeEntries => self.client.one(domain, id).await?,
+            other => {
+                return Err(ConnectorError::Config {
+                    message: format!("Redmine has no {other}"),
+                });
+            }
+        };
+        raw.map(|r| source_record(domain, r)).transpose()
+    }
+
+    fn to_canonical(
+        &self,
+        tenant: &TenantId,
+        record: &SourceRecord,
+    ) -> Result<CanonicalRecord, MappingError> {
+        let system = system();
+        let cx = mapper::MapContext {
+            tenant,
+            system: &system,
+            home_currency: self.home_currency,
+            cfg: &self.client.cfg,
+        };
+        mapper::to_canonical(&cx, record)
+    }
+
+    async fn list_period(
+        &self,
+        domain: Domain,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<SourceRecord>, ConnectorError> {
+        match domain {
+            Domain::TimeEntries => self
+                .client
+                .time_entries_spent(from, to)
+                .await?
+                .into_iter()
+                .map(|r| source_record(domain, r))
+                .collect(),
+            // Redmine has no expenses, invoices or other dated records.
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    async fn apply_payment(
+        &self,
+        invoice_id: &str,
+        _update: &PaymentUpdate,
+    ) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Config {
+            message: format!(
+                "Redmine has no invoices, so payment status for {invoice_id} cannot be written back; \
+                 set [domains.payments] direction = \"none\" in the template"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn rec(id: &str, second: u32) -> SourceRecord {
+        SourceRecord {
+            domain: Domain::TimeEntries,
+            id: id.into(),
+            version: SourceVersion::at(
+                chrono::Utc
+                    .with_ymd_and_hms(2026, 11, 2, 9, 0, second)
+                    .unwrap(),
+            ),
+            deleted: false,
+            raw: Value::Null,
+        }
+    }
+
+    #[test]
+    fn records_sharing_a_timestamp_are_paged_by_id_without_loss() {
+        let all = vec![
+            rec("12", 0),
+            rec("9", 0),
+            rec("10", 0),
+            rec("3", 1),
+            rec("2", 0),
+        ];
+        let first = after_cursor(all.clone(), None, 2);
+        assert_eq!(
+            first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["2", "9"]
+        );
+        let c = Cursor::new(first[1].version.updated_at, "9");
+        let next = after_cursor(all.clone(), Some(&c), 2);
+        assert_eq!(
+            next.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["10", "12"]
+        );
+        let c = Cursor::new(next[1].version.updated_at, "12");
+        let last = after_cursor(all.clone(), Some(&c), 2);
+        assert_eq!(
+            last.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["3"]
+        );
+        // The poll's overlap restarts at an instant with an empty id: everything at it is included.
+        let overlap = Cursor::new(first[0].version.updated_at, "");
+        assert_eq!(after_cursor(all, Some(&overlap), 10).len(), 5);
+    }
+}

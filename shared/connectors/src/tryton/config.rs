@@ -1,0 +1,51 @@
+//! Tryton connection settings.
+
+use serde::Deserialize;
+
+/// How to reach one Tryton database and company.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrytonConfig {
+    /// Server root, e.g. `https://erp.example.com` (the REST API is under `/<database>/rest`).
+    pub base_url: String,
+    /// The database name (the first path segment of every call).
+    pub database: String,
+    /// The company id Ferry writes for (sent in the `X-Tryton-Context` header).
+    #[serde(default = "default_company")]
+    pub company: i64,
+    /// Code of the revenue journal customer invoices are posted in.
+    #[serde(default = "default_journal")]
+    pub journal: String,
+    /// Code of the receivable account on customer invoices; Tryton's accounting
+    /// configuration default when absent.
+    #[serde(default)]
+    pub receivable_account: Option<String>,
+    /// Name of the payment term put on new customers and invoices, if any.
+    #[serde(default)]
+    pub payment_term: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Calls per minute Ferry allows itself. Tryton documents no limit; a
+    /// self-hosted server is shared with its users, so Ferry stays polite.
+    #[serde(default = "default_per_minute")]
+    pub per_minute: u32,
+    /// Calls in flight at once.
+    #[serde(default = "default_concurrent")]
+    pub concurrent: u32,
+}
+
+fn default_company() -> i64 {
+    1
+}
+fn default_journal() -> String {
+    "REV".into()
+}
+fn default_timeout() -> u64 {
+    30
+}
+fn default_per_minute() -> u32 {
+    600
+}
+fn default_concurrent() -> u32 {
+    4
+}

@@ -1,0 +1,686 @@
+//! Tryton as the ERP target, over its REST API (Tryton 8.x): customers as
+//! `party.party` (Ferry's reference in `code`), invoices and credit notes as
+//! `account.invoice` with lines (Ferry's reference in `reference`), posting with
+//! the `post` button, and payments read back from the invoices' payment lines.
+//! Tryton has no idempotency header: every create is preceded by a lookup of
+//! Ferry's reference, so a retry after a lost answer finds what the first
+//! attempt committed instead of writing a second document.
+//! Reference: https://docs.tryton.org/8.0/server/topics/rest.html and the
+//! `account_invoice` module (https://docs.tryton.org/projects/modules-account-invoice).
+
+pub mod client;
+pub mod config;
+pub mod mapper;
+pub mod raw;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use ferry_canon::{Money, SystemId};
+use ferry_core::ConnectorError;
+use ferry_core::ports::{
+    CallGate, ErpChange, ErpConnector, ErpDocument, ErpPayment, ErpRef, ItemResult, OutboundItem,
+    RateLimits,
+};
+use ferry_core::posting::{DocKind, DocStatus, InvoiceDoc, PostingDoc};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+pub use client::{Answer, Client};
+pub use config::TrytonConfig;
+
+use crate::credential::Credential;
+use mapper::{HeaderIds, INVOICE, LineIds, PARTY};
+
+/// The system id Tryton documents carry.
+pub fn system() -> SystemId {
+    SystemId::parse("tryton").expect("valid slug")
+}
+
+/// One Tryton database and company.
+pub struct Tryton {
+    client: Client,
+    /// Reference data looked up by code (products, accounts, journals, …): `(model, code) → id`.
+    codes: Mutex<HashMap<(String, String), i64>>,
+}
+
+/// An existing invoice as upsert needs it.
+struct Existing {
+    id: i64,
+    state: String,
+    lines: Vec<i64>,
+}
+
+fn refused(message: String) -> ItemResult {
+    ItemResult::Rejected {
+        response: json!({ "message": message }),
+        messages: vec![message],
+    }
+}
+
+fn ok(erp_id: String, number: Option<String>, response: Value) -> ItemResult {
+    ItemResult::Ok {
+        erp_id,
+        erp_number: number,
+        response,
+    }
+}
+
+impl Tryton {
+    /// `gate` is the tenant's shared rate budget; every request passes it.
+    pub fn new(cfg: TrytonConfig, key: Credential, gate: Arc<dyn CallGate>) -> Self {
+        Tryton {
+            client: Client::new(cfg, key, gate),
+            codes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn limits_for(cfg: &TrytonConfig) -> RateLimits {
+        RateLimits {
+            per_minute: cfg.per_minute.max(1),
+            per_day: cfg.per_minute.max(1).saturating_mul(24 * 60),
+            concurrent: cfg.concurrent.max(1),
+        }
+    }
+
+    /// The budget key: one per Tryton server and database.
+    pub fn account_key_for(cfg: &TrytonConfig) -> String {
+        format!(
+            "tryton:{}/{}",
+            cfg.base_url.trim_end_matches('/'),
+            cfg.database
+        )
+    }
+
+    /// The id of the record of `model` whose `field` is `code`; an unknown code is
+    /// the template's problem, named with the model.
+    async fn code_id(&self, model: &str, field: &str, code: &str) -> Result<i64, ConnectorError> {
+        let k = (model.to_string(), code.to_string());
+        if let Some(id) = self.codes.lock().expect("not poisoned").get(&k) {
+            return Ok(*id);
+        }
+        let found = self
+            .client
+            .search(model, &json!([[field, "=", code]]), &["id"])
+            .await?;
+        let id = match found.as_slice() {
+            [one] => raw::id(one).ok_or_else(|| ConnectorError::protocol("record without id"))?,
+            [] => {
+                return Err(ConnectorError::Rejected {
+                    status: 404,
+                    message: format!("Tryton has no {model} with {field} {code:?}"),
+                });
+            }
+            _ => {
+                return Err(ConnectorError::Rejected {
+                    status: 409,
+                    message: format!("Tryton has several {model} with {field} {code:?}"),
+                });
+            }
+        };
+        self.codes.lock().expect("not poisoned").insert(k, id);
+        Ok(id)
+    }
+
+    async fn header_ids(&self, inv: &InvoiceDoc) -> Result<HeaderIds, ConnectorError> {
+        let cfg = &self.client.cfg;
+        let party = mapper::parse_erp_id(PARTY, &inv.contact_erp_id)?;
+        let invoice_address = self
+            .client
+            .read("party.party", party, &["addresses"])
+            .await?
+            .and_then(|p| p.get("addresses").and_then(Value::as_array).cloned())
+            .and_then(|a| a.first().and_then(raw::id));
+        let receivable = match &cfg.receivable_account {
+            Some(code) => self.code_id("account.account", "code", code).await?,
+            None => self
+                .client
+                .read("account.configuration", 1, &["default_account_receivable"])
+                .await?
+                .and_then(|c| c.get("default_account_receivable").and_then(raw::id))
+                .ok_or_else(|| ConnectorError::Config {
+                    message: "Tryton has no default receivable account; set receivable_account in the tenant file".into(),
+                })?,
+        };
+        let payment_term = match &cfg.payment_term {
+            Some(name) => Some(
+                self.code_id("account.invoice.payment_term", "name", name)
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(HeaderIds {
+            company: cfg.company,
+            party,
+            invoice_address,
+            receivable,
+            journal: self
+                .code_id("account.journal", "code", &cfg.journal)
+                .await?,
+            currency: self
+                .code_id("currency.currency", "code", inv.currency.code())
+                .await?,
+            payment_term,
+        })
+    }
+
+    /// Product, unit, revenue account and taxes of a line. Without an account code
+    /// the product's category revenue account is used; when there is none the line
+    /// goes without one and Tryton says what is missing.
+    async fn line_ids(
+        &self,
+        line: &ferry_core::posting::PostingLine,
+    ) -> Result<LineIds, ConnectorError> {
+        let mut ids = LineIds::default();
+        if let Some(code) = &line.item_code {
+            let product = self.code_id("product.product", "code", code).await?;
+            ids.product = Some(product);
+            if let Some(p) = self
+                .client
+                .read(
+                    "product.product",
+                    product,
+                    &["default_uom", "account_category.account_revenue"],
+                )
+                .await?
+            {
+                ids.unit = p.get("default_uom").and_then(raw::id);
+                ids.account = p
+                    .get("account_category")
+                    .and_then(|c| c.get("account_revenue"))
+                    .and_then(raw::id);
+            }
+        }
+        if let Some(code) = &line.account_code {
+            ids.account = Some(self.code_id("account.account", "code", code).await?);
+        }
+        if let Some(tax) = &line.tax_type {
+            ids.taxes = vec![self.code_id("account.tax", "name", tax).await?];
+        }
+        Ok(ids)
+    }
+
+    async fn existing_invoice(
+        &self,
+        erp_id: Option<&str>,
+        reference: &str,
+    ) -> Result<Option<Existing>, ConnectorError> {
+        let found = match erp_id {
+            Some(id) => {
+                self.client
+                    .read(
+                        INVOICE,
+                        mapper::parse_erp_id(INVOICE, id)?,
+                        &["state", "lines"],
+                    )
+                    .await?
+            }
+            None => self
+                .client
+                .search(
+                    "account.invoice",
+                    &json!([
+                        ["type", "=", "out"],
+                        ["reference", "=", reference],
+                        ["state", "!=", "cancelled"]
+                    ]),
+                    &["state", "lines"],
+                )
+                .await?
+                .into_iter()
+                .next(),
+        };
+        Ok(found.and_then(|v| {
+            Some(Existing {
+                id: raw::id(&v)?,
+                state: raw::text(&v, "state").unwrap_or_default(),
+                lines: v
+                    .get("lines")
+                    .and_then(Value::as_array)
+                    .map(|ls| ls.iter().filter_map(raw::id).collect())
+                    .unwrap_or_default(),
+            })
+        }))
+    }
+
+    async fn upsert_contact(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
+        let doc = &item.doc;
+        let c = doc
+            .contact()
+            .ok_or_else(|| ConnectorError::protocol("contact without a contact body"))?;
+        let existing = match &item.erp_id {
+            Some(id) => Some(mapper::parse_erp_id(PARTY, id)?),
+            None => self.party_by_code(&doc.reference).await?,
+        };
+        let id = match existing {
+            Some(id) => match self
+                .client
+                .write(PARTY, id, &mapper::party_update(c))
+                .await?
+            {
+                Ok(()) => id,
+                Err(m) => return Ok(refused(m)),
+            },
+            None => match self
+                .client
+                .create("party.party", &mapper::new_party(&doc.reference, c))
+                .await?
+            {
+                Ok(id) => id,
+                Err(m) => return Ok(refused(m)),
+            },
+        };
+        Ok(ok(
+            mapper::erp_id(PARTY, id),
+            Some(doc.reference.clone()),
+            json!({ "id": id, "code": doc.reference }),
+        ))
+    }
+
+    async fn party_by_code(&self, code: &str) -> Result<Option<i64>, ConnectorError> {
+        // Archived parties too: a customer archived at the source is still the same party.
+        Ok(self
+            .client
+            .search(
+                "party.party",
+                &json!([["code", "=", code], ["active", "in", [true, false]]]),
+                &["id"],
+            )
+            .await?
+            .first()
+            .and_then(raw::id))
+    }
+
+    async fn upsert_invoice(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
+        let doc = &item.doc;
+        let inv = doc
+            .invoice()
+            .ok_or_else(|| ConnectorError::protocol("invoice without an invoice body"))?;
+        let existing = self
+            .existing_invoice(item.erp_id.as_deref(), &doc.reference)
+            .await?;
+        match (inv.status, existing) {
+            // Gone from Tryton already (removed there by hand): nothing left to remove.
+            (DocStatus::Deleted, None) | (DocStatus::Voided, None) => Ok(ok(
+                item.erp_id.clone().unwrap_or_default(),
+                None,
+                json!({ "absent": true }),
+            )),
+            (DocStatus::Deleted, Some(e)) => {
+                match self.client.delete("account.invoice", e.id).await? {
+                    Ok(()) => Ok(ok(
+                        mapper::erp_id(INVOICE, e.id),
+                        None,
+                        json!({ "id": e.id, "deleted": true }),
+                    )),
+                    Err(m) => Ok(refused(m)),
+                }
+            }
+            (DocStatus::Voided, Some(e)) => {
+                if e.state == "cancelled" {
+                    return Ok(ok(
+                        mapper::erp_id(INVOICE, e.id),
+                        None,
+                        json!({ "id": e.id, "state": "cancelled" }),
+                    ));
+                }
+                match self
+                    .client
+                    .button("account.invoice", e.id, "cancel")
+                    .await?
+                {
+                    Ok(_) => Ok(ok(
+                        mapper::erp_id(INVOICE, e.id),
+                        None,
+                        json!({ "id": e.id, "state": "cancelled" }),
+                    )),
+                    Err(m) => Ok(refused(m)),
+                }
+            }
+            (status, existing) => {
+                let header =
+                    mapper::invoice_header(&doc.reference, inv, &self.header_ids(inv).await?);
+                let s = mapper::sign(doc.kind);
+                let mut lines = Vec::with_capacity(inv.lines.len());
+                for l in &inv.lines {
+                    lines.push(mapper::invoice_line(l, &self.line_ids(l).await?, s));
+                }
+                let id = match existing {
+                    None => {
+                        let mut values = header;
+                        values["lines"] = json!([["create", lines]]);
+                        match self.client.create("account.invoice", &values).await? {
+                            Ok(id) => id,
+                            Err(m) => return Ok(refused(m)),
+                        }
+                    }
+                    Some(e)
+                        if matches!(e.state.as_str(), "posted" | "paid")
+                            && status == DocStatus::Authorised =>
+                    {
+                        // Already posted: a posted invoice is the ERP's; it is left as it is
+                        // when it already says what Ferry would write.
+                        if self.same_as_posted(e.id, inv, doc).await? {
+                            e.id
+                        } else {
+                            return Ok(refused(format!(
+                                "invoice {} is {} in Tryton and cannot be changed; credit it in Tryton or reopen it",
+                                doc.reference, e.state
+                            )));
+                        }
+                    }
+                    Some(e) => {
+                        let mut values = header;
+                        values["lines"] = mapper::line_actions(&e.lines, lines);
+                        match self.client.write("account.invoice", e.id, &values).await? {
+                            Ok(()) => e.id,
+                            Err(m) => return Ok(refused(m)),
+                        }
+                    }
+                };
+                if status == DocStatus::Authorised {
+                    let state = self
+                        .client
+                        .read("account.invoice", id, &["state"])
+                        .await?
+                        .and_then(|v| raw::text(&v, "state"))
+                        .unwrap_or_default();
+                    if matches!(state.as_str(), "draft" | "validated")
+                        && let Err(m) = self.client.button("account.invoice", id, "post").await?
+                    {
+                        return Ok(refused(m));
+                    }
+                }
+                let back = self
+                    .client
+                    .read("account.invoice", id, &["number", "state", "total_amount"])
+                    .await?
+                    .unwrap_or(Value::Null);
+                Ok(ok(
+                    mapper::erp_id(INVOICE, id),
+                    raw::text(&back, "number"),
+                    back,
+                ))
+            }
+        }
+    }
+
+    /// Whether a posted invoice already holds the lines Ferry would write.
+    async fn same_as_posted(
+        &self,
+        id: i64,
+        inv: &InvoiceDoc,
+        doc: &PostingDoc,
+    ) -> Result<bool, ConnectorError> {
+        let Some(v) = self
+            .client
+            .read("account.invoice", id, mapper::INVOICE_FIELDS)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let have = mapper::read_document(&v)?;
+        let mut want: Vec<(Decimal, Decimal)> = inv
+            .lines
+            .iter()
+            .map(|l| (l.quantity, l.line_amount))
+            .collect();
+        let mut got: Vec<(Decimal, Decimal)> = have
+            .lines
+            .iter()
+            .map(|l| (l.quantity, l.line_amount))
+            .collect();
+        want.sort();
+        got.sort();
+        Ok(have.kind == doc.kind && want == got)
+    }
+
+    async fn invoices(&self, domain: Value) -> Result<Vec<ErpDocument>, ConnectorError> {
+        self.client
+            .search("account.invoice", &domain, mapper::INVOICE_FIELDS)
+            .await?
+            .iter()
+            .map(mapper::read_document)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ErpConnector for Tryton {
+    fn system(&self) -> SystemId {
+        system()
+    }
+
+    fn account_key(&self) -> String {
+        Self::account_key_for(&self.client.cfg)
+    }
+
+    fn limits(&self) -> RateLimits {
+        Self::limits_for(&self.client.cfg)
+    }
+
+    /// One document per call: Tryton's REST API writes one record per request.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    fn render(&self, item: &OutboundItem) -> Result<Value, ConnectorError> {
+        mapper::render(item)
+    }
+
+    async fn upsert(
+        &self,
+        kind: DocKind,
+        items: &[OutboundItem],
+        _idempotency_key: &str,
+    ) -> Result<Vec<ItemResult>, ConnectorError> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            mapper::render(item)?;
+            out.push(match kind {
+                DocKind::Contact => self.upsert_contact(item).await?,
+                DocKind::Invoice | DocKind::CreditNote => self.upsert_invoice(item).await?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `party.party` by `code`, or `account.invoice` by `reference`.
+    async fn find_by_reference(&self, doc: &PostingDoc) -> Result<Option<ErpRef>, ConnectorError> {
+        match doc.kind {
+            DocKind::Contact => Ok(self.party_by_code(&doc.reference).await?.map(|id| ErpRef {
+                erp_id: mapper::erp_id(PARTY, id),
+                number: Some(doc.reference.clone()),
+            })),
+            DocKind::Invoice | DocKind::CreditNote => Ok(self
+                .client
+                .search(
+                    "account.invoice",
+                    &json!([
+                        ["type", "=", "out"],
+                        ["reference", "=", doc.reference],
+                        ["state", "!=", "cancelled"]
+                    ]),
+                    &["number"],
+                )
+                .await?
+                .first()
+                .and_then(|v| {
+                    Some(ErpRef {
+                        erp_id: mapper::erp_id(INVOICE, raw::id(v)?),
+                        number: raw::text(v, "number"),
+                    })
+                })),
+        }
+    }
+
+    async fn list_documents(
+        &self,
+        kind: DocKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ErpDocument>, ConnectorError> {
+        if kind == DocKind::Contact {
+            return Ok(Vec::new());
+        }
+        let docs = self
+            .invoices(json!([
+                ["type", "=", "out"],
+                ["invoice_date", ">=", raw::date(from)],
+                ["invoice_date", "<=", raw::date(to)],
+            ]))
+            .await?;
+        Ok(docs.into_iter().filter(|d| d.kind == kind).collect())
+    }
+
+    async fn fetch_document(
+        &self,
+        kind: DocKind,
+        erp_id: &str,
+    ) -> Result<Option<ErpDocument>, ConnectorError> {
+        if kind == DocKind::Contact {
+            return Ok(None);
+        }
+        match self
+            .client
+            .read(
+                INVOICE,
+                mapper::parse_erp_id(INVOICE, erp_id)?,
+                mapper::INVOICE_FIELDS,
+            )
+            .await?
+        {
+            Some(v) => mapper::read_document(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Customer invoices written or created at or after `since` (`write_date` is
+    /// empty until a record is first modified).
+    async fn changed_invoices(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ErpChange>, ConnectorError> {
+        let domain = match since {
+            Some(t) => json!([
+                ["type", "=", "out"],
+                [
+                    "OR",
+                    ["write_date", ">=", raw::datetime(t)],
+                    ["create_date", ">=", raw::datetime(t)]
+                ],
+            ]),
+            None => json!([["type", "=", "out"]]),
+        };
+        let mut out: Vec<ErpChange> = self
+            .client
+            .search("account.invoice", &domain, &["write_date", "create_date"])
+            .await?
+            .iter()
+            .filter_map(|v| {
+                let at = v
+                    .get("write_date")
+                    .and_then(raw::read_datetime)
+                    .or_else(|| v.get("create_date").and_then(raw::read_datetime))?;
+                Some(ErpChange {
+                    erp_id: mapper::erp_id(INVOICE, raw::id(v)?),
+                    updated_at: at,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (a.updated_at, &a.erp_id).cmp(&(b.updated_at, &b.erp_id)));
+        Ok(out)
+    }
+
+    /// Payment lines of customer invoices, dated in `[from, to]`.
+    async fn list_payments(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ErpPayment>, ConnectorError> {
+        let mut domain = vec![
+            json!(["type", "=", "out"]),
+            json!(["payment_lines.date", ">=", raw::date(from)]),
+        ];
+        if to < NaiveDate::from_ymd_opt(9000, 1, 1).expect("valid") {
+            domain.push(json!(["payment_lines.date", "<=", raw::date(to)]));
+        }
+        let invoices = self
+            .client
+            .search(
+                "account.invoice",
+                &Value::Array(domain),
+                &[
+                    "currency.code",
+                    "payment_lines.date",
+                    "payment_lines.debit",
+                    "payment_lines.credit",
+                    "payment_lines.description",
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for inv in &invoices {
+            let Some(inv_id) = raw::id(inv) else { continue };
+            let code = inv
+                .get("currency")
+                .and_then(|c| raw::text(c, "code"))
+                .unwrap_or_default();
+            let currency = ferry_canon::Currency::parse(&code).map_err(|e| {
+                ConnectorError::protocol(format!("Tryton invoice {inv_id}: currency {code:?}: {e}"))
+            })?;
+            for line in inv
+                .get("payment_lines")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let (Some(id), Some(date)) =
+                    (raw::id(line), line.get("date").and_then(raw::read_date))
+                else {
+                    continue;
+                };
+                if date < from || date > to {
+                    continue;
+                }
+                let amount = line
+                    .get("credit")
+                    .and_then(raw::read_decimal)
+                    .unwrap_or_default()
+                    - line
+                        .get("debit")
+                        .and_then(raw::read_decimal)
+                        .unwrap_or_default();
+                out.push(ErpPayment {
+                    erp_id: mapper::erp_id("account.move.line", id),
+                    invoice_erp_id: mapper::erp_id(INVOICE, inv_id),
+                    date,
+                    amount: Money::new(amount, currency),
+                    reference: raw::text(line, "description"),
+                    status: "AUTHORISED".into(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The end of the last closed or locked standard period.
+    async fn closed_through(&self) -> Result<Option<NaiveDate>, ConnectorError> {
+        Ok(self
+            .client
+            .search(
+                "account.period",
+                &json!([
+                    ["state", "in", ["closed", "locked"]],
+                    ["type", "=", "standard"]
+                ]),
+                &["end_date"],
+            )
+            .await?
+            .iter()
+            .filter_map(|p| p.get("end_date").and_then(raw::read_date))
+            .max())
+    }
+}

@@ -1,0 +1,314 @@
+//! End to end against real software: Redmine 5.0 (the PSA) into Tryton 8.2 (the
+//! ERP), both running on loopback (`make test` starts them through
+//! `scripts/with-real-systems.sh`). Every scenario starts from the snapshot
+//! databases, enters time in Redmine through its REST API, runs Ferry, and reads
+//! Tryton back.
+
+use std::sync::Arc;
+
+use ferry_canon::Domain;
+use ferry_core::ports::{Disposition, Owner};
+use ferry_core::usecases::{reconcile, retry};
+use ferry_tests::CrashOnFirstCommit;
+use ferry_tests::real::{Real, SERIAL, dec, line_ids, lines, october, template};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).expect("decimal")
+}
+
+fn row(code: &str, qty: &str, price: &str, amount: &str) -> (String, String, String, String) {
+    (code.into(), qty.into(), price.into(), amount.into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_amounts() {
+    let _one = SERIAL.lock().await;
+    let r = Real::start(template(None), |d| d).await;
+    r.sync().await;
+
+    // Customers: one party per top-level Redmine project, Ferry's reference in `code`.
+    let mut parties: Vec<(String, String)> = r
+        .tryton
+        .parties()
+        .await
+        .expect("parties")
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap().to_string(),
+                p["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    parties.sort();
+    assert_eq!(
+        parties,
+        vec![
+            (format!("FERRY-C-{}", r.firm.acme), "Acme Corp".to_string()),
+            (format!("FERRY-C-{}", r.firm.globex), "Globex".to_string()),
+        ]
+    );
+
+    // One draft invoice per project and month, one line per activity, priced by the rate card.
+    let web = r.invoice_of(r.firm.web).await;
+    assert_eq!(
+        web["party"]["code"],
+        format!("FERRY-C-{}", r.firm.acme).as_str()
+    );
+    assert_eq!(web["state"], "draft");
+    assert_eq!(
+        lines(&web),
+        vec![
+            row("CONSULT", "5.25", "150", "787.50"),
+            row("DESIGN", "2.5", "120", "300.00")
+        ],
+        "unapproved (2 h) and non-billable (3 h) time is not billed"
+    );
+    assert_eq!(dec(&web["total_amount"]), d("1087.50"));
+    let app = r.invoice_of(r.firm.app).await;
+    assert_eq!(lines(&app), vec![row("CONSULT", "6.75", "150", "1012.50")]);
+    let rollout = r.invoice_of(r.firm.rollout).await;
+    assert_eq!(
+        rollout["party"]["code"],
+        format!("FERRY-C-{}", r.firm.globex).as_str()
+    );
+    assert_eq!(
+        lines(&rollout),
+        vec![
+            row("CONSULT", "0.33", "150", "49.50"),
+            row("DESIGN", "7.5", "120", "900.00")
+        ]
+    );
+    assert_eq!(r.invoices().await.len(), 3);
+
+    // Every input ended in one state, with reasons for what was not posted.
+    assert!(matches!(
+        r.disposition(Domain::TimeEntries, r.firm.entries[3]).await,
+        Some(Disposition::Skipped { reason }) if reason == "not billable"
+    ));
+    assert!(matches!(
+        r.disposition(Domain::TimeEntries, r.firm.entries[4]).await,
+        Some(Disposition::Skipped { reason }) if reason.starts_with("not approved")
+    ));
+    assert!(
+        r.open_exceptions().await.is_empty(),
+        "{:#?}",
+        r.open_exceptions().await
+    );
+
+    // Running the sync again creates nothing and changes nothing.
+    let before = r.invoices().await;
+    r.sync().await;
+    r.sync().await;
+    let after = r.invoices().await;
+    assert_eq!(after.len(), 3);
+    assert_eq!(
+        after.iter().map(line_ids).collect::<Vec<_>>(),
+        before.iter().map(line_ids).collect::<Vec<_>>(),
+        "no line was rewritten"
+    );
+    assert_eq!(r.tryton.parties().await.expect("parties").len(), 2);
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_and_deletions_in_redmine_update_the_tryton_invoice_in_place() {
+    let _one = SERIAL.lock().await;
+    let r = Real::start(template(None), |d| d).await;
+    r.sync().await;
+    let web = r.invoice_of(r.firm.web).await;
+    let ids = line_ids(&web);
+
+    // Edit: 1.25 h becomes 2 h; the Development line changes, no line is added.
+    r.redmine
+        .set_hours(r.firm.entries[2], "2")
+        .await
+        .expect("edit");
+    r.sync().await;
+    let edited = r.invoice_of(r.firm.web).await;
+    assert_eq!(line_ids(&edited), ids, "the same lines, rewritten");
+    assert_eq!(
+        lines(&edited),
+        vec![
+            row("CONSULT", "6", "150", "900.00"),
+            row("DESIGN", "2.5", "120", "300.00")
+        ]
+    );
+
+    // Delete: Redmine sends nothing; the sweep finds the entry gone and its line goes.
+    r.redmine
+        .delete_time(r.firm.entries[0])
+        .await
+        .expect("delete");
+    r.sync().await;
+    let deleted = r.invoice_of(r.firm.web).await;
+    assert_eq!(lines(&deleted), vec![row("CONSULT", "6", "150", "900.00")]);
+    assert_eq!(dec(&deleted["total_amount"]), d("900.00"));
+    assert!(matches!(
+        r.disposition(Domain::TimeEntries, r.firm.entries[0]).await,
+        Some(Disposition::Skipped { reason }) if reason == "deleted in the source"
+    ));
+
+    // Approval: the entry a manager approves now joins the invoice.
+    r.redmine
+        .set_approved(r.firm.entries[4], true, true)
+        .await
+        .expect("approve");
+    r.sync().await;
+    let approved = r.invoice_of(r.firm.web).await;
+    assert_eq!(
+        lines(&approved),
+        vec![
+            row("CONSULT", "6", "150", "900.00"),
+            row("DESIGN", "2", "120", "240.00")
+        ]
+    );
+    assert_eq!(
+        r.invoices().await.len(),
+        3,
+        "still one invoice per project and month"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_posted_and_paid_in_tryton_reconciles_clean_and_shows_paid() {
+    let _one = SERIAL.lock().await;
+    // Ferry posts the invoices itself under this template.
+    let r = Real::start(
+        template(Some(
+            "[template]\nversion = \"1\"\ncustomer = \"real-firm\"\n[domains.time_entries]\ninvoice_status = \"authorised\"\n",
+        )),
+        |d| d,
+    )
+    .await;
+    r.sync().await;
+    let web = r.invoice_of(r.firm.web).await;
+    assert_eq!(web["state"], "posted", "Ferry posted it: {web:#}");
+    assert!(web["number"].is_string(), "Tryton numbered it");
+    let paid = r
+        .tryton
+        .pay_in_full(web["id"].as_i64().expect("id"), october(31))
+        .await
+        .expect("pay");
+    assert_eq!(paid, d("1087.50"));
+    assert_eq!(r.invoice_of(r.firm.web).await["state"], "paid");
+
+    let report = reconcile::run(&r.deps, &r.tenant, october(1), october(31))
+        .await
+        .expect("reconcile");
+    assert!(report.clean, "{report:#?}");
+    let total = report.total(|row| &row.erp);
+    assert_eq!(
+        total.hours,
+        d("22.33"),
+        "approved billable hours in Tryton: {total:?}"
+    );
+    let docs: Vec<_> = report.rows.iter().flat_map(|row| &row.documents).collect();
+    assert_eq!(docs.len(), 3);
+    let web_doc = docs
+        .iter()
+        .find(|doc| doc.erp_id == format!("account.invoice,{}", web["id"]))
+        .expect("the web invoice is reconciled");
+    assert_eq!(web_doc.status, "PAID");
+    assert_eq!(
+        (web_doc.amount_paid, web_doc.amount_due),
+        (d("1087.50"), d("0"))
+    );
+    assert!(
+        docs.iter()
+            .filter(|doc| doc.erp_id != web_doc.erp_id)
+            .all(|doc| doc.status == "AUTHORISED"),
+        "{docs:#?}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tryton_validation_error_is_an_exception_in_trytons_words_and_replays_after_the_fix() {
+    let _one = SERIAL.lock().await;
+    // Development is mapped to a product with no revenue account: Tryton refuses the lines.
+    let broken = template(Some(
+        "[template]\nversion = \"1\"\ncustomer = \"real-firm\"\n[value_maps.activity_product]\n\"Development\" = \"NOACCT\"\n",
+    ));
+    let r = Real::start(broken, |d| d).await;
+    r.sync().await;
+    let open = r.open_exceptions().await;
+    assert_eq!(
+        open.len(),
+        3,
+        "one per project invoice with Development time: {open:#?}"
+    );
+    for e in &open {
+        assert_eq!(e.reason, "erp.validation");
+        assert_eq!(e.owner, Owner::Finance);
+        let words = e.erp_message.as_deref().unwrap_or_default();
+        assert!(
+            words.contains("A value is required for field \"Account\""),
+            "Tryton's own message: {words}"
+        );
+    }
+    assert!(
+        r.invoices().await.is_empty(),
+        "nothing half-written in Tryton"
+    );
+
+    assert!(r.local.tenants.set_template(&r.tenant, template(None)));
+    let n = retry::replay_all(&r.deps, &r.tenant, Some(Owner::Finance), None)
+        .await
+        .expect("replay");
+    assert_eq!(n, 3);
+    r.settle().await;
+    assert!(
+        r.open_exceptions().await.is_empty(),
+        "{:#?}",
+        r.open_exceptions().await
+    );
+    assert_eq!(r.invoices().await.len(), 3);
+    assert_eq!(
+        dec(&r.invoice_of(r.firm.web).await["total_amount"]),
+        d("1087.50")
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_trytons_commit_and_bookkeeping_finds_the_document_instead_of_writing_twice()
+ {
+    let _one = SERIAL.lock().await;
+    fn crash(mut d: ferry_core::Deps) -> ferry_core::Deps {
+        d.idmap = Arc::new(CrashOnFirstCommit {
+            inner: d.idmap.clone(),
+            crashed: false.into(),
+        });
+        d
+    }
+    let r = Real::start(template(None), crash).await;
+    r.sync().await;
+    assert_eq!(
+        r.tryton.parties().await.expect("parties").len(),
+        2,
+        "each customer once"
+    );
+    assert_eq!(
+        r.invoices().await.len(),
+        3,
+        "each invoice once; exceptions: {:#?}; ledger: {:#?}",
+        r.open_exceptions().await,
+        r.deps.ledger.counts(&r.tenant).await
+    );
+    let audit = r
+        .deps
+        .audit
+        .list(&r.tenant, None, 1000)
+        .await
+        .expect("audit");
+    assert!(
+        audit.iter().any(|a| a.action == "adopt"),
+        "the retry found what Tryton committed: {:?}",
+        audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>()
+    );
+    r.stop().await;
+}
