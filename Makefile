@@ -8,7 +8,7 @@ TOOLS := $(VENV)/.installed
 VENV_IAC := .venv-iac
 TOOLS_IAC := $(VENV_IAC)/.installed
 
-.PHONY: run test lint fmt build tools deploy infra-check bench schema clean help
+.PHONY: run run-real real-systems test lint fmt build tools deploy infra-check bench schema clean help
 
 help: ## List the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -16,8 +16,15 @@ help: ## List the targets
 run: ## The demo: simulators, a 600-person firm, backfill, live webhooks, payments, reconciliation, summary
 	$(FERRY) --log error run
 
-test: $(TOOLS) $(TOOLS_IAC) ## Every test: unit, contract suites (SQLite and AWS on moto), end-to-end on both, Xero spec contract, infrastructure gates
-	scripts/with-moto.sh bash -c '$(CARGO) test --workspace --locked && $(VENV_IAC)/bin/python infra/gates.py'
+test: $(TOOLS) $(TOOLS_IAC) ## Every test: unit, contract suites (SQLite and AWS on moto), end-to-end on both and against real Redmine and Tryton, Xero spec contract, infrastructure gates
+	scripts/with-moto.sh scripts/with-real-systems.sh bash -c '$(CARGO) test --workspace --locked && $(VENV_IAC)/bin/python infra/gates.py'
+
+run-real: ## The flow against real software: Redmine (PSA) into Tryton (ERP) on loopback, seeded, synced, reconciled, summarised
+	$(CARGO) build --quiet --locked -p ferry-cli --bin ferry
+	scripts/with-real-systems.sh ./target/debug/ferry --log error run-real
+
+real-systems: ## Install Redmine (apt) and Tryton (PyPI) and build their snapshot databases (make test does it when needed)
+	tests/realsys/install.sh
 
 deploy: $(TOOLS) $(TOOLS_IAC) ## Deploy a customer stack: make deploy PARTNER=northwind CUSTOMER=acme [DRY_RUN=1]
 	@test -n "$(PARTNER)" -a -n "$(CUSTOMER)" || { echo "usage: make deploy PARTNER=<partner> CUSTOMER=<customer> [DRY_RUN=1]" >&2; exit 2; }

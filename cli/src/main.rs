@@ -47,6 +47,8 @@ enum LogFormat {
 enum Cmd {
     /// The demo (`make run`): simulators, a 600-person firm, backfill, live webhooks, payments, reconciliation, summary.
     Run(RunArgs),
+    /// The flow against real software (`make run-real`): Redmine and Tryton on loopback, seeded, synced, reconciled.
+    RunReal(RunRealArgs),
     /// Start the ConnectWise and Xero simulators with the demo firm, write a tenant file for them, and wait.
     Sim(SimArgs),
     /// Sync one tenant locally: poll every domain, process until settled, print the summary.
@@ -70,6 +72,16 @@ enum Cmd {
         #[arg(long)]
         write: bool,
     },
+}
+
+#[derive(Args)]
+struct RunRealArgs {
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Keep Ferry's state in this SQLite file (in memory when absent).
+    #[arg(long)]
+    db: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -362,6 +374,19 @@ async fn run() -> anyhow::Result<ExitCode> {
                 print_json(&outcome)?;
             } else {
                 print!("{}", render::demo(&outcome));
+            }
+            Ok(if outcome.unexplained.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::RunReal(a) => {
+            let outcome = ferry_cli::real::run(a.db, !a.json).await?;
+            if a.json {
+                print_json(&outcome)?;
+            } else {
+                print!("{}", render::real(&outcome));
             }
             Ok(if outcome.unexplained.is_empty() {
                 ExitCode::SUCCESS

@@ -527,3 +527,250 @@ impl TrytonAdmin {
         ferry_connectors::tryton::raw::read_decimal(&amount).context("payment amount")
     }
 }
+
+/// What `ferry run-real` did.
+#[derive(Debug, serde::Serialize)]
+pub struct RealOutcome {
+    pub tenant: TenantId,
+    pub redmine_url: String,
+    pub tryton_url: String,
+    pub seeded_entries: usize,
+    pub summary: ferry_core::report::RunSummary,
+    pub reconciliation: ferry_core::usecases::reconcile::Report,
+    pub exceptions: Vec<ferry_core::ports::ExceptionRecord>,
+    /// Ferry's invoices as Tryton holds them: reference, number, state, total.
+    pub tryton_invoices: Vec<(String, Option<String>, String, Decimal)>,
+    pub unexplained: Vec<String>,
+    pub phases: Vec<(String, u64)>,
+}
+
+/// October 2026, the month `run-real` bills.
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 10, d).expect("valid date")
+}
+
+/// Seeds a small consultancy in Redmine: three customers, five projects, four
+/// people, a month of time with some of it unapproved or not billable.
+async fn seed_firm(r: &RedmineAdmin, seed: u64) -> anyhow::Result<(Vec<i64>, usize)> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut people = Vec::new();
+    for (login, first, last) in [
+        ("jdoe", "Jane", "Doe"),
+        ("rpatel", "Raj", "Patel"),
+        ("lchen", "Li", "Chen"),
+        ("mgarcia", "Maria", "Garcia"),
+    ] {
+        people.push(r.user(login, first, last).await?);
+    }
+    let mut projects = Vec::new();
+    for (customer, ident, engagements) in [
+        (
+            "Acme Corp",
+            "acme",
+            &[
+                ("Acme Website", "acme-web"),
+                ("Acme Mobile App", "acme-app"),
+            ][..],
+        ),
+        (
+            "Globex",
+            "globex",
+            &[("Globex ERP Rollout", "globex-erp")][..],
+        ),
+        (
+            "Initech",
+            "initech",
+            &[
+                ("Initech Data Platform", "initech-data"),
+                ("Initech Audit", "initech-audit"),
+            ][..],
+        ),
+    ] {
+        let parent = r.project(customer, ident, None).await?;
+        for (name, id) in engagements {
+            let p = r.project(name, id, Some(parent)).await?;
+            for u in &people {
+                r.member(p, *u).await?;
+            }
+            projects.push(p);
+        }
+    }
+    let hours = ["1", "1.5", "2", "2.5", "3", "4", "6.25", "7.5"];
+    let mut entries = Vec::new();
+    for d in 1..=31 {
+        let date = day(d);
+        if matches!(
+            chrono::Datelike::weekday(&date),
+            chrono::Weekday::Sat | chrono::Weekday::Sun
+        ) {
+            continue;
+        }
+        for (i, u) in people.iter().enumerate() {
+            let project = projects[(d as usize + i) % projects.len()];
+            entries.push(
+                r.log(&Time {
+                    project,
+                    user: *u,
+                    day: date,
+                    hours: hours[rng.usize(..hours.len())],
+                    activity: if rng.u8(..3) == 0 {
+                        "Design"
+                    } else {
+                        "Development"
+                    },
+                    comments: "client work",
+                    billable: rng.u8(..10) != 0,
+                    approved: rng.u8(..8) != 0,
+                })
+                .await?,
+            );
+        }
+    }
+    Ok((entries.clone(), entries.len()))
+}
+
+/// `ferry run-real`: seeds Redmine, syncs into Tryton, makes live changes in
+/// Redmine (an edit, a deletion, an approval), posts and pays an invoice in
+/// Tryton as finance would, reconciles October and reports.
+pub async fn run(db: Option<PathBuf>, progress: bool) -> anyhow::Result<RealOutcome> {
+    use ferry_core::usecases::{intake, reconcile};
+    let started = std::time::Instant::now();
+    let mut phases = Vec::new();
+    let mut phase = |name: &str, t: &mut std::time::Instant| {
+        phases.push((name.to_string(), t.elapsed().as_millis() as u64));
+        *t = std::time::Instant::now();
+    };
+    let mut t = std::time::Instant::now();
+    let say = |m: &str| {
+        if progress {
+            eprintln!("{m}");
+        }
+    };
+    let systems = RealSystems::from_env()?;
+    let redmine = RedmineAdmin::connect(&systems).await?;
+    let tryton = TrytonAdmin::new(&systems);
+    say(&format!(
+        "seeding Redmine at {} through its REST API …",
+        systems.redmine_url
+    ));
+    let (entries, seeded) = seed_firm(&redmine, 7).await?;
+    phase("seed Redmine", &mut t);
+
+    let local = crate::local::Local::open(&crate::local::LocalOptions {
+        db,
+        settings: crate::local::local_settings(),
+        ..crate::local::LocalOptions::default()
+    })?;
+    let tenant = TenantId::parse("real-firm").expect("valid");
+    let template_path = crate::local::repo_dir().join("templates/redmine-tryton.toml");
+    let template = ferry_core::template::Template::load(
+        &ferry_core::template::TemplateSource::read(&template_path)?,
+        None,
+    )?;
+    let cfg = systems.tenant_config(&tenant, &template_path);
+    let secrets = systems.secrets();
+    let secrets: Vec<(&str, String)> = secrets.iter().map(|(k, v)| (*k, v.clone())).collect();
+    local.add_tenant(&cfg, template, &secrets).await?;
+    let deps = local.deps.clone();
+    let host = ferry_embedded::host::LocalHost::start(
+        deps.clone(),
+        ferry_embedded::host::HostConfig::default(),
+    );
+    let ctx = local.tenants.get(&tenant).context("tenant wired")?;
+    let sync = || async {
+        for d in ctx.psa.pollable() {
+            intake::poll(&deps, &tenant, d, &|_| {}).await?;
+        }
+        for d in ctx.psa.swept() {
+            intake::sweep_deletions(&deps, &tenant, d, day(1)).await?;
+        }
+        host.wait_idle(Duration::from_secs(300))
+            .await
+            .map_err(|e| anyhow::anyhow!("the pipeline did not settle: {e:?}"))?;
+        anyhow::Ok(())
+    };
+    let latency_since = chrono::Utc::now();
+    say("syncing Redmine into Tryton …");
+    sync().await?;
+    phase("backfill into Tryton", &mut t);
+
+    say("changing time in Redmine (edit, delete, approve) and syncing again …");
+    redmine.set_hours(entries[0], "5").await?;
+    redmine.delete_time(entries[1]).await?;
+    redmine.set_approved(entries[2], true, true).await?;
+    sync().await?;
+    phase("live changes", &mut t);
+
+    say("finance posts and is paid for the first invoice in Tryton …");
+    let invoices = tryton.invoices("FERRY-").await?;
+    if let Some(first) = invoices.first().and_then(|i| i["id"].as_i64()) {
+        tryton.post(first).await?;
+        tryton.pay_in_full(first, day(31)).await?;
+    }
+    phase("post and pay in Tryton", &mut t);
+
+    let reconciliation = reconcile::run(&deps, &tenant, day(1), day(31)).await?;
+    phase("reconcile", &mut t);
+    let summary = ferry_core::report::summarise(
+        &deps,
+        &tenant,
+        latency_since,
+        &ctx.erp.account_key(),
+        ctx.erp.limits().per_day,
+    )
+    .await?;
+    let exceptions = deps
+        .exceptions
+        .list(&ferry_core::ports::ExceptionQuery {
+            tenant: Some(tenant.clone()),
+            statuses: vec![ferry_core::ports::ExceptionStatus::Open],
+            ..Default::default()
+        })
+        .await?;
+    let tryton_invoices = tryton
+        .invoices("FERRY-")
+        .await?
+        .iter()
+        .map(|i| {
+            (
+                i["reference"].as_str().unwrap_or_default().to_string(),
+                i["number"].as_str().map(String::from),
+                i["state"].as_str().unwrap_or_default().to_string(),
+                ferry_connectors::tryton::raw::read_decimal(&i["total_amount"]).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut unexplained = Vec::new();
+    if summary.total().in_flight > 0 {
+        unexplained.push(format!(
+            "{} inputs never reached a final state",
+            summary.total().in_flight
+        ));
+    }
+    for e in &exceptions {
+        unexplained.push(format!(
+            "unexpected exception {} on {}: {}",
+            e.reason, e.source_key, e.message
+        ));
+    }
+    if !reconciliation.clean {
+        unexplained.push(format!(
+            "reconciliation found {} unexplained differences",
+            reconciliation.unexplained()
+        ));
+    }
+    host.shutdown().await;
+    phases.push(("total".into(), started.elapsed().as_millis() as u64));
+    Ok(RealOutcome {
+        tenant,
+        redmine_url: systems.redmine_url,
+        tryton_url: systems.tryton_url,
+        seeded_entries: seeded,
+        summary,
+        reconciliation,
+        exceptions,
+        tryton_invoices,
+        unexplained,
+        phases,
+    })
+}

@@ -301,3 +301,41 @@ pub fn demo(o: &DemoOutcome) -> String {
     );
     out
 }
+
+/// The `ferry run-real` report.
+pub fn real(o: &crate::real::RealOutcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Ferry against real software: Redmine at {} (PSA) into Tryton at {} (ERP)\n{} time entries entered in Redmine through its REST API; October 2026 billed.",
+        o.redmine_url, o.tryton_url, o.seeded_entries
+    );
+    summary(&mut out, &o.summary);
+    rule(&mut out, "Invoices in Tryton");
+    for (reference, number, state, total) in &o.tryton_invoices {
+        let _ = writeln!(
+            out,
+            "  {reference:<40} {:<6} {state:<8} {:>12}",
+            number.as_deref().unwrap_or("-"),
+            total.round_dp(2)
+        );
+    }
+    rule(&mut out, "Reconciliation, October 2026");
+    reconciliation(&mut out, &o.reconciliation);
+    rule(&mut out, "Time");
+    for (name, ms) in &o.phases {
+        let _ = writeln!(out, "  {name:<24} {:>8.1} s", *ms as f64 / 1000.0);
+    }
+    if o.unexplained.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nEverything is explained: every input is posted, skipped with a reason, or an exception with an owner."
+        );
+    } else {
+        let _ = writeln!(out, "\nUNEXPLAINED:");
+        for u in &o.unexplained {
+            let _ = writeln!(out, "  {u}");
+        }
+    }
+    out
+}
