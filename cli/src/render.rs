@@ -324,7 +324,9 @@ pub fn real(o: &crate::real::RealOutcome) -> String {
     reconciliation(&mut out, &o.reconciliation);
     rule(&mut out, "Time");
     for (name, ms) in &o.phases {
-        let _ = writeln!(out, "  {name:<24} {:>8.1} s", *ms as f64 / 1000.0);
+        let seconds =
+            rust_decimal::Decimal::new(i64::try_from(*ms).unwrap_or(i64::MAX), 3).round_dp(1);
+        let _ = writeln!(out, "  {name:<24} {seconds:>8} s");
     }
     if o.unexplained.is_empty() {
         let _ = writeln!(

@@ -281,3 +281,84 @@ pub fn time_entry(
         dimensions: Dimensions::default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg() -> RedmineConfig {
+        RedmineConfig {
+            base_url: "http://redmine".into(),
+            home_currency: "USD".into(),
+            billable_field: Some("Billable".into()),
+            approved_field: Some("Approved".into()),
+            timeout_seconds: 5,
+        }
+    }
+
+    fn entry(billable: &str, approved: Option<&str>, hours: &str) -> raw::TimeEntry {
+        let mut fields = vec![json!({"id": 1, "name": "Billable", "value": billable})];
+        if let Some(a) = approved {
+            fields.push(json!({"id": 2, "name": "Approved", "value": a}));
+        }
+        serde_json::from_str(&format!(
+            r#"{{"id": 7, "project": {{"id": 2, "name": "Acme Web"}}, "user": {{"id": 5, "name": "Jane Doe"}},
+                "activity": {{"id": 9, "name": "Development"}}, "hours": {hours}, "spent_on": "2026-10-05",
+                "updated_on": "2026-11-25T16:36:32Z", "custom_fields": {}}}"#,
+            serde_json::Value::Array(fields)
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn billable_and_approval_come_from_the_custom_fields_and_hours_keep_two_decimals() {
+        let (tenant, system, c) = (
+            TenantId::parse("t").unwrap(),
+            SystemId::parse("redmine").unwrap(),
+            cfg(),
+        );
+        let cx = MapContext {
+            tenant: &tenant,
+            system: &system,
+            home_currency: Currency::parse("USD").unwrap(),
+            cfg: &c,
+        };
+        let t = time_entry(&cx, &entry("1", Some("1"), "1.3333333333333333"), false).unwrap();
+        assert!(t.billable);
+        assert_eq!(t.approval, ApprovalStatus::Approved);
+        assert_eq!(t.hours.to_string(), "1.33");
+        assert_eq!(t.work_type.as_deref(), Some("Development"));
+        let t = time_entry(&cx, &entry("0", None, "2.5"), false).unwrap();
+        assert!(!t.billable);
+        assert_eq!(
+            t.approval,
+            ApprovalStatus::Submitted,
+            "never ticked is not approved"
+        );
+        let err = time_entry(&cx, &entry("", Some("1"), "2"), false).unwrap_err();
+        assert!(err.to_string().contains("custom_fields.Billable"), "{err}");
+        let err = time_entry(&cx, &entry("maybe", Some("1"), "2"), false).unwrap_err();
+        assert!(err.to_string().contains("must be 1 or 0"), "{err}");
+    }
+
+    #[test]
+    fn a_projects_customer_is_its_top_level_ancestor() {
+        let parents: HashMap<i64, (Option<i64>, String)> = [
+            (1, (None, "Acme".to_string())),
+            (2, (Some(1), "Acme Web".to_string())),
+            (3, (Some(2), "Acme Web Phase 2".to_string())),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            root_of(3, &parents).map(|n| (n.id, n.name)),
+            Some((1, Some("Acme".into())))
+        );
+        assert_eq!(root_of(2, &parents).map(|n| n.id), Some(1));
+        assert!(
+            root_of(1, &parents).is_none(),
+            "a top-level project is its own customer"
+        );
+    }
+}

@@ -753,6 +753,40 @@ direction = "psa_to_erp"
     }
 
     #[test]
+    fn template_rates_are_positive_decimals_checked_at_load_and_only_for_time() {
+        let ov = r#"
+[template]
+version = "2"
+[domains.time_entries]
+rate = { from = "record.work_type", map = "rates" }
+[domains.expenses]
+direction = "psa_to_erp"
+account = { value = "260" }
+rate = { value = "10" }
+[value_maps.rates]
+"Design" = "120.00"
+"Development" = "a lot"
+"#;
+        let errs = Template::load(&src("base.toml", BASE), Some(&src("acme.toml", ov)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errs.contains(
+                "value_maps.rates.\"Development\": a rate must be a positive decimal, got \"a lot\""
+            ),
+            "{errs}"
+        );
+        assert!(
+            !errs.contains("Design"),
+            "a valid rate is not reported: {errs}"
+        );
+        assert!(
+            errs.contains("domains.expenses.rate: only time entries have an hourly rate"),
+            "{errs}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_wrong_types_are_reported_with_their_path() {
         let bad = BASE.replace("approved_only = true", "approved_only = \"yes\"");
         let errs = Template::load(&src("base.toml", &bad), None)

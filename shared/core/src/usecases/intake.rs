@@ -183,6 +183,36 @@ impl PollError {
     }
 }
 
+/// A change notice found by polling or sweeping (not by a webhook).
+#[allow(clippy::too_many_arguments)]
+fn polled(
+    tenant: &TenantId,
+    system: &ferry_canon::SystemId,
+    domain: Domain,
+    id: String,
+    action: ChangeAction,
+    version: Option<ferry_canon::SourceVersion>,
+    record: Option<serde_json::Value>,
+    received_at: chrono::DateTime<chrono::Utc>,
+    correlation_id: &str,
+) -> OutboundMessage {
+    OutboundMessage::now(
+        Envelope::Change(ChangeNotice {
+            tenant: tenant.clone(),
+            system: system.clone(),
+            domain,
+            id,
+            action,
+            version,
+            record,
+            origin: Origin::Poll,
+            received_at,
+            correlation_id: correlation_id.to_string(),
+        })
+        .to_body(),
+    )
+}
+
 /// Sweeps the ERP for invoices changed since the cursor (`If-Modified-Since`) and
 /// enqueues a payment notice for each one that came from a PSA invoice. Webhooks
 /// bring payments in seconds; this catches any a webhook missed.
@@ -213,20 +243,16 @@ pub async fn poll_erp_payments(deps: &Deps, tenant: &TenantId) -> Result<PollRep
         if !entry.doc_key.starts_with("invoices/") {
             continue;
         }
-        notices.push(OutboundMessage::now(
-            Envelope::Change(ChangeNotice {
-                tenant: tenant.clone(),
-                system: system.clone(),
-                domain: Domain::Payments,
-                id: c.erp_id.clone(),
-                action: ChangeAction::Upsert,
-                version: Some(ferry_canon::SourceVersion::at(c.updated_at)),
-                record: None,
-                origin: Origin::Poll,
-                received_at: now,
-                correlation_id: correlation.clone(),
-            })
-            .to_body(),
+        notices.push(polled(
+            tenant,
+            &system,
+            Domain::Payments,
+            c.erp_id.clone(),
+            ChangeAction::Upsert,
+            Some(ferry_canon::SourceVersion::at(c.updated_at)),
+            None,
+            now,
+            &correlation,
         ));
     }
     report.enqueued = notices.len();
@@ -314,20 +340,16 @@ pub async fn sweep_deletions(
         .into_iter()
         .filter(|(id, _)| !live.contains(id))
         .map(|(id, _)| {
-            OutboundMessage::now(
-                Envelope::Change(ChangeNotice {
-                    tenant: tenant.clone(),
-                    system: system.clone(),
-                    domain,
-                    id,
-                    action: ChangeAction::Delete,
-                    version: None,
-                    record: None,
-                    origin: Origin::Poll,
-                    received_at: now,
-                    correlation_id: correlation.clone(),
-                })
-                .to_body(),
+            polled(
+                tenant,
+                &system,
+                domain,
+                id,
+                ChangeAction::Delete,
+                None,
+                None,
+                now,
+                &correlation,
             )
         })
         .collect();
@@ -386,24 +408,21 @@ pub async fn poll(
         let notices = page
             .into_iter()
             .map(|rec| {
-                OutboundMessage::now(
-                    Envelope::Change(ChangeNotice {
-                        tenant: tenant.clone(),
-                        system: system.clone(),
-                        domain,
-                        id: rec.id.clone(),
-                        action: if rec.deleted {
-                            ChangeAction::Delete
-                        } else {
-                            ChangeAction::Upsert
-                        },
-                        version: Some(rec.version.clone()),
-                        record: Some(rec.raw),
-                        origin: Origin::Poll,
-                        received_at: now,
-                        correlation_id: correlation.clone(),
-                    })
-                    .to_body(),
+                let action = if rec.deleted {
+                    ChangeAction::Delete
+                } else {
+                    ChangeAction::Upsert
+                };
+                polled(
+                    tenant,
+                    &system,
+                    domain,
+                    rec.id,
+                    action,
+                    Some(rec.version),
+                    Some(rec.raw),
+                    now,
+                    &correlation,
                 )
             })
             .collect();
