@@ -94,7 +94,10 @@ impl RealSystems {
                 payment_term: None,
                 timeout_seconds: 30,
                 per_minute: 600,
-                concurrent: 4,
+                // This Tryton runs on SQLite, where record numbers (project.work's
+                // `number`) come from a read-then-write sequence: two creates at
+                // once can draw the same number and one is refused. One call at a time.
+                concurrent: 1,
             }),
             template: TemplatePaths {
                 base: template.to_path_buf(),
@@ -408,6 +411,16 @@ impl TrytonAdmin {
                 "lines.account.code",
                 "lines.description",
             ],
+        )
+        .await
+    }
+
+    /// Projects (`project.work` of type project) that Ferry synced.
+    pub async fn projects(&self) -> anyhow::Result<Vec<Value>> {
+        self.search(
+            "project.work",
+            json!([["type", "=", "project"], ["comment", "like", "FERRY-%"]]),
+            &["name", "party.code", "status.name", "comment"],
         )
         .await
     }

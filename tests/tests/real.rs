@@ -51,6 +51,38 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
         ]
     );
 
+    // Projects: one Tryton project per Redmine project under a customer, under its party.
+    let projects = r.tryton.projects().await.expect("projects");
+    let mut seen: Vec<(String, String)> = projects
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["party"]["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let (acme, globex) = (
+        format!("FERRY-C-{}", r.firm.acme),
+        format!("FERRY-C-{}", r.firm.globex),
+    );
+    assert_eq!(
+        seen,
+        vec![
+            ("Acme Mobile App".to_string(), acme.clone()),
+            ("Acme Website".to_string(), acme.clone()),
+            ("Globex ERP Rollout".to_string(), globex.clone()),
+        ],
+        "rollout: {:?}; exceptions: {:#?}",
+        r.disposition(Domain::Projects, r.firm.rollout).await,
+        r.open_exceptions().await
+    );
+    assert!(matches!(
+        r.disposition(Domain::Projects, r.firm.acme).await,
+        Some(Disposition::Skipped { reason }) if reason.contains("stands for the customer")
+    ));
+
     // One draft invoice per project and month, one line per activity, priced by the rate card.
     let web = r.invoice_of(r.firm.web).await;
     assert_eq!(
@@ -110,6 +142,7 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
         "no line was rewritten"
     );
     assert_eq!(r.tryton.parties().await.expect("parties").len(), 2);
+    assert_eq!(r.tryton.projects().await.expect("projects").len(), 3);
     r.stop().await;
 }
 

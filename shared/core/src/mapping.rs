@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ports::Owner;
 use crate::posting::{
-    ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingDoc, PostingLine, Tracking,
+    ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingDoc, PostingLine, ProjectDoc,
+    Tracking,
 };
 use crate::template::{CompiledRule, CompiledSource, Scope, SummaryKey, Template};
 
@@ -271,6 +272,34 @@ pub fn contact_doc(
                 .payment_terms_days
                 .or(Some(template.spec.defaults.payment_terms_days)),
             archived: account.meta.deleted || account.status == ActiveStatus::Inactive,
+        }),
+    })
+}
+
+/// A project → the ERP project under its customer. Its document key is its record key.
+pub fn project_doc(
+    template: &Template,
+    project: &Project,
+    contact: &ContactRef,
+) -> Result<PostingDoc, Violation> {
+    if project.name.trim().is_empty() {
+        return Err(Violation::new(
+            "validation.required_field",
+            Owner::ProjectOperations,
+            "project has no name",
+        )
+        .field("name"));
+    }
+    Ok(PostingDoc {
+        kind: DocKind::Project,
+        key: crate::messages::record_key(Domain::Projects, &project.meta.source),
+        reference: reference(template, "P", &project.meta.source.id),
+        body: DocBody::Project(ProjectDoc {
+            name: project.name.trim().to_string(),
+            code: project.code.clone(),
+            contact_erp_id: contact.erp_id.clone(),
+            contact_key: contact.key.clone(),
+            closed: project.meta.deleted || project.status == ferry_canon::ProjectStatus::Closed,
         }),
     })
 }
@@ -870,6 +899,7 @@ pub fn billed_account(record: &CanonicalRecord, related: &Related) -> Option<Sou
         CanonicalRecord::BillingEvents(_) => from_project(),
         CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => Some(i.account.clone()),
         CanonicalRecord::Customers(a) => Some(a.meta.source.clone()),
+        CanonicalRecord::Projects(p) => Some(p.account.clone()),
         _ => None,
     }
 }

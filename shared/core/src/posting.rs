@@ -14,6 +14,8 @@ pub enum DocKind {
     Contact,
     Invoice,
     CreditNote,
+    /// A project (an engagement) under a customer, in ERPs that have them.
+    Project,
 }
 
 impl DocKind {
@@ -22,13 +24,19 @@ impl DocKind {
             DocKind::Contact => "contact",
             DocKind::Invoice => "invoice",
             DocKind::CreditNote => "credit_note",
+            DocKind::Project => "project",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [DocKind::Contact, DocKind::Invoice, DocKind::CreditNote]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            DocKind::Contact,
+            DocKind::Invoice,
+            DocKind::CreditNote,
+            DocKind::Project,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -51,6 +59,23 @@ pub struct PostingDoc {
 pub enum DocBody {
     Contact(ContactDoc),
     Invoice(InvoiceDoc),
+    Project(ProjectDoc),
+}
+
+/// A project as the ERP should hold it, under its customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectDoc {
+    pub name: String,
+    /// The PSA's short code for the project, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The customer's id in the ERP (resolved through the id map).
+    pub contact_erp_id: String,
+    /// The customer's Ferry document key.
+    pub contact_key: String,
+    /// Closed or deleted at the source.
+    #[serde(default)]
+    pub closed: bool,
 }
 
 /// A customer as the ERP should hold it.
@@ -139,14 +164,21 @@ impl PostingDoc {
     pub fn invoice(&self) -> Option<&InvoiceDoc> {
         match &self.body {
             DocBody::Invoice(i) => Some(i),
-            DocBody::Contact(_) => None,
+            _ => None,
         }
     }
 
     pub fn contact(&self) -> Option<&ContactDoc> {
         match &self.body {
             DocBody::Contact(c) => Some(c),
-            DocBody::Invoice(_) => None,
+            _ => None,
+        }
+    }
+
+    pub fn project(&self) -> Option<&ProjectDoc> {
+        match &self.body {
+            DocBody::Project(p) => Some(p),
+            _ => None,
         }
     }
 }

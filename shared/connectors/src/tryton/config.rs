@@ -29,7 +29,8 @@ pub struct TrytonConfig {
     /// self-hosted server is shared with its users, so Ferry stays polite.
     #[serde(default = "default_per_minute")]
     pub per_minute: u32,
-    /// Calls in flight at once.
+    /// Calls in flight at once. Use 1 for a Tryton on SQLite: its sequences are
+    /// read-then-write there, so concurrent creates can draw the same number.
     #[serde(default = "default_concurrent")]
     pub concurrent: u32,
 }

@@ -6,7 +6,9 @@ use chrono::NaiveDate;
 use ferry_canon::{Address, Currency};
 use ferry_core::ConnectorError;
 use ferry_core::ports::{ErpDocument, ErpLine, OutboundItem};
-use ferry_core::posting::{ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingLine};
+use ferry_core::posting::{
+    ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingLine, ProjectDoc,
+};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
@@ -14,6 +16,7 @@ use super::raw;
 
 pub const INVOICE: &str = "account.invoice";
 pub const PARTY: &str = "party.party";
+pub const WORK: &str = "project.work";
 
 /// Fields read back from `account.invoice`.
 pub const INVOICE_FIELDS: &[&str] = &[
@@ -130,6 +133,35 @@ pub fn parse_erp_id(model: &str, erp_id: &str) -> Result<i64, ConnectorError> {
         })
 }
 
+/// The first line of a `project.work` comment: Ferry's reference (Tryton lets no
+/// one write a project's `number`, so the comment carries it).
+pub fn project_comment(reference: &str, p: &ProjectDoc) -> String {
+    format!(
+        "{reference}\nSynced by Ferry from the PSA{}; Ferry finds this project by the first line.",
+        p.code
+            .as_ref()
+            .map(|c| format!(" (project {c})"))
+            .unwrap_or_default()
+    )
+}
+
+/// A `project.work` of type project under its customer. Ferry invoices it
+/// itself, so Tryton's own project invoicing is set to manual.
+pub fn project_values(reference: &str, p: &ProjectDoc, party: i64, status: i64) -> Value {
+    json!({
+        "name": p.name,
+        "party": party,
+        "status": status,
+        "comment": project_comment(reference, p),
+        "timesheet_available": true,
+    })
+}
+
+/// The values only a new project gets.
+pub fn new_project(company: i64) -> Value {
+    json!({ "type": "project", "company": company, "project_invoice_method": "manual" })
+}
+
 /// The header values of an `account.invoice`.
 pub fn invoice_header(reference: &str, inv: &InvoiceDoc, ids: &HeaderIds) -> Value {
     let mut o = json!({
@@ -210,6 +242,14 @@ pub fn render(item: &OutboundItem) -> Result<Value, ConnectorError> {
             }
             Ok(v)
         }
+        DocBody::Project(p) => Ok(json!({
+            "id": item.erp_id,
+            "type": "project",
+            "name": p.name,
+            "party": p.contact_erp_id,
+            "status": if p.closed { "Done" } else { "Open" },
+            "comment": project_comment(&doc.reference, p),
+        })),
         DocBody::Invoice(inv) => {
             if inv.lines.iter().any(|l| !l.tracking.is_empty()) {
                 return Err(ConnectorError::Config {

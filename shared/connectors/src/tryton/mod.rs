@@ -32,7 +32,7 @@ pub use client::{Answer, Client};
 pub use config::TrytonConfig;
 
 use crate::credential::Credential;
-use mapper::{HeaderIds, INVOICE, LineIds, PARTY};
+use mapper::{HeaderIds, INVOICE, LineIds, PARTY, WORK};
 
 /// The system id Tryton documents carry.
 pub fn system() -> SystemId {
@@ -293,6 +293,66 @@ impl Tryton {
             .and_then(raw::id))
     }
 
+    async fn project_by_reference(&self, reference: &str) -> Result<Option<i64>, ConnectorError> {
+        Ok(self
+            .client
+            .search(
+                WORK,
+                &json!([
+                    ["type", "=", "project"],
+                    ["comment", "like", format!("{reference}\n%")]
+                ]),
+                &["id"],
+            )
+            .await?
+            .first()
+            .and_then(raw::id))
+    }
+
+    async fn upsert_project(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
+        let doc = &item.doc;
+        let p = doc
+            .project()
+            .ok_or_else(|| ConnectorError::protocol("project without a project body"))?;
+        let party = mapper::parse_erp_id(PARTY, &p.contact_erp_id)?;
+        let status = self
+            .code_id(
+                "project.work.status",
+                "name",
+                if p.closed { "Done" } else { "Open" },
+            )
+            .await?;
+        let values = mapper::project_values(&doc.reference, p, party, status);
+        let existing = match &item.erp_id {
+            Some(id) => Some(mapper::parse_erp_id(WORK, id)?),
+            None => self.project_by_reference(&doc.reference).await?,
+        };
+        let id = match existing {
+            Some(id) => match self.client.write(WORK, id, &values).await? {
+                Ok(()) => id,
+                Err(m) => return Ok(refused(m)),
+            },
+            None => {
+                let mut values = values;
+                if let (Some(v), Some(extra)) = (
+                    values.as_object_mut(),
+                    mapper::new_project(self.client.cfg.company).as_object(),
+                ) {
+                    v.extend(extra.clone());
+                }
+                match self.client.create(WORK, &values).await? {
+                    Ok(id) => id,
+                    Err(m) => return Ok(refused(m)),
+                }
+            }
+        };
+        Ok(ok(
+            mapper::erp_id(WORK, id),
+            Some(doc.reference.clone()),
+            json!({ "id": id, "name": p.name }),
+        ))
+    }
+
     async fn upsert_invoice(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
         let doc = &item.doc;
         let inv = doc
@@ -482,6 +542,7 @@ impl ErpConnector for Tryton {
             out.push(match kind {
                 DocKind::Contact => self.upsert_contact(item).await?,
                 DocKind::Invoice | DocKind::CreditNote => self.upsert_invoice(item).await?,
+                DocKind::Project => self.upsert_project(item).await?,
             });
         }
         Ok(out)
@@ -494,6 +555,15 @@ impl ErpConnector for Tryton {
                 erp_id: mapper::erp_id(PARTY, id),
                 number: Some(doc.reference.clone()),
             })),
+            DocKind::Project => {
+                Ok(self
+                    .project_by_reference(&doc.reference)
+                    .await?
+                    .map(|id| ErpRef {
+                        erp_id: mapper::erp_id(WORK, id),
+                        number: Some(doc.reference.clone()),
+                    }))
+            }
             DocKind::Invoice | DocKind::CreditNote => Ok(self
                 .client
                 .search(
@@ -522,7 +592,7 @@ impl ErpConnector for Tryton {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<ErpDocument>, ConnectorError> {
-        if kind == DocKind::Contact {
+        if matches!(kind, DocKind::Contact | DocKind::Project) {
             return Ok(Vec::new());
         }
         let docs = self
@@ -540,7 +610,7 @@ impl ErpConnector for Tryton {
         kind: DocKind,
         erp_id: &str,
     ) -> Result<Option<ErpDocument>, ConnectorError> {
-        if kind == DocKind::Contact {
+        if matches!(kind, DocKind::Contact | DocKind::Project) {
             return Ok(None);
         }
         match self

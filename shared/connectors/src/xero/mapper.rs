@@ -147,6 +147,12 @@ pub fn render(item: &OutboundItem) -> Result<Value, ConnectorError> {
             }
             Ok(Value::Object(o))
         }
+        (DocBody::Project(_), _) => Err(ConnectorError::Config {
+            message: format!(
+                "project {}: Xero's accounting API has no projects; keep [domains.projects] direction = \"reference\" in the template",
+                doc.key
+            ),
+        }),
         (_, kind) => Err(ConnectorError::Config {
             message: format!(
                 "document {} has a body that does not fit kind {}",

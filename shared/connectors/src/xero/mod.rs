@@ -57,6 +57,8 @@ fn collection(kind: DocKind) -> &'static str {
         DocKind::Contact => "Contacts",
         DocKind::Invoice => "Invoices",
         DocKind::CreditNote => "CreditNotes",
+        // Never sent: rendering refuses projects (Xero's accounting API has none).
+        DocKind::Project => "Projects",
     }
 }
 
@@ -362,6 +364,9 @@ impl ErpConnector for Xero {
 
     /// `GET /{collection}?where=Reference=="…"` (contacts: `ContactNumber`).
     async fn find_by_reference(&self, doc: &PostingDoc) -> Result<Option<ErpRef>, ConnectorError> {
+        if doc.kind == DocKind::Project {
+            return Ok(None);
+        }
         let key = collection(doc.kind);
         let mut query = vec![("where", mapper::reference_filter(doc))];
         if doc.kind == DocKind::Contact {
@@ -378,6 +383,7 @@ impl ErpConnector for Xero {
             DocKind::Contact => (first.get("ContactID"), first.get("ContactNumber")),
             DocKind::Invoice => (first.get("InvoiceID"), first.get("InvoiceNumber")),
             DocKind::CreditNote => (first.get("CreditNoteID"), first.get("CreditNoteNumber")),
+            DocKind::Project => return Ok(None),
         };
         Ok(id.and_then(Value::as_str).map(|id| ErpRef {
             erp_id: id.to_string(),
@@ -395,7 +401,7 @@ impl ErpConnector for Xero {
         let (key, ty) = match kind {
             DocKind::Invoice => ("Invoices", "ACCREC"),
             DocKind::CreditNote => ("CreditNotes", "ACCRECCREDIT"),
-            DocKind::Contact => return Ok(Vec::new()),
+            DocKind::Contact | DocKind::Project => return Ok(Vec::new()),
         };
         let filter = format!(
             "Type==\"{ty}\" AND Date>={} AND Date<={}",
@@ -422,7 +428,7 @@ impl ErpConnector for Xero {
         let key = match kind {
             DocKind::Invoice => "Invoices",
             DocKind::CreditNote => "CreditNotes",
-            DocKind::Contact => return Ok(None),
+            DocKind::Contact | DocKind::Project => return Ok(None),
         };
         let result = self
             .call(Method::GET, &format!("{key}/{erp_id}"), &[], None, None)

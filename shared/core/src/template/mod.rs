@@ -136,6 +136,7 @@ pub fn postable(domain: Domain) -> bool {
     matches!(
         domain,
         Domain::Customers
+            | Domain::Projects
             | Domain::TimeEntries
             | Domain::Expenses
             | Domain::BillingEvents

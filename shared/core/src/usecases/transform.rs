@@ -471,6 +471,12 @@ impl Work<'_> {
                     Dependency::Blocked => return Ok(Outcome::Done),
                 };
                 match canon {
+                    CanonicalRecord::Projects(project) => {
+                        match mapping::project_doc(template, project, &contact) {
+                            Ok(doc) => self.post(version, canon, doc, vec![self.key.clone()]).await,
+                            Err(v) => self.refuse(version, canon, v).await,
+                        }
+                    }
                     CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
                         match mapping::invoice_doc(template, rule, inv, &contact, &scope) {
                             Ok(doc) => self.post(version, canon, doc, vec![self.key.clone()]).await,
@@ -513,6 +519,10 @@ impl Work<'_> {
         // For a customer, `account` in expressions is the customer itself.
         if let CanonicalRecord::Customers(a) = canon {
             related.account = Some(a.clone());
+        }
+        // For a project, `project` in expressions is the project itself.
+        if let CanonicalRecord::Projects(p) = canon {
+            related.project = Some(p.clone());
         }
         if let Some(p) = mapping::project_of(canon) {
             match self.lookup(Domain::Projects, p).await? {
