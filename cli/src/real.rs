@@ -92,6 +92,8 @@ impl RealSystems {
                 journal: "REV".into(),
                 receivable_account: None,
                 payment_term: None,
+                // Time of people without an employee in Tryton goes on this one's timesheet.
+                employee: Some("Integration Bot".into()),
                 timeout_seconds: 30,
                 per_minute: 600,
                 // This Tryton runs on SQLite, where record numbers (project.work's
@@ -415,6 +417,22 @@ impl TrytonAdmin {
         .await
     }
 
+    /// Timesheet lines Ferry wrote, with their project, employee and hours.
+    pub async fn timesheet_lines(&self) -> anyhow::Result<Vec<Value>> {
+        self.search(
+            "timesheet.line",
+            json!([["description", "like", "FERRY-T-%"]]),
+            &[
+                "description",
+                "date",
+                "duration",
+                "employee.party.name",
+                "work.rec_name",
+            ],
+        )
+        .await
+    }
+
     /// Projects (`project.work` of type project) that Ferry synced.
     pub async fn projects(&self) -> anyhow::Result<Vec<Value>> {
         self.search(
@@ -553,6 +571,11 @@ pub struct RealOutcome {
     pub exceptions: Vec<ferry_core::ports::ExceptionRecord>,
     /// Ferry's invoices as Tryton holds them: reference, number, state, total.
     pub tryton_invoices: Vec<(String, Option<String>, String, Decimal)>,
+    /// Ferry's projects in Tryton.
+    pub tryton_projects: usize,
+    /// Ferry's timesheet lines in Tryton, and their hours.
+    pub timesheet_lines: usize,
+    pub timesheet_hours: Decimal,
     pub unexplained: Vec<String>,
     pub phases: Vec<(String, u64)>,
 }
@@ -753,6 +776,13 @@ pub async fn run(db: Option<PathBuf>, progress: bool) -> anyhow::Result<RealOutc
             )
         })
         .collect();
+    let tryton_projects = tryton.projects().await?.len();
+    let lines = tryton.timesheet_lines().await?;
+    let timesheet_hours = lines
+        .iter()
+        .filter_map(|l| ferry_connectors::tryton::raw::read_timedelta_hours(&l["duration"]))
+        .sum::<Decimal>()
+        .normalize();
     let mut unexplained = Vec::new();
     if summary.total().in_flight > 0 {
         unexplained.push(format!(
@@ -783,6 +813,9 @@ pub async fn run(db: Option<PathBuf>, progress: bool) -> anyhow::Result<RealOutc
         reconciliation,
         exceptions,
         tryton_invoices,
+        tryton_projects,
+        timesheet_lines: lines.len(),
+        timesheet_hours,
         unexplained,
         phases,
     })

@@ -311,6 +311,12 @@ pub fn real(o: &crate::real::RealOutcome) -> String {
         o.redmine_url, o.tryton_url, o.seeded_entries
     );
     summary(&mut out, &o.summary);
+    rule(&mut out, "Projects and timesheets in Tryton");
+    let _ = writeln!(
+        out,
+        "  {} projects; {} timesheet lines, {} h",
+        o.tryton_projects, o.timesheet_lines, o.timesheet_hours
+    );
     rule(&mut out, "Invoices in Tryton");
     for (reference, number, state, total) in &o.tryton_invoices {
         let _ = writeln!(

@@ -3,7 +3,7 @@ with the server stopped). Usage: python setup_erp.py trytond.conf DB REST_KEY
 
 - company "Ferry Test Consulting" in USD, the minimal chart of accounts
 - calendar fiscal years 2026 and 2027 with monthly periods and invoice sequences
-- payment term "Net 0", employee "Integration Bot" linked to admin
+- payment term "Net 0", employee "Integration Bot" linked to admin, employee "Jane Doe"
 - service products (unit Hour) with codes the redmine-tryton template maps to:
   CONSULT and DESIGN (category "Services", revenue 4.1.2), and NOACCT (no
   accounting category: invoice lines for it have no revenue account, which
@@ -50,6 +50,11 @@ admin, = User.find([('login', '=', 'admin')])
 admin.employees.append(employee)
 admin.employee = employee
 admin.save()
+# An employee for one of the people who log time in Redmine (Jane Doe); time of
+# people without one goes on the Integration Bot's timesheet.
+jane = Party(name='Jane Doe')
+jane.save()
+Employee(party=jane, company=get_company()).save()
 
 Account = Model.get('account.account')
 services, = Account.find([('code', '=', '4.1.2')])

@@ -267,3 +267,40 @@ pub fn line_ids(invoice: &Value) -> Vec<i64> {
     v.sort();
     v
 }
+
+/// Ferry's timesheet lines in Tryton: `(time entry id, project, employee, hours, line id)`, sorted.
+pub async fn timesheets(r: &Real) -> Vec<(i64, String, String, String, i64)> {
+    let mut v: Vec<_> = r
+        .tryton
+        .timesheet_lines()
+        .await
+        .expect("timesheet lines")
+        .iter()
+        .map(|l| {
+            let entry = l["description"]
+                .as_str()
+                .and_then(|d| d.strip_prefix("FERRY-T-"))
+                .and_then(|d| d.split(' ').next())
+                .and_then(|id| id.parse().ok())
+                .expect("Ferry's reference first");
+            (
+                entry,
+                l["work"]["rec_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                l["employee"]["party"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                ferry_connectors::tryton::raw::read_timedelta_hours(&l["duration"])
+                    .expect("duration")
+                    .normalize()
+                    .to_string(),
+                l["id"].as_i64().expect("id"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}

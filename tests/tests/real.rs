@@ -10,7 +10,7 @@ use ferry_canon::Domain;
 use ferry_core::ports::{Disposition, Owner};
 use ferry_core::usecases::{reconcile, retry};
 use ferry_tests::CrashOnFirstCommit;
-use ferry_tests::real::{Real, SERIAL, dec, line_ids, lines, october, template};
+use ferry_tests::real::{Real, SERIAL, dec, line_ids, lines, october, template, timesheets};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
@@ -83,6 +83,34 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
         Some(Disposition::Skipped { reason }) if reason.contains("stands for the customer")
     ));
 
+    // Time: each approved, billable entry is a timesheet line on its project, on the
+    // employee of that name (Raj has none in Tryton, so the stand-in employee).
+    let e = &r.firm.entries;
+    let sheet: Vec<(i64, String, String, String)> = timesheets(&r)
+        .await
+        .into_iter()
+        .map(|(id, project, who, hours, _)| (id, project, who, hours))
+        .collect();
+    let line = |i: usize, project: &str, who: &str, hours: &str| {
+        (
+            e[i],
+            project.to_string(),
+            who.to_string(),
+            hours.to_string(),
+        )
+    };
+    assert_eq!(
+        sheet,
+        vec![
+            line(0, "Acme Website", "Jane Doe", "2.5"),
+            line(1, "Acme Website", "Integration Bot", "4"),
+            line(2, "Acme Website", "Jane Doe", "1.25"),
+            line(5, "Acme Mobile App", "Integration Bot", "6.75"),
+            line(6, "Globex ERP Rollout", "Jane Doe", "0.33"),
+            line(7, "Globex ERP Rollout", "Integration Bot", "7.5"),
+        ]
+    );
+
     // One draft invoice per project and month, one line per activity, priced by the rate card.
     let web = r.invoice_of(r.firm.web).await;
     assert_eq!(
@@ -143,6 +171,7 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
     );
     assert_eq!(r.tryton.parties().await.expect("parties").len(), 2);
     assert_eq!(r.tryton.projects().await.expect("projects").len(), 3);
+    assert_eq!(timesheets(&r).await.len(), 6);
     r.stop().await;
 }
 
@@ -153,6 +182,14 @@ async fn edits_and_deletions_in_redmine_update_the_tryton_invoice_in_place() {
     r.sync().await;
     let web = r.invoice_of(r.firm.web).await;
     let ids = line_ids(&web);
+    let sheet = timesheets(&r).await;
+    let line_of = |sheet: &[(i64, String, String, String, i64)], entry: i64| {
+        sheet
+            .iter()
+            .find(|l| l.0 == entry)
+            .map(|l| (l.3.clone(), l.4))
+    };
+    let (_, edited_line) = line_of(&sheet, r.firm.entries[2]).expect("a timesheet line");
 
     // Edit: 1.25 h becomes 2 h; the Development line changes, no line is added.
     r.redmine
@@ -162,6 +199,11 @@ async fn edits_and_deletions_in_redmine_update_the_tryton_invoice_in_place() {
     r.sync().await;
     let edited = r.invoice_of(r.firm.web).await;
     assert_eq!(line_ids(&edited), ids, "the same lines, rewritten");
+    assert_eq!(
+        line_of(&timesheets(&r).await, r.firm.entries[2]),
+        Some(("2".to_string(), edited_line)),
+        "the same timesheet line, with the new hours"
+    );
     assert_eq!(
         lines(&edited),
         vec![
@@ -179,6 +221,11 @@ async fn edits_and_deletions_in_redmine_update_the_tryton_invoice_in_place() {
     let deleted = r.invoice_of(r.firm.web).await;
     assert_eq!(lines(&deleted), vec![row("CONSULT", "6", "150", "900.00")]);
     assert_eq!(dec(&deleted["total_amount"]), d("900.00"));
+    assert_eq!(
+        line_of(&timesheets(&r).await, r.firm.entries[0]),
+        None,
+        "its timesheet line is gone too"
+    );
     assert!(matches!(
         r.disposition(Domain::TimeEntries, r.firm.entries[0]).await,
         Some(Disposition::Skipped { reason }) if reason == "deleted in the source"
@@ -202,6 +249,16 @@ async fn edits_and_deletions_in_redmine_update_the_tryton_invoice_in_place() {
         r.invoices().await.len(),
         3,
         "still one invoice per project and month"
+    );
+    assert_eq!(
+        line_of(&timesheets(&r).await, r.firm.entries[4]).map(|l| l.0),
+        Some("2".to_string()),
+        "approved time gets its timesheet line"
+    );
+    assert_eq!(
+        timesheets(&r).await.len(),
+        6,
+        "5 of the first 6, and the approved one"
     );
     r.stop().await;
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::ports::Owner;
 use crate::posting::{
     ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingDoc, PostingLine, ProjectDoc,
-    Tracking,
+    TimesheetDoc, Tracking,
 };
 use crate::template::{CompiledRule, CompiledSource, Scope, SummaryKey, Template};
 
@@ -302,6 +302,44 @@ pub fn project_doc(
             closed: project.meta.deleted || project.status == ferry_canon::ProjectStatus::Closed,
         }),
     })
+}
+
+/// The document key of a time entry's timesheet line.
+pub fn timesheet_key(entry_key: &str) -> String {
+    format!("timesheets/{entry_key}")
+}
+
+/// A time entry → a timesheet line on its ERP project.
+pub fn timesheet_doc(
+    template: &Template,
+    t: &ferry_canon::TimeEntry,
+    project: &ContactRef,
+    removed: bool,
+) -> PostingDoc {
+    let entry_key = crate::messages::record_key(Domain::TimeEntries, &t.meta.source);
+    let person = t.resource.name.clone();
+    let what = t
+        .notes
+        .clone()
+        .or_else(|| t.work_type.clone())
+        .unwrap_or_else(|| "time".to_string());
+    PostingDoc {
+        kind: DocKind::Timesheet,
+        key: timesheet_key(&entry_key),
+        reference: reference(template, "T", &t.meta.source.id),
+        body: DocBody::Timesheet(TimesheetDoc {
+            project_erp_id: project.erp_id.clone(),
+            project_key: project.key.clone(),
+            date: t.date,
+            hours: t.hours,
+            description: match &person {
+                Some(p) => format!("{p}: {what}"),
+                None => what,
+            },
+            person,
+            removed,
+        }),
+    }
 }
 
 /// A record mapped to one ERP line, before summarising. Stored in staging.

@@ -16,6 +16,8 @@ pub enum DocKind {
     CreditNote,
     /// A project (an engagement) under a customer, in ERPs that have them.
     Project,
+    /// One time entry as a timesheet line on its ERP project, in ERPs that keep timesheets.
+    Timesheet,
 }
 
 impl DocKind {
@@ -25,6 +27,7 @@ impl DocKind {
             DocKind::Invoice => "invoice",
             DocKind::CreditNote => "credit_note",
             DocKind::Project => "project",
+            DocKind::Timesheet => "timesheet",
         }
     }
 
@@ -34,6 +37,7 @@ impl DocKind {
             DocKind::Invoice,
             DocKind::CreditNote,
             DocKind::Project,
+            DocKind::Timesheet,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -60,6 +64,25 @@ pub enum DocBody {
     Contact(ContactDoc),
     Invoice(InvoiceDoc),
     Project(ProjectDoc),
+    Timesheet(TimesheetDoc),
+}
+
+/// Hours worked, as a timesheet line on the ERP project they were worked on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimesheetDoc {
+    /// The project's id in the ERP (resolved through the id map).
+    pub project_erp_id: String,
+    /// The project's Ferry document key.
+    pub project_key: String,
+    pub date: NaiveDate,
+    pub hours: Decimal,
+    /// Who worked them, by name (the ERP's employee of that name, if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    pub description: String,
+    /// Deleted at the source, or no longer approved or billable: remove the line.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// A project as the ERP should hold it, under its customer.
@@ -180,5 +203,20 @@ impl PostingDoc {
             DocBody::Project(p) => Some(p),
             _ => None,
         }
+    }
+
+    pub fn timesheet(&self) -> Option<&TimesheetDoc> {
+        match &self.body {
+            DocBody::Timesheet(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Whether writing this document removes something from the ERP (a deleted
+    /// or voided invoice, a removed timesheet line).
+    pub fn is_removal(&self) -> bool {
+        self.invoice()
+            .is_some_and(|i| matches!(i.status, DocStatus::Deleted | DocStatus::Voided))
+            || self.timesheet().is_some_and(|t| t.removed)
     }
 }

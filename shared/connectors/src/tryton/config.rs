@@ -23,6 +23,10 @@ pub struct TrytonConfig {
     /// Name of the payment term put on new customers and invoices, if any.
     #[serde(default)]
     pub payment_term: Option<String>,
+    /// The employee (by party name) whose timesheet lines record time of people
+    /// Tryton has no employee for. Without it such time is refused, by name.
+    #[serde(default)]
+    pub employee: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
     /// Calls per minute Ferry allows itself. Tryton documents no limit; a

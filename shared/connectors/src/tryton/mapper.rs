@@ -7,7 +7,7 @@ use ferry_canon::{Address, Currency};
 use ferry_core::ConnectorError;
 use ferry_core::ports::{ErpDocument, ErpLine, OutboundItem};
 use ferry_core::posting::{
-    ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingLine, ProjectDoc,
+    ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingLine, ProjectDoc, TimesheetDoc,
 };
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
@@ -17,6 +17,7 @@ use super::raw;
 pub const INVOICE: &str = "account.invoice";
 pub const PARTY: &str = "party.party";
 pub const WORK: &str = "project.work";
+pub const TIMESHEET: &str = "timesheet.line";
 
 /// Fields read back from `account.invoice`.
 pub const INVOICE_FIELDS: &[&str] = &[
@@ -162,6 +163,22 @@ pub fn new_project(company: i64) -> Value {
     json!({ "type": "project", "company": company, "project_invoice_method": "manual" })
 }
 
+/// A `timesheet.line`'s description: Ferry's reference first, by which Ferry finds it.
+pub fn timesheet_description(reference: &str, t: &TimesheetDoc) -> String {
+    format!("{reference} {}", t.description)
+}
+
+/// A `timesheet.line`: hours as Tryton's `timedelta` (exact seconds).
+pub fn timesheet_values(reference: &str, t: &TimesheetDoc, work: i64, employee: i64) -> Value {
+    json!({
+        "work": work,
+        "employee": employee,
+        "date": raw::date(t.date),
+        "duration": raw::timedelta_hours(t.hours),
+        "description": timesheet_description(reference, t),
+    })
+}
+
 /// The header values of an `account.invoice`.
 pub fn invoice_header(reference: &str, inv: &InvoiceDoc, ids: &HeaderIds) -> Value {
     let mut o = json!({
@@ -242,6 +259,15 @@ pub fn render(item: &OutboundItem) -> Result<Value, ConnectorError> {
             }
             Ok(v)
         }
+        DocBody::Timesheet(t) => Ok(json!({
+            "id": item.erp_id,
+            "project": t.project_erp_id,
+            "employee": t.person,
+            "date": raw::date(t.date),
+            "duration": raw::timedelta_hours(t.hours),
+            "description": timesheet_description(&doc.reference, t),
+            "removed": t.removed,
+        })),
         DocBody::Project(p) => Ok(json!({
             "id": item.erp_id,
             "type": "project",

@@ -32,7 +32,7 @@ pub use client::{Answer, Client};
 pub use config::TrytonConfig;
 
 use crate::credential::Credential;
-use mapper::{HeaderIds, INVOICE, LineIds, PARTY, WORK};
+use mapper::{HeaderIds, INVOICE, LineIds, PARTY, TIMESHEET, WORK};
 
 /// The system id Tryton documents carry.
 pub fn system() -> SystemId {
@@ -94,12 +94,16 @@ impl Tryton {
         )
     }
 
-    /// The id of the record of `model` whose `field` is `code`; an unknown code is
-    /// the template's problem, named with the model.
-    async fn code_id(&self, model: &str, field: &str, code: &str) -> Result<i64, ConnectorError> {
-        let k = (model.to_string(), code.to_string());
+    /// The id of the record of `model` whose `field` is `code`, if there is exactly one.
+    async fn find_code(
+        &self,
+        model: &str,
+        field: &str,
+        code: &str,
+    ) -> Result<Option<i64>, ConnectorError> {
+        let k = (format!("{model}.{field}"), code.to_string());
         if let Some(id) = self.codes.lock().expect("not poisoned").get(&k) {
-            return Ok(*id);
+            return Ok(Some(*id));
         }
         let found = self
             .client
@@ -107,12 +111,7 @@ impl Tryton {
             .await?;
         let id = match found.as_slice() {
             [one] => raw::id(one).ok_or_else(|| ConnectorError::protocol("record without id"))?,
-            [] => {
-                return Err(ConnectorError::Rejected {
-                    status: 404,
-                    message: format!("Tryton has no {model} with {field} {code:?}"),
-                });
-            }
+            [] => return Ok(None),
             _ => {
                 return Err(ConnectorError::Rejected {
                     status: 409,
@@ -121,7 +120,17 @@ impl Tryton {
             }
         };
         self.codes.lock().expect("not poisoned").insert(k, id);
-        Ok(id)
+        Ok(Some(id))
+    }
+
+    /// Like [`Self::find_code`], and an unknown code is the template's problem, named with the model.
+    async fn code_id(&self, model: &str, field: &str, code: &str) -> Result<i64, ConnectorError> {
+        self.find_code(model, field, code)
+            .await?
+            .ok_or_else(|| ConnectorError::Rejected {
+                status: 404,
+                message: format!("Tryton has no {model} with {field} {code:?}"),
+            })
     }
 
     async fn header_ids(&self, inv: &InvoiceDoc) -> Result<HeaderIds, ConnectorError> {
@@ -353,6 +362,117 @@ impl Tryton {
         ))
     }
 
+    async fn timesheet_by_reference(&self, reference: &str) -> Result<Option<i64>, ConnectorError> {
+        Ok(self
+            .client
+            .search(
+                TIMESHEET,
+                &json!([["description", "like", format!("{reference} %")]]),
+                &["id"],
+            )
+            .await?
+            .first()
+            .and_then(raw::id))
+    }
+
+    /// The employee who worked the hours: the one whose party has the person's
+    /// name, else the configured stand-in; for neither, Ferry says so.
+    async fn employee(&self, person: Option<&str>) -> Result<Answer<i64>, ConnectorError> {
+        if let Some(name) = person
+            && let Some(id) = self
+                .find_code("company.employee", "party.name", name)
+                .await?
+        {
+            return Ok(Ok(id));
+        }
+        match &self.client.cfg.employee {
+            Some(stand_in) => self
+                .code_id("company.employee", "party.name", stand_in)
+                .await
+                .map(Ok),
+            None => Ok(Err(format!(
+                "Tryton has no employee named {:?}; add one, or set employee in the tenant's [erp.tryton] for time of people without one",
+                person.unwrap_or("(no name)")
+            ))),
+        }
+    }
+
+    async fn upsert_timesheet(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
+        let doc = &item.doc;
+        let t = doc
+            .timesheet()
+            .ok_or_else(|| ConnectorError::protocol("timesheet without a timesheet body"))?;
+        // The line Ferry wrote before, if it is still there (someone may have removed it in Tryton).
+        let known = match &item.erp_id {
+            Some(id) => {
+                let id = mapper::parse_erp_id(TIMESHEET, id)?;
+                self.client.read(TIMESHEET, id, &["id"]).await?.map(|_| id)
+            }
+            None => None,
+        };
+        let existing = match known {
+            Some(id) => Some(id),
+            None => self.timesheet_by_reference(&doc.reference).await?,
+        };
+        if t.removed {
+            let Some(id) = existing else {
+                return Ok(ok(
+                    item.erp_id.clone().unwrap_or_default(),
+                    None,
+                    json!({ "absent": true }),
+                ));
+            };
+            return match self.client.delete(TIMESHEET, id).await? {
+                Ok(()) => Ok(ok(
+                    mapper::erp_id(TIMESHEET, id),
+                    None,
+                    json!({ "id": id, "deleted": true }),
+                )),
+                Err(m) => Ok(refused(m)),
+            };
+        }
+        let work = mapper::parse_erp_id(WORK, &t.project_erp_id)?;
+        let Some(line_work) = self
+            .client
+            .read(WORK, work, &["timesheet_works"])
+            .await?
+            .and_then(|w| {
+                w.get("timesheet_works")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first().and_then(raw::id))
+            })
+        else {
+            return Ok(refused(format!(
+                "Tryton project {} has no timesheet work (is \"Available on timesheets\" off?)",
+                t.project_erp_id
+            )));
+        };
+        let employee = match self.employee(t.person.as_deref()).await? {
+            Ok(e) => e,
+            Err(m) => return Ok(refused(m)),
+        };
+        let values = mapper::timesheet_values(&doc.reference, t, line_work, employee);
+        let id = match existing {
+            Some(id) => match self.client.write(TIMESHEET, id, &values).await? {
+                Ok(()) => id,
+                Err(m) => return Ok(refused(m)),
+            },
+            None => {
+                let mut values = values;
+                values["company"] = json!(self.client.cfg.company);
+                match self.client.create(TIMESHEET, &values).await? {
+                    Ok(id) => id,
+                    Err(m) => return Ok(refused(m)),
+                }
+            }
+        };
+        Ok(ok(
+            mapper::erp_id(TIMESHEET, id),
+            Some(doc.reference.clone()),
+            json!({ "id": id }),
+        ))
+    }
+
     async fn upsert_invoice(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
         let doc = &item.doc;
         let inv = doc
@@ -543,6 +663,7 @@ impl ErpConnector for Tryton {
                 DocKind::Contact => self.upsert_contact(item).await?,
                 DocKind::Invoice | DocKind::CreditNote => self.upsert_invoice(item).await?,
                 DocKind::Project => self.upsert_project(item).await?,
+                DocKind::Timesheet => self.upsert_timesheet(item).await?,
             });
         }
         Ok(out)
@@ -555,6 +676,15 @@ impl ErpConnector for Tryton {
                 erp_id: mapper::erp_id(PARTY, id),
                 number: Some(doc.reference.clone()),
             })),
+            DocKind::Timesheet => {
+                Ok(self
+                    .timesheet_by_reference(&doc.reference)
+                    .await?
+                    .map(|id| ErpRef {
+                        erp_id: mapper::erp_id(TIMESHEET, id),
+                        number: Some(doc.reference.clone()),
+                    }))
+            }
             DocKind::Project => {
                 Ok(self
                     .project_by_reference(&doc.reference)
@@ -592,7 +722,10 @@ impl ErpConnector for Tryton {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<ErpDocument>, ConnectorError> {
-        if matches!(kind, DocKind::Contact | DocKind::Project) {
+        if matches!(
+            kind,
+            DocKind::Contact | DocKind::Project | DocKind::Timesheet
+        ) {
             return Ok(Vec::new());
         }
         let docs = self
@@ -610,7 +743,10 @@ impl ErpConnector for Tryton {
         kind: DocKind,
         erp_id: &str,
     ) -> Result<Option<ErpDocument>, ConnectorError> {
-        if matches!(kind, DocKind::Contact | DocKind::Project) {
+        if matches!(
+            kind,
+            DocKind::Contact | DocKind::Project | DocKind::Timesheet
+        ) {
             return Ok(None);
         }
         match self

@@ -31,6 +31,19 @@ pub fn datetime(t: DateTime<Utc>) -> Value {
     })
 }
 
+/// Hours as Tryton's `timedelta` object, in exact seconds.
+pub fn timedelta_hours(hours: Decimal) -> Value {
+    json!({ "__class__": "timedelta", "seconds": crate::json::number(hours * Decimal::from(3600)) })
+}
+
+/// Seconds of a `timedelta` object, as hours.
+pub fn read_timedelta_hours(v: &Value) -> Option<Decimal> {
+    if class(v) != Some("timedelta") {
+        return None;
+    }
+    read_decimal(v.get("seconds")?).map(|s| s / Decimal::from(3600))
+}
+
 fn class(v: &Value) -> Option<&str> {
     v.get("__class__").and_then(Value::as_str)
 }

@@ -147,6 +147,12 @@ pub fn render(item: &OutboundItem) -> Result<Value, ConnectorError> {
             }
             Ok(Value::Object(o))
         }
+        (DocBody::Timesheet(_), _) => Err(ConnectorError::Config {
+            message: format!(
+                "timesheet {}: Xero's accounting API keeps no timesheets; remove `timesheets` from the template's time entries",
+                doc.key
+            ),
+        }),
         (DocBody::Project(_), _) => Err(ConnectorError::Config {
             message: format!(
                 "project {}: Xero's accounting API has no projects; keep [domains.projects] direction = \"reference\" in the template",

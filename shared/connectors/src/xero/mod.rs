@@ -59,6 +59,7 @@ fn collection(kind: DocKind) -> &'static str {
         DocKind::CreditNote => "CreditNotes",
         // Never sent: rendering refuses projects (Xero's accounting API has none).
         DocKind::Project => "Projects",
+        DocKind::Timesheet => "Timesheets",
     }
 }
 
@@ -364,7 +365,7 @@ impl ErpConnector for Xero {
 
     /// `GET /{collection}?where=Reference=="…"` (contacts: `ContactNumber`).
     async fn find_by_reference(&self, doc: &PostingDoc) -> Result<Option<ErpRef>, ConnectorError> {
-        if doc.kind == DocKind::Project {
+        if matches!(doc.kind, DocKind::Project | DocKind::Timesheet) {
             return Ok(None);
         }
         let key = collection(doc.kind);
@@ -383,7 +384,7 @@ impl ErpConnector for Xero {
             DocKind::Contact => (first.get("ContactID"), first.get("ContactNumber")),
             DocKind::Invoice => (first.get("InvoiceID"), first.get("InvoiceNumber")),
             DocKind::CreditNote => (first.get("CreditNoteID"), first.get("CreditNoteNumber")),
-            DocKind::Project => return Ok(None),
+            DocKind::Project | DocKind::Timesheet => return Ok(None),
         };
         Ok(id.and_then(Value::as_str).map(|id| ErpRef {
             erp_id: id.to_string(),
@@ -401,7 +402,7 @@ impl ErpConnector for Xero {
         let (key, ty) = match kind {
             DocKind::Invoice => ("Invoices", "ACCREC"),
             DocKind::CreditNote => ("CreditNotes", "ACCRECCREDIT"),
-            DocKind::Contact | DocKind::Project => return Ok(Vec::new()),
+            DocKind::Contact | DocKind::Project | DocKind::Timesheet => return Ok(Vec::new()),
         };
         let filter = format!(
             "Type==\"{ty}\" AND Date>={} AND Date<={}",
@@ -428,7 +429,7 @@ impl ErpConnector for Xero {
         let key = match kind {
             DocKind::Invoice => "Invoices",
             DocKind::CreditNote => "CreditNotes",
-            DocKind::Contact | DocKind::Project => return Ok(None),
+            DocKind::Contact | DocKind::Project | DocKind::Timesheet => return Ok(None),
         };
         let result = self
             .call(Method::GET, &format!("{key}/{erp_id}"), &[], None, None)

@@ -463,6 +463,21 @@ impl Template {
                     DocStatus::Draft
                 }
             };
+            if rule.timesheets {
+                if domain != Domain::TimeEntries {
+                    err(
+                        format!("{path}.timesheets"),
+                        "only time entries become timesheet lines".into(),
+                    );
+                } else if spec.domains.get("projects").map(|p| p.direction)
+                    != Some(Direction::PsaToErp)
+                {
+                    err(
+                        format!("{path}.timesheets"),
+                        "timesheet lines go on ERP projects: set [domains.projects] direction = \"psa_to_erp\"".into(),
+                    );
+                }
+            }
             if rule.direction == Direction::PsaToErp
                 && matches!(domain, Domain::TimeEntries | Domain::Expenses)
                 && rule.item.is_none()
@@ -785,6 +800,34 @@ rate = { value = "10" }
             errs.contains("domains.expenses.rate: only time entries have an hourly rate"),
             "{errs}"
         );
+    }
+
+    #[test]
+    fn timesheets_need_time_entries_and_projects_that_post() {
+        let ov = r#"
+[template]
+version = "2"
+[domains.time_entries]
+timesheets = true
+[domains.customers]
+timesheets = true
+"#;
+        let errs = Template::load(&src("base.toml", BASE), Some(&src("acme.toml", ov)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errs.contains("domains.time_entries.timesheets: timesheet lines go on ERP projects"),
+            "{errs}"
+        );
+        assert!(
+            errs.contains("domains.customers.timesheets: only time entries become timesheet lines"),
+            "{errs}"
+        );
+        let fixed = format!("{ov}[domains.projects]\ndirection = \"psa_to_erp\"\n")
+            .replace("[domains.customers]\ntimesheets = true\n", "");
+        let t = Template::load(&src("base.toml", BASE), Some(&src("acme.toml", &fixed)))
+            .expect("time entries with posted projects may keep timesheets");
+        assert!(t.rule(Domain::TimeEntries).unwrap().spec.timesheets);
     }
 
     #[test]

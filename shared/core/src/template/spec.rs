@@ -155,6 +155,10 @@ pub struct DomainRule {
     /// Dimensions that must resolve, or the record becomes an exception.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_dimensions: Vec<String>,
+    /// Also record each time entry as a timesheet line on its project in the ERP
+    /// (ERPs that keep timesheets, such as Tryton). Needs projects to post.
+    #[serde(default)]
+    pub timesheets: bool,
     /// Status to create invoices in (`draft` or `authorised`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_status: Option<String>,

@@ -26,7 +26,7 @@ use crate::ports::{
     ExceptionRecord, ExceptionStatus, ItemResult, OutboundItem, OutboundMessage, Owner, QueueName,
     ReceivedMessage,
 };
-use crate::posting::{DocKind, DocStatus, PostingDoc};
+use crate::posting::{DocKind, PostingDoc};
 use crate::usecases::retry::{self, Outcome, exception_id};
 use crate::usecases::transform::{SummaryHeader, release_dependents};
 
@@ -312,12 +312,7 @@ async fn post_group(
             }
         }
         // A deletion of something the ERP never had is already done.
-        if h.erp_id.is_none()
-            && h.job
-                .doc
-                .invoice()
-                .is_some_and(|i| matches!(i.status, DocStatus::Deleted | DocStatus::Voided))
-        {
+        if h.erp_id.is_none() && h.job.doc.is_removal() {
             out.push(finish_without_write(deps, &h).await);
             continue;
         }
@@ -576,12 +571,7 @@ async fn record_success(
         .await?;
     let action = if h.adopted {
         "adopt"
-    } else if job
-        .doc
-        .invoice()
-        .is_some_and(|i| matches!(i.status, DocStatus::Deleted | DocStatus::Voided))
-        || job.doc.contact().is_some_and(|c| c.archived)
-    {
+    } else if job.doc.is_removal() || job.doc.contact().is_some_and(|c| c.archived) {
         "delete"
     } else if h.erp_id.is_some() {
         "update"

@@ -413,6 +413,7 @@ impl Work<'_> {
             }
         };
         if let Some(reason) = skip_reason {
+            self.remove_timesheet(version, canon, rule).await?;
             if summary {
                 if let Some(doc) = &prev_doc {
                     self.unstage(doc).await?;
@@ -490,6 +491,9 @@ impl Work<'_> {
                                 return self.refuse(version, canon, v).await;
                             }
                         };
+                        if let Some(wait) = self.timesheet(version, canon, rule).await? {
+                            return Ok(wait);
+                        }
                         if summary {
                             self.summarise(version, canon, rule, line, &account, &contact, prev_doc)
                                 .await
@@ -674,6 +678,31 @@ impl Work<'_> {
         doc: PostingDoc,
         source_keys: Vec<String>,
     ) -> Result<Outcome, Failure> {
+        let (doc_key, doc_version) = self.enqueue(version, canon, doc, source_keys).await?;
+        self.settle(
+            version,
+            Disposition::Queued {
+                doc_key,
+                revision: doc_version,
+            },
+        )
+        .await?;
+        self.deps
+            .exceptions
+            .resolve_source(&self.notice.tenant, &self.key, self.deps.clock.now())
+            .await?;
+        Ok(Outcome::Done)
+    }
+
+    /// Sends a post command for `doc`; returns its key and revision. The ledger is
+    /// the caller's: a record's secondary documents (timesheet lines) do not move it.
+    async fn enqueue(
+        &self,
+        version: &SourceVersion,
+        canon: &CanonicalRecord,
+        doc: PostingDoc,
+        source_keys: Vec<String>,
+    ) -> Result<(String, i64), Failure> {
         let doc_version = version.as_micros();
         let cmd = PostCommand {
             tenant: self.notice.tenant.clone(),
@@ -698,19 +727,104 @@ impl Work<'_> {
                 )],
             )
             .await?;
-        self.settle(
-            version,
-            Disposition::Queued {
-                doc_key,
-                revision: doc_version,
-            },
-        )
-        .await?;
-        self.deps
-            .exceptions
-            .resolve_source(&self.notice.tenant, &self.key, self.deps.clock.now())
+        Ok((doc_key, doc_version))
+    }
+
+    /// When the template keeps timesheets: records a live time entry as a line on
+    /// its ERP project. `Some` means wait, because the project is on its way to the
+    /// ERP. A project that will not be there (skipped, or held by an exception)
+    /// gets no line; the entry still bills.
+    async fn timesheet(
+        &self,
+        version: &SourceVersion,
+        canon: &CanonicalRecord,
+        rule: &CompiledRule,
+    ) -> Result<Option<Outcome>, Failure> {
+        let (true, CanonicalRecord::TimeEntries(t)) = (rule.spec.timesheets, canon) else {
+            return Ok(None);
+        };
+        let Some(project) = &t.project else {
+            return Ok(None);
+        };
+        let tenant = &self.notice.tenant;
+        let project_key = record_key(Domain::Projects, project);
+        if let Some(entry) = self.deps.idmap.get(tenant, &project_key).await?
+            && let Some(erp_id) = entry.erp_id
+        {
+            let at = ContactRef {
+                erp_id,
+                key: project_key,
+            };
+            let doc = mapping::timesheet_doc(&self.ctx.template, t, &at, false);
+            self.enqueue(version, canon, doc, vec![self.key.clone()])
+                .await?;
+            return Ok(None);
+        }
+        match self
+            .deps
+            .ledger
+            .get(tenant, &project_key)
+            .await?
+            .map(|e| e.disposition)
+        {
+            None | Some(Disposition::Pending) | Some(Disposition::Queued { .. }) => {
+                let wait = self
+                    .deps
+                    .settings
+                    .dependency_wait
+                    .saturating_mul(self.receive_count.clamp(1, 8));
+                Ok(Some(Outcome::retry(
+                    wait,
+                    format!("waiting for project {project} to post (timesheet line)"),
+                )))
+            }
+            Some(other) => {
+                tracing::info!(project = %project, state = other.state(), "project not in the ERP; no timesheet line");
+                Ok(None)
+            }
+        }
+    }
+
+    /// When the template keeps timesheets: removes the timesheet line of an entry
+    /// that was deleted, or is no longer approved or billable.
+    async fn remove_timesheet(
+        &self,
+        version: &SourceVersion,
+        canon: &CanonicalRecord,
+        rule: &CompiledRule,
+    ) -> Result<(), Failure> {
+        let (true, CanonicalRecord::TimeEntries(t)) = (rule.spec.timesheets, canon) else {
+            return Ok(());
+        };
+        let tenant = &self.notice.tenant;
+        let held = self
+            .deps
+            .idmap
+            .get(tenant, &mapping::timesheet_key(&self.key))
             .await?;
-        Ok(Outcome::Done)
+        if held.and_then(|e| e.erp_id).is_none() {
+            return Ok(());
+        }
+        let project_key = t
+            .project
+            .as_ref()
+            .map(|p| record_key(Domain::Projects, p))
+            .unwrap_or_default();
+        let erp_id = self
+            .deps
+            .idmap
+            .get(tenant, &project_key)
+            .await?
+            .and_then(|e| e.erp_id)
+            .unwrap_or_default();
+        let at = ContactRef {
+            erp_id,
+            key: project_key,
+        };
+        let doc = mapping::timesheet_doc(&self.ctx.template, t, &at, true);
+        self.enqueue(version, canon, doc, vec![self.key.clone()])
+            .await?;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
