@@ -146,6 +146,8 @@ pub struct Time<'a> {
     pub comments: &'a str,
     pub billable: bool,
     pub approved: bool,
+    /// The issue the time was spent on, if any.
+    pub issue: Option<i64>,
 }
 
 impl RedmineAdmin {
@@ -272,6 +274,18 @@ impl RedmineAdmin {
         .map(|_| ())
     }
 
+    /// An issue on a project (a task, to Ferry).
+    pub async fn issue(&self, project: i64, subject: &str) -> anyhow::Result<i64> {
+        let v = self
+            .send(
+                reqwest::Method::POST,
+                "/issues.json",
+                Some(json!({ "issue": { "project_id": project, "subject": subject } })),
+            )
+            .await?;
+        v["issue"]["id"].as_i64().context("issue without id")
+    }
+
     pub fn activity(&self, name: &str) -> anyhow::Result<i64> {
         self.activities
             .get(name)
@@ -287,16 +301,20 @@ impl RedmineAdmin {
     }
 
     pub async fn log(&self, t: &Time<'_>) -> anyhow::Result<i64> {
+        let mut entry = json!({
+            "project_id": t.project, "user_id": t.user, "spent_on": t.day.to_string(),
+            "hours": serde_json::Number::from_string_unchecked(t.hours.to_string()),
+            "activity_id": self.activity(t.activity)?, "comments": t.comments,
+            "custom_fields": self.flags(t.billable, t.approved),
+        });
+        if let Some(issue) = t.issue {
+            entry["issue_id"] = json!(issue);
+        }
         let v = self
             .send(
                 reqwest::Method::POST,
                 "/time_entries.json",
-                Some(json!({ "time_entry": {
-                    "project_id": t.project, "user_id": t.user, "spent_on": t.day.to_string(),
-                    "hours": serde_json::Number::from_string_unchecked(t.hours.to_string()),
-                    "activity_id": self.activity(t.activity)?, "comments": t.comments,
-                    "custom_fields": self.flags(t.billable, t.approved),
-                }})),
+                Some(json!({ "time_entry": entry })),
             )
             .await?;
         v["time_entry"]["id"]
@@ -657,6 +675,7 @@ async fn seed_firm(r: &RedmineAdmin, seed: u64) -> anyhow::Result<(Vec<i64>, usi
                     comments: "client work",
                     billable: rng.u8(..10) != 0,
                     approved: rng.u8(..8) != 0,
+                    issue: None,
                 })
                 .await?,
             );

@@ -39,6 +39,8 @@ pub struct Firm {
     pub rollout: i64,
     pub jane: i64,
     pub raj: i64,
+    /// An issue on the website project; entry 2 is logged on it.
+    pub issue: i64,
     /// Time entry ids, in the order of [`ENTRIES`].
     pub entries: Vec<i64>,
 }
@@ -76,10 +78,11 @@ pub async fn seed(r: &RedmineAdmin) -> anyhow::Result<Firm> {
             r.member(p, u).await?;
         }
     }
+    let issue = r.issue(web, "Homepage redesign").await?;
     let projects = [web, app, rollout];
     let users = [jane, raj];
     let mut entries = Vec::new();
-    for (p, u, day, hours, activity, billable, approved) in ENTRIES {
+    for (i, (p, u, day, hours, activity, billable, approved)) in ENTRIES.into_iter().enumerate() {
         entries.push(
             r.log(&Time {
                 project: projects[p],
@@ -90,6 +93,7 @@ pub async fn seed(r: &RedmineAdmin) -> anyhow::Result<Firm> {
                 comments: "client work",
                 billable,
                 approved,
+                issue: (i == 2).then_some(issue),
             })
             .await?,
         );
@@ -102,6 +106,7 @@ pub async fn seed(r: &RedmineAdmin) -> anyhow::Result<Firm> {
         rollout,
         jane,
         raj,
+        issue,
         entries,
     })
 }

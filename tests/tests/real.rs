@@ -83,8 +83,9 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
         Some(Disposition::Skipped { reason }) if reason.contains("stands for the customer")
     ));
 
-    // Time: each approved, billable entry is a timesheet line on its project, on the
-    // employee of that name (Raj has none in Tryton, so the stand-in employee).
+    // Time: each approved, billable entry is a timesheet line on its project (on the
+    // task, for time spent on a Redmine issue), on the employee of that name (Raj
+    // has none in Tryton, so the stand-in employee).
     let e = &r.firm.entries;
     let sheet: Vec<(i64, String, String, String)> = timesheets(&r)
         .await
@@ -104,7 +105,7 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
         vec![
             line(0, "Acme Website", "Jane Doe", "2.5"),
             line(1, "Acme Website", "Integration Bot", "4"),
-            line(2, "Acme Website", "Jane Doe", "1.25"),
+            line(2, "Acme Website\\Homepage redesign", "Jane Doe", "1.25"),
             line(5, "Acme Mobile App", "Integration Bot", "6.75"),
             line(6, "Globex ERP Rollout", "Jane Doe", "0.33"),
             line(7, "Globex ERP Rollout", "Integration Bot", "7.5"),

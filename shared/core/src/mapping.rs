@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::ports::Owner;
 use crate::posting::{
     ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingDoc, PostingLine, ProjectDoc,
-    TimesheetDoc, Tracking,
+    TaskDoc, TimesheetDoc, Tracking,
 };
 use crate::template::{CompiledRule, CompiledSource, Scope, SummaryKey, Template};
 
@@ -300,6 +300,15 @@ pub fn project_doc(
             contact_erp_id: contact.erp_id.clone(),
             contact_key: contact.key.clone(),
             closed: project.meta.deleted || project.status == ferry_canon::ProjectStatus::Closed,
+            tasks: project
+                .phases
+                .iter()
+                .flat_map(|ph| &ph.tasks)
+                .map(|t| TaskDoc {
+                    reference: reference(template, "K", &t.id),
+                    name: t.name.clone(),
+                })
+                .collect(),
         }),
     })
 }
@@ -332,6 +341,7 @@ pub fn timesheet_doc(
             project_key: project.key.clone(),
             date: t.date,
             hours: t.hours,
+            task_reference: t.task.as_ref().map(|k| reference(template, "K", &k.id)),
             description: match &person {
                 Some(p) => format!("{p}: {what}"),
                 None => what,

@@ -76,6 +76,10 @@ pub struct TimesheetDoc {
     pub project_key: String,
     pub date: NaiveDate,
     pub hours: Decimal,
+    /// Ferry's reference for the task the hours were worked on, if any (the line
+    /// goes on the project when the ERP has no such task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_reference: Option<String>,
     /// Who worked them, by name (the ERP's employee of that name, if any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<String>,
@@ -99,6 +103,16 @@ pub struct ProjectDoc {
     /// Closed or deleted at the source.
     #[serde(default)]
     pub closed: bool,
+    /// The project's tasks, each with Ferry's reference for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskDoc>,
+}
+
+/// A task under a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDoc {
+    pub reference: String,
+    pub name: String,
 }
 
 /// A customer as the ERP should hold it.

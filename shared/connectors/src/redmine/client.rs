@@ -113,9 +113,7 @@ impl Client {
             .and_then(|mut v| v.get_mut(one).map(Value::take)))
     }
 
-    /// Every record matching `filters`, over all pages. Offset paging can skip a
-    /// record when another is deleted mid-scan, so a scan whose `total_count`
-    /// changed starts again.
+    /// Every record of a domain matching `filters`, over all pages.
     pub async fn all(
         &self,
         domain: Domain,
@@ -126,6 +124,29 @@ impl Client {
         })?;
         let mut base = every_status(domain);
         base.extend_from_slice(filters);
+        self.scan(path, key, base).await
+    }
+
+    /// Issues (open and closed), which Ferry carries as their project's tasks;
+    /// `project` limits them to one project without its subprojects.
+    pub async fn issues(&self, project: Option<&str>) -> Result<Vec<Value>, ConnectorError> {
+        let mut filters = vec![("status_id".to_string(), "*".to_string())];
+        if let Some(p) = project {
+            filters.push(("project_id".into(), p.to_string()));
+            filters.push(("subproject_id".into(), "!*".into()));
+        }
+        self.scan("issues", "issues", filters).await
+    }
+
+    /// Every record of `/<path>.json` matching `base`, over all pages. Offset paging
+    /// can skip a record when another is deleted mid-scan, so a scan whose
+    /// `total_count` changed starts again.
+    async fn scan(
+        &self,
+        path: &str,
+        key: &str,
+        base: Vec<(String, String)>,
+    ) -> Result<Vec<Value>, ConnectorError> {
         'scan: for _ in 0..SCAN_ATTEMPTS {
             let mut out: Vec<Value> = Vec::new();
             let mut total: Option<u64> = None;

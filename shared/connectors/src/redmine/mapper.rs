@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use ferry_canon::{
     Account, ActiveStatus, ApprovalStatus, BillingType, CanonicalRecord, Currency, Dimensions,
-    Domain, ExternalRefs, Project, ProjectStatus, RecordMeta, Resource, SourceRef, SourceVersion,
-    SystemId, TenantId, TimeEntry,
+    Domain, ExternalRefs, Phase, Project, ProjectStatus, RecordMeta, Resource, SourceRef,
+    SourceVersion, SystemId, Task, TenantId, TimeEntry,
 };
 use ferry_core::MappingError;
 use ferry_core::ports::SourceRecord;
@@ -184,8 +184,31 @@ pub fn project(
         .iter()
         .map(|f| (f.name.clone(), f.text()))
         .collect();
+    let tasks: Vec<Task> = p
+        .ferry_issues
+        .iter()
+        .map(|i| Task {
+            id: i.id.to_string(),
+            name: i.subject.clone(),
+            billable: true,
+        })
+        .collect();
+    let phases = if tasks.is_empty() {
+        Vec::new()
+    } else {
+        vec![Phase {
+            id: "issues".into(),
+            name: "Issues".into(),
+            tasks,
+        }]
+    };
     Ok(Project {
-        meta: meta(cx, p.id, &p.updated_on, deleted)?,
+        meta: meta(
+            cx,
+            p.id,
+            p.ferry_updated_on.as_deref().unwrap_or(&p.updated_on),
+            deleted,
+        )?,
         name: p.name.clone(),
         code: p.identifier.clone(),
         account: named(cx, &account),
@@ -200,7 +223,7 @@ pub fn project(
         end: None,
         manager: None,
         dimensions: Dimensions::default(),
-        phases: Vec::new(),
+        phases,
         milestones: Vec::new(),
         custom_fields,
     })
@@ -340,6 +363,37 @@ mod tests {
         assert!(err.to_string().contains("custom_fields.Billable"), "{err}");
         let err = time_entry(&cx, &entry("maybe", Some("1"), "2"), false).unwrap_err();
         assert!(err.to_string().contains("must be 1 or 0"), "{err}");
+    }
+
+    #[test]
+    fn a_projects_issues_are_its_tasks_and_its_version_covers_them() {
+        let (tenant, system, c) = (
+            TenantId::parse("t").unwrap(),
+            SystemId::parse("redmine").unwrap(),
+            cfg(),
+        );
+        let cx = MapContext {
+            tenant: &tenant,
+            system: &system,
+            home_currency: Currency::parse("USD").unwrap(),
+            cfg: &c,
+        };
+        let raw: raw::Project = serde_json::from_value(json!({
+            "id": 2, "name": "Acme Web", "identifier": "acme-web", "status": 1,
+            "parent": {"id": 1, "name": "Acme"}, "ferry_customer": {"id": 1, "name": "Acme"},
+            "updated_on": "2026-11-01T10:00:00Z", "ferry_updated_on": "2026-11-20T08:30:00Z",
+            "ferry_issues": [{"id": 41, "subject": "Homepage redesign", "updated_on": "2026-11-20T08:30:00Z"}],
+        }))
+        .unwrap();
+        let p = project(&cx, &raw, false).unwrap();
+        assert_eq!(p.account.id, "1");
+        assert_eq!(p.phases[0].tasks[0].id, "41");
+        assert_eq!(p.phases[0].tasks[0].name, "Homepage redesign");
+        assert_eq!(
+            p.meta.source_version.updated_at.to_rfc3339(),
+            "2026-11-20T08:30:00+00:00",
+            "a new or renamed issue is a new version of its project"
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub fn source_record(domain: Domain, raw: Value) -> Result<SourceRecord, Connect
         ConnectorError::protocol(format!("Redmine {domain} record without an id"))
     })?;
     let updated = raw
-        .get("updated_on")
+        .get("ferry_updated_on")
+        .or_else(|| raw.get("updated_on"))
         .and_then(Value::as_str)
         .ok_or_else(|| {
             ConnectorError::protocol(format!("Redmine {domain} {id} without updated_on"))
@@ -78,6 +79,28 @@ pub fn after_cursor(
         .collect()
 }
 
+/// Adds a project's issues (its tasks) and the latest `updated_on` of it and them.
+fn with_issues(project: &mut Value, issues: Vec<Value>) {
+    let mut latest = project
+        .get("updated_on")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let tasks: Vec<Value> = issues
+        .iter()
+        .filter_map(|i| {
+            let updated = i.get("updated_on").and_then(Value::as_str)?;
+            // Redmine's timestamps are UTC in one format, so text order is time order.
+            if updated > latest.as_str() {
+                latest = updated.to_string();
+            }
+            Some(json!({ "id": i.get("id")?, "subject": i.get("subject")?, "updated_on": updated }))
+        })
+        .collect();
+    project["ferry_issues"] = Value::Array(tasks);
+    project["ferry_updated_on"] = json!(latest);
+}
+
 impl Redmine {
     pub fn new(cfg: RedmineConfig, key: Credential, home_currency: Currency) -> Self {
         Redmine {
@@ -106,7 +129,19 @@ impl Redmine {
                 ))
             })
             .collect();
+        let mut issues: HashMap<i64, Vec<Value>> = HashMap::new();
+        for i in self.client.issues(None).await? {
+            if let Some(project) = i
+                .get("project")
+                .and_then(|p| p.get("id"))
+                .and_then(Value::as_i64)
+            {
+                issues.entry(project).or_default().push(i);
+            }
+        }
         for p in &mut all {
+            let id = p.get("id").and_then(Value::as_i64).unwrap_or_default();
+            with_issues(p, issues.remove(&id).unwrap_or_default());
             if let Some(root) = p
                 .get("id")
                 .and_then(Value::as_i64)
@@ -142,6 +177,7 @@ impl Redmine {
         if let Some(r) = root {
             p["ferry_customer"] = r;
         }
+        with_issues(&mut p, self.client.issues(Some(id)).await?);
         Ok(Some(p))
     }
 }

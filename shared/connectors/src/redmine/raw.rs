@@ -56,6 +56,21 @@ pub struct Project {
     pub updated_on: String,
     #[serde(default)]
     pub ferry_customer: Option<Named>,
+    /// Ferry adds the project's own issues (not its subprojects'), its tasks.
+    #[serde(default)]
+    pub ferry_issues: Vec<Issue>,
+    /// Ferry adds the latest `updated_on` of the project and its issues: a new or
+    /// renamed issue is a new version of the project.
+    #[serde(default)]
+    pub ferry_updated_on: Option<String>,
+}
+
+/// An issue, as a project's task.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Issue {
+    pub id: i64,
+    pub subject: String,
+    pub updated_on: String,
 }
 
 /// A user (`/users.json`, admin only).

@@ -7,7 +7,8 @@ use ferry_canon::{Address, Currency};
 use ferry_core::ConnectorError;
 use ferry_core::ports::{ErpDocument, ErpLine, OutboundItem};
 use ferry_core::posting::{
-    ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingLine, ProjectDoc, TimesheetDoc,
+    ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingLine, ProjectDoc, TaskDoc,
+    TimesheetDoc,
 };
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
@@ -156,6 +157,21 @@ pub fn project_values(reference: &str, p: &ProjectDoc, party: i64, status: i64) 
         "comment": project_comment(reference, p),
         "timesheet_available": true,
     })
+}
+
+/// A task (`project.work` of type task) under a project; like projects, Ferry's
+/// reference is the first line of its comment.
+pub fn task_values(task: &TaskDoc) -> Value {
+    json!({
+        "name": task.name,
+        "comment": format!("{}\nSynced by Ferry from the PSA; Ferry finds this task by the first line.", task.reference),
+        "timesheet_available": true,
+    })
+}
+
+/// Whether a `project.work` comment says it is the work with `reference`.
+pub fn has_reference(comment: Option<&str>, reference: &str) -> bool {
+    comment.and_then(|c| c.lines().next()) == Some(reference)
 }
 
 /// The values only a new project gets.

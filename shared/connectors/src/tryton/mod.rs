@@ -355,11 +355,77 @@ impl Tryton {
                 }
             }
         };
+        if let Err(m) = self.sync_tasks(id, party, p).await? {
+            return Ok(refused(m));
+        }
         Ok(ok(
             mapper::erp_id(WORK, id),
             Some(doc.reference.clone()),
-            json!({ "id": id, "name": p.name }),
+            json!({ "id": id, "name": p.name, "tasks": p.tasks.len() }),
         ))
+    }
+
+    /// Creates the project's tasks Tryton lacks and renames those whose name
+    /// changed. Tasks gone from the PSA stay: they may carry timesheets.
+    async fn sync_tasks(
+        &self,
+        project: i64,
+        party: i64,
+        p: &ferry_core::posting::ProjectDoc,
+    ) -> Result<Answer<()>, ConnectorError> {
+        if p.tasks.is_empty() {
+            return Ok(Ok(()));
+        }
+        let children = self
+            .client
+            .search(
+                WORK,
+                &json!([["parent", "=", project], ["type", "=", "task"]]),
+                &["name", "comment"],
+            )
+            .await?;
+        for task in &p.tasks {
+            let found = children.iter().find(|c| {
+                mapper::has_reference(c.get("comment").and_then(Value::as_str), &task.reference)
+            });
+            let answer = match found {
+                Some(c) if c.get("name").and_then(Value::as_str) == Some(task.name.as_str()) => {
+                    Ok(())
+                }
+                Some(c) => {
+                    let id =
+                        raw::id(c).ok_or_else(|| ConnectorError::protocol("task without id"))?;
+                    self.client
+                        .write(WORK, id, &json!({ "name": task.name }))
+                        .await?
+                }
+                None => {
+                    let mut values = mapper::task_values(task);
+                    values["type"] = json!("task");
+                    values["parent"] = json!(project);
+                    values["party"] = json!(party);
+                    values["company"] = json!(self.client.cfg.company);
+                    self.client.create(WORK, &values).await?.map(|_| ())
+                }
+            };
+            if let Err(m) = answer {
+                return Ok(Err(format!("task {}: {m}", task.reference)));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The timesheet work of a project or task (`project.work`).
+    async fn timesheet_work(&self, work: i64) -> Result<Option<i64>, ConnectorError> {
+        Ok(self
+            .client
+            .read(WORK, work, &["timesheet_works"])
+            .await?
+            .and_then(|w| {
+                w.get("timesheet_works")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first().and_then(raw::id))
+            }))
     }
 
     async fn timesheet_by_reference(&self, reference: &str) -> Result<Option<i64>, ConnectorError> {
@@ -431,17 +497,26 @@ impl Tryton {
                 Err(m) => Ok(refused(m)),
             };
         }
-        let work = mapper::parse_erp_id(WORK, &t.project_erp_id)?;
-        let Some(line_work) = self
-            .client
-            .read(WORK, work, &["timesheet_works"])
-            .await?
-            .and_then(|w| {
-                w.get("timesheet_works")
-                    .and_then(Value::as_array)
-                    .and_then(|a| a.first().and_then(raw::id))
-            })
-        else {
+        let project = mapper::parse_erp_id(WORK, &t.project_erp_id)?;
+        // On the task when Tryton has it (found by its reference), else on the project.
+        let task = match &t.task_reference {
+            Some(r) => self
+                .client
+                .search(
+                    WORK,
+                    &json!([
+                        ["parent", "=", project],
+                        ["type", "=", "task"],
+                        ["comment", "like", format!("{r}\n%")]
+                    ]),
+                    &["id"],
+                )
+                .await?
+                .first()
+                .and_then(raw::id),
+            None => None,
+        };
+        let Some(line_work) = self.timesheet_work(task.unwrap_or(project)).await? else {
             return Ok(refused(format!(
                 "Tryton project {} has no timesheet work (is \"Available on timesheets\" off?)",
                 t.project_erp_id
