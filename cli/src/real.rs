@@ -263,6 +263,17 @@ impl RedmineAdmin {
         v["project"]["id"].as_i64().context("project without id")
     }
 
+    /// Renames a project.
+    pub async fn rename_project(&self, project: i64, name: &str) -> anyhow::Result<()> {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/projects/{project}.json"),
+            Some(json!({ "project": { "name": name } })),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Makes `user` a member (Developer) of `project`, so they may log time on it.
     pub async fn member(&self, project: i64, user: i64) -> anyhow::Result<()> {
         self.send(
@@ -431,6 +442,16 @@ impl TrytonAdmin {
                 "lines.account.code",
                 "lines.description",
             ],
+        )
+        .await
+    }
+
+    /// Tasks (`project.work` of type task) that Ferry synced, with their project.
+    pub async fn tasks(&self) -> anyhow::Result<Vec<Value>> {
+        self.search(
+            "project.work",
+            json!([["type", "=", "task"], ["comment", "like", "FERRY-%"]]),
+            &["name", "parent.name", "comment"],
         )
         .await
     }

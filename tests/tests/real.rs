@@ -261,6 +261,44 @@ async fn edits_and_deletions_in_redmine_update_the_tryton_invoice_in_place() {
         6,
         "5 of the first 6, and the approved one"
     );
+
+    // A new issue in Redmine is a new version of its project: the task appears in
+    // Tryton. (The rename moves the projects' cursor past the app project first.)
+    r.redmine
+        .rename_project(r.firm.rollout, "Globex ERP Rollout")
+        .await
+        .expect("touch");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    r.sync().await;
+    r.redmine
+        .issue(r.firm.app, "Push notifications")
+        .await
+        .expect("issue");
+    r.sync().await;
+    let mut tasks: Vec<(String, String)> = r
+        .tryton
+        .tasks()
+        .await
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["parent"]["name"].as_str().unwrap_or_default().to_string(),
+                t["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    tasks.sort();
+    assert_eq!(
+        tasks,
+        vec![
+            (
+                "Acme Mobile App".to_string(),
+                "Push notifications".to_string()
+            ),
+            ("Acme Website".to_string(), "Homepage redesign".to_string()),
+        ]
+    );
     r.stop().await;
 }
 

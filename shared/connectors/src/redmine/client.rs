@@ -138,6 +138,19 @@ impl Client {
         self.scan("issues", "issues", filters).await
     }
 
+    /// Issues (open and closed) updated on or after `day`.
+    pub async fn issues_updated_since(&self, day: NaiveDate) -> Result<Vec<Value>, ConnectorError> {
+        self.scan(
+            "issues",
+            "issues",
+            vec![
+                ("status_id".into(), "*".into()),
+                ("updated_on".into(), format!(">={day}")),
+            ],
+        )
+        .await
+    }
+
     /// Every record of `/<path>.json` matching `base`, over all pages. Offset paging
     /// can skip a record when another is deleted mid-scan, so a scan whose
     /// `total_count` changed starts again.

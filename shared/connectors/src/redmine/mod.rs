@@ -79,6 +79,18 @@ pub fn after_cursor(
         .collect()
 }
 
+/// A project's issues as its tasks (`ferry_issues`).
+fn tasks(issues: &[Value]) -> Value {
+    Value::Array(
+        issues
+            .iter()
+            .filter_map(|i| {
+                Some(json!({ "id": i.get("id")?, "subject": i.get("subject")?, "updated_on": i.get("updated_on")? }))
+            })
+            .collect(),
+    )
+}
+
 /// Adds a project's issues (its tasks) and the latest `updated_on` of it and them.
 fn with_issues(project: &mut Value, issues: Vec<Value>) {
     let mut latest = project
@@ -86,19 +98,23 @@ fn with_issues(project: &mut Value, issues: Vec<Value>) {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let tasks: Vec<Value> = issues
-        .iter()
-        .filter_map(|i| {
-            let updated = i.get("updated_on").and_then(Value::as_str)?;
-            // Redmine's timestamps are UTC in one format, so text order is time order.
-            if updated > latest.as_str() {
-                latest = updated.to_string();
-            }
-            Some(json!({ "id": i.get("id")?, "subject": i.get("subject")?, "updated_on": updated }))
-        })
-        .collect();
-    project["ferry_issues"] = Value::Array(tasks);
+    for i in &issues {
+        if let Some(at) = i.get("updated_on").and_then(Value::as_str)
+            && at > latest.as_str()
+        {
+            latest = at.to_string();
+        }
+    }
+    project["ferry_issues"] = tasks(&issues);
     project["ferry_updated_on"] = json!(latest);
+}
+
+/// The day before the cursor's: Redmine's date filters are in its own time zone.
+fn day_before(c: &Cursor) -> NaiveDate {
+    c.updated_at
+        .date_naive()
+        .checked_sub_days(Days::new(1))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 impl Redmine {
@@ -129,19 +145,7 @@ impl Redmine {
                 ))
             })
             .collect();
-        let mut issues: HashMap<i64, Vec<Value>> = HashMap::new();
-        for i in self.client.issues(None).await? {
-            if let Some(project) = i
-                .get("project")
-                .and_then(|p| p.get("id"))
-                .and_then(Value::as_i64)
-            {
-                issues.entry(project).or_default().push(i);
-            }
-        }
         for p in &mut all {
-            let id = p.get("id").and_then(Value::as_i64).unwrap_or_default();
-            with_issues(p, issues.remove(&id).unwrap_or_default());
             if let Some(root) = p
                 .get("id")
                 .and_then(Value::as_i64)
@@ -151,6 +155,62 @@ impl Redmine {
             }
         }
         Ok(all)
+    }
+
+    /// Projects changed after the cursor, with their tasks. A project's version is
+    /// the latest `updated_on` of it and its issues. Only issues changed since the
+    /// cursor's day are read to find those versions (older changes are behind the
+    /// cursor either way), then the full issue list of each project returned.
+    async fn changed_projects(
+        &self,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<SourceRecord>, ConnectorError> {
+        let mut all = self.projects().await?;
+        let recent = match after {
+            Some(c) => self.client.issues_updated_since(day_before(c)).await?,
+            None => self.client.issues(None).await?,
+        };
+        let mut latest: HashMap<i64, String> = HashMap::new();
+        for i in &recent {
+            let (Some(project), Some(at)) = (
+                i.get("project")
+                    .and_then(|p| p.get("id"))
+                    .and_then(Value::as_i64),
+                i.get("updated_on").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let e = latest.entry(project).or_default();
+            // Redmine's timestamps are UTC in one format, so text order is time order.
+            if at > e.as_str() {
+                *e = at.to_string();
+            }
+        }
+        for p in &mut all {
+            let own = p
+                .get("updated_on")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let id = p.get("id").and_then(Value::as_i64).unwrap_or_default();
+            let at = latest
+                .get(&id)
+                .filter(|t| **t > own)
+                .cloned()
+                .unwrap_or(own);
+            p["ferry_updated_on"] = json!(at);
+        }
+        let records = all
+            .into_iter()
+            .map(|r| source_record(Domain::Projects, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = after_cursor(records, after, limit);
+        for rec in &mut out {
+            let issues = self.client.issues(Some(&rec.id)).await?;
+            rec.raw["ferry_issues"] = tasks(&issues);
+        }
+        Ok(out)
     }
 
     /// One project with its top-level project, following parents one call at a time.
@@ -202,7 +262,7 @@ impl PsaConnector for Redmine {
     }
 
     /// Projects and users are read whole (firms have hundreds, not millions) and
-    /// filtered here. Time entries are filtered by Redmine on the cursor's date
+    /// filtered here; issues only since the cursor (see `changed_projects`). Time entries are filtered by Redmine on the cursor's date
     /// (its `updated_on` filter compares dates, not instants) and then by instant
     /// and id here, so records sharing a timestamp are never lost.
     async fn changes(
@@ -218,17 +278,13 @@ impl PsaConnector for Redmine {
                 .into_iter()
                 .filter(|p| p.get("parent").is_none())
                 .collect(),
-            Domain::Projects => self.projects().await?,
+            Domain::Projects => return self.changed_projects(after, limit).await,
             Domain::Resources => self.client.all(Domain::Resources, &[]).await?,
             Domain::TimeEntries => match after {
-                // A day earlier than the cursor: Redmine's date filter is in its own time zone.
                 Some(c) => {
-                    let day = c
-                        .updated_at
-                        .date_naive()
-                        .checked_sub_days(Days::new(1))
-                        .unwrap_or(NaiveDate::MIN);
-                    self.client.time_entries_updated_since(day).await?
+                    self.client
+                        .time_entries_updated_since(day_before(c))
+                        .await?
                 }
                 None => self.client.all(Domain::TimeEntries, &[]).await?,
             },
