@@ -320,6 +320,27 @@ mod tests {
         }
     }
 
+    fn parts() -> (TenantId, SystemId, RedmineConfig) {
+        (
+            TenantId::parse("t").unwrap(),
+            SystemId::parse("redmine").unwrap(),
+            cfg(),
+        )
+    }
+
+    fn context<'a>(
+        tenant: &'a TenantId,
+        system: &'a SystemId,
+        cfg: &'a RedmineConfig,
+    ) -> MapContext<'a> {
+        MapContext {
+            tenant,
+            system,
+            home_currency: Currency::parse("USD").unwrap(),
+            cfg,
+        }
+    }
+
     fn entry(billable: &str, approved: Option<&str>, hours: &str) -> raw::TimeEntry {
         let mut fields = vec![json!({"id": 1, "name": "Billable", "value": billable})];
         if let Some(a) = approved {
@@ -336,17 +357,8 @@ mod tests {
 
     #[test]
     fn billable_and_approval_come_from_the_custom_fields_and_hours_keep_two_decimals() {
-        let (tenant, system, c) = (
-            TenantId::parse("t").unwrap(),
-            SystemId::parse("redmine").unwrap(),
-            cfg(),
-        );
-        let cx = MapContext {
-            tenant: &tenant,
-            system: &system,
-            home_currency: Currency::parse("USD").unwrap(),
-            cfg: &c,
-        };
+        let (tenant, system, c) = parts();
+        let cx = context(&tenant, &system, &c);
         let t = time_entry(&cx, &entry("1", Some("1"), "1.3333333333333333"), false).unwrap();
         assert!(t.billable);
         assert_eq!(t.approval, ApprovalStatus::Approved);
@@ -367,17 +379,8 @@ mod tests {
 
     #[test]
     fn a_projects_issues_are_its_tasks_and_its_version_covers_them() {
-        let (tenant, system, c) = (
-            TenantId::parse("t").unwrap(),
-            SystemId::parse("redmine").unwrap(),
-            cfg(),
-        );
-        let cx = MapContext {
-            tenant: &tenant,
-            system: &system,
-            home_currency: Currency::parse("USD").unwrap(),
-            cfg: &c,
-        };
+        let (tenant, system, c) = parts();
+        let cx = context(&tenant, &system, &c);
         let raw: raw::Project = serde_json::from_value(json!({
             "id": 2, "name": "Acme Web", "identifier": "acme-web", "status": 1,
             "parent": {"id": 1, "name": "Acme"}, "ferry_customer": {"id": 1, "name": "Acme"},

@@ -211,6 +211,28 @@ impl Tryton {
         Ok(ids)
     }
 
+    /// The live (not cancelled) customer invoice carrying Ferry's reference.
+    async fn invoice_by_reference(
+        &self,
+        reference: &str,
+        fields: &[&str],
+    ) -> Result<Option<Value>, ConnectorError> {
+        Ok(self
+            .client
+            .search(
+                INVOICE,
+                &json!([
+                    ["type", "=", "out"],
+                    ["reference", "=", reference],
+                    ["state", "!=", "cancelled"]
+                ]),
+                fields,
+            )
+            .await?
+            .into_iter()
+            .next())
+    }
+
     async fn existing_invoice(
         &self,
         erp_id: Option<&str>,
@@ -226,20 +248,10 @@ impl Tryton {
                     )
                     .await?
             }
-            None => self
-                .client
-                .search(
-                    "account.invoice",
-                    &json!([
-                        ["type", "=", "out"],
-                        ["reference", "=", reference],
-                        ["state", "!=", "cancelled"]
-                    ]),
-                    &["state", "lines"],
-                )
-                .await?
-                .into_iter()
-                .next(),
+            None => {
+                self.invoice_by_reference(reference, &["state", "lines"])
+                    .await?
+            }
         };
         Ok(found.and_then(|v| {
             Some(Existing {
@@ -563,16 +575,14 @@ impl Tryton {
                 None,
                 json!({ "absent": true }),
             )),
-            (DocStatus::Deleted, Some(e)) => {
-                match self.client.delete("account.invoice", e.id).await? {
-                    Ok(()) => Ok(ok(
-                        mapper::erp_id(INVOICE, e.id),
-                        None,
-                        json!({ "id": e.id, "deleted": true }),
-                    )),
-                    Err(m) => Ok(refused(m)),
-                }
-            }
+            (DocStatus::Deleted, Some(e)) => match self.client.delete(INVOICE, e.id).await? {
+                Ok(()) => Ok(ok(
+                    mapper::erp_id(INVOICE, e.id),
+                    None,
+                    json!({ "id": e.id, "deleted": true }),
+                )),
+                Err(m) => Ok(refused(m)),
+            },
             (DocStatus::Voided, Some(e)) => {
                 if e.state == "cancelled" {
                     return Ok(ok(
@@ -581,11 +591,7 @@ impl Tryton {
                         json!({ "id": e.id, "state": "cancelled" }),
                     ));
                 }
-                match self
-                    .client
-                    .button("account.invoice", e.id, "cancel")
-                    .await?
-                {
+                match self.client.button(INVOICE, e.id, "cancel").await? {
                     Ok(_) => Ok(ok(
                         mapper::erp_id(INVOICE, e.id),
                         None,
@@ -602,11 +608,15 @@ impl Tryton {
                 for l in &inv.lines {
                     lines.push(mapper::invoice_line(l, &self.line_ids(l).await?, s));
                 }
+                // The state before posting is known: new invoices are drafts.
+                let state = existing
+                    .as_ref()
+                    .map_or_else(|| "draft".to_string(), |e| e.state.clone());
                 let id = match existing {
                     None => {
                         let mut values = header;
                         values["lines"] = json!([["create", lines]]);
-                        match self.client.create("account.invoice", &values).await? {
+                        match self.client.create(INVOICE, &values).await? {
                             Ok(id) => id,
                             Err(m) => return Ok(refused(m)),
                         }
@@ -629,28 +639,21 @@ impl Tryton {
                     Some(e) => {
                         let mut values = header;
                         values["lines"] = mapper::line_actions(&e.lines, lines);
-                        match self.client.write("account.invoice", e.id, &values).await? {
+                        match self.client.write(INVOICE, e.id, &values).await? {
                             Ok(()) => e.id,
                             Err(m) => return Ok(refused(m)),
                         }
                     }
                 };
-                if status == DocStatus::Authorised {
-                    let state = self
-                        .client
-                        .read("account.invoice", id, &["state"])
-                        .await?
-                        .and_then(|v| raw::text(&v, "state"))
-                        .unwrap_or_default();
-                    if matches!(state.as_str(), "draft" | "validated")
-                        && let Err(m) = self.client.button("account.invoice", id, "post").await?
-                    {
-                        return Ok(refused(m));
-                    }
+                if status == DocStatus::Authorised
+                    && matches!(state.as_str(), "draft" | "validated")
+                    && let Err(m) = self.client.button(INVOICE, id, "post").await?
+                {
+                    return Ok(refused(m));
                 }
                 let back = self
                     .client
-                    .read("account.invoice", id, &["number", "state", "total_amount"])
+                    .read(INVOICE, id, &["number", "state", "total_amount"])
                     .await?
                     .unwrap_or(Value::Null);
                 Ok(ok(
@@ -671,7 +674,7 @@ impl Tryton {
     ) -> Result<bool, ConnectorError> {
         let Some(v) = self
             .client
-            .read("account.invoice", id, mapper::INVOICE_FIELDS)
+            .read(INVOICE, id, mapper::INVOICE_FIELDS)
             .await?
         else {
             return Ok(false);
@@ -694,7 +697,7 @@ impl Tryton {
 
     async fn invoices(&self, domain: Value) -> Result<Vec<ErpDocument>, ConnectorError> {
         self.client
-            .search("account.invoice", &domain, mapper::INVOICE_FIELDS)
+            .search(INVOICE, &domain, mapper::INVOICE_FIELDS)
             .await?
             .iter()
             .map(mapper::read_document)
@@ -770,22 +773,12 @@ impl ErpConnector for Tryton {
                     }))
             }
             DocKind::Invoice | DocKind::CreditNote => Ok(self
-                .client
-                .search(
-                    "account.invoice",
-                    &json!([
-                        ["type", "=", "out"],
-                        ["reference", "=", doc.reference],
-                        ["state", "!=", "cancelled"]
-                    ]),
-                    &["number"],
-                )
+                .invoice_by_reference(&doc.reference, &["number"])
                 .await?
-                .first()
                 .and_then(|v| {
                     Some(ErpRef {
-                        erp_id: mapper::erp_id(INVOICE, raw::id(v)?),
-                        number: raw::text(v, "number"),
+                        erp_id: mapper::erp_id(INVOICE, raw::id(&v)?),
+                        number: raw::text(&v, "number"),
                     })
                 })),
         }
@@ -857,7 +850,7 @@ impl ErpConnector for Tryton {
         };
         let mut out: Vec<ErpChange> = self
             .client
-            .search("account.invoice", &domain, &["write_date", "create_date"])
+            .search(INVOICE, &domain, &["write_date", "create_date"])
             .await?
             .iter()
             .filter_map(|v| {
@@ -891,7 +884,7 @@ impl ErpConnector for Tryton {
         let invoices = self
             .client
             .search(
-                "account.invoice",
+                INVOICE,
                 &Value::Array(domain),
                 &[
                     "currency.code",

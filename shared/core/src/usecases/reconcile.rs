@@ -18,7 +18,7 @@ use crate::error::{ConnectorError, PortError};
 use crate::mapping::{self, Related, StagedLine};
 use crate::ports::{Disposition, DomainEvent, ErpDocument, PaymentUpdate};
 use crate::posting::DocKind;
-use crate::template::{CompiledRule, CompiledSource, Direction, Granularity, Template};
+use crate::template::{CompiledRule, CompiledSource, Direction, Granularity, Scope, Template};
 
 /// The measures compared.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -236,7 +236,7 @@ pub async fn run(
                 continue;
             }
             compared += 1;
-            let (key, contribution) = match psa_side(&canon, &related, template, rule) {
+            let (key, contribution) = match psa_side(&canon, &scope, template, rule) {
                 Some(kc) => kc,
                 None => continue,
             };
@@ -259,7 +259,7 @@ pub async fn run(
                     .as_deref()
                     .and_then(|c| serde_json::from_str::<CanonicalRecord>(c).ok())
                     .and_then(|old| {
-                        psa_side(&old, &related, template, rule).map(|(_, t)| (old, t))
+                        psa_side(&old, &related.scope(&old), template, rule).map(|(_, t)| (old, t))
                     });
                 match synced {
                     Some((old, old_contribution)) => {
@@ -530,7 +530,7 @@ fn project_key(canon: &CanonicalRecord) -> Option<String> {
 /// prices it: the entry's own rate, or the template's for PSAs without rates.
 fn psa_side(
     canon: &CanonicalRecord,
-    related: &Related,
+    scope: &Scope,
     template: &Template,
     rule: &CompiledRule,
 ) -> Option<(Key, Totals)> {
@@ -538,7 +538,7 @@ fn psa_side(
     let project = project_key(canon)?;
     let (date, currency) = match canon {
         CanonicalRecord::TimeEntries(e) => {
-            let rate = mapping::time_rate(template, rule, e, &related.scope(canon)).ok()?;
+            let rate = mapping::time_rate(template, rule, e, scope).ok()?;
             t.hours = e.hours;
             t.billable = rate.amount * e.hours;
             (e.date, rate.currency)

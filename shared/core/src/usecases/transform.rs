@@ -746,24 +746,16 @@ impl Work<'_> {
         let Some(project) = &t.project else {
             return Ok(None);
         };
-        let tenant = &self.notice.tenant;
-        let project_key = record_key(Domain::Projects, project);
-        if let Some(entry) = self.deps.idmap.get(tenant, &project_key).await?
-            && let Some(erp_id) = entry.erp_id
-        {
-            let at = ContactRef {
-                erp_id,
-                key: project_key,
-            };
-            let doc = mapping::timesheet_doc(&self.ctx.template, t, &at, false);
-            self.enqueue(version, canon, doc, vec![self.key.clone()])
+        let at = self.erp_project(t).await?;
+        if !at.erp_id.is_empty() {
+            self.enqueue_timesheet(version, canon, t, &at, false)
                 .await?;
             return Ok(None);
         }
         match self
             .deps
             .ledger
-            .get(tenant, &project_key)
+            .get(&self.notice.tenant, &at.key)
             .await?
             .map(|e| e.disposition)
         {
@@ -805,7 +797,13 @@ impl Work<'_> {
         if held.and_then(|e| e.erp_id).is_none() {
             return Ok(());
         }
-        let project_key = t
+        let at = self.erp_project(t).await?;
+        self.enqueue_timesheet(version, canon, t, &at, true).await
+    }
+
+    /// An entry's project: its record key, and its ERP id (empty until the ERP has it).
+    async fn erp_project(&self, t: &ferry_canon::TimeEntry) -> Result<ContactRef, Failure> {
+        let key = t
             .project
             .as_ref()
             .map(|p| record_key(Domain::Projects, p))
@@ -813,15 +811,22 @@ impl Work<'_> {
         let erp_id = self
             .deps
             .idmap
-            .get(tenant, &project_key)
+            .get(&self.notice.tenant, &key)
             .await?
             .and_then(|e| e.erp_id)
             .unwrap_or_default();
-        let at = ContactRef {
-            erp_id,
-            key: project_key,
-        };
-        let doc = mapping::timesheet_doc(&self.ctx.template, t, &at, true);
+        Ok(ContactRef { erp_id, key })
+    }
+
+    async fn enqueue_timesheet(
+        &self,
+        version: &SourceVersion,
+        canon: &CanonicalRecord,
+        t: &ferry_canon::TimeEntry,
+        at: &ContactRef,
+        removed: bool,
+    ) -> Result<(), Failure> {
+        let doc = mapping::timesheet_doc(&self.ctx.template, t, at, removed);
         self.enqueue(version, canon, doc, vec![self.key.clone()])
             .await?;
         Ok(())
