@@ -9,9 +9,11 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{Days, Utc};
+use chrono::{Days, NaiveDate};
 use ferry_canon::{Domain, TenantId};
-use ferry_core::ports::{ExceptionQuery, ExceptionRecord, ExceptionStatus, QueueName};
+use ferry_core::ports::{
+    Clock, ExceptionQuery, ExceptionRecord, ExceptionStatus, QueueName, SystemClock,
+};
 use ferry_core::report::{self, RunSummary};
 use ferry_core::template::{Template, TemplateSource};
 use ferry_core::usecases::{intake, reconcile};
@@ -31,6 +33,8 @@ pub struct DemoOptions {
     pub members: usize,
     pub seed: u64,
     pub db: PathBuf,
+    /// The month of the firm's time (its first day); `None`: the month before today's.
+    pub month: Option<NaiveDate>,
     /// Progress bars on stderr.
     pub progress: bool,
 }
@@ -118,6 +122,18 @@ async fn settle(
     Ok(())
 }
 
+/// The demo firm for `month` (its first day), or for the month before the
+/// clock's today.
+pub fn spec_for(month: Option<NaiveDate>, clock: &dyn Clock) -> DemoSpec {
+    match month {
+        Some(first) => DemoSpec {
+            month: first,
+            ..DemoSpec::for_today(first)
+        },
+        None => DemoSpec::for_today(clock.now().date_naive()),
+    }
+}
+
 /// Runs the demo.
 pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
     let started = Instant::now();
@@ -128,11 +144,10 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         *at = Instant::now();
     };
 
-    let today = Utc::now().date_naive();
     let spec = DemoSpec {
         members: opts.members,
         seed: opts.seed,
-        ..DemoSpec::for_today(today)
+        ..spec_for(opts.month, &SystemClock)
     };
     let sims = Simulators::start(&spec)
         .await
@@ -192,7 +207,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
     mark("backfill", &mut phase_start);
 
     // Live: changes in ConnectWise arrive as signed callbacks.
-    let live_since = Utc::now();
+    let live_since = local.clock.now();
     let cw = &sims.cw;
     let mut rng = fastrand::Rng::with_seed(opts.seed ^ 0x5eed);
     let time = cw.all(Kind::Time);

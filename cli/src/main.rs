@@ -18,7 +18,7 @@ use ferry_cli::preview::RecordingErp;
 use ferry_cli::render;
 use ferry_connectors::tenant::TenantConfig;
 use ferry_core::TenantContext;
-use ferry_core::ports::{ExceptionQuery, ExceptionStatus, Owner};
+use ferry_core::ports::{ExceptionQuery, ExceptionStatus, Owner, SystemClock};
 use ferry_core::template::{Template, TemplateSource};
 use ferry_core::usecases::{intake, reconcile, retry};
 use ferry_embedded::host::{HostConfig, LocalHost, serve_webhooks};
@@ -114,6 +114,10 @@ struct RunArgs {
     /// Where the demo's state is kept (recreated on every run).
     #[arg(long, default_value = ".ferry/demo.db")]
     db: PathBuf,
+    /// The month the firm's time and expenses fall in, as YYYY-MM (default: the
+    /// month before today's, by the clock).
+    #[arg(long, value_parser = parse_month, value_name = "YYYY-MM")]
+    month: Option<chrono::NaiveDate>,
     /// Print the result as JSON instead of the report.
     #[arg(long)]
     json: bool,
@@ -132,6 +136,10 @@ struct SimArgs {
     db: PathBuf,
     #[arg(long, default_value_t = 600)]
     members: usize,
+    /// The month the firm's time and expenses fall in, as YYYY-MM (default: the
+    /// month before today's, by the clock).
+    #[arg(long, value_parser = parse_month, value_name = "YYYY-MM")]
+    month: Option<chrono::NaiveDate>,
     /// Also provision an AWS stack named PREFIX (table, queues, bus, the tenant's
     /// secret) where AWS_ENDPOINT_URL points (moto), and write `lambda.env` for
     /// `cargo lambda watch --env-file`. Used by `make invoke-<function>`.
@@ -265,6 +273,11 @@ fn parse_domain(s: &str) -> Result<Domain, String> {
     })
 }
 
+fn parse_month(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+        .map_err(|_| format!("not a month {s:?}; write it as YYYY-MM, e.g. 2026-10"))
+}
+
 fn parse_owner(s: &str) -> Result<Owner, String> {
     Owner::parse(s)
         .ok_or_else(|| format!("unknown owner {s:?}; one of project_operations, finance, support"))
@@ -338,7 +351,7 @@ async fn poll_all(
         bar.finish_and_clear();
         eprintln!("polled {d}: {} records in {} pages", r.enqueued, r.pages);
     }
-    let since = chrono::Utc::now().date_naive() - chrono::Days::new(intake::DELETION_SWEEP_DAYS);
+    let since = local.clock.now().date_naive() - chrono::Days::new(intake::DELETION_SWEEP_DAYS);
     for d in ctx.psa.swept() {
         let r = intake::sweep_deletions(&local.deps, tenant, d, since)
             .await
@@ -366,6 +379,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             let outcome = demo::run(&DemoOptions {
                 members: a.members,
                 seed: a.seed,
+                month: a.month,
                 db: a.db,
                 progress: !a.quiet && !a.json,
             })
@@ -395,10 +409,9 @@ async fn run() -> anyhow::Result<ExitCode> {
             })
         }
         Cmd::Sim(a) => {
-            let today = chrono::Utc::now().date_naive();
             let spec = DemoSpec {
                 members: a.members,
-                ..DemoSpec::for_today(today)
+                ..demo::spec_for(a.month, &SystemClock)
             };
             let sims = Simulators::start(&spec).await?;
             let tenant = TenantId::parse("demo-firm").expect("valid");
@@ -434,7 +447,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             let local = open(&a.tenant.db)?;
             let tenant = local.add_tenant_file(&a.tenant.tenant_config).await?;
             let host = LocalHost::start(local.deps.clone(), HostConfig::default());
-            let since = chrono::Utc::now();
+            let since = local.clock.now();
             poll_all(&local, &tenant, &a.domain, !a.json).await?;
             settle(&host).await?;
             if let Some(addr) = a.listen {
@@ -495,7 +508,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             let summary = ferry_core::report::summarise(
                 &local.deps,
                 &cfg.tenant.id,
-                chrono::Utc::now(),
+                local.clock.now(),
                 "none",
                 0,
             )

@@ -765,7 +765,7 @@ pub async fn run(db: Option<PathBuf>, progress: bool) -> anyhow::Result<RealOutc
             .map_err(|e| anyhow::anyhow!("the pipeline did not settle: {e:?}"))?;
         anyhow::Ok(())
     };
-    let latency_since = chrono::Utc::now();
+    let latency_since = deps.clock.now();
     say("syncing Redmine into Tryton …");
     sync().await?;
     phase("backfill into Tryton", &mut t);

@@ -4,8 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, Months, Utc};
-
 fn ferry() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));
     c.env("FERRY_LOG", "error");
@@ -86,7 +84,8 @@ fn sim_preview_sync_exceptions_and_reconcile_work_together() {
     let db = dir.path().join("ferry.db");
     let simdir = dir.path().join("sim");
     let _sim = Sim(ferry()
-        .args(["sim", "--members", "12"])
+        // A fixed month: the firm's dates do not depend on the day the test runs.
+        .args(["sim", "--members", "12", "--month", "2026-10"])
         .arg("--dir")
         .arg(&simdir)
         .arg("--db")
@@ -179,15 +178,14 @@ fn sim_preview_sync_exceptions_and_reconcile_work_together() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let first = Utc::now().date_naive().with_day(1).expect("day 1") - Months::new(1);
-    let last = first + Months::new(1) - chrono::Days::new(1);
+    let (first, last) = ("2026-10-01", "2026-10-31");
     let report = run_json(
         ferry()
             .args(["reconcile", "--json", "-t"])
             .arg(&tenant)
             .arg("--db")
             .arg(&db)
-            .args(["--from", &first.to_string(), "--to", &last.to_string()]),
+            .args(["--from", first, "--to", last]),
     );
     assert_eq!(
         report["clean"],

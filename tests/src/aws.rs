@@ -144,7 +144,8 @@ pub fn http_api_event(method: &str, path: &str, headers: &HeaderMap, body: &[u8]
             (base64::engine::general_purpose::STANDARD.encode(body), true)
         }
     };
-    let now = chrono::Utc::now();
+    // API Gateway stamps the request with AWS's clock, not Ferry's.
+    let now = ferry_sim::vendor_now();
     json!({
         "version": "2.0",
         "routeKey": "POST /webhooks/{connector}/{tenant}",

@@ -240,8 +240,44 @@ impl Harness {
             .sum()
     }
 
+    /// The pipeline's clock.
     pub fn now(&self) -> chrono::DateTime<Utc> {
-        Utc::now()
+        self.deps.clock.now()
+    }
+
+    /// The pipeline's ports with the clock stopped at `at`: the handlers see that
+    /// time, whatever the date the test runs on. The stores and queues are the same.
+    pub fn deps_at(&self, at: chrono::DateTime<Utc>) -> Deps {
+        Deps {
+            clock: Arc::new(ferry_testkit::clock::ManualClock::at(at)),
+            ..self.deps.clone()
+        }
+    }
+
+    /// Takes every change notice waiting in the transform queue off it.
+    pub async fn take_notices(&self) -> Vec<ferry_core::messages::ChangeNotice> {
+        use ferry_core::ports::QueueName;
+        let q = &self.deps.queue;
+        let mut out = Vec::new();
+        loop {
+            let got = q
+                .receive(QueueName::Transform, 10, Duration::from_secs(30))
+                .await
+                .expect("receive");
+            if got.is_empty() {
+                return out;
+            }
+            for m in got {
+                q.delete(QueueName::Transform, &m.receipt)
+                    .await
+                    .expect("delete");
+                if let Ok(ferry_core::messages::Envelope::Change(c)) =
+                    ferry_core::messages::Envelope::from_body(&m.body)
+                {
+                    out.push(c);
+                }
+            }
+        }
     }
 }
 

@@ -367,7 +367,12 @@ async fn two_functions_refresh_the_rotating_xero_token_once_and_store_the_new_re
         1,
         "one refresh serves both functions"
     );
-    let store = ferry_aws::Adapters::new(&stack.sdk, &stack.resources).secrets;
+    let store = ferry_aws::Adapters::new(
+        &stack.sdk,
+        &stack.resources,
+        std::sync::Arc::new(ferry_core::ports::SystemClock),
+    )
+    .secrets;
     let stored = store
         .get_fresh(&stack.tenant, "xero.refresh_token")
         .await
@@ -414,7 +419,7 @@ async fn a_rotated_webhook_key_takes_effect_without_a_cold_start() {
         .await;
     let xero_event = |key: &str| {
         let body = json!({"events": [{"resourceId": "0b9f4b7e-3a55-4d0f-9d2f-6f1a9c1e2d3f",
-            "eventDateUtc": format!("{}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f")),
+            "eventDateUtc": format!("{}", ferry_sim::vendor_now().format("%Y-%m-%dT%H:%M:%S%.3f")),
             "eventType": "UPDATE", "eventCategory": "INVOICE", "tenantId": stack.sims.xero.config().tenant_id,
             "tenantType": "ORGANISATION"}], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "X"})
         .to_string();

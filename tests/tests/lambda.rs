@@ -2,7 +2,7 @@
 //! SQS batch answers with only the failed message ids.
 
 use aws_lambda_events::sqs::SqsEvent;
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat};
 use ferry_core::ports::{OutboundMessage, QueueName};
 use ferry_tests::*;
 use lambda_http::Body;
@@ -26,7 +26,7 @@ async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_
     .await;
     let entity = json!({"id": 100, "name": "Globex Inc.", "identifier": "Globex", "status": {"id": 1, "name": "Active"},
         "taxCode": {"id": 1, "name": "Taxable"}, "currency": {"currencyCode": "USD"},
-        "_info": {"lastUpdated": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)}});
+        "_info": {"lastUpdated": h.now().to_rfc3339_opts(SecondsFormat::Secs, true)}});
     let body = json!({"MessageId": "m-1", "Action": "updated", "Type": "company", "ID": 100,
         "Entity": entity.to_string(), "Metadata": {"key_url": h.sims.cw.key_url()}})
     .to_string();
@@ -120,9 +120,9 @@ fn at_tenant(mut event: serde_json::Value, tenant: &str) -> serde_json::Value {
     event
 }
 
-async fn intake_status(h: &Harness, event: serde_json::Value) -> u16 {
+async fn intake_status(deps: &ferry_core::Deps, event: serde_json::Value) -> u16 {
     let req: LambdaRequest = serde_json::from_value(event).expect("an HTTP API event");
-    ferry_lambda::handle_intake(&h.deps, req.into())
+    ferry_lambda::handle_intake(deps, req.into())
         .await
         .expect("an HTTP answer")
         .status()
@@ -139,11 +139,19 @@ async fn each_webhook_sample_gets_the_answer_its_name_promises() {
     let t = h.tenant.as_str();
     // Xero: signed with the simulator's demo webhook key, as checked in.
     assert_eq!(
-        intake_status(&h, at_tenant(sample("intake/webhook-xero-valid.json"), t)).await,
+        intake_status(
+            &h.deps,
+            at_tenant(sample("intake/webhook-xero-valid.json"), t)
+        )
+        .await,
         200
     );
     assert_eq!(
-        intake_status(&h, at_tenant(sample("intake/webhook-xero-forged.json"), t)).await,
+        intake_status(
+            &h.deps,
+            at_tenant(sample("intake/webhook-xero-forged.json"), t)
+        )
+        .await,
         401
     );
     // ConnectWise: the signing key is fetched from the callback's key_url, which
@@ -160,6 +168,7 @@ async fn each_webhook_sample_gets_the_answer_its_name_promises() {
         valid["headers"]["x-content-signature"], checked_in,
         "the checked-in sample is signed with the simulator's demo key"
     );
+    let message_id = body["MessageId"].as_str().expect("MessageId").to_string();
     body["Metadata"]["key_url"] = json!(h.sims.cw.key_url());
     let body = body.to_string();
     valid["headers"]["x-content-signature"] = json!(ferry_sim::connectwise::sign(
@@ -167,9 +176,47 @@ async fn each_webhook_sample_gets_the_answer_its_name_promises() {
         body.as_bytes()
     ));
     valid["body"] = json!(body);
-    assert_eq!(intake_status(&h, valid).await, 200);
+    // The sample says when API Gateway received it; its entity was updated then.
+    let delivered = DateTime::from_timestamp_millis(
+        valid["requestContext"]["timeEpoch"]
+            .as_i64()
+            .expect("timeEpoch"),
+    )
+    .expect("a valid instant");
+    h.take_notices().await; // the Xero sample's payment notice
+    // Read on the day it was sent, the body is mapped as sent (a fat notice).
+    // Read on any other day it is still accepted, as a thin notice: transform
+    // reads the company from ConnectWise. The real clock is one such day.
+    for (deps, fat, when) in [
+        (h.deps_at(delivered), Some(true), "on the day it was sent"),
+        (
+            h.deps_at(delivered + Duration::days(400)),
+            Some(false),
+            "400 days later",
+        ),
+        (
+            h.deps_at(delivered - Duration::hours(1)),
+            Some(false),
+            "an hour before its entity changed",
+        ),
+        (h.deps.clone(), None, "today"),
+    ] {
+        h.deps
+            .dedupe
+            .forget(&h.tenant, &format!("connectwise:{message_id}"))
+            .await
+            .expect("forget the delivery, as after the dedupe TTL");
+        assert_eq!(intake_status(&deps, valid.clone()).await, 200, "{when}");
+        let notices = h.take_notices().await;
+        assert_eq!(notices.len(), 1, "{when}: one notice");
+        if let Some(fat) = fat {
+            assert_eq!(notices[0].record.is_some(), fat, "{when}: fat notice?");
+            assert_eq!(notices[0].version.is_some(), fat, "{when}: version?");
+        }
+        assert_eq!(notices[0].id, "100");
+    }
     let forged = at_tenant(sample("intake/webhook-connectwise-forged.json"), t);
-    assert_eq!(intake_status(&h, forged).await, 401);
+    assert_eq!(intake_status(&h.deps, forged).await, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,5 +314,38 @@ async fn an_erp_429_is_a_throttled_retry_apart_from_other_retries() {
             )
         }
         other => panic!("a 429 must be a throttled retry, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_reconcile_schedule_takes_the_month_before_the_clocks_today() {
+    let h = Harness::start_opts(Options {
+        host: false,
+        ..Options::default()
+    })
+    .await;
+    let new_year = DateTime::parse_from_rfc3339("2028-01-01T00:00:00Z")
+        .expect("valid")
+        .with_timezone(&chrono::Utc);
+    for (now, from, to) in [
+        (new_year, "2027-12-01", "2027-12-31"),
+        (
+            new_year - Duration::milliseconds(1),
+            "2027-11-01",
+            "2027-11-30",
+        ),
+        (new_year + Duration::days(59), "2028-01-01", "2028-01-31"),
+        (new_year + Duration::days(60), "2028-02-01", "2028-02-29"),
+    ] {
+        let bare = ferry_lambda::serve::reconcile_input(sample("reconcile/scheduled.json"))
+            .expect("the sample is a schedule");
+        let got = ferry_lambda::handle_schedule(&h.deps_at(now), bare)
+            .await
+            .expect("reconciles");
+        assert_eq!(
+            (got["from"].as_str(), got["to"].as_str()),
+            (Some(from), Some(to)),
+            "at {now}"
+        );
     }
 }

@@ -134,3 +134,75 @@ async fn time_on_a_project_the_psa_does_not_have_is_an_exception_for_project_ope
         e.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_xero_access_token_is_refreshed_from_one_minute_before_it_expires() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ferry_connectors::xero::OAuthTokens;
+    use ferry_testkit::ManualClock;
+
+    let xero = ferry_sim::xero::XeroSim::start(ferry_sim::xero::XeroSimConfig::default())
+        .await
+        .expect("Xero simulator");
+    xero.set_access_token_ttl(Duration::from_secs(1800));
+    // New Year's Eve, 23:40: the token's last usable minute starts just after midnight.
+    let t0 = chrono::DateTime::parse_from_rfc3339("2027-12-31T23:40:00Z")
+        .expect("valid")
+        .with_timezone(&chrono::Utc);
+    let clock = Arc::new(ManualClock::at(t0));
+    let store = ferry_embedded::Store::memory(clock.clone(), 3).expect("store");
+    let tenant = ferry_canon::TenantId::parse("acme").expect("slug");
+    let cfg = xero.config();
+    for (name, value) in [
+        ("xero.client_id", &cfg.client_id),
+        ("xero.client_secret", &cfg.client_secret),
+        ("xero.refresh_token", &cfg.refresh_token),
+    ] {
+        store.secrets.set(&tenant, name, value).expect("secret");
+    }
+    let function = || {
+        OAuthTokens::new(
+            tenant.clone(),
+            store.secrets.clone(),
+            store.locks.clone(),
+            clock.clone(),
+            xero.token_url(),
+            Duration::from_secs(5),
+        )
+    };
+    let (a, b) = (function(), function());
+    let first = a.access_token().await.expect("first token");
+    assert_eq!(xero.token_refreshes(), 1);
+    // Valid until t0 + 30 min; refreshed once less than a minute of it is left.
+    let last_minute = t0 + chrono::Duration::seconds(1800 - 60);
+    clock.set(last_minute - chrono::Duration::milliseconds(1));
+    assert_eq!(
+        a.access_token().await.expect("cached").expose(),
+        first.expose()
+    );
+    assert_eq!(
+        b.access_token().await.expect("stored").expose(),
+        first.expose(),
+        "another function uses the stored token until its last minute"
+    );
+    assert_eq!(
+        xero.token_refreshes(),
+        1,
+        "no refresh before the last minute"
+    );
+    clock.set(last_minute);
+    let second = b.access_token().await.expect("refreshed");
+    assert_ne!(
+        second.expose(),
+        first.expose(),
+        "in its last minute it is refreshed"
+    );
+    assert_eq!(
+        a.access_token().await.expect("stored").expose(),
+        second.expose(),
+        "and the other function takes the stored new token without refreshing"
+    );
+    assert_eq!(xero.token_refreshes(), 2);
+}

@@ -65,7 +65,8 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    pub fn new(sdk: &aws_config::SdkConfig, r: &Resources) -> Adapters {
+    /// The adapters of one stack; `clock` times the secret cache.
+    pub fn new(sdk: &aws_config::SdkConfig, r: &Resources, clock: Arc<dyn Clock>) -> Adapters {
         let table = Table::new(aws_sdk_dynamodb::Client::new(sdk), &r.table);
         Adapters {
             queue: Arc::new(queue::SqsQueue::new(
@@ -108,6 +109,7 @@ impl Adapters {
                 aws_sdk_secretsmanager::Client::new(sdk),
                 &r.secret_prefix,
                 r.secret_ttl,
+                clock,
             )),
         }
     }

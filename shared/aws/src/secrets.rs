@@ -6,21 +6,22 @@
 //! tenant's cache at once (after the vendor refused the credentials).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
+use chrono::{DateTime, Utc};
 use ferry_canon::TenantId;
 use ferry_core::PortError;
-use ferry_core::ports::{Secret, Secrets};
+use ferry_core::ports::{Clock, Secret, Secrets, fresh};
 
 use crate::table::sdk_err;
 
 const PORT: &str = "secrets";
 
 struct Cached {
-    at: Instant,
+    at: DateTime<Utc>,
     values: BTreeMap<String, String>,
 }
 
@@ -28,15 +29,22 @@ pub struct SecretsManager {
     client: Client,
     prefix: String,
     ttl: Duration,
+    clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<TenantId, Cached>>,
 }
 
 impl SecretsManager {
-    pub fn new(client: Client, prefix: impl Into<String>, ttl: Duration) -> Self {
+    pub fn new(
+        client: Client,
+        prefix: impl Into<String>,
+        ttl: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         SecretsManager {
             client,
             prefix: prefix.into(),
             ttl,
+            clock,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -58,7 +66,7 @@ impl SecretsManager {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .get(tenant)
-            .filter(|c| c.at.elapsed() < self.ttl)
+            .filter(|c| fresh(c.at, self.clock.now(), self.ttl))
             .map(|c| c.values.get(name).cloned())
     }
 }
@@ -87,7 +95,7 @@ impl SecretsManager {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
             tenant.clone(),
             Cached {
-                at: Instant::now(),
+                at: self.clock.now(),
                 values: values.clone(),
             },
         );
@@ -133,7 +141,7 @@ impl Secrets for SecretsManager {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
             tenant.clone(),
             Cached {
-                at: Instant::now(),
+                at: self.clock.now(),
                 values: all,
             },
         );

@@ -3,11 +3,12 @@
 //! queues and bus under a fresh prefix, so tests run in parallel on one server.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_aws::{Adapters, Resources, provision};
-use ferry_core::ports::Secrets;
-use ferry_testkit::{RealTime, contracts};
+use ferry_core::ports::{Secrets, SystemClock};
+use ferry_testkit::{ManualClock, RealTime, contracts};
 
 async fn stack(name: &str, max_receives: u32) -> (aws_config::SdkConfig, Resources, Adapters) {
     let sdk = ferry_aws::testing::emulator().await;
@@ -15,7 +16,7 @@ async fn stack(name: &str, max_receives: u32) -> (aws_config::SdkConfig, Resourc
     let r = provision::create(&sdk, &prefix, max_receives)
         .await
         .expect("provision a stack on the emulator");
-    let a = Adapters::new(&sdk, &r);
+    let a = Adapters::new(&sdk, &r, Arc::new(SystemClock));
     (sdk, r, a)
 }
 
@@ -86,8 +87,9 @@ async fn dynamodb_lock_store_meets_the_contract() {
 #[tokio::test]
 async fn secrets_come_from_secrets_manager_cached_and_refreshed() {
     let (sdk, mut r, _) = stack("secrets", 3).await;
-    r.secret_ttl = Duration::from_millis(300);
-    let a = Adapters::new(&sdk, &r);
+    r.secret_ttl = Duration::from_secs(300);
+    let clock = Arc::new(ManualClock::new());
+    let a = Adapters::new(&sdk, &r, clock.clone());
     let t = contracts::tenant("acme");
     let values = |v: &str| BTreeMap::from([("xero.webhook_key".to_string(), v.to_string())]);
     provision::put_secret(&sdk, &r, &t, &values("one"))
@@ -113,7 +115,17 @@ async fn secrets_come_from_secrets_manager_cached_and_refreshed() {
         "one",
         "within the TTL the cached value is used"
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    clock.advance(Duration::from_millis(299_999));
+    assert_eq!(
+        a.secrets
+            .get(&t, "xero.webhook_key")
+            .await
+            .expect("get")
+            .expose(),
+        "one",
+        "until just before the TTL ends"
+    );
+    clock.advance(Duration::from_millis(1));
     assert_eq!(
         a.secrets
             .get(&t, "xero.webhook_key")
@@ -193,7 +205,7 @@ async fn domain_events_reach_the_bus_with_their_envelope() {
             DomainEvent::new(
                 DomainEvent::RECORD_POSTED,
                 &t,
-                chrono::Utc::now(),
+                ferry_core::ports::Clock::now(&ferry_core::ports::SystemClock),
                 serde_json::json!({"doc_key": format!("invoices/cw:{i}")}),
             )
         })

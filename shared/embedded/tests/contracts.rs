@@ -73,7 +73,7 @@ async fn the_audit_table_refuses_updates_and_deletes() {
     use ferry_core::ports::AuditLog;
     let entry = ferry_core::ports::AuditEntry {
         tenant: contracts::tenant("acme"),
-        at: chrono::Utc::now(),
+        at: chrono::DateTime::from_timestamp(1_830_297_599, 0).expect("valid"),
         doc_key: "d".into(),
         erp_system: "xero".into(),
         erp_id: None,

@@ -176,7 +176,7 @@ impl Config {
             }
             StoreConfig::Aws(r) => {
                 let sdk = ferry_aws::sdk_config().await;
-                let a = ferry_aws::Adapters::new(&sdk, r);
+                let a = ferry_aws::Adapters::new(&sdk, r, clock.clone());
                 let wiring = Wiring {
                     secrets: a.secrets.clone(),
                     locks: a.locks.clone(),

@@ -11,11 +11,11 @@ pub mod metrics;
 pub mod serve;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use chrono::{DateTime, Datelike, Months, NaiveDate};
+use chrono::{DateTime, NaiveDate};
 use ferry_canon::{Domain, TenantId};
 use ferry_core::Deps;
 use ferry_core::messages::Envelope;
-use ferry_core::ports::{QueueName, ReceivedMessage};
+use ferry_core::ports::{QueueName, ReceivedMessage, previous_month};
 use ferry_core::usecases::intake::{self, WebhookRequest};
 use ferry_core::usecases::retry::{self, Outcome};
 use ferry_core::usecases::{post, reconcile, transform};
@@ -140,6 +140,7 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
     }
     metrics::emit(
         &function_name(queue.as_str()),
+        deps.clock.now(),
         &[
             ("Messages", event.records.len() as u64),
             ("Done", done),
@@ -190,6 +191,7 @@ pub async fn handle_webhook(deps: &Deps, req: lambda_http::Request) -> lambda_ht
     tracing::info!(%tenant, %route, status = resp.status, "webhook");
     metrics::emit(
         &function_name("intake"),
+        deps.clock.now(),
         &[
             ("WebhookAccepted", u64::from(resp.status < 300)),
             (
@@ -324,6 +326,7 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
             }
             metrics::emit(
                 &function_name("intake"),
+                deps.clock.now(),
                 &[("PollEnqueued", enqueued as u64)],
                 &[],
             );
@@ -338,6 +341,7 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
             }
             metrics::emit(
                 &function_name("retry"),
+                deps.clock.now(),
                 &[
                     ("Parked", parked as u64),
                     ("UnreadableDeadLetters", unreadable as u64),
@@ -347,10 +351,9 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
             serde_json::json!({ "parked": parked, "unreadable": unreadable })
         }
         Schedule::Reconcile { tenant, from, to } => {
-            let today = deps.clock.now().date_naive();
-            let first = today.with_day(1).unwrap_or(today) - Months::new(1);
+            let (first, last) = previous_month(deps.clock.now().date_naive());
             let from = from.unwrap_or(first);
-            let to = to.unwrap_or_else(|| (first + Months::new(1)).pred_opt().unwrap_or(first));
+            let to = to.unwrap_or(last);
             let (mut clean, mut mismatched) = (true, 0u64);
             for t in tenants_for(&tenant).await? {
                 let r = reconcile::run(deps, &t, from, to)
@@ -361,6 +364,7 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
             }
             metrics::emit(
                 &function_name("reconcile"),
+                deps.clock.now(),
                 &[("TenantsMismatched", mismatched)],
                 &[],
             );
@@ -387,7 +391,7 @@ mod tests {
             Arc::new(ferry_connectors::tenant::ConfiguredTenants::new()),
             ferry_core::Settings::default(),
         );
-        let now = chrono::Utc::now();
+        let now = deps.clock.now();
         let lease = now + chrono::Duration::seconds(60);
         assert_eq!(
             deps.in_progress_until(now),

@@ -3,24 +3,26 @@
 //! only dimension is the function: a tenant dimension would create metrics per
 //! customer (cost, cardinality); tenants stay as searchable log properties.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 pub const NAMESPACE: &str = "Ferry";
 
-/// One EMF document: `counts` are `(metric, value)` with unit Count,
-/// `properties` are extra searchable fields.
-pub fn document(function: &str, counts: &[(&str, u64)], properties: &[(&str, Value)]) -> Value {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
+/// One EMF document stamped `at`: `counts` are `(metric, value)` with unit
+/// Count, `properties` are extra searchable fields.
+pub fn document(
+    function: &str,
+    at: DateTime<Utc>,
+    counts: &[(&str, u64)],
+    properties: &[(&str, Value)],
+) -> Value {
+    // CloudWatch wants milliseconds since the epoch; an instant before it is clamped.
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
         json!({
-            "Timestamp": u64::try_from(ms).unwrap_or(u64::MAX),
+            "Timestamp": ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [["Function"]],
@@ -39,8 +41,13 @@ pub fn document(function: &str, counts: &[(&str, u64)], properties: &[(&str, Val
 }
 
 /// Prints one EMF document (stdout is what Lambda ships to CloudWatch Logs).
-pub fn emit(function: &str, counts: &[(&str, u64)], properties: &[(&str, Value)]) {
-    println!("{}", document(function, counts, properties));
+pub fn emit(
+    function: &str,
+    at: DateTime<Utc>,
+    counts: &[(&str, u64)],
+    properties: &[(&str, Value)],
+) {
+    println!("{}", document(function, at, counts, properties));
 }
 
 #[cfg(test)]
@@ -49,8 +56,12 @@ mod tests {
 
     #[test]
     fn an_emf_document_declares_its_metrics_without_a_tenant_dimension() {
+        let at = DateTime::parse_from_rfc3339("2027-12-31T23:59:59.999Z")
+            .expect("valid")
+            .with_timezone(&Utc);
         let d = document(
             "post",
+            at,
             &[("Processed", 3), ("Retried", 1)],
             &[("tenant", json!("acme"))],
         );
@@ -63,6 +74,11 @@ mod tests {
             (Some(3), Some(1))
         );
         assert_eq!(d["Function"], "post");
+        assert_eq!(
+            d["_aws"]["Timestamp"].as_u64(),
+            Some(1_830_297_599_999),
+            "stamped with the injected time, in epoch milliseconds"
+        );
         assert_eq!(
             d["tenant"], "acme",
             "tenants are properties, not dimensions"

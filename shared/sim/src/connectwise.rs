@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use base64::Engine;
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
 use crate::conditions;
@@ -449,7 +449,7 @@ async fn deliver(inner: &Inner, url: &str, body: Vec<u8>, sig: String) {
 }
 
 fn now_stamp() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+    crate::vendor_now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -700,6 +700,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_demo_month_is_the_one_before_today_across_a_new_year() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let jan = generate(&DemoSpec {
+            members: 12,
+            ..DemoSpec::for_today(d(2028, 1, 1))
+        });
+        assert_eq!(
+            (jan.period_start, jan.lock_date),
+            (d(2027, 12, 1), d(2027, 11, 30))
+        );
+        assert!(
+            jan.time
+                .iter()
+                .filter_map(|t| t["timeStart"].as_str())
+                .all(|s| s.starts_with("2027-12") || s.starts_with("2027-11-30")),
+            "December's time, and late time on the lock date"
+        );
+        let march = DemoSpec::for_today(d(2028, 3, 31));
+        assert_eq!(march.month, d(2028, 2, 1));
+    }
+
+    #[test]
     fn the_demo_firm_is_the_size_the_product_promises_and_deterministic() {
         let spec = DemoSpec::for_today(NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
         let a = generate(&spec);

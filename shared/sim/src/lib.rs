@@ -13,6 +13,14 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
+/// The simulated vendor's own clock. A vendor's servers keep their own time,
+/// which Ferry does not control: the simulators read the real clock, while
+/// Ferry reads only its injected one.
+#[allow(clippy::disallowed_methods)]
+pub fn vendor_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
 /// A random v4-shaped UUID (simulators only need uniqueness, not a crate).
 pub fn uuid() -> String {
     let a = fastrand::u64(..);

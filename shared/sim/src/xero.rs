@@ -211,7 +211,7 @@ fn ms_instant(s: &str) -> Option<chrono::DateTime<Utc>> {
 }
 
 fn now_ms() -> String {
-    format!("/Date({}+0000)/", Utc::now().timestamp_millis())
+    format!("/Date({}+0000)/", crate::vendor_now().timestamp_millis())
 }
 
 fn dec(v: &Value) -> Option<Decimal> {
@@ -470,7 +470,7 @@ impl XeroSim {
             "events": [{
                 "resourceUrl": format!("{}/Invoices/{invoice_id}", self.base_url()),
                 "resourceId": invoice_id,
-                "eventDateUtc": Utc::now().to_rfc3339(),
+                "eventDateUtc": crate::vendor_now().to_rfc3339(),
                 "eventType": "UPDATE",
                 "eventCategory": "INVOICE",
                 "tenantId": self.inner.cfg.tenant_id,
@@ -901,7 +901,7 @@ fn handle(
                     .and_then(|d| {
                         NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d").ok()
                     })
-                    .unwrap_or_else(|| Utc::now().date_naive());
+                    .unwrap_or_else(|| crate::vendor_now().date_naive());
                 let account = p
                     .pointer("/Account/Code")
                     .and_then(Value::as_str)

@@ -73,7 +73,7 @@ pub struct RealTime;
 #[async_trait]
 impl TestTime for RealTime {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        ferry_core::ports::SystemClock.now()
     }
     async fn pass(&self, d: Duration) {
         tokio::time::sleep(d).await;

@@ -16,8 +16,10 @@ pub struct ConnectWiseConfig {
     /// Origins (scheme://host[:port]) allowed to serve callback signing keys.
     /// A callback whose `Metadata.key_url` is elsewhere is refused before any fetch.
     pub key_url_origins: Vec<String>,
-    /// Webhook freshness: callbacks whose entity was last updated longer ago than
-    /// this are refused as replays.
+    /// Webhook freshness: a signed callback whose entity was last updated at most
+    /// this long ago (and at most 5 minutes ahead of Ferry's clock) is mapped as
+    /// sent. An older one is still accepted, as a thin notice: transform reads the
+    /// current record from ConnectWise instead of trusting the body.
     #[serde(default = "default_max_age")]
     pub max_callback_age_seconds: u64,
     /// Request timeout.

@@ -473,7 +473,11 @@ mod tests {
         SourceRecord {
             domain,
             id: raw["id"].to_string(),
-            version: SourceVersion::at(Utc::now()),
+            version: SourceVersion::at(
+                DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z")
+                    .expect("valid")
+                    .with_timezone(&Utc),
+            ),
             deleted: false,
             raw,
         }

@@ -4,19 +4,28 @@
 //! `x-content-signature` = base64(HMAC-SHA256(raw body, key = SHA-256(signing_key))).
 //! The key URL is untrusted input: only configured origins are fetched, and keys
 //! are cached (refetched once when a signature fails, for key rotation).
+//!
+//! Freshness: ConnectWise signs no delivery time, and a correctly signed callback
+//! is never refused for its age (a retry can come late, and a record can be
+//! notified again without its `lastUpdated` moving). The entity's
+//! `_info.lastUpdated` only decides whether the body is trusted: within
+//! [`max_callback_age_seconds`](super::config::ConnectWiseConfig) in the past and
+//! [`MAX_AHEAD`] in the future the notice carries the entity ("fat"); otherwise,
+//! or when the entity or its timestamp cannot be read, the notice is thin and
+//! transform reads the current record from ConnectWise.
 //! Source: dsrosen6/go-connectwise-psa `ValidateWebhook` and NangoHQ's router
 //! (community sources; see docs/VENDORS.md †).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use ferry_canon::Domain;
 use ferry_core::ports::{
-    ChangeAction, Headers, VerifiedEvent, WebhookError, WebhookVerifier, header,
+    ChangeAction, Headers, VerifiedEvent, WebhookError, WebhookVerifier, fresh, header,
 };
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -26,12 +35,16 @@ use super::mapper;
 use super::raw;
 
 const KEY_TTL: Duration = Duration::from_secs(3600);
+/// How far ahead of Ferry's clock an entity's `lastUpdated` may be and still be
+/// trusted as sent (clock skew between ConnectWise and Ferry).
+pub const MAX_AHEAD: Duration = Duration::from_secs(300);
 
 /// Verifies callbacks for one tenant's ConnectWise connection.
 pub struct CallbackVerifier {
     cfg: ConnectWiseConfig,
     http: reqwest::Client,
-    keys: Mutex<HashMap<String, (Instant, String)>>,
+    /// Signing keys by key URL, with when they were fetched.
+    keys: Mutex<HashMap<String, (DateTime<Utc>, String)>>,
 }
 
 /// The signature ConnectWise sends for `body` under `signing_key`.
@@ -95,10 +108,15 @@ impl CallbackVerifier {
             .any(|allowed| allowed == o)
     }
 
-    async fn key(&self, key_url: &str, refresh: bool) -> Result<String, WebhookError> {
+    async fn key(
+        &self,
+        key_url: &str,
+        refresh: bool,
+        now: DateTime<Utc>,
+    ) -> Result<String, WebhookError> {
         if !refresh
             && let Some((at, k)) = self.keys.lock().expect("not poisoned").get(key_url)
-            && at.elapsed() < KEY_TTL
+            && fresh(*at, now, KEY_TTL)
         {
             return Ok(k.clone());
         }
@@ -132,7 +150,7 @@ impl CallbackVerifier {
         self.keys
             .lock()
             .expect("not poisoned")
-            .insert(key_url.to_string(), (Instant::now(), key.clone()));
+            .insert(key_url.to_string(), (now, key.clone()));
         Ok(key)
     }
 }
@@ -161,10 +179,10 @@ impl WebhookVerifier for CallbackVerifier {
             tracing::warn!(key_url, "callback names a key URL outside the allow-list");
             return Err(WebhookError::BadSignature);
         }
-        let key = self.key(key_url, false).await?;
+        let key = self.key(key_url, false, now).await?;
         if !verify_with(&key, body, &signature) {
             // The key may have rotated: fetch once more before refusing.
-            let fresh = self.key(key_url, true).await?;
+            let fresh = self.key(key_url, true, now).await?;
             if fresh == key || !verify_with(&fresh, body, &signature) {
                 return Err(WebhookError::BadSignature);
             }
@@ -188,46 +206,25 @@ impl WebhookVerifier for CallbackVerifier {
             Some("deleted") => ChangeAction::Delete,
             other => return Err(WebhookError::Malformed(format!("unknown Action {other:?}"))),
         };
-        let record = match &cb.entity {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(
-                serde_json::from_str::<serde_json::Value>(s)
-                    .map_err(|e| WebhookError::Malformed(format!("Entity is not JSON: {e}")))?,
-            ),
-            Some(v @ serde_json::Value::Object(_)) => Some(v.clone()),
-            _ => None,
-        };
-        let version = match record
-            .as_ref()
-            .and_then(|r| r.pointer("/_info/lastUpdated"))
-            .and_then(|v| v.as_str())
-        {
-            Some(s) => {
-                let v = mapper::instant(s, "_info.lastUpdated")
-                    .map_err(|e| WebhookError::Malformed(e.to_string()))?;
-                let age = now - v;
-                if age > chrono::Duration::seconds(self.cfg.max_callback_age_seconds as i64) {
-                    return Err(WebhookError::OutsideWindow(format!(
-                        "entity last updated {v}, older than the accepted age"
-                    )));
-                }
-                if age < -chrono::Duration::minutes(5) {
-                    return Err(WebhookError::OutsideWindow(format!(
-                        "entity last updated {v}, in the future"
-                    )));
-                }
-                Some(ferry_canon::SourceVersion::at(v))
-            }
-            None => None,
-        };
+        let entity = parse_entity(cb.entity.as_ref());
+        // ConnectWise sends credit memos as invoices; the entity's type tells them
+        // apart even when the body is not trusted (transform checks it again).
         if domain == Domain::Invoices
-            && record
-                .as_ref()
-                .and_then(|r| r.get("type"))
-                .and_then(|t| t.as_str())
-                == Some("CreditMemo")
+            && let Ok(Some(e)) = &entity
+            && e.get("type").and_then(|t| t.as_str()) == Some("CreditMemo")
         {
             domain = Domain::CreditMemos;
         }
+        let max_age = Duration::from_secs(self.cfg.max_callback_age_seconds);
+        let (record, version) = match trusted_entity(entity, now, max_age) {
+            Ok((record, at)) => (Some(record), Some(ferry_canon::SourceVersion::at(at))),
+            Err(why) => {
+                if action == ChangeAction::Upsert {
+                    tracing::info!(kind, id = %id, why = %why, "callback body not trusted; transform reads the record from ConnectWise");
+                }
+                (None, None)
+            }
+        };
         let event_id = match &cb.message_id {
             Some(m) if !m.is_empty() => m.clone(),
             _ => {
@@ -241,19 +238,75 @@ impl WebhookVerifier for CallbackVerifier {
             domain,
             id,
             action,
-            // A fat notice needs the entity and its version; otherwise transform fetches.
-            record: if action == ChangeAction::Upsert && version.is_some() {
-                record
-            } else {
-                None
-            },
-            version: if action == ChangeAction::Upsert {
-                version
-            } else {
-                None
-            },
+            // A deletion is confirmed with ConnectWise by transform; only an
+            // upsert's trusted entity travels with the notice.
+            record: record.filter(|_| action == ChangeAction::Upsert),
+            version: version.filter(|_| action == ChangeAction::Upsert),
         }])
     }
+}
+
+/// Why a callback's entity is not mapped as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Untrusted {
+    /// No entity (deletions, or a callback that only names the record).
+    Absent,
+    /// The entity or its `_info.lastUpdated` cannot be read.
+    Unreadable(String),
+    /// Last updated longer ago than the accepted age.
+    Old(DateTime<Utc>),
+    /// Last updated further ahead of Ferry's clock than [`MAX_AHEAD`].
+    Ahead(DateTime<Utc>),
+}
+
+impl std::fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Untrusted::Absent => write!(f, "no entity"),
+            Untrusted::Unreadable(e) => write!(f, "entity unreadable: {e}"),
+            Untrusted::Old(at) => write!(f, "entity last updated {at}, older than the trusted age"),
+            Untrusted::Ahead(at) => write!(f, "entity last updated {at}, ahead of Ferry's clock"),
+        }
+    }
+}
+
+/// The callback's `Entity`: a JSON string (as ConnectWise sends it) or an object;
+/// `None` when there is none.
+fn parse_entity(entity: Option<&serde_json::Value>) -> Result<Option<serde_json::Value>, String> {
+    match entity {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => serde_json::from_str(s)
+            .map(Some)
+            .map_err(|e| format!("Entity is not JSON: {e}")),
+        Some(v @ serde_json::Value::Object(_)) => Ok(Some(v.clone())),
+        _ => Ok(None),
+    }
+}
+
+/// The callback's entity and its `lastUpdated`, when the body may be mapped as
+/// sent: last updated no longer than `max_age` before `now` and no more than
+/// [`MAX_AHEAD`] after it (both ends included).
+pub fn trusted_entity(
+    entity: Result<Option<serde_json::Value>, String>,
+    now: DateTime<Utc>,
+    max_age: Duration,
+) -> Result<(serde_json::Value, DateTime<Utc>), Untrusted> {
+    let record = entity
+        .map_err(Untrusted::Unreadable)?
+        .ok_or(Untrusted::Absent)?;
+    let at = record
+        .pointer("/_info/lastUpdated")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| Untrusted::Unreadable("no _info.lastUpdated".into()))?;
+    let at = mapper::instant(at, "_info.lastUpdated")
+        .map_err(|e| Untrusted::Unreadable(e.to_string()))?;
+    let age = now - at;
+    if age > ferry_core::deps::chrono_duration(max_age) {
+        return Err(Untrusted::Old(at));
+    }
+    if -age > ferry_core::deps::chrono_duration(MAX_AHEAD) {
+        return Err(Untrusted::Ahead(at));
+    }
+    Ok((record, at))
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -277,6 +330,49 @@ mod tests {
         assert!(verify_with("secret", body, &raw));
         assert!(!verify_with("other", body, &raw));
         assert!(!verify_with("secret", br#"{"ID":2}"#, &raw));
+    }
+
+    fn entity(last_updated: &str) -> Result<Option<serde_json::Value>, String> {
+        let e = serde_json::json!({"id": 1, "_info": {"lastUpdated": last_updated}});
+        parse_entity(Some(&serde_json::Value::String(e.to_string())))
+    }
+
+    #[test]
+    fn the_body_is_trusted_from_the_age_limit_to_five_minutes_ahead_both_included() {
+        let now = DateTime::parse_from_rfc3339("2028-01-01T00:00:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let day = Duration::from_secs(24 * 3600);
+        let at = |s: &str| trusted_entity(entity(s), now, day).map(|(_, t)| t.to_rfc3339());
+        assert!(at("2027-12-31T00:00:30Z").is_ok(), "exactly the age limit");
+        assert!(
+            matches!(at("2027-12-31T00:00:29Z"), Err(Untrusted::Old(_))),
+            "a second older"
+        );
+        assert!(
+            at("2028-01-01T00:05:30Z").is_ok(),
+            "exactly five minutes ahead"
+        );
+        assert!(
+            matches!(at("2028-01-01T00:05:31Z"), Err(Untrusted::Ahead(_))),
+            "a second more"
+        );
+        assert!(at("2028-01-01T00:00:30Z").is_ok(), "now");
+        assert!(matches!(at("yesterday"), Err(Untrusted::Unreadable(_))));
+        assert_eq!(
+            trusted_entity(Ok(None), now, day).unwrap_err(),
+            Untrusted::Absent
+        );
+        let not_json = parse_entity(Some(&serde_json::Value::String("{oops".into())));
+        assert!(matches!(
+            trusted_entity(not_json, now, day),
+            Err(Untrusted::Unreadable(_))
+        ));
+        let no_info = Ok(Some(serde_json::json!({"id": 1})));
+        assert!(matches!(
+            trusted_entity(no_info, now, day),
+            Err(Untrusted::Unreadable(_))
+        ));
     }
 
     #[test]

@@ -252,8 +252,6 @@ pub enum WebhookError {
     MissingHeader(&'static str),
     #[error("signature does not match")]
     BadSignature,
-    #[error("timestamp outside the accepted window: {0}")]
-    OutsideWindow(String),
     #[error("signing key unavailable: {0}")]
     KeyUnavailable(String),
     #[error("malformed payload: {0}")]
@@ -273,6 +271,13 @@ pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
 
 /// Verifies a vendor's webhook over the raw body and parses its events.
 /// Signature first, on the raw bytes, with a constant-time compare.
+///
+/// A correctly signed delivery is never refused for its age: replays are
+/// harmless (event-id dedupe, and the ledger never lets an older version
+/// overwrite a newer one). `now` (the injected clock) only decides whether a
+/// body is recent enough to be mapped as sent; an event whose body is not
+/// trusted is returned thin (`record: None`), and transform reads the record
+/// from the vendor.
 #[async_trait]
 pub trait WebhookVerifier: Send + Sync {
     async fn verify(

@@ -20,7 +20,7 @@ pub mod staging;
 
 pub use audit::{AuditEntry, AuditLog};
 pub use budget::{Acquire, RateBudget, RateLimits, Usage};
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, SystemClock, fresh, previous_month};
 pub use connectors::*;
 pub use cursor::{Advance, Cursor, CursorStore};
 pub use dedupe::EventDedupe;

@@ -87,9 +87,9 @@ pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse
                 WebhookError::KeyUnavailable(_) => {
                     WebhookResponse::error(503, "signing key temporarily unavailable")
                 }
-                WebhookError::MissingHeader(_)
-                | WebhookError::BadSignature
-                | WebhookError::OutsideWindow(_) => WebhookResponse::error(401, &e.to_string()),
+                WebhookError::MissingHeader(_) | WebhookError::BadSignature => {
+                    WebhookResponse::error(401, &e.to_string())
+                }
             };
         }
     };

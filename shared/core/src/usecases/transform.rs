@@ -166,9 +166,31 @@ impl Work<'_> {
     }
 
     async fn run(&self) -> Result<Outcome, Failure> {
-        let Some(mut rec) = self.current_record().await? else {
+        let Some(rec) = self.current_record().await? else {
             return Ok(Outcome::Done);
         };
+        if rec.domain != self.notice.domain {
+            // The source files the record under another domain than the notice
+            // named (a ConnectWise credit memo notified as an invoice, in a thin
+            // notice): it is kept under its own domain's key, as a poll would.
+            tracing::info!(notified = %self.notice.domain, actual = %rec.domain, "record handled under its own domain");
+            let notice = ChangeNotice {
+                domain: rec.domain,
+                ..self.notice.clone()
+            };
+            let w = Work {
+                deps: self.deps,
+                ctx: self.ctx.clone(),
+                notice: &notice,
+                key: notice.source_key(),
+                receive_count: self.receive_count,
+            };
+            return w.process(rec).await;
+        }
+        self.process(rec).await
+    }
+
+    async fn process(&self, mut rec: SourceRecord) -> Result<Outcome, Failure> {
         let (mut mapped, mut canonical_json, mut content_hash) = self.map(&rec);
         // Two changes within one second share a version. A notice carrying such a
         // version with content Ferry has not seen cannot be ordered against the one

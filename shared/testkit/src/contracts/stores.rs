@@ -20,6 +20,11 @@ fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
 }
 
+/// One millisecond: every expiry is checked one millisecond before it and at it.
+fn ms(n: i64) -> chrono::Duration {
+    chrono::Duration::milliseconds(n)
+}
+
 /// Cursors: absent until set, advance only forward, compound (timestamp, id) order,
 /// independent per tenant and stream.
 pub async fn cursor_store(s: Arc<dyn CursorStore>) {
@@ -146,12 +151,21 @@ pub async fn idempotency_store(s: Arc<dyn IdempotencyStore>) {
         s.begin(begin(&t, "k2", "h", now)).await.expect("begin"),
         Begin::Started { .. }
     ));
+    assert!(
+        matches!(
+            s.begin(begin(&t, "k2", "h", now + secs(30) - ms(1)))
+                .await
+                .expect("begin"),
+            Begin::InProgress { .. }
+        ),
+        "in progress until just before its in-progress expiry"
+    );
     assert_eq!(
-        s.begin(begin(&t, "k2", "h", now + secs(31)))
+        s.begin(begin(&t, "k2", "h", now + secs(30)))
             .await
             .expect("begin"),
         Begin::Started { prior_attempts: 1 },
-        "an expired in-progress attempt is taken over and counted"
+        "at its in-progress expiry an attempt is taken over and counted"
     );
     // Abandon: outcome unknown, next attempt may start at once and knows it is not the first.
     s.abandon(&t, "k2", now + secs(32)).await.expect("abandon");
@@ -171,12 +185,21 @@ pub async fn idempotency_store(s: Arc<dyn IdempotencyStore>) {
         Begin::Started { prior_attempts: 0 }
     );
     // TTL: an expired completed record is as good as absent.
+    assert!(
+        matches!(
+            s.begin(begin(&t, "k1", "h1", now + secs(3600) - ms(1)))
+                .await
+                .expect("begin"),
+            Begin::Completed { .. }
+        ),
+        "completed until just before its TTL ends"
+    );
     assert_eq!(
-        s.begin(begin(&t, "k1", "h1", now + secs(3601)))
+        s.begin(begin(&t, "k1", "h1", now + secs(3600)))
             .await
             .expect("begin"),
         Begin::Started { prior_attempts: 0 },
-        "after its TTL a key can be used again"
+        "at the end of its TTL a key can be used again"
     );
     // Release never deletes a completed record.
     s.complete(&t, "k3-done", "r", now)
@@ -296,10 +319,19 @@ pub async fn id_map(s: Arc<dyn IdMap>) {
             .expect("claim"),
         Claim::Granted { .. }
     ));
-    // An expired lease can be taken over.
+    // An expired lease can be taken over (the claim at +4 s holds until +64 s).
     assert!(
         matches!(
-            s.claim(claim(&t, key, 7, "h7", now + secs(70)))
+            s.claim(claim(&t, key, 7, "h7", now + secs(64) - ms(1)))
+                .await
+                .expect("claim"),
+            Claim::Busy { .. }
+        ),
+        "a lease holds until just before it expires"
+    );
+    assert!(
+        matches!(
+            s.claim(claim(&t, key, 7, "h7", now + secs(64)))
                 .await
                 .expect("claim"),
             Claim::Granted { .. }
@@ -583,10 +615,18 @@ pub async fn rate_budget(s: Arc<dyn RateBudget>) {
         Acquire::Granted => panic!("a fourth call within a minute must wait"),
     }
     assert_eq!(
-        s.acquire(acct, &limits, now + secs(61))
+        s.acquire(acct, &limits, now + secs(60) - ms(1))
             .await
             .expect("acquire"),
-        Acquire::Granted
+        Acquire::Wait(Duration::from_millis(1)),
+        "the oldest call is in the window until a minute has passed"
+    );
+    assert_eq!(
+        s.acquire(acct, &limits, now + secs(60))
+            .await
+            .expect("acquire"),
+        Acquire::Granted,
+        "a minute after it, the oldest call has left the window"
     );
     assert_eq!(
         s.acquire(acct, &limits, now + secs(122))
@@ -622,7 +662,14 @@ pub async fn rate_budget(s: Arc<dyn RateBudget>) {
         Acquire::Granted => panic!("a paused account must wait"),
     }
     assert_eq!(
-        s.acquire(other, &limits, now + secs(31))
+        s.acquire(other, &limits, now + secs(30) - ms(1))
+            .await
+            .expect("acquire"),
+        Acquire::Wait(Duration::from_millis(1)),
+        "paused until the instant the pause ends"
+    );
+    assert_eq!(
+        s.acquire(other, &limits, now + secs(30))
             .await
             .expect("acquire"),
         Acquire::Granted
@@ -893,10 +940,16 @@ pub async fn staging(s: Arc<dyn Staging>) {
         "only one flush pending"
     );
     assert!(
-        s.schedule(&t, g, now + secs(61), now + secs(120))
+        !s.schedule(&t, g, now + secs(60) - ms(1), now + secs(120))
             .await
             .expect("schedule"),
-        "an expired schedule can be replaced"
+        "pending until just before it is due"
+    );
+    assert!(
+        s.schedule(&t, g, now + secs(60), now + secs(120))
+            .await
+            .expect("schedule"),
+        "once due, a schedule can be replaced"
     );
     s.unschedule(&t, g).await.expect("unschedule");
     assert!(
@@ -930,10 +983,16 @@ pub async fn event_dedupe(s: Arc<dyn EventDedupe>) {
         "per tenant"
     );
     assert!(
-        s.first_seen(&t, "evt-1", now + secs(61), now + secs(120))
+        !s.first_seen(&t, "evt-1", now + secs(60) - ms(1), now + secs(120))
             .await
             .expect("dedupe"),
-        "after expiry it is new again"
+        "a duplicate until just before its expiry"
+    );
+    assert!(
+        s.first_seen(&t, "evt-1", now + secs(60), now + secs(120))
+            .await
+            .expect("dedupe"),
+        "at its expiry it is new again"
     );
     s.forget(&t, "evt-1").await.expect("forget");
     assert!(
@@ -987,6 +1046,12 @@ pub async fn lock_store(s: Arc<dyn LockStore>) {
             .await
             .expect("acquire"),
         "a released lock is free"
+    );
+    assert!(
+        !s.try_acquire(&t, name, "fn-3", now + secs(60) - ms(1), now + secs(90))
+            .await
+            .expect("acquire"),
+        "held until just before the hold expires"
     );
     assert!(
         s.try_acquire(&t, name, "fn-3", now + secs(60), now + secs(90))
