@@ -8,7 +8,7 @@ TOOLS := $(VENV)/.installed
 VENV_IAC := .venv-iac
 TOOLS_IAC := $(VENV_IAC)/.installed
 
-.PHONY: run run-real real-systems test lint fmt build tools deploy infra-check bench schema clean help
+.PHONY: run run-real real-systems test test-clock lint fmt build tools deploy infra-check bench schema clean help
 
 help: ## List the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -18,6 +18,14 @@ run: ## The demo: simulators, a 600-person firm, backfill, live webhooks, paymen
 
 test: $(TOOLS) $(TOOLS_IAC) ## Every test: unit, contract suites (SQLite and AWS on moto), end-to-end on both and against real Redmine and Tryton, Xero spec contract, infrastructure gates
 	scripts/with-moto.sh scripts/with-real-systems.sh bash -c '$(CARGO) test --workspace --locked && $(VENV_IAC)/bin/python infra/gates.py'
+
+# The date the year-boundary run starts every test binary at: a minute before a new year.
+CLOCK_YEAR_END ?= 2027-12-31 23:59:00
+test-clock: $(TOOLS) ## The tests again under a shifted clock (faketime): all of them, each test binary starting a minute before a new year; then unit, intake, lambda and scenarios 400 days ahead
+	scripts/with-shifted-clock.sh '$(CLOCK_YEAR_END)' scripts/with-moto.sh scripts/with-real-systems.sh \
+	  $(CARGO) test --workspace --locked --lib --bins --tests
+	scripts/with-shifted-clock.sh +400d \
+	  $(CARGO) test --workspace --locked --lib --bins --test intake --test lambda --test scenarios
 
 run-real: ## The flow against real software: Redmine (PSA) into Tryton (ERP) on loopback, seeded, synced, reconciled, summarised
 	$(CARGO) build --quiet --locked -p ferry-cli --bin ferry

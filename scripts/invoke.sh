@@ -19,7 +19,11 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 cargo build --quiet --locked -p ferry-cli --bin ferry -p "$FN"
-./target/debug/ferry --log error sim --members 12 --dir "$DIR" --db "$DIR/ferry.db" --aws "invoke-$$" > "$DIR/sim.log" 2>&1 &
+# The sample ConnectWise callback names its key URL on 127.0.0.1:8401 (and is signed
+# with the simulator's demo key), so intake's samples verify against this simulator.
+SIM_ARGS=()
+if [[ $FN == intake ]]; then SIM_ARGS=(--connectwise-addr 127.0.0.1:8401); fi
+./target/debug/ferry --log error sim --members 12 --dir "$DIR" --db "$DIR/ferry.db" --aws "invoke-$$" "${SIM_ARGS[@]}" > "$DIR/sim.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 200); do [[ -f $DIR/lambda.env ]] && break; sleep 0.1; done
 [[ -f $DIR/lambda.env ]] || { echo "invoke: the simulators did not come up; see $DIR/sim.log" >&2; cat "$DIR/sim.log" >&2; exit 1; }

@@ -133,8 +133,20 @@ pub struct Simulators {
 impl Simulators {
     /// Starts both simulators on ephemeral loopback ports and seeds the firm.
     pub async fn start(spec: &DemoSpec) -> std::io::Result<Simulators> {
+        Self::start_on(spec, None).await
+    }
+
+    /// As [`Self::start`], with the ConnectWise simulator on `cw_addr` if given
+    /// (so a callback signed ahead of time, such as a sample event, names its key URL).
+    pub async fn start_on(
+        spec: &DemoSpec,
+        cw_addr: Option<std::net::SocketAddr>,
+    ) -> std::io::Result<Simulators> {
         let firm = ferry_sim::demo::generate(spec);
-        let cw = CwSim::start(CwSimConfig::default()).await?;
+        let cw = match cw_addr {
+            Some(addr) => CwSim::start_on(CwSimConfig::default(), addr).await?,
+            None => CwSim::start(CwSimConfig::default()).await?,
+        };
         let xero = XeroSim::start(firm.xero_config()).await?;
         firm.seed(&cw);
         Ok(Simulators { cw, xero, firm })

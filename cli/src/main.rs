@@ -140,6 +140,10 @@ struct SimArgs {
     /// month before today's, by the clock).
     #[arg(long, value_parser = parse_month, value_name = "YYYY-MM")]
     month: Option<chrono::NaiveDate>,
+    /// Serve the ConnectWise simulator on this address instead of a free port
+    /// (`make invoke-intake` uses 127.0.0.1:8401, the key URL the sample callback names).
+    #[arg(long, value_name = "ADDR")]
+    connectwise_addr: Option<SocketAddr>,
     /// Also provision an AWS stack named PREFIX (table, queues, bus, the tenant's
     /// secret) where AWS_ENDPOINT_URL points (moto), and write `lambda.env` for
     /// `cargo lambda watch --env-file`. Used by `make invoke-<function>`.
@@ -413,7 +417,12 @@ async fn run() -> anyhow::Result<ExitCode> {
                 members: a.members,
                 ..demo::spec_for(a.month, &SystemClock)
             };
-            let sims = Simulators::start(&spec).await?;
+            let sims = Simulators::start_on(&spec, a.connectwise_addr)
+                .await
+                .with_context(|| match a.connectwise_addr {
+                    Some(addr) => format!("starting the ConnectWise simulator on {addr}"),
+                    None => "starting the simulators".into(),
+                })?;
             let tenant = TenantId::parse("demo-firm").expect("valid");
             std::fs::create_dir_all(&a.dir)?;
             let repo = repo_dir();
