@@ -9,6 +9,13 @@ use crate::deps::chrono_duration;
 use crate::error::ConnectorError;
 use crate::ports::{Acquire, CallGate, Clock, RateBudget, RateLimits};
 
+/// After waiting for budget, a call goes this long after the window allows it.
+/// The ERP counts a call when it arrives, and the call that is leaving the window
+/// may have arrived later than it was admitted (a slow connection, a busy host):
+/// admitted exactly at the window's edge, the new call could reach the ERP while
+/// the old one still counts there.
+pub const ARRIVAL_MARGIN: Duration = Duration::from_millis(500);
+
 /// Admits ERP calls against the account's shared budget. Short waits are slept
 /// in-process; longer ones fail `Throttled` so the message goes back to the
 /// queue instead of holding a worker.
@@ -34,6 +41,7 @@ impl CallGate for BudgetGate {
             match decision {
                 Acquire::Granted => return Ok(()),
                 Acquire::Wait(wait) => {
+                    let wait = wait + ARRIVAL_MARGIN;
                     if now + chrono_duration(wait) > deadline {
                         return Err(ConnectorError::Throttled {
                             retry_after: Some(wait),
