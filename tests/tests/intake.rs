@@ -378,3 +378,99 @@ async fn a_late_or_early_callback_posts_the_record_as_connectwise_has_it_now() {
         "one contact"
     );
 }
+
+/// Xero documents that are neither voided nor deleted.
+fn live(docs: Vec<Value>) -> Vec<Value> {
+    docs.into_iter()
+        .filter(|d| d["Status"] != "VOIDED" && d["Status"] != "DELETED")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credit_memo_deleted_in_connectwise_leaves_xero_though_its_deletion_names_no_type() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let cm = h
+        .sims
+        .cw
+        .all(Kind::Invoice)
+        .into_iter()
+        .find(|i| i["type"] == "CreditMemo")
+        .expect("the firm has a credit memo");
+    let id = cm["id"].as_i64().expect("id");
+    let before = live(h.sims.xero.credit_notes()).len();
+    assert!(before >= 1, "the credit memo became a Xero credit note");
+    // ConnectWise's "deleted" callback says Type "invoice" and carries no entity type.
+    assert!(h.sims.cw.delete(Kind::Invoice, id).await);
+    h.settle().await;
+    assert_eq!(
+        live(h.sims.xero.credit_notes()).len(),
+        before - 1,
+        "the credit note was voided"
+    );
+    assert!(
+        h.disposition(ferry_canon::Domain::CreditMemos, id)
+            .await
+            .is_some(),
+        "kept under the credit memo's own key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_arrives_after_its_records_deletion_does_not_bring_it_back() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let invoice = h
+        .sims
+        .cw
+        .all(Kind::Invoice)
+        .into_iter()
+        .find(|i| i["type"] == "Standard")
+        .expect("a standard invoice");
+    let id = invoice["id"].as_i64().expect("id");
+    let number = invoice["invoiceNumber"]
+        .as_str()
+        .expect("number")
+        .to_string();
+    let in_xero = || {
+        h.sims
+            .xero
+            .invoices()
+            .into_iter()
+            .filter(|i| i["InvoiceNumber"] == number.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(live(in_xero()).len(), 1, "posted: {:?}", in_xero());
+    assert!(h.sims.cw.delete(Kind::Invoice, id).await);
+    h.settle().await;
+    assert!(live(in_xero()).is_empty(), "voided after the deletion");
+    // An update sent before the deletion arrives after it, stamped by a
+    // ConnectWise clock running four minutes fast (within the trusted skew).
+    let mut entity = invoice.clone();
+    entity["_info"]["lastUpdated"] =
+        json!((h.now() + Duration::minutes(4)).to_rfc3339_opts(SecondsFormat::Secs, true));
+    let body = json!({
+        "MessageId": "late-update", "Action": "updated", "Type": "invoice", "ID": id,
+        "Entity": entity.to_string(), "Metadata": { "key_url": h.sims.cw.key_url() },
+    })
+    .to_string()
+    .into_bytes();
+    let sig = ferry_sim::connectwise::sign(&h.sims.cw.config().signing_key, &body);
+    let (status, _) = post(
+        &h.edge.url("connectwise", h.tenant.as_str()),
+        body,
+        Some(sig),
+    )
+    .await;
+    assert_eq!(status, 200);
+    h.settle().await;
+    assert!(live(in_xero()).is_empty(), "still voided: {:?}", in_xero());
+    let key = format!("invoices/connectwise:{id}");
+    assert!(
+        !h.open_exceptions()
+            .await
+            .iter()
+            .any(|e| e.source_key == key),
+        "and nobody is asked to act on a record that no longer exists"
+    );
+}

@@ -31,13 +31,29 @@ pub fn transport(e: reqwest::Error) -> ConnectorError {
     ConnectorError::transient(format!("{what}: {e}"))
 }
 
-/// `Retry-After` in seconds (the form vendors here use), if present.
+/// The longest pause a vendor's `Retry-After` can impose: a day (Xero's daily
+/// limit is the longest a vendor here documents). A larger value is a vendor's
+/// mistake and must not park an account for years.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After` in seconds (the form vendors here use), if present, at most
+/// [`MAX_RETRY_AFTER`].
 pub fn retry_after(resp: &Response) -> Option<Duration> {
-    resp.headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    retry_after_value(
+        resp.headers()
+            .get(reqwest::header::RETRY_AFTER)?
+            .to_str()
+            .ok()?,
+    )
+}
+
+fn retry_after_value(v: &str) -> Option<Duration> {
+    let secs = v.trim().parse::<u128>().ok()?;
+    Some(Duration::from_secs(
+        u64::try_from(secs)
+            .unwrap_or(u64::MAX)
+            .min(MAX_RETRY_AFTER.as_secs()),
+    ))
 }
 
 /// Classifies a non-success status. `message` is the vendor's own text.
@@ -59,5 +75,24 @@ pub fn status_error(
             message: format!("HTTP {status}: {message}"),
         },
         s => ConnectorError::Rejected { status: s, message },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_up_to_a_day() {
+        assert_eq!(retry_after_value("7"), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after_value(" 0 "), Some(Duration::ZERO));
+        assert_eq!(retry_after_value("86400"), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after_value("86401"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            retry_after_value("99999999999999999999999"),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(retry_after_value("-5"), None);
+        assert_eq!(retry_after_value("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 }

@@ -120,7 +120,9 @@ impl Deps {
     }
 }
 
-/// Converts a std duration into a chrono one (saturating).
+/// Converts a std duration into a chrono one, saturating at 10,000 years, so
+/// that `now + chrono_duration(d)` cannot overflow whatever `d` is.
 pub fn chrono_duration(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    const MAX: chrono::Duration = chrono::Duration::days(3_652_500);
+    chrono::Duration::from_std(d).map_or(MAX, |c| c.min(MAX))
 }

@@ -92,6 +92,14 @@ impl PsaConnector for ConnectWise {
         system()
     }
 
+    fn shares_ids_with(&self, domain: Domain) -> Vec<Domain> {
+        match domain {
+            Domain::Invoices => vec![Domain::CreditMemos],
+            Domain::CreditMemos => vec![Domain::Invoices],
+            _ => Vec::new(),
+        }
+    }
+
     fn pollable(&self) -> Vec<Domain> {
         vec![
             Domain::Customers,

@@ -216,7 +216,7 @@ impl WebhookVerifier for CallbackVerifier {
             domain = Domain::CreditMemos;
         }
         let max_age = Duration::from_secs(self.cfg.max_callback_age_seconds);
-        let (record, version) = match trusted_entity(entity, now, max_age) {
+        let (record, version) = match trusted_entity(entity, &id, now, max_age) {
             Ok((record, at)) => (Some(record), Some(ferry_canon::SourceVersion::at(at))),
             Err(why) => {
                 if action == ChangeAction::Upsert {
@@ -283,16 +283,27 @@ fn parse_entity(entity: Option<&serde_json::Value>) -> Result<Option<serde_json:
 }
 
 /// The callback's entity and its `lastUpdated`, when the body may be mapped as
-/// sent: last updated no longer than `max_age` before `now` and no more than
-/// [`MAX_AHEAD`] after it (both ends included).
+/// sent: it is the record the callback names (`id`), and it was last updated no
+/// longer than `max_age` before `now` and no more than [`MAX_AHEAD`] after it
+/// (both ends included).
 pub fn trusted_entity(
     entity: Result<Option<serde_json::Value>, String>,
+    id: &str,
     now: DateTime<Utc>,
     max_age: Duration,
 ) -> Result<(serde_json::Value, DateTime<Utc>), Untrusted> {
     let record = entity
         .map_err(Untrusted::Unreadable)?
         .ok_or(Untrusted::Absent)?;
+    match record.get("id") {
+        Some(v) if v.as_i64().map(|n| n.to_string()).as_deref() == Some(id) => {}
+        other => {
+            return Err(Untrusted::Unreadable(format!(
+                "entity id {} is not the callback's ID {id}",
+                other.map_or("(none)".to_string(), |v| v.to_string())
+            )));
+        }
+    }
     let at = record
         .pointer("/_info/lastUpdated")
         .and_then(|v| v.as_str())
@@ -343,7 +354,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let day = Duration::from_secs(24 * 3600);
-        let at = |s: &str| trusted_entity(entity(s), now, day).map(|(_, t)| t.to_rfc3339());
+        let at = |s: &str| trusted_entity(entity(s), "1", now, day).map(|(_, t)| t.to_rfc3339());
         assert!(at("2027-12-31T00:00:30Z").is_ok(), "exactly the age limit");
         assert!(
             matches!(at("2027-12-31T00:00:29Z"), Err(Untrusted::Old(_))),
@@ -360,17 +371,25 @@ mod tests {
         assert!(at("2028-01-01T00:00:30Z").is_ok(), "now");
         assert!(matches!(at("yesterday"), Err(Untrusted::Unreadable(_))));
         assert_eq!(
-            trusted_entity(Ok(None), now, day).unwrap_err(),
+            trusted_entity(Ok(None), "1", now, day).unwrap_err(),
             Untrusted::Absent
         );
         let not_json = parse_entity(Some(&serde_json::Value::String("{oops".into())));
         assert!(matches!(
-            trusted_entity(not_json, now, day),
+            trusted_entity(not_json, "1", now, day),
             Err(Untrusted::Unreadable(_))
         ));
         let no_info = Ok(Some(serde_json::json!({"id": 1})));
+        let other = entity("2028-01-01T00:00:30Z");
+        assert!(
+            matches!(
+                trusted_entity(other, "2", now, day),
+                Err(Untrusted::Unreadable(_))
+            ),
+            "an entity that is not the record the callback names"
+        );
         assert!(matches!(
-            trusted_entity(no_info, now, day),
+            trusted_entity(no_info, "1", now, day),
             Err(Untrusted::Unreadable(_))
         ));
     }

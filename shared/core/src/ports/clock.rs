@@ -68,6 +68,11 @@ mod tests {
             fresh(t, t + chrono::Duration::days(36_500), Duration::MAX),
             "an unbounded TTL saturates instead of overflowing"
         );
+        let far = t + crate::deps::chrono_duration(Duration::MAX);
+        assert!(
+            far > t + chrono::Duration::days(3_650_000),
+            "about 10,000 years on: {far}"
+        );
     }
 
     #[test]

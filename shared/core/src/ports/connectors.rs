@@ -50,6 +50,14 @@ pub trait PsaConnector: Send + Sync {
         Vec::new()
     }
 
+    /// Other domains whose records share ids with `domain`'s, where a notice
+    /// cannot always tell them apart (ConnectWise sends credit memos as
+    /// invoices, and a deletion carries no type): a deletion of a record Ferry
+    /// does not hold under the notice's domain is looked for under these.
+    fn shares_ids_with(&self, _domain: Domain) -> Vec<Domain> {
+        Vec::new()
+    }
+
     /// Records of `domain` strictly after `after` in `(updated_at, id)` order,
     /// at most `limit`. `None` starts from the beginning.
     async fn changes(

@@ -118,6 +118,15 @@ async fn resync(deps: &Deps, r: &Resync) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Whether the ledger holds `entry` as deleted at the source.
+fn held_deleted(entry: &crate::ports::LedgerEntry) -> bool {
+    entry
+        .canonical
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<CanonicalRecord>(c).ok())
+        .is_some_and(|c| c.meta().deleted)
+}
+
 /// Everything transform knows about the notice it is working on.
 struct Work<'a> {
     deps: &'a Deps,
@@ -195,10 +204,13 @@ impl Work<'_> {
         // Two changes within one second share a version. A notice carrying such a
         // version with content Ferry has not seen cannot be ordered against the one
         // it holds: ask the source for the current state instead of trusting it.
+        // Nor can a body be ordered against a deletion: the deletion's version is
+        // Ferry's clock, the body's the source's. A deleted record stays deleted
+        // unless the source still has it.
         if self.notice.record.is_some()
             && let Some(held) = self.deps.ledger.get(&self.notice.tenant, &self.key).await?
-            && held.version == rec.version
-            && held.content_hash != content_hash
+            && ((held.version == rec.version && held.content_hash != content_hash)
+                || held_deleted(&held))
         {
             match self.ctx.psa.fetch(rec.domain, &rec.id).await? {
                 Some(current) => {
@@ -369,8 +381,24 @@ impl Work<'_> {
             return Ok(Some(current));
         }
         // Gone at the source. The deletion is newer than anything we hold.
-        let held = self.deps.ledger.get(&n.tenant, &self.key).await?;
-        let Some(held) = held else {
+        let mut found = self
+            .deps
+            .ledger
+            .get(&n.tenant, &self.key)
+            .await?
+            .map(|h| (n.domain, h));
+        for d in self.ctx.psa.shares_ids_with(n.domain) {
+            if found.is_some() {
+                break;
+            }
+            let key = ChangeNotice {
+                domain: d,
+                ..n.clone()
+            }
+            .source_key();
+            found = self.deps.ledger.get(&n.tenant, &key).await?.map(|h| (d, h));
+        }
+        let Some((domain, held)) = found else {
             tracing::info!("delete of a record Ferry never saw; nothing to do");
             return Ok(None);
         };
@@ -388,7 +416,7 @@ impl Work<'_> {
             obj["deleted"] = serde_json::Value::Bool(true);
         }
         Ok(Some(SourceRecord {
-            domain: n.domain,
+            domain,
             id: n.id.clone(),
             version: SourceVersion::at(at),
             deleted: true,
