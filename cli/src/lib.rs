@@ -6,5 +6,6 @@ pub mod demo;
 pub mod deploy;
 pub mod local;
 pub mod preview;
+pub mod process;
 pub mod real;
 pub mod render;

@@ -453,19 +453,50 @@ async fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Sync(a) => {
+            let _lock = ferry_cli::process::WorkerLock::acquire(&a.tenant.db)?;
             let local = open(&a.tenant.db)?;
             let tenant = local.add_tenant_file(&a.tenant.tenant_config).await?;
             let host = LocalHost::start(local.deps.clone(), HostConfig::default());
             let since = local.clock.now();
-            poll_all(&local, &tenant, &a.domain, !a.json).await?;
-            settle(&host).await?;
-            if let Some(addr) = a.listen {
-                let edge = serve_webhooks(local.deps.clone(), addr).await?;
+            let work = async {
+                poll_all(&local, &tenant, &a.domain, !a.json).await?;
+                settle(&host).await?;
+                if let Some(addr) = a.listen {
+                    let edge = serve_webhooks(local.deps.clone(), addr).await?;
+                    eprintln!(
+                        "listening for webhooks on {}/webhooks/{{connector}}/{tenant}; Ctrl-C or SIGTERM stops",
+                        edge.origin()
+                    );
+                    std::future::pending::<()>().await;
+                }
+                anyhow::Ok(())
+            };
+            // A stop request ends intake at once; the workers finish the batch in
+            // hand and what is still queued stays in the database for the next run.
+            let outcome = tokio::select! {
+                r = work => r,
+                signal = ferry_cli::process::stop_requested() => {
+                    eprintln!("{signal}: stopping intake; the workers finish their current batch");
+                    Ok(())
+                }
+            };
+            host.shutdown().await;
+            outcome?;
+            let left: u64 = {
+                let mut n = 0;
+                for q in ferry_core::ports::QueueName::ALL {
+                    n += ferry_core::ports::Queue::depth(local.deps.queue.as_ref(), q)
+                        .await
+                        .map(|d| d.total())
+                        .unwrap_or(0);
+                }
+                n
+            };
+            if left > 0 {
                 eprintln!(
-                    "listening for webhooks on {}/webhooks/{{connector}}/{tenant}; Ctrl-C to stop",
-                    edge.origin()
+                    "{left} messages are still queued in {}; the next `ferry sync` continues them",
+                    a.tenant.db.display()
                 );
-                tokio::signal::ctrl_c().await?;
             }
             let ctx = local.tenants.get(&tenant).context("tenant")?;
             let summary = ferry_core::report::summarise(
@@ -476,7 +507,6 @@ async fn run() -> anyhow::Result<ExitCode> {
                 ctx.erp.limits().per_day,
             )
             .await?;
-            host.shutdown().await;
             if a.json {
                 print_json(&summary)?;
             } else {
@@ -511,8 +541,20 @@ async fn run() -> anyhow::Result<ExitCode> {
                 webhooks: real.webhooks.clone(),
             });
             let host = LocalHost::start(local.deps.clone(), HostConfig::default());
-            poll_all(&local, &cfg.tenant.id, &a.domain, !a.json).await?;
-            settle(&host).await?;
+            let work = async {
+                poll_all(&local, &cfg.tenant.id, &a.domain, !a.json).await?;
+                settle(&host).await
+            };
+            let outcome = tokio::select! {
+                r = work => r,
+                signal = ferry_cli::process::stop_requested() => {
+                    Err(anyhow::anyhow!("{signal}: preview stopped before it finished"))
+                }
+            };
+            // The workers stop before any error is reported: a runtime shutting
+            // down under running workers would panic instead of exiting cleanly.
+            host.shutdown().await;
+            outcome?;
             let docs = recording.documents();
             let summary = ferry_core::report::summarise(
                 &local.deps,
@@ -522,7 +564,6 @@ async fn run() -> anyhow::Result<ExitCode> {
                 0,
             )
             .await?;
-            host.shutdown().await;
             if a.json {
                 print_json(&serde_json::json!({ "documents": docs, "summary": summary }))?;
             } else {

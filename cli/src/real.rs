@@ -100,6 +100,7 @@ impl RealSystems {
                 // `number`) come from a read-then-write sequence: two creates at
                 // once can draw the same number and one is refused. One call at a time.
                 concurrent: 1,
+                page_size: 100,
             }),
             template: TemplatePaths {
                 base: template.to_path_buf(),

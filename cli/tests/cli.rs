@@ -138,6 +138,82 @@ fn sim_preview_sync_exceptions_and_reconcile_work_together() {
         "{summary}"
     );
 
+    // A listening sync holds the database: a second worker is refused at once,
+    // and SIGTERM stops the first cleanly, with its summary.
+    let mut listener = ferry()
+        .args([
+            "sync",
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--domain",
+            "customers",
+            "-t",
+        ])
+        .arg(&tenant)
+        .arg("--db")
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("listener starts");
+    let stderr = listener.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut heard = Vec::new();
+    while !heard
+        .iter()
+        .any(|l: &String| l.contains("listening for webhooks"))
+    {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => heard.push(line),
+            Err(e) => panic!("the listener never listened ({e}): {heard:#?}"),
+        }
+    }
+    let second = ferry()
+        .args(["sync", "--json", "-t"])
+        .arg(&tenant)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success() && said.contains("in use by another ferry process"),
+        "a second worker on one database is refused: {said}"
+    );
+    assert!(
+        said.contains(&format!("pid {}", listener.id())),
+        "and told who holds it: {said}"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &listener.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let out = listener.wait_with_output().expect("listener ends");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        out.status.success(),
+        "SIGTERM is a clean stop: {:?} {rest:#?}",
+        out.status
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("SIGTERM: stopping intake")),
+        "the stop is announced: {rest:#?}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the summary is printed as JSON");
+    assert!(summary["domains"].is_object(), "{summary}");
+
     let list = run_json(
         ferry()
             .args([

@@ -65,6 +65,8 @@ pub struct Options {
     pub xero_batch: usize,
     /// Calls per minute Ferry keeps below Xero's 60.
     pub xero_headroom: u32,
+    /// Ferry's client timeout for Xero calls (the tenant's default when `None`).
+    pub xero_timeout_seconds: Option<u64>,
     /// Wraps the ports the pipeline runs on (fault injection in our own process).
     pub wrap: fn(Deps) -> Deps,
     /// Run the workers (off: tests inspect the queues themselves).
@@ -79,6 +81,7 @@ impl Default for Options {
             settings: ferry_cli::local::local_settings(),
             xero_batch: 50,
             xero_headroom: 5,
+            xero_timeout_seconds: None,
             wrap: |d| d,
             host: true,
         }
@@ -111,6 +114,9 @@ impl Harness {
         };
         x.batch_size = o.xero_batch;
         x.minute_headroom = o.xero_headroom;
+        if let Some(t) = o.xero_timeout_seconds {
+            x.timeout_seconds = t;
+        }
         local
             .add_tenant(&cfg, o.template, &sims.secrets())
             .await
@@ -145,6 +151,14 @@ impl Harness {
             intake::poll(&self.deps, &self.tenant, domain, &|_| {})
                 .await
                 .expect("poll succeeds");
+        }
+        // Like `ferry sync`: deletions the PSA announced to no one are swept for,
+        // here from a year before the firm's period (not from today's date).
+        let since = self.sims.firm.period_start - chrono::Days::new(365);
+        for domain in ferry_core::ports::PsaConnector::swept(ctx.psa.as_ref()) {
+            intake::sweep_deletions(&self.deps, &self.tenant, domain, since)
+                .await
+                .expect("sweep succeeds");
         }
         self.settle().await;
         // Like a scheduled sweep: a failure is logged and tried again next time.
@@ -334,6 +348,14 @@ impl ferry_core::ports::IdMap for CrashOnFirstCommit {
     }
     async fn release(&self, t: &TenantId, k: &str) -> Result<(), ferry_core::PortError> {
         self.inner.release(t, k).await
+    }
+    async fn hold(
+        &self,
+        t: &TenantId,
+        k: &str,
+        until: chrono::DateTime<Utc>,
+    ) -> Result<(), ferry_core::PortError> {
+        self.inner.hold(t, k, until).await
     }
     async fn find_by_erp_id(
         &self,

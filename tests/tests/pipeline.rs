@@ -206,3 +206,102 @@ async fn a_xero_access_token_is_refreshed_from_one_minute_before_it_expires() {
     );
     assert_eq!(xero.token_refreshes(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_for_a_tenant_this_process_does_not_serve_stays_queued_with_an_exception() {
+    use ferry_core::messages::{ChangeNotice, Envelope, FlushGroup, Origin};
+    use ferry_core::ports::{
+        ChangeAction, ExceptionStatus, OutboundMessage, QueueName, ReceivedMessage,
+    };
+    use ferry_core::usecases::{post, retry::Outcome, transform};
+    let h = ferry_tests::Harness::start_opts(ferry_tests::Options {
+        host: false,
+        ..ferry_tests::Options::default()
+    })
+    .await;
+    let other = ferry_canon::TenantId::parse("another-firm").expect("valid");
+    let notice = Envelope::Change(ChangeNotice {
+        tenant: other.clone(),
+        system: ferry_canon::SystemId::parse("connectwise").expect("valid"),
+        domain: Domain::TimeEntries,
+        id: "77".into(),
+        action: ChangeAction::Upsert,
+        version: None,
+        record: None,
+        origin: Origin::Poll,
+        received_at: h.now(),
+        correlation_id: "c-1".into(),
+    });
+    let flush = Envelope::Flush(FlushGroup {
+        tenant: other.clone(),
+        domain: Domain::TimeEntries,
+        group: "summary/project_billing/connectwise:1/2026-10".into(),
+        created_at: h.now(),
+        correlation_id: "c-2".into(),
+    });
+    let received = |body: String| ReceivedMessage {
+        id: "m".into(),
+        receipt: "r".into(),
+        body,
+        receive_count: 1,
+        sent_at: h.now(),
+    };
+    let outcomes = transform::handle_batch(&h.deps, &[received(notice.to_body())]).await;
+    assert!(
+        matches!(&outcomes[..], [Outcome::Retry { reason, .. }] if reason.contains("another-firm")),
+        "a notice of an unserved tenant is retried, not deleted: {outcomes:?}"
+    );
+    let outcomes = post::handle_batch(&h.deps, &[received(flush.to_body())]).await;
+    assert!(
+        matches!(&outcomes[..], [Outcome::Retry { .. }]),
+        "a summary flush of an unserved tenant is retried, not deleted: {outcomes:?}"
+    );
+    let query = |status| ferry_core::ports::ExceptionQuery {
+        tenant: Some(other.clone()),
+        statuses: vec![status],
+        ..Default::default()
+    };
+    let raised = h
+        .deps
+        .exceptions
+        .list(&query(ExceptionStatus::Retrying))
+        .await
+        .expect("exceptions");
+    let mut seen: Vec<(String, String)> = raised
+        .iter()
+        .map(|e| (e.stage.clone(), e.reason.clone()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("post".to_string(), "tenant.not_served".to_string()),
+            ("transform".to_string(), "tenant.not_served".to_string())
+        ],
+        "each is visible as an exception for support"
+    );
+    // Dead-lettered after the receive limit, the message is parked with that reason.
+    h.deps
+        .queue
+        .send(
+            QueueName::TransformDlq,
+            vec![OutboundMessage::now(notice.to_body())],
+        )
+        .await
+        .expect("send");
+    ferry_core::usecases::retry::drain_dead_letters(&h.deps, QueueName::TransformDlq, 10)
+        .await
+        .expect("drain");
+    let parked = h
+        .deps
+        .exceptions
+        .list(&query(ExceptionStatus::Open))
+        .await
+        .expect("exceptions");
+    assert!(
+        parked
+            .iter()
+            .any(|e| e.reason == "tenant.not_served" && !e.replay_body.is_empty()),
+        "parked with its reason and its message: {parked:#?}"
+    );
+}

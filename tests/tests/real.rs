@@ -441,3 +441,66 @@ async fn a_crash_between_trytons_commit_and_bookkeeping_finds_the_document_inste
     );
     r.stop().await;
 }
+
+/// Admits every call: the paging test measures Tryton, not the budget.
+struct Open;
+
+#[async_trait::async_trait]
+impl ferry_core::ports::CallGate for Open {
+    async fn admit(&self) -> Result<(), ferry_core::ConnectorError> {
+        Ok(())
+    }
+    async fn throttled(&self, _: std::time::Duration) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tryton_search_reads_every_record_whatever_the_count_against_the_page_size() {
+    let _one = SERIAL.lock().await;
+    let systems = ferry_cli::real::RealSystems::from_env().expect("real systems");
+    systems.restore().expect("restore snapshots");
+    let tenant = ferry_canon::TenantId::parse("paging").expect("valid");
+    let cfg = systems.tenant_config(
+        &tenant,
+        &ferry_cli::local::repo_dir().join("templates/redmine-tryton.toml"),
+    );
+    let ferry_connectors::tenant::ErpConfig::Tryton(mut cfg) = cfg.erp else {
+        panic!("the real systems' tenant posts to Tryton")
+    };
+    const PAGE: usize = 4;
+    cfg.page_size = PAGE;
+    let client = ferry_connectors::tryton::Client::new(
+        cfg,
+        ferry_connectors::credential::Credential::Fixed(ferry_core::ports::Secret::new(
+            systems.tryton_key.clone(),
+        )),
+        Arc::new(Open),
+    );
+    let domain = serde_json::json!([["code", "like", "PAGING-%"]]);
+    let mut created = Vec::new();
+    // Empty, one short of a page, a page, one past it, two pages, many pages.
+    for target in [0, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE, 3 * PAGE + 2] {
+        while created.len() < target {
+            let n = created.len();
+            let id = client
+                .create(
+                    "party.party",
+                    &serde_json::json!({ "name": format!("Paging {n}"), "code": format!("PAGING-{n:03}") }),
+                )
+                .await
+                .expect("call")
+                .expect("Tryton creates the party");
+            created.push(id);
+        }
+        let found: Vec<i64> = client
+            .search("party.party", &domain, &["id", "code"])
+            .await
+            .expect("search")
+            .iter()
+            .map(|v| v["id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(
+            found, created,
+            "{target} records with page size {PAGE}: each once, in id order"
+        );
+    }
+}

@@ -140,24 +140,7 @@ async fn a_response_lost_after_the_erp_committed_does_not_create_a_second_docume
         ..XeroFaults::default()
     });
     h.sync().await;
-    let contacts = h.sims.xero.contacts();
-    let mut numbers: Vec<String> = contacts
-        .iter()
-        .map(|c| c["ContactNumber"].as_str().unwrap_or("").to_string())
-        .collect();
-    let total = numbers.len();
-    numbers.sort();
-    numbers.dedup();
-    assert_eq!(numbers.len(), total, "no customer was created twice");
-    let mut refs: Vec<String> = h
-        .live_invoices()
-        .iter()
-        .map(|i| i["Reference"].as_str().unwrap_or("").to_string())
-        .collect();
-    let n = refs.len();
-    refs.sort();
-    refs.dedup();
-    assert_eq!(refs.len(), n, "no invoice was created twice");
+    assert_each_once(&h);
     assert!(h.sims.xero.stats().calls > 0);
 }
 
@@ -203,6 +186,151 @@ async fn a_crash_between_the_erp_commit_and_bookkeeping_adopts_the_document_inst
         "the retry found the committed document and adopted it: {:?}",
         audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>()
     );
+}
+
+/// Values that occur more than once.
+fn repeated(values: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for v in values {
+        *seen.entry(v).or_default() += 1;
+    }
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(v, _)| v)
+        .collect()
+}
+
+/// Every Ferry reference is in Xero at most once: contacts and live invoices.
+fn assert_each_once(h: &Harness) {
+    let text = |v: &Value, field: &str| v[field].as_str().unwrap_or("").to_string();
+    let contacts = h.sims.xero.contacts();
+    let twice = repeated(contacts.iter().map(|c| text(c, "ContactNumber")));
+    assert_eq!(twice, Vec::<String>::new(), "customers created twice");
+    let twice = repeated(h.live_invoices().iter().map(|i| text(i, "Reference")));
+    assert_eq!(twice, Vec::<String>::new(), "invoices created twice");
+}
+
+/// A billable, approved time entry of `project` at `start`, created in the sim.
+async fn log_time(h: &Harness, project: i64, start: &str, hours: f64) -> i64 {
+    let p = h.sims.cw.get(Kind::Project, project).expect("project");
+    h.sims
+        .cw
+        .create(
+            Kind::Time,
+            json!({
+                "company": p["company"], "chargeToType": "ProjectTicket", "chargeToId": project,
+                "project": {"id": project}, "member": {"id": 2, "identifier": "m1", "name": "Ben"},
+                "workRole": {"id": 1, "name": "Consultant"}, "timeStart": start,
+                "actualHours": hours, "billableOption": "Billable", "hourlyRate": 145.00,
+                "status": "ApprovedByTierTwo",
+            }),
+        )
+        .await["id"]
+        .as_i64()
+        .expect("id")
+}
+
+/// Waits until Xero has received the slow write it was told to expect.
+async fn until_slow_write_arrives(h: &Harness) {
+    for _ in 0..600 {
+        if h.sims.xero.faults().slow_next == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no write reached Xero within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_xero_commits_after_the_client_gave_up_and_an_edit_in_between_leave_one_invoice() {
+    // Ferry gives up on Xero after 1 s; Xero commits the create 6 s after it
+    // arrived. Meanwhile a second entry gives the summary a new version (a new
+    // idempotency key), whose post must neither create a second invoice nor look
+    // the first one up before Xero has committed it.
+    let h = Harness::start_opts(Options {
+        xero_timeout_seconds: Some(1),
+        settings: ferry_core::Settings {
+            unknown_outcome_hold: Duration::from_secs(9),
+            ..ferry_cli::local::local_settings()
+        },
+        ..Options::default()
+    })
+    .await;
+    h.sync().await;
+    let project = tm_project(&h);
+    let november = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
+    assert!(h.summary_invoice(project, november).is_empty());
+    h.sims.xero.set_faults(XeroFaults {
+        slow_next: 1,
+        slow_for: Duration::from_secs(6),
+        commit_late: true,
+        ..XeroFaults::default()
+    });
+    let first = log_time(&h, project, "2026-11-03T09:00:00Z", 2.5).await;
+    until_slow_write_arrives(&h).await;
+    // The create is in Xero's hands; Ferry's client gives up after 1 s.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        h.summary_invoice(project, november).is_empty(),
+        "Xero has not committed yet"
+    );
+    let second = log_time(&h, project, "2026-11-04T09:00:00Z", 1.75).await;
+    h.settle().await;
+    let invoices = h.summary_invoice(project, november);
+    assert_eq!(
+        invoices.len(),
+        1,
+        "one November invoice for the project: {invoices:#?}"
+    );
+    assert_eq!(
+        invoiced_hours(&invoices),
+        Decimal::new(425, 2),
+        "both entries are billed on it"
+    );
+    for id in [first, second] {
+        assert!(matches!(
+            h.disposition(ferry_canon::Domain::TimeEntries, id).await,
+            Some(Disposition::Posted { .. })
+        ));
+    }
+    assert_eq!(h.unexpected_exceptions().await, vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_with_unreadable_fields_keeps_the_created_documents_and_their_batch() {
+    // Xero commits a batch and answers with fields of unexpected types: every
+    // document of it is recorded as posted under its own id, none is refused,
+    // and none is created again.
+    let h = Harness::start(small_firm()).await;
+    h.sims.xero.set_faults(XeroFaults {
+        malformed_next: 3,
+        ..XeroFaults::default()
+    });
+    h.sync().await;
+    assert_each_once(&h);
+    let refused: Vec<_> = h
+        .open_exceptions()
+        .await
+        .into_iter()
+        .filter(|e| e.reason.starts_with("erp."))
+        .map(|e| (e.source_key, e.reason, e.message))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![],
+        "nothing Xero accepted is recorded as refused"
+    );
+    let posted = h
+        .deps
+        .idmap
+        .list(&h.tenant, "customers/")
+        .await
+        .expect("idmap");
+    assert!(
+        posted.len() >= 4 && posted.iter().all(|e| e.erp_id.is_some()),
+        "every customer has its Xero id: {posted:#?}"
+    );
+    assert_eq!(h.unexpected_exceptions().await, vec![]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -484,6 +612,46 @@ async fn a_mapping_gap_fixed_in_the_template_replays_to_posted() {
         closed, 3,
         "replaying cannot open a closed period: those stay exceptions"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_deleted_while_no_callback_reached_ferry_leaves_its_invoice_at_the_next_sync() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let project = tm_project(&h);
+    let entry = billable_entries(&h, project)
+        .into_iter()
+        .next()
+        .expect("entry");
+    let id = entry["id"].as_i64().expect("id");
+    let before = invoiced_hours(&h.summary_invoice(project, month()));
+    h.sims.cw.set_faults(CwFaults {
+        drop_callbacks: true,
+        ..CwFaults::default()
+    });
+    assert!(h.sims.cw.delete(Kind::Time, id).await);
+    h.settle().await;
+    assert_eq!(
+        invoiced_hours(&h.summary_invoice(project, month())),
+        before,
+        "no callback: Ferry has not heard of the deletion yet"
+    );
+    h.sync().await;
+    let after = invoiced_hours(&h.summary_invoice(project, month()));
+    assert_eq!(
+        after,
+        before - dec(&entry["actualHours"]),
+        "the sweep found the deletion and the hours left the invoice"
+    );
+    assert_eq!(after, posted_hours(&h, project).await);
+    assert!(
+        !matches!(
+            h.disposition(ferry_canon::Domain::TimeEntries, id).await,
+            Some(Disposition::Posted { .. })
+        ),
+        "the deleted entry is no longer billed"
+    );
+    assert_eq!(h.unexpected_exceptions().await, vec![]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

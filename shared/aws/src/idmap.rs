@@ -124,10 +124,7 @@ impl IdMap for DynamoIdMap {
                     );
                 }
             }
-            let before = current
-                .clone()
-                .filter(|e| e.erp_id.is_some())
-                .map(Item::entry);
+            let before = current.clone().map(Item::entry);
             let mut next = current.unwrap_or_else(|| blank(req.tenant, req.doc_key, req.now));
             next.lease_until = Some(req.lease_until);
             (Some(next), Claim::Granted { entry: before })
@@ -162,6 +159,22 @@ impl IdMap for DynamoIdMap {
                 (Some(e), ())
             }
             _ => (None, ()),
+        })
+        .await
+    }
+
+    async fn hold(
+        &self,
+        tenant: &TenantId,
+        doc_key: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.update(tenant, doc_key, "hold", |current| match current {
+            Some(mut e) => {
+                e.lease_until = Some(until);
+                (Some(e), ())
+            }
+            None => (None, ()),
         })
         .await
     }

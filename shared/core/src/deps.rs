@@ -47,6 +47,10 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// A post may hold a document this long before another may take over.
     pub post_lease: Duration,
+    /// After an ERP write whose outcome is unknown (a timeout, a dropped answer)
+    /// the document stays held this long: the ERP may still be committing, and
+    /// the next write of the document looks it up by reference only after it.
+    pub unknown_outcome_hold: Duration,
     /// Records per poll page.
     pub poll_page_size: u32,
     /// How far before the cursor each poll starts re-reading (late commits).
@@ -66,6 +70,7 @@ impl Default for Settings {
             dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
             idempotency_ttl: Duration::from_secs(30 * 24 * 3600),
             post_lease: Duration::from_secs(60),
+            unknown_outcome_hold: Duration::from_secs(60),
             poll_page_size: 1000,
             poll_overlap: Duration::from_secs(120),
             budget_max_wait: Duration::from_secs(5),

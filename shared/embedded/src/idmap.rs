@@ -1,6 +1,7 @@
 //! The id cross-reference map with per-document leases and version monotonicity.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use ferry_canon::TenantId;
 use ferry_core::PortError;
 use ferry_core::ports::{Claim, ClaimRequest, CommitRequest, IdMap, IdMapEntry};
@@ -68,9 +69,7 @@ impl IdMap for SqliteIdMap {
                     params![req.tenant.as_str(), req.doc_key, micros(req.lease_until), micros(req.now)],
                 )?;
                 tx.commit()?;
-                Ok(Claim::Granted {
-                    entry: current.filter(|e| e.erp_id.is_some()),
-                })
+                Ok(Claim::Granted { entry: current })
             })
             .map_err(sql_err("idmap", "claim"))
     }
@@ -113,6 +112,23 @@ impl IdMap for SqliteIdMap {
             })
             .map(|_| ())
             .map_err(sql_err("idmap", "release"))
+    }
+
+    async fn hold(
+        &self,
+        tenant: &TenantId,
+        doc_key: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.db
+            .with(|c| {
+                c.execute(
+                    "UPDATE idmap SET lease_until = ?3 WHERE tenant = ?1 AND doc_key = ?2",
+                    params![tenant.as_str(), doc_key, micros(until)],
+                )
+            })
+            .map(|_| ())
+            .map_err(sql_err("idmap", "hold"))
     }
 
     async fn find_by_erp_id(

@@ -108,6 +108,8 @@ pub struct CwFaults {
     pub fail_next: u32,
     /// Answer the next N API requests with 429.
     pub throttle_next: u32,
+    /// Send no callbacks at all (Ferry was not running, or the subscription lapsed).
+    pub drop_callbacks: bool,
 }
 
 /// Counters for tests and the demo.
@@ -359,6 +361,9 @@ impl CwSim {
 
 /// Sends callbacks for a change to every matching subscription, with the fault knobs applied.
 async fn notify(inner: &Arc<Inner>, kind: Kind, action: &str, record: &Value) {
+    if inner.faults.lock().expect("not poisoned").drop_callbacks {
+        return;
+    }
     let targets: Vec<String> = inner
         .data
         .lock()

@@ -108,6 +108,12 @@ pub struct XeroFaults {
     /// Commit the next N writes, then wait this long before answering (client timeouts).
     pub slow_next: u32,
     pub slow_for: Duration,
+    /// Slow writes wait `slow_for` before committing instead of after: Xero
+    /// commits after the client has given up.
+    pub commit_late: bool,
+    /// Commit the next N writes and answer with fields of unexpected types
+    /// (a text `SubTotal`, `LineItems` that is not a list, an unknown object).
+    pub malformed_next: u32,
 }
 
 /// One request and its answer, for spec validation in tests.
@@ -376,6 +382,11 @@ impl XeroSim {
 
     pub fn set_faults(&self, f: XeroFaults) {
         *self.inner.faults.lock().expect("not poisoned") = f;
+    }
+
+    /// The fault knobs as they stand (counters fall as faults fire).
+    pub fn faults(&self) -> XeroFaults {
+        self.inner.faults.lock().expect("not poisoned").clone()
     }
 
     pub fn stats(&self) -> XeroStats {
@@ -652,7 +663,7 @@ async fn api(
     let flying = inner.inflight.fetch_add(1, Ordering::SeqCst) + 1;
     let _flight = Flight(&inner.inflight);
     // Injected faults: nothing is committed or counted.
-    let (fail, throttle_injected, retry_after, lose, slow) = {
+    let (fail, throttle_injected, retry_after, lose, slow, commit_late, malformed) = {
         let mut f = inner.faults.lock().expect("not poisoned");
         let fail = f.fail_next > 0;
         if fail {
@@ -671,12 +682,18 @@ async fn api(
         if slow {
             f.slow_next -= 1;
         }
+        let malformed = writes && !fail && !thr && !lose && f.malformed_next > 0;
+        if malformed {
+            f.malformed_next -= 1;
+        }
         (
             fail,
             thr,
             f.retry_after_secs.max(1),
             lose,
             slow.then_some(f.slow_for),
+            f.commit_late,
+            malformed,
         )
     };
     if fail {
@@ -791,24 +808,54 @@ async fn api(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
         .map(|t| t.with_timezone(&Utc));
-    let (status, resp) = handle(&inner, &method, &path, &q, request.as_ref(), modified_since);
-    if let Some(k) = idem_key
-        && method != Method::GET
-    {
-        inner
-            .org
-            .lock()
-            .expect("not poisoned")
-            .idem
-            .insert(k, (fingerprint, status.as_u16(), resp.clone()));
-    }
-    inner.log.lock().expect("not poisoned").push(Exchange {
-        method: method.to_string(),
-        path: path.clone(),
-        status: status.as_u16(),
-        request: request.clone(),
-        response: resp.clone(),
-    });
+    // The request is processed to the end even if the client hangs up (a client
+    // timeout does not stop Xero committing): the work runs in its own task.
+    let work = {
+        let inner = inner.clone();
+        let method = method.clone();
+        let path = path.clone();
+        let request = request.clone();
+        let late = if commit_late { slow } else { None };
+        tokio::spawn(async move {
+            if let Some(d) = late {
+                tokio::time::sleep(d).await;
+            }
+            let (status, mut resp) =
+                handle(&inner, &method, &path, &q, request.as_ref(), modified_since);
+            if malformed {
+                malform(&mut resp);
+            }
+            if let Some(k) = idem_key
+                && method != Method::GET
+            {
+                inner
+                    .org
+                    .lock()
+                    .expect("not poisoned")
+                    .idem
+                    .insert(k, (fingerprint, status.as_u16(), resp.clone()));
+            }
+            inner.log.lock().expect("not poisoned").push(Exchange {
+                method: method.to_string(),
+                path,
+                status: status.as_u16(),
+                request,
+                response: resp.clone(),
+            });
+            (status, resp)
+        })
+    };
+    let (status, resp) = match work.await {
+        Ok(done) => done,
+        Err(e) => {
+            return respond(
+                &inner,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                xero_error(&format!("simulator task failed: {e}"), vec![]),
+                &[],
+            );
+        }
+    };
     if lose {
         return respond(
             &inner,
@@ -817,10 +864,25 @@ async fn api(
             &[],
         );
     }
-    if let Some(d) = slow {
+    if !commit_late && let Some(d) = slow {
         tokio::time::sleep(d).await;
     }
     respond(&inner, status, resp, &[])
+}
+
+/// Gives every document of a write answer fields of unexpected types.
+fn malform(resp: &mut Value) {
+    for key in ["Invoices", "CreditNotes", "Contacts"] {
+        if let Some(items) = resp.get_mut(key).and_then(Value::as_array_mut) {
+            for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                item.insert("SubTotal".into(), json!("twelve"));
+                item.insert("LineItems".into(), json!("not a list"));
+                item.insert("HasValidationErrors".into(), json!("no"));
+                item.insert("Addresses".into(), json!(42));
+                item.insert("FutureField".into(), json!({ "Nested": [1, "two"] }));
+            }
+        }
+    }
 }
 
 fn envelope(key: &str, items: Vec<Value>) -> Value {

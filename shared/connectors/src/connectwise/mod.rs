@@ -100,6 +100,17 @@ impl PsaConnector for ConnectWise {
         }
     }
 
+    /// A deletion is announced only by a callback: one made while Ferry was not
+    /// listening, or lost on the way, is found by comparing ids per period.
+    fn swept(&self) -> Vec<Domain> {
+        vec![
+            Domain::TimeEntries,
+            Domain::Expenses,
+            Domain::Invoices,
+            Domain::CreditMemos,
+        ]
+    }
+
     fn pollable(&self) -> Vec<Domain> {
         vec![
             Domain::Customers,

@@ -1,7 +1,10 @@
 //! Tryton REST client (Tryton 8.x, `/<database>/rest/model/<model>[/<id>[/<method>]]`):
 //! a user-application key as `Authorization: Bearer`, the company in
 //! `X-Tryton-Context`, domains and field lists in the query string, and paging
-//! with `Range: records=<first>-<last>`. Validation errors are HTTP 400 with
+//! with `Range: records=<first>-<end>` (`end` exclusive in Tryton 8: the server
+//! reads it as `offset=first, limit=end-first`; it answers `Content-Range:
+//! records <first>-<end>/<count or *>`, and 416 for an empty page past the
+//! first). Validation errors are HTTP 400 with
 //! `{"status": 400, "message": …, "description": …}`.
 //! Reference: https://docs.tryton.org/8.0/server/topics/rest.html
 
@@ -18,9 +21,6 @@ use tokio::sync::Semaphore;
 use super::config::TrytonConfig;
 use crate::credential::Credential;
 use crate::http;
-
-/// Records per search page.
-pub const PAGE: usize = 100;
 
 /// What Tryton answered to a write: done, or refused with its own words.
 pub type Answer<T> = Result<T, String>;
@@ -39,6 +39,23 @@ enum Reply {
     Ok(Value),
     Refused(String),
     NotFound,
+}
+
+/// The total of `Content-Range: records <first>-<end>/<total>`; `None` for `*`
+/// or an absent or unreadable header.
+fn range_total(resp: &reqwest::Response) -> Option<usize> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    v.trim()
+        .strip_prefix("records ")?
+        .rsplit_once('/')?
+        .1
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn b64(v: &Value) -> String {
@@ -66,15 +83,27 @@ impl Client {
         )
     }
 
-    /// One call: budget, concurrency, auth and context headers, status classification.
+    /// One call without a range.
     async fn call(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-        range: Option<(usize, usize)>,
     ) -> Result<Reply, ConnectorError> {
+        Ok(self.exchange(method, path, query, body, None).await?.0)
+    }
+
+    /// One call: budget, concurrency, auth and context headers, status
+    /// classification; with a range, also the total from `Content-Range`.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        range: Option<(usize, usize)>,
+    ) -> Result<(Reply, Option<usize>), ConnectorError> {
         let _permit = self
             .inflight
             .acquire()
@@ -106,13 +135,20 @@ impl Client {
                 problem: "tryton".into(),
             });
         }
+        if let Some((first, _)) = range
+            && status == StatusCode::RANGE_NOT_SATISFIABLE
+        {
+            // The range starts past the last record: an empty last page.
+            return Ok((Reply::Ok(Value::Array(Vec::new())), Some(first)));
+        }
+        let total = range.and_then(|_| range_total(&resp));
         let text = resp.text().await.map_err(http::transport)?;
         if status == StatusCode::NOT_FOUND {
-            return Ok(Reply::NotFound);
+            return Ok((Reply::NotFound, None));
         }
         let value: Option<Value> = serde_json::from_str(&text).ok();
         if status == StatusCode::BAD_REQUEST {
-            return Ok(Reply::Refused(message(value.as_ref(), &text)));
+            return Ok((Reply::Refused(message(value.as_ref(), &text)), None));
         }
         if !status.is_success() {
             return Err(http::status_error(
@@ -123,9 +159,9 @@ impl Client {
             ));
         }
         if text.trim().is_empty() {
-            return Ok(Reply::Ok(Value::Null));
+            return Ok((Reply::Ok(Value::Null), total));
         }
-        value.map(Reply::Ok).ok_or_else(|| {
+        value.map(|v| (Reply::Ok(v), total)).ok_or_else(|| {
             ConnectorError::protocol(format!(
                 "Tryton answered {status} with invalid JSON: {}",
                 text.chars().take(200).collect::<String>()
@@ -137,49 +173,57 @@ impl Client {
         fields.iter().map(|f| ("f", (*f).to_string())).collect()
     }
 
-    /// `GET /model/<model>?d=<domain>&f=…` over every page.
+    /// `GET /model/<model>?d=<domain>&f=…` over every page, in id order (a
+    /// stable order, so no record is skipped or read twice across pages).
+    ///
+    /// A short page does not end the search (a server may cap its pages); the
+    /// search ends on an empty page, on 416, or when Tryton's own count is
+    /// reached. A server that ignores the range (answers more than a page) has
+    /// answered everything at once.
     pub async fn search(
         &self,
         model: &str,
         domain: &Value,
         fields: &[&str],
     ) -> Result<Vec<Value>, ConnectorError> {
+        let page_size = self.cfg.page_size.max(1);
         let mut query = Self::fields(fields);
         query.push(("d", b64(domain)));
+        query.push(("o", b64(&json!([["id", "ASC"]]))));
         let mut out = Vec::new();
         loop {
             let first = out.len();
-            let page = match self
-                .call(
+            let (items, total) = match self
+                .exchange(
                     Method::GET,
                     model,
                     &query,
                     None,
-                    Some((first, first + PAGE - 1)),
+                    Some((first, first + page_size)),
                 )
                 .await?
             {
-                Reply::Ok(Value::Array(items)) => items,
-                Reply::Ok(other) => {
+                (Reply::Ok(Value::Array(items)), total) => (items, total),
+                (Reply::Ok(other), _) => {
                     return Err(ConnectorError::protocol(format!(
                         "Tryton search on {model} answered {other} instead of a list"
                     )));
                 }
-                Reply::Refused(m) => {
+                (Reply::Refused(m), _) => {
                     return Err(ConnectorError::Rejected {
                         status: 400,
                         message: m,
                     });
                 }
-                Reply::NotFound => {
+                (Reply::NotFound, _) => {
                     return Err(ConnectorError::Config {
                         message: format!("Tryton has no model {model} (is its module activated?)"),
                     });
                 }
             };
-            let n = page.len();
-            out.extend(page);
-            if n < PAGE {
+            let n = items.len();
+            out.extend(items);
+            if n == 0 || n > page_size + 1 || total.is_some_and(|t| out.len() >= t) {
                 return Ok(out);
             }
         }
@@ -198,7 +242,6 @@ impl Client {
                 &format!("{model}/{id}"),
                 &Self::fields(fields),
                 None,
-                None,
             )
             .await?
         {
@@ -213,10 +256,7 @@ impl Client {
 
     /// `POST /model/<model>` → the new id, or Tryton's refusal.
     pub async fn create(&self, model: &str, values: &Value) -> Result<Answer<i64>, ConnectorError> {
-        match self
-            .call(Method::POST, model, &[], Some(values), None)
-            .await?
-        {
+        match self.call(Method::POST, model, &[], Some(values)).await? {
             Reply::Ok(v) => super::raw::id(&v).map(Ok).ok_or_else(|| {
                 ConnectorError::protocol(format!("Tryton created a {model} without an id: {v}"))
             }),
@@ -270,7 +310,7 @@ impl Client {
         } else {
             format!("{model}/{id}/{action}")
         };
-        match self.call(method, &path, &[], body, None).await? {
+        match self.call(method, &path, &[], body).await? {
             Reply::Ok(v) => Ok(Ok(v)),
             Reply::Refused(m) => Ok(Err(m)),
             Reply::NotFound => Ok(Err(format!("{model} {id} does not exist in Tryton"))),

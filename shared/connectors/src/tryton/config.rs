@@ -37,6 +37,9 @@ pub struct TrytonConfig {
     /// read-then-write there, so concurrent creates can draw the same number.
     #[serde(default = "default_concurrent")]
     pub concurrent: u32,
+    /// Records per search page (`Range: records=…`).
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
 }
 
 fn default_company() -> i64 {
@@ -53,4 +56,7 @@ fn default_per_minute() -> u32 {
 }
 fn default_concurrent() -> u32 {
     4
+}
+fn default_page_size() -> usize {
+    100
 }

@@ -130,8 +130,8 @@ pub fn parse_erp_id(model: &str, erp_id: &str) -> Result<i64, ConnectorError> {
         .strip_prefix(model)
         .and_then(|rest| rest.strip_prefix(','))
         .and_then(|id| id.parse().ok())
-        .ok_or_else(|| {
-            ConnectorError::protocol(format!("{erp_id:?} is not a Tryton {model} reference"))
+        .ok_or_else(|| ConnectorError::Config {
+            message: format!("{erp_id:?} is not a Tryton {model} reference"),
         })
 }
 

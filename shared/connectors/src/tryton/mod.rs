@@ -268,9 +268,9 @@ impl Tryton {
 
     async fn upsert_contact(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
         let doc = &item.doc;
-        let c = doc
-            .contact()
-            .ok_or_else(|| ConnectorError::protocol("contact without a contact body"))?;
+        let c = doc.contact().ok_or_else(|| ConnectorError::Config {
+            message: "contact without a contact body".into(),
+        })?;
         let existing = match &item.erp_id {
             Some(id) => Some(mapper::parse_erp_id(PARTY, id)?),
             None => self.party_by_code(&doc.reference).await?,
@@ -332,9 +332,9 @@ impl Tryton {
 
     async fn upsert_project(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
         let doc = &item.doc;
-        let p = doc
-            .project()
-            .ok_or_else(|| ConnectorError::protocol("project without a project body"))?;
+        let p = doc.project().ok_or_else(|| ConnectorError::Config {
+            message: "project without a project body".into(),
+        })?;
         let party = mapper::parse_erp_id(PARTY, &p.contact_erp_id)?;
         let status = self
             .code_id(
@@ -477,9 +477,9 @@ impl Tryton {
 
     async fn upsert_timesheet(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
         let doc = &item.doc;
-        let t = doc
-            .timesheet()
-            .ok_or_else(|| ConnectorError::protocol("timesheet without a timesheet body"))?;
+        let t = doc.timesheet().ok_or_else(|| ConnectorError::Config {
+            message: "timesheet without a timesheet body".into(),
+        })?;
         // The line Ferry wrote before, if it is still there (someone may have removed it in Tryton).
         let known = match &item.erp_id {
             Some(id) => {
@@ -562,9 +562,9 @@ impl Tryton {
 
     async fn upsert_invoice(&self, item: &OutboundItem) -> Result<ItemResult, ConnectorError> {
         let doc = &item.doc;
-        let inv = doc
-            .invoice()
-            .ok_or_else(|| ConnectorError::protocol("invoice without an invoice body"))?;
+        let inv = doc.invoice().ok_or_else(|| ConnectorError::Config {
+            message: "invoice without an invoice body".into(),
+        })?;
         let existing = self
             .existing_invoice(item.erp_id.as_deref(), &doc.reference)
             .await?;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate};
 use ferry_canon::Currency;
 use ferry_core::ConnectorError;
-use ferry_core::ports::{ErpDocument, ErpLine, ErpPayment, OutboundItem};
+use ferry_core::ports::{ErpDocument, ErpLine, ErpPayment, ItemResult, OutboundItem};
 use ferry_core::posting::{DocBody, DocKind, DocStatus, PostingDoc};
 use serde_json::{Map, Value, json};
 
@@ -196,23 +196,58 @@ pub fn parse_instant(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
-/// The messages of a document Xero refused within a 200 (`summarizeErrors=false`).
-pub fn refusal(
-    errors: &[raw::ValidationError],
-    status_attr: Option<&str>,
-    has_errors: bool,
-) -> Option<Vec<String>> {
-    let messages: Vec<String> = errors.iter().filter_map(|e| e.message.clone()).collect();
-    if !messages.is_empty() || status_attr == Some("ERROR") || has_errors {
-        Some(if messages.is_empty() {
-            vec!["Xero marked the document as an error without a message".into()]
-        } else {
-            messages
+/// Xero's answer for one item of a write, read field by field from the JSON:
+/// refused (its validation messages), created or updated (its id and number),
+/// or unconfirmed when neither can be read (Xero may hold the document).
+pub fn write_receipt(kind: DocKind, doc: Value) -> ItemResult {
+    let (id_field, number_field, errors_flag) = match kind {
+        DocKind::Contact => ("ContactID", "ContactNumber", "HasValidationErrors"),
+        DocKind::CreditNote => ("CreditNoteID", "CreditNoteNumber", "HasErrors"),
+        DocKind::Invoice | DocKind::Project | DocKind::Timesheet => {
+            ("InvoiceID", "InvoiceNumber", "HasErrors")
+        }
+    };
+    let text = |field: &str| doc.get(field).and_then(Value::as_str).map(str::to_string);
+    let messages: Vec<String> = doc
+        .get("ValidationErrors")
+        .and_then(Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e.get("Message").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
         })
-    } else {
-        None
+        .unwrap_or_default();
+    let flagged = text("StatusAttributeString").as_deref() == Some("ERROR")
+        || doc.get(errors_flag).and_then(Value::as_bool) == Some(true);
+    if !messages.is_empty() || flagged {
+        return ItemResult::Rejected {
+            messages: if messages.is_empty() {
+                vec!["Xero marked the document as an error without a message".into()]
+            } else {
+                messages
+            },
+            response: doc,
+        };
+    }
+    match text(id_field) {
+        Some(erp_id) if !erp_id.is_empty() && erp_id != NIL_ID => ItemResult::Ok {
+            erp_id,
+            erp_number: text(number_field),
+            response: doc,
+        },
+        _ => ItemResult::Unconfirmed {
+            message: format!(
+                "Xero accepted the document but its answer has no readable {id_field}"
+            ),
+            response: doc,
+        },
     }
 }
+
+/// The id Xero puts in items it did not create.
+const NIL_ID: &str = "00000000-0000-0000-0000-000000000000";
 
 /// A Xero invoice or credit note → the neutral document reconciliation reads.
 pub fn read_document(kind: DocKind, d: &raw::Document) -> Result<ErpDocument, ConnectorError> {

@@ -314,53 +314,12 @@ impl ErpConnector for Xero {
                 items.len()
             )));
         }
-        returned
+        // Each item is read on its own, and only for what post needs: a field
+        // Ferry does not use, or cannot parse, never hides a created document's id.
+        Ok(returned
             .into_iter()
-            .map(|doc| {
-                let (id, number, refused) = match kind {
-                    DocKind::Contact => {
-                        let c: raw::Contact =
-                            serde_json::from_value(doc.clone()).unwrap_or_default();
-                        let refused = mapper::refusal(
-                            &c.validation_errors,
-                            c.status_attribute_string.as_deref(),
-                            c.has_validation_errors.unwrap_or(false),
-                        );
-                        (c.contact_id, c.contact_number, refused)
-                    }
-                    _ => {
-                        let d: raw::Document =
-                            serde_json::from_value(doc.clone()).unwrap_or_default();
-                        let refused = mapper::refusal(
-                            &d.validation_errors,
-                            d.status_attribute_string.as_deref(),
-                            d.has_errors.unwrap_or(false),
-                        );
-                        let (id, number) = match kind {
-                            DocKind::CreditNote => (d.credit_note_id, d.credit_note_number),
-                            _ => (d.invoice_id, d.invoice_number),
-                        };
-                        (id, number, refused)
-                    }
-                };
-                match (refused, id) {
-                    (Some(messages), _) => Ok(ItemResult::Rejected {
-                        messages,
-                        response: doc,
-                    }),
-                    (None, Some(erp_id)) if erp_id != "00000000-0000-0000-0000-000000000000" => {
-                        Ok(ItemResult::Ok {
-                            erp_id,
-                            erp_number: number,
-                            response: doc,
-                        })
-                    }
-                    (None, _) => Err(ConnectorError::protocol(
-                        "Xero accepted a document without returning its id",
-                    )),
-                }
-            })
-            .collect()
+            .map(|doc| mapper::write_receipt(kind, doc))
+            .collect())
     }
 
     /// `GET /{collection}?where=Reference=="…"` (contacts: `ContactNumber`).

@@ -115,6 +115,13 @@ pub enum ItemResult {
         messages: Vec<String>,
         response: serde_json::Value,
     },
+    /// The ERP answered for this item but the answer cannot be read as either:
+    /// it may hold the document. Post treats it as an unknown outcome (holds the
+    /// document, then looks it up by reference), never as a refusal.
+    Unconfirmed {
+        message: String,
+        response: serde_json::Value,
+    },
 }
 
 /// A document found in the ERP.

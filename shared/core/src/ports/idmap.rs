@@ -23,7 +23,10 @@ pub struct IdMapEntry {
 /// What `claim` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The caller holds the document until its lease ends. `entry` is the state before the claim.
+    /// The caller holds the document until its lease ends. `entry` is the state
+    /// before the claim. An entry without an ERP id means an earlier post claimed
+    /// the document and never recorded a write: its create may have reached the
+    /// ERP, so the caller must look the document up before creating it.
     Granted { entry: Option<IdMapEntry> },
     /// The ERP already holds this content, or a newer version: nothing to write.
     Stale {
@@ -75,6 +78,17 @@ pub trait IdMap: Send + Sync {
 
     /// Ends the lease without recording a write.
     async fn release(&self, tenant: &TenantId, doc_key: &str) -> Result<(), PortError>;
+
+    /// Keeps the lease until `until` without recording a write: after a call whose
+    /// outcome is unknown, the ERP may still be committing, and no other post may
+    /// look the document up (and create it) before then. Does nothing if the
+    /// document has no entry.
+    async fn hold(
+        &self,
+        tenant: &TenantId,
+        doc_key: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), PortError>;
 
     /// Reverse lookup: the Ferry document an ERP id belongs to.
     async fn find_by_erp_id(

@@ -3,9 +3,16 @@
 //! Per document: an idempotency record (Powertools protocol: INPROGRESS /
 //! COMPLETED, expiry, payload hash) plus a per-document lease in the id map that
 //! refuses versions not newer than the one written (an older update never
-//! overwrites a newer one), plus the ERP's own key (`Idempotency-Key`, and a
-//! lookup by Ferry's reference after any attempt whose outcome is unknown), so a
-//! crash between the ERP's commit and our bookkeeping cannot post twice.
+//! overwrites a newer one), plus the ERP's own key (`Idempotency-Key`).
+//!
+//! The rule against a second ERP document is about the document, not the
+//! attempt: once a post has claimed a document, a create of it may have reached
+//! the ERP, so every later write of that document without a recorded ERP id,
+//! whatever its version or idempotency key, first looks it up by Ferry's
+//! reference and adopts what it finds. After a call whose outcome is unknown the
+//! document stays held (`Settings::unknown_outcome_hold`), so the lookup is not
+//! made while the ERP may still be committing the earlier create. Connectors
+//! only supply `find_by_reference`; the rule lives here.
 //! Documents of one kind are batched into one ERP call where the ERP allows it,
 //! within the account's shared rate budget.
 
@@ -46,6 +53,8 @@ struct Job {
     receive_count: u32,
     /// What a replay re-reads if the ERP refuses the document.
     resync: Vec<ResyncItem>,
+    /// The message the job came from (kept queued when its tenant is not served).
+    body: String,
 }
 
 impl Job {
@@ -67,7 +76,9 @@ struct Held {
     job: Job,
     key: String,
     erp_id: Option<String>,
-    prior_attempts: u32,
+    /// An earlier post claimed this document and recorded no ERP id: a create
+    /// of it may have reached the ERP (under any version or key).
+    maybe_created: bool,
     adopted: bool,
 }
 
@@ -89,10 +100,27 @@ pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outc
             }
         };
         match envelope {
-            Envelope::Post(cmd) => jobs.push(job_from_command(index, *cmd, msg.receive_count)),
-            Envelope::Flush(f) => match job_from_flush(deps, index, &f, msg.receive_count).await {
-                Ok(Some(job)) => jobs.push(job),
-                Ok(None) => outcomes[index] = Some(Outcome::Done),
+            Envelope::Post(cmd) => jobs.push(job_from_command(index, *cmd, msg)),
+            Envelope::Flush(f) => match job_from_flush(deps, index, &f, msg).await {
+                Ok(Flushed::Job(job)) => jobs.push(*job),
+                Ok(Flushed::Nothing) => outcomes[index] = Some(Outcome::Done),
+                Ok(Flushed::NotServed) => {
+                    outcomes[index] = Some(
+                        retry::not_served(
+                            deps,
+                            retry::Unserved {
+                                tenant: &f.tenant,
+                                stage: "post",
+                                domain: f.domain,
+                                source_key: &f.group,
+                                receive_count: msg.receive_count,
+                                queue: QueueName::Post,
+                                body: &msg.body,
+                            },
+                        )
+                        .await,
+                    )
+                }
                 Err(e) => {
                     outcomes[index] = Some(Outcome::backoff(
                         &deps.settings,
@@ -151,7 +179,7 @@ pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outc
         .collect()
 }
 
-fn job_from_command(index: usize, cmd: PostCommand, receive_count: u32) -> Job {
+fn job_from_command(index: usize, cmd: PostCommand, msg: &ReceivedMessage) -> Job {
     let resync = cmd
         .source_keys
         .iter()
@@ -169,24 +197,35 @@ fn job_from_command(index: usize, cmd: PostCommand, receive_count: u32) -> Job {
         source_hash: cmd.source_hash,
         template_version: cmd.template_version,
         correlation_id: cmd.correlation_id,
-        receive_count,
+        receive_count: msg.receive_count,
         resync,
+        body: msg.body.clone(),
     }
 }
 
-/// Renders a summary group's current state. `None`: nothing to write (an empty
-/// group that never reached the ERP, or a render refusal already recorded).
+/// What a summary flush comes to.
+enum Flushed {
+    Job(Box<Job>),
+    /// Nothing to write (an empty group that never reached the ERP, or a render
+    /// refusal already recorded).
+    Nothing,
+    /// The group's tenant is not configured in this process.
+    NotServed,
+}
+
+/// Renders a summary group's current state.
 async fn job_from_flush(
     deps: &Deps,
     index: usize,
     f: &FlushGroup,
-    receive_count: u32,
-) -> Result<Option<Job>, PortError> {
+    msg: &ReceivedMessage,
+) -> Result<Flushed, PortError> {
     let Some(ctx) = deps.tenants.context(&f.tenant).await? else {
-        return Ok(None);
+        return Ok(Flushed::NotServed);
     };
     let Some(rule) = ctx.template.rule(f.domain) else {
-        return Ok(None);
+        tracing::warn!(tenant = %f.tenant, domain = %f.domain, "flush for a domain the template no longer summarises");
+        return Ok(Flushed::Nothing);
     };
     // Clear the schedule first: a change staged after this point schedules a new flush.
     deps.staging.unschedule(&f.tenant, &f.group).await?;
@@ -194,7 +233,7 @@ async fn job_from_flush(
     if snapshot.header.is_none() && snapshot.members.is_empty() {
         // Nothing was ever staged in this group (or the message names a group of
         // another store): there is nothing to flush.
-        return Ok(None);
+        return Ok(Flushed::Nothing);
     }
     let Some(header) = snapshot
         .header
@@ -219,7 +258,7 @@ async fn job_from_flush(
             .await?
             .is_none_or(|e| e.erp_id.is_none())
     {
-        return Ok(None);
+        return Ok(Flushed::Nothing);
     }
     let doc = match mapping::render_summary(
         &ctx.template,
@@ -231,10 +270,10 @@ async fn job_from_flush(
         Ok(d) => d,
         Err(v) => {
             tracing::error!(group = %f.group, reason = %v.reason, "summary cannot render");
-            return Ok(None);
+            return Ok(Flushed::Nothing);
         }
     };
-    Ok(Some(Job {
+    Ok(Flushed::Job(Box::new(Job {
         index,
         tenant: f.tenant.clone(),
         domain: f.domain,
@@ -250,8 +289,9 @@ async fn job_from_flush(
         version: snapshot.revision,
         template_version: ctx.template.version.clone(),
         correlation_id: f.correlation_id.clone(),
-        receive_count,
-    }))
+        receive_count: msg.receive_count,
+        body: msg.body.clone(),
+    })))
 }
 
 async fn post_group(
@@ -264,8 +304,25 @@ async fn post_group(
     let ctx = match deps.tenants.context(tenant).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            tracing::error!(tenant = %tenant, "post for an unknown tenant dropped");
-            return jobs.into_iter().map(|j| (j.index, Outcome::Done)).collect();
+            let mut out = Vec::new();
+            for j in jobs {
+                let body = j.body.clone();
+                let outcome = retry::not_served(
+                    deps,
+                    retry::Unserved {
+                        tenant,
+                        stage: "post",
+                        domain: j.domain,
+                        source_key: &j.doc.key,
+                        receive_count: j.receive_count,
+                        queue: QueueName::Post,
+                        body: &body,
+                    },
+                )
+                .await;
+                out.push((j.index, outcome));
+            }
+            return out;
         }
         Err(e) => {
             return jobs
@@ -294,10 +351,10 @@ async fn post_group(
         }
     }
 
-    // An earlier attempt may have reached the ERP: find it by our reference before creating.
+    // An earlier create may have reached the ERP: find it by our reference before creating.
     let mut ready = Vec::new();
     for mut h in held {
-        if h.erp_id.is_none() && h.prior_attempts > 0 {
+        if h.erp_id.is_none() && h.maybe_created {
             match ctx.erp.find_by_reference(&h.job.doc).await {
                 Ok(Some(found)) => {
                     tracing::info!(doc = %h.job.doc.key, erp_id = %found.erp_id, "adopting the document an earlier attempt created");
@@ -367,13 +424,18 @@ async fn post_group(
                         ItemResult::Rejected { messages, response } => {
                             rejected(deps, &ctx, h, &messages, &response).await
                         }
+                        ItemResult::Unconfirmed { message, .. } => {
+                            call_failed(deps, h, &ConnectorError::transient(message))
+                                .await
+                                .1
+                        }
                     };
                     out.push((h.job.index, outcome));
                 }
             }
             Ok(results) => {
-                let e = ConnectorError::protocol(format!(
-                    "ERP answered {} results for {} documents",
+                let e = ConnectorError::transient(format!(
+                    "ERP answered {} results for {} documents; it may hold them",
                     results.len(),
                     chunk.len()
                 ));
@@ -382,6 +444,7 @@ async fn post_group(
                 }
             }
             Err(e) => {
+                let e = outcome_of_write(e);
                 for h in chunk {
                     out.push(call_failed(deps, h, &e).await);
                 }
@@ -389,6 +452,18 @@ async fn post_group(
         }
     }
     out
+}
+
+/// What a failed write means for the documents it carried. An answer Ferry
+/// cannot read came after the ERP received the request, so the ERP may hold the
+/// documents: that is an unknown outcome (hold, then look up), not a refusal.
+fn outcome_of_write(e: ConnectorError) -> ConnectorError {
+    match e {
+        ConnectorError::Protocol { message } => ConnectorError::transient(format!(
+            "the ERP's answer cannot be read, so it may hold the documents: {message}"
+        )),
+        other => other,
+    }
 }
 
 /// Takes the idempotency key and the document lease, or says why not.
@@ -451,9 +526,9 @@ async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError>
         .await?;
     match claim {
         Claim::Granted { entry } => Ok(Ok(Held {
+            maybe_created: prior_attempts > 0 || entry.as_ref().is_some_and(|e| e.erp_id.is_none()),
             erp_id: entry.and_then(|e| e.erp_id),
             key,
-            prior_attempts,
             adopted: false,
             job,
         })),
@@ -700,17 +775,20 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
     let job = &h.job;
     let now = deps.clock.now();
     let r: Result<Outcome, PortError> = async {
-        deps.idmap.release(&job.tenant, &job.doc.key).await?;
         match e.class() {
             RetryClass::Throttled { retry_after } => {
                 // A 429 means the request was not processed.
+                deps.idmap.release(&job.tenant, &job.doc.key).await?;
                 deps.idempotency.release(&job.tenant, &h.key).await?;
                 let after =
                     retry::retry_after_or_backoff(&deps.settings, job.receive_count, retry_after);
                 Ok(Outcome::throttled(after, e.to_string()))
             }
             RetryClass::Transient => {
-                // Maybe committed: keep the record so the next attempt looks before it writes.
+                // Maybe committed, maybe still committing: hold the document a while,
+                // and keep the record so the next attempt looks before it writes.
+                let until = now + chrono_duration(deps.settings.unknown_outcome_hold);
+                deps.idmap.hold(&job.tenant, &job.doc.key, until).await?;
                 deps.idempotency.abandon(&job.tenant, &h.key, now).await?;
                 let ex = post_exception(
                     deps,
@@ -733,6 +811,7 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
                 ))
             }
             RetryClass::Permanent => {
+                deps.idmap.release(&job.tenant, &job.doc.key).await?;
                 deps.idempotency.release(&job.tenant, &h.key).await?;
                 let owner = match e {
                     ConnectorError::Rejected { .. } => Owner::Finance,

@@ -110,6 +110,62 @@ pub async fn raise(deps: &Deps, record: ExceptionRecord) -> Result<ExceptionReco
     Ok(stored)
 }
 
+/// Where a message whose tenant this process does not serve came from.
+pub struct Unserved<'a> {
+    pub tenant: &'a TenantId,
+    pub stage: &'a str,
+    pub domain: Domain,
+    pub source_key: &'a str,
+    pub receive_count: u32,
+    pub queue: QueueName,
+    pub body: &'a str,
+}
+
+/// A message for a tenant this process has no configuration for (another
+/// process's tenant on a shared store, or a function deployed without the
+/// tenant's files) is never deleted: it is retried with backoff, so a process
+/// that serves the tenant can take it, and it dead-letters after the receive
+/// limit into an exception with this reason. The exception says so at once.
+pub async fn not_served(deps: &Deps, u: Unserved<'_>) -> Outcome {
+    let message = format!(
+        "tenant {} is not configured in this process; the message stays queued",
+        u.tenant
+    );
+    tracing::error!(tenant = %u.tenant, stage = u.stage, source_key = u.source_key, "{message}");
+    let now = deps.clock.now();
+    let raised = raise(
+        deps,
+        ExceptionRecord {
+            id: exception_id(u.tenant, u.stage, u.source_key),
+            tenant: u.tenant.clone(),
+            stage: u.stage.into(),
+            domain: u.domain,
+            source_key: u.source_key.into(),
+            reason: "tenant.not_served".into(),
+            message: message.clone(),
+            field: None,
+            rule: None,
+            erp_message: None,
+            owner: Owner::Support,
+            status: ExceptionStatus::Retrying,
+            attempts: 1,
+            first_seen: now,
+            last_seen: now,
+            amount: None,
+            hours: None,
+            doc_key: None,
+            blocked_by: None,
+            replay_queue: u.queue,
+            replay_body: u.body.into(),
+        },
+    )
+    .await;
+    if let Err(e) = raised {
+        tracing::warn!(error = %e, "could not record the unserved message");
+    }
+    Outcome::backoff(&deps.settings, u.receive_count, message)
+}
+
 /// What draining a dead-letter queue did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DrainReport {

@@ -142,8 +142,20 @@ async fn transform_notice(
     receive_count: u32,
 ) -> Result<Outcome, Failure> {
     let Some(ctx) = deps.tenants.context(&notice.tenant).await? else {
-        tracing::error!(tenant = %notice.tenant, "notice for an unknown tenant dropped");
-        return Ok(Outcome::Done);
+        let body = Envelope::Change(notice.clone()).to_body();
+        return Ok(retry::not_served(
+            deps,
+            retry::Unserved {
+                tenant: &notice.tenant,
+                stage: "transform",
+                domain: notice.domain,
+                source_key: &notice.source_key(),
+                receive_count,
+                queue: QueueName::Transform,
+                body: &body,
+            },
+        )
+        .await);
     };
     let w = Work {
         deps,

@@ -359,6 +359,63 @@ pub async fn id_map(s: Arc<dyn IdMap>) {
     })
     .await
     .expect("commit");
+
+    // A document claimed and never recorded: the next claim says so, so the
+    // caller looks it up before creating it, whatever version it writes.
+    let attempted = "summaries/cw:attempted";
+    s.claim(claim(&t, attempted, 1, "a1", now))
+        .await
+        .expect("claim");
+    s.release(&t, attempted).await.expect("release");
+    match s
+        .claim(claim(&t, attempted, 2, "a2", now + secs(1)))
+        .await
+        .expect("claim")
+    {
+        Claim::Granted { entry: Some(e) } => assert_eq!(
+            (e.erp_id, e.doc_key.as_str()),
+            (None, attempted),
+            "an earlier claim without a write is reported"
+        ),
+        other => panic!("a claimed-before document must report its entry, got {other:?}"),
+    }
+    // After an unknown outcome the document stays held until `until`, exactly.
+    let until = now + secs(120);
+    s.hold(&t, attempted, until).await.expect("hold");
+    assert_eq!(
+        s.get(&t, attempted)
+            .await
+            .expect("get")
+            .and_then(|e| e.lease_until),
+        Some(until)
+    );
+    assert!(
+        matches!(
+            s.claim(claim(&t, attempted, 3, "a3", until - ms(1)))
+                .await
+                .expect("claim"),
+            Claim::Busy { until: u } if u == until
+        ),
+        "a held document cannot be claimed before the hold ends"
+    );
+    assert!(
+        matches!(
+            s.claim(claim(&t, attempted, 3, "a3", until))
+                .await
+                .expect("claim"),
+            Claim::Granted { entry: Some(_) }
+        ),
+        "the hold ends at `until`"
+    );
+    s.hold(&t, "summaries/cw:never-claimed", until)
+        .await
+        .expect("hold of a missing entry");
+    assert_eq!(
+        s.get(&t, "summaries/cw:never-claimed").await.expect("get"),
+        None,
+        "holding a document nobody claimed creates nothing"
+    );
+
     let invoices = s.list(&t, "invoices/").await.expect("list");
     assert_eq!(
         invoices
