@@ -78,7 +78,11 @@ impl Default for Options {
         Options {
             spec: small_firm(),
             template: demo_template(),
-            settings: ferry_cli::local::local_settings(),
+            settings: Settings {
+                // The simulators answer at once: a short hold keeps lost-answer tests quick.
+                unknown_outcome_hold: Duration::from_secs(3),
+                ..ferry_cli::local::local_settings()
+            },
             xero_batch: 50,
             xero_headroom: 5,
             xero_timeout_seconds: None,

@@ -21,14 +21,18 @@ pub fn client(timeout: Duration) -> reqwest::Client {
 /// was sent leaves the outcome unknown: transient, and the caller must not assume
 /// nothing happened.
 pub fn transport(e: reqwest::Error) -> ConnectorError {
+    if e.is_connect() {
+        // Nothing was sent.
+        return ConnectorError::transient(format!("could not connect: {e}"));
+    }
     let what = if e.is_timeout() {
         "timed out"
-    } else if e.is_connect() {
-        "could not connect"
     } else {
         "transport error"
     };
-    ConnectorError::transient(format!("{what}: {e}"))
+    ConnectorError::Unanswered {
+        message: format!("{what}: {e}"),
+    }
 }
 
 /// The longest pause a vendor's `Retry-After` can impose: a day (Xero's daily
@@ -71,6 +75,10 @@ pub fn status_error(
         401 | 403 => ConnectorError::Config {
             message: format!("HTTP {status}: {message}"),
         },
+        // A gateway that gave up on the origin: the origin may still be working.
+        502 | 504 => ConnectorError::Unanswered {
+            message: format!("HTTP {status}: {message}"),
+        },
         408 | 500..=599 => ConnectorError::Transient {
             message: format!("HTTP {status}: {message}"),
         },
@@ -94,5 +102,46 @@ mod tests {
         );
         assert_eq!(retry_after_value("-5"), None);
         assert_eq!(retry_after_value("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn a_gateway_that_gave_up_leaves_the_outcome_unknown_an_origin_error_does_not() {
+        let class = |code: u16| {
+            let e = status_error(
+                StatusCode::from_u16(code).expect("status"),
+                None,
+                "x",
+                "m".into(),
+            );
+            match e {
+                ConnectorError::Unanswered { .. } => "unanswered",
+                ConnectorError::Transient { .. } => "transient",
+                ConnectorError::Throttled { .. } => "throttled",
+                ConnectorError::Config { .. } => "config",
+                ConnectorError::Rejected { .. } => "rejected",
+                ConnectorError::Protocol { .. } => "protocol",
+            }
+        };
+        let got: Vec<(u16, &str)> = [400, 401, 403, 404, 408, 429, 500, 501, 502, 503, 504, 599]
+            .into_iter()
+            .map(|c| (c, class(c)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (400, "rejected"),
+                (401, "config"),
+                (403, "config"),
+                (404, "rejected"),
+                (408, "transient"),
+                (429, "throttled"),
+                (500, "transient"),
+                (501, "transient"),
+                (502, "unanswered"),
+                (503, "transient"),
+                (504, "unanswered"),
+                (599, "transient"),
+            ]
+        );
     }
 }

@@ -47,8 +47,8 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// A post may hold a document this long before another may take over.
     pub post_lease: Duration,
-    /// After an ERP write whose outcome is unknown (a timeout, a dropped answer)
-    /// the document stays held this long: the ERP may still be committing, and
+    /// After an ERP write that got no answer (a timeout, a dropped connection, a
+    /// gateway's 502/504) the document stays held this long: the ERP may still be committing, and
     /// the next write of the document looks it up by reference only after it.
     pub unknown_outcome_hold: Duration,
     /// Records per poll page.

@@ -48,9 +48,15 @@ impl PortError {
 /// A vendor API call failed. Connectors classify; use cases decide.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectorError {
-    /// Timeout, connection reset, 5xx: the request may or may not have been applied.
+    /// 5xx, a store or budget briefly unavailable, a connection refused: worth
+    /// retrying. Where the vendor answered, it has finished with the request.
     #[error("transient: {message}")]
     Transient { message: String },
+    /// The request was sent and no answer came from the vendor (a timeout, a
+    /// connection dropped mid-answer, a gateway's 502/504): the vendor may still
+    /// be applying it. Retried like `Transient`, after the vendor has had time to finish.
+    #[error("no answer: {message}")]
+    Unanswered { message: String },
     /// 429 or the vendor's equivalent.
     #[error("throttled ({problem}): retry after {retry_after:?}")]
     Throttled {
@@ -71,7 +77,9 @@ pub enum ConnectorError {
 impl ConnectorError {
     pub fn class(&self) -> RetryClass {
         match self {
-            ConnectorError::Transient { .. } => RetryClass::Transient,
+            ConnectorError::Transient { .. } | ConnectorError::Unanswered { .. } => {
+                RetryClass::Transient
+            }
             ConnectorError::Throttled { retry_after, .. } => RetryClass::Throttled {
                 retry_after: *retry_after,
             },

@@ -9,9 +9,10 @@
 //! attempt: once a post has claimed a document, a create of it may have reached
 //! the ERP, so every later write of that document without a recorded ERP id,
 //! whatever its version or idempotency key, first looks it up by Ferry's
-//! reference and adopts what it finds. After a call whose outcome is unknown the
-//! document stays held (`Settings::unknown_outcome_hold`), so the lookup is not
-//! made while the ERP may still be committing the earlier create. Connectors
+//! reference and adopts what it finds. After a write that got no answer
+//! (`ConnectorError::Unanswered`) the document stays held
+//! (`Settings::unknown_outcome_hold`), so the lookup is not made while the ERP
+//! may still be committing the earlier create. Connectors
 //! only supply `find_by_reference`; the rule lives here.
 //! Documents of one kind are batched into one ERP call where the ERP allows it,
 //! within the account's shared rate budget.
@@ -785,10 +786,15 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
                 Ok(Outcome::throttled(after, e.to_string()))
             }
             RetryClass::Transient => {
-                // Maybe committed, maybe still committing: hold the document a while,
-                // and keep the record so the next attempt looks before it writes.
-                let until = now + chrono_duration(deps.settings.unknown_outcome_hold);
-                deps.idmap.hold(&job.tenant, &job.doc.key, until).await?;
+                // Maybe committed: keep the record so the next attempt looks before it
+                // writes. Without an answer the ERP may still be committing: hold the
+                // document a while, so no lookup runs before it has finished.
+                if matches!(e, ConnectorError::Unanswered { .. }) {
+                    let until = now + chrono_duration(deps.settings.unknown_outcome_hold);
+                    deps.idmap.hold(&job.tenant, &job.doc.key, until).await?;
+                } else {
+                    deps.idmap.release(&job.tenant, &job.doc.key).await?;
+                }
                 deps.idempotency.abandon(&job.tenant, &h.key, now).await?;
                 let ex = post_exception(
                     deps,
