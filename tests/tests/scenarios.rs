@@ -655,6 +655,49 @@ async fn an_entry_deleted_while_no_callback_reached_ferry_leaves_its_invoice_at_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_finance_approved_is_not_put_back_to_draft_and_the_edit_is_an_exception() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let project = tm_project(&h);
+    let invoice = h
+        .summary_invoice(project, month())
+        .into_iter()
+        .next()
+        .expect("the project's summary invoice");
+    assert_eq!(invoice["Status"], "DRAFT");
+    let id = invoice["InvoiceID"].as_str().expect("id").to_string();
+    let before = invoiced_hours(&h.summary_invoice(project, month()));
+    // Finance approves it in Xero; then more October time arrives in the PSA.
+    h.sims.xero.authorise(&id).await.expect("approved");
+    log_time(&h, project, "2026-10-29T09:00:00Z", 1.5).await;
+    h.settle().await;
+    let after = h.summary_invoice(project, month());
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        after[0]["Status"], "AUTHORISED",
+        "finance's approval stands"
+    );
+    assert_eq!(
+        invoiced_hours(&after),
+        before,
+        "the approved invoice is not changed behind finance's back"
+    );
+    let held: Vec<_> = h
+        .open_exceptions()
+        .await
+        .into_iter()
+        .filter(|e| e.stage == "post" && e.source_key.starts_with("summary/"))
+        .collect();
+    assert!(
+        held.iter().any(|e| e.owner == Owner::Finance
+            && e.erp_message
+                .as_deref()
+                .is_some_and(|m| m.contains("not of valid status"))),
+        "the refused edit is an exception for finance, in Xero's words: {held:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_entry_leaves_its_summary_invoice() {
     let h = Harness::start(small_firm()).await;
     h.sync().await;

@@ -455,6 +455,24 @@ impl XeroSim {
             .collect()
     }
 
+    /// Finance approves a draft invoice in Xero's UI. Sends an INVOICE webhook.
+    pub async fn authorise(&self, invoice_id: &str) -> Result<(), String> {
+        {
+            let mut org = self.inner.org.lock().expect("not poisoned");
+            let inv = org
+                .invoices
+                .get_mut(invoice_id)
+                .ok_or_else(|| format!("no invoice {invoice_id}"))?;
+            if !matches!(inv["Status"].as_str(), Some("DRAFT" | "SUBMITTED")) {
+                return Err(format!("invoice {invoice_id} is {}", inv["Status"]));
+            }
+            inv["Status"] = json!("AUTHORISED");
+            inv["UpdatedDateUTC"] = json!(now_ms());
+        }
+        self.send_webhook(invoice_id).await;
+        Ok(())
+    }
+
     /// A customer pays an invoice (as if recorded in Xero's UI). Sends an INVOICE webhook.
     pub async fn pay_invoice(
         &self,
@@ -1280,6 +1298,12 @@ fn validate_document(
         }
         (Some("AUTHORISED"), "DELETED") => {
             errors.push("An authorised document cannot be deleted; void it instead".into())
+        }
+        // Xero's status changes: DRAFT -> SUBMITTED/AUTHORISED/DELETED,
+        // SUBMITTED -> DRAFT/AUTHORISED/DELETED, AUTHORISED -> VOIDED; an approved
+        // document never goes back (Xero's words for any other change).
+        (Some("AUTHORISED"), "DRAFT" | "SUBMITTED") => {
+            errors.push("Invoice not of valid status for modification".into())
         }
         (Some("DRAFT") | Some("SUBMITTED") | None, "VOIDED") => {
             errors.push("Only authorised documents can be voided; delete a draft instead".into())
