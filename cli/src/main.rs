@@ -480,18 +480,8 @@ async fn run() -> anyhow::Result<ExitCode> {
                     Ok(())
                 }
             };
-            host.shutdown().await;
+            let left: u64 = host.shutdown().await.iter().map(|(_, d)| d.total()).sum();
             outcome?;
-            let left: u64 = {
-                let mut n = 0;
-                for q in ferry_core::ports::QueueName::ALL {
-                    n += ferry_core::ports::Queue::depth(local.deps.queue.as_ref(), q)
-                        .await
-                        .map(|d| d.total())
-                        .unwrap_or(0);
-                }
-                n
-            };
             if left > 0 {
                 eprintln!(
                     "{left} messages are still queued in {}; the next `ferry sync` continues them",

@@ -170,11 +170,7 @@ impl LocalHost {
 
     /// Depth of every queue.
     pub async fn depths(&self) -> Vec<(QueueName, QueueDepth)> {
-        let mut out = Vec::new();
-        for q in QueueName::ALL {
-            out.push((q, self.deps.queue.depth(q).await.unwrap_or_default()));
-        }
-        out
+        queue_depths(&self.deps).await
     }
 
     /// Waits until every queue is empty (including delayed and in-flight messages)
@@ -202,13 +198,23 @@ impl LocalHost {
         }
     }
 
-    /// Stops the workers after their current batch.
-    pub async fn shutdown(self) {
+    /// Stops the workers after their current batch; returns what stays queued.
+    pub async fn shutdown(self) -> Vec<(QueueName, QueueDepth)> {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
+        queue_depths(&self.deps).await
     }
+}
+
+/// Every queue's depth (a queue that cannot be read counts as empty).
+async fn queue_depths(deps: &Deps) -> Vec<(QueueName, QueueDepth)> {
+    let mut out = Vec::new();
+    for q in QueueName::ALL {
+        out.push((q, deps.queue.depth(q).await.unwrap_or_default()));
+    }
+    out
 }
 
 /// The local stand-in for API Gateway: `POST /webhooks/{connector}/{tenant}`.

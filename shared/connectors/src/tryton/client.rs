@@ -2,9 +2,8 @@
 //! a user-application key as `Authorization: Bearer`, the company in
 //! `X-Tryton-Context`, domains and field lists in the query string, and paging
 //! with `Range: records=<first>-<end>` (`end` exclusive in Tryton 8: the server
-//! reads it as `offset=first, limit=end-first`; it answers `Content-Range:
-//! records <first>-<end>/<count or *>`, and 416 for an empty page past the
-//! first). Validation errors are HTTP 400 with
+//! reads it as `offset=first, limit=end-first`, and answers `Content-Range:
+//! records <first>-<end>/<count or *>`). Validation errors are HTTP 400 with
 //! `{"status": 400, "message": …, "description": …}`.
 //! Reference: https://docs.tryton.org/8.0/server/topics/rest.html
 
@@ -135,12 +134,6 @@ impl Client {
                 problem: "tryton".into(),
             });
         }
-        if let Some((first, _)) = range
-            && status == StatusCode::RANGE_NOT_SATISFIABLE
-        {
-            // The range starts past the last record: an empty last page.
-            return Ok((Reply::Ok(Value::Array(Vec::new())), Some(first)));
-        }
         let total = range.and_then(|_| range_total(&resp));
         let text = resp.text().await.map_err(http::transport)?;
         if status == StatusCode::NOT_FOUND {
@@ -173,13 +166,12 @@ impl Client {
         fields.iter().map(|f| ("f", (*f).to_string())).collect()
     }
 
-    /// `GET /model/<model>?d=<domain>&f=…` over every page, in id order (a
-    /// stable order, so no record is skipped or read twice across pages).
-    ///
-    /// A short page does not end the search (a server may cap its pages); the
-    /// search ends on an empty page, on 416, or when Tryton's own count is
-    /// reached. A server that ignores the range (answers more than a page) has
-    /// answered everything at once.
+    /// `GET /model/<model>?d=<domain>&f=…` over every page, by keyset: each
+    /// page is the first `page_size` records, in id order, with an id above the
+    /// last one read. A record created or deleted between pages shifts nothing,
+    /// and a server that ignores the range still moves on. The search ends on an
+    /// empty page or when a page holds everything Tryton counted as left
+    /// (`Content-Range`), never on a short page alone (a server may cap pages).
     pub async fn search(
         &self,
         model: &str,
@@ -187,23 +179,29 @@ impl Client {
         fields: &[&str],
     ) -> Result<Vec<Value>, ConnectorError> {
         let page_size = self.cfg.page_size.max(1);
-        let mut query = Self::fields(fields);
-        query.push(("d", b64(domain)));
-        query.push(("o", b64(&json!([["id", "ASC"]]))));
-        let mut out = Vec::new();
+        let mut fields = fields.to_vec();
+        if !fields.contains(&"id") {
+            fields.push("id");
+        }
+        let order = ("o", b64(&json!([["id", "ASC"]])));
+        let mut out: Vec<Value> = Vec::new();
         loop {
-            let first = out.len();
-            let (items, total) = match self
-                .exchange(
-                    Method::GET,
-                    model,
-                    &query,
-                    None,
-                    Some((first, first + page_size)),
-                )
+            let after = match out.last() {
+                Some(last) => super::raw::id(last).ok_or_else(|| {
+                    ConnectorError::protocol(format!(
+                        "Tryton search on {model}: a record without an id"
+                    ))
+                })?,
+                None => 0,
+            };
+            let mut query = Self::fields(&fields);
+            query.push(("d", b64(&json!(["AND", domain, ["id", ">", after]]))));
+            query.push(order.clone());
+            let (items, left) = match self
+                .exchange(Method::GET, model, &query, None, Some((0, page_size)))
                 .await?
             {
-                (Reply::Ok(Value::Array(items)), total) => (items, total),
+                (Reply::Ok(Value::Array(items)), left) => (items, left),
                 (Reply::Ok(other), _) => {
                     return Err(ConnectorError::protocol(format!(
                         "Tryton search on {model} answered {other} instead of a list"
@@ -223,7 +221,7 @@ impl Client {
             };
             let n = items.len();
             out.extend(items);
-            if n == 0 || n > page_size + 1 || total.is_some_and(|t| out.len() >= t) {
+            if n == 0 || left.is_some_and(|t| n >= t) {
                 return Ok(out);
             }
         }

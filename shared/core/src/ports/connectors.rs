@@ -116,8 +116,8 @@ pub enum ItemResult {
         response: serde_json::Value,
     },
     /// The ERP answered for this item but the answer cannot be read as either:
-    /// it may hold the document. Post treats it as an unknown outcome (holds the
-    /// document, then looks it up by reference), never as a refusal.
+    /// it may hold the document. Post treats it as an unknown outcome (the next
+    /// attempt looks the document up by reference), never as a refusal.
     Unconfirmed {
         message: String,
         response: serde_json::Value,

@@ -79,8 +79,8 @@ pub trait IdMap: Send + Sync {
     /// Ends the lease without recording a write.
     async fn release(&self, tenant: &TenantId, doc_key: &str) -> Result<(), PortError>;
 
-    /// Keeps the lease until `until` without recording a write: after a call whose
-    /// outcome is unknown, the ERP may still be committing, and no other post may
+    /// Keeps the lease until `until` without recording a write: after a write that
+    /// got no answer, the ERP may still be committing, and no other post may
     /// look the document up (and create it) before then. Does nothing if the
     /// document has no entry.
     async fn hold(

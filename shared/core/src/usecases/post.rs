@@ -483,8 +483,11 @@ async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError>
             expires_at: now + chrono_duration(deps.settings.idempotency_ttl),
         })
         .await?;
-    let prior_attempts = match begin {
-        Begin::Started { prior_attempts } => prior_attempts,
+    match begin {
+        // Whether or not an earlier attempt used this key, the id map says whether
+        // a create of the document may have reached the ERP (`maybe_created`):
+        // every attempt that could send claimed it first.
+        Begin::Started { .. } => {}
         Begin::Completed { .. } => {
             tracing::info!(doc = %job.doc.key, "already posted (duplicate delivery)");
             return Ok(Err(Outcome::Done));
@@ -527,7 +530,7 @@ async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError>
         .await?;
     match claim {
         Claim::Granted { entry } => Ok(Ok(Held {
-            maybe_created: prior_attempts > 0 || entry.as_ref().is_some_and(|e| e.erp_id.is_none()),
+            maybe_created: entry.as_ref().is_some_and(|e| e.erp_id.is_none()),
             erp_id: entry.and_then(|e| e.erp_id),
             key,
             adopted: false,

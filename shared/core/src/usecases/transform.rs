@@ -48,7 +48,7 @@ pub async fn handle_message(deps: &Deps, msg: &ReceivedMessage) -> Outcome {
         }
     };
     let result = match envelope {
-        Envelope::Change(notice) => transform_notice(deps, &notice, msg.receive_count).await,
+        Envelope::Change(notice) => transform_notice(deps, &notice, msg).await,
         Envelope::Resync(r) => resync(deps, &r).await.map(|_| Outcome::Done),
         // Post-queue messages on the wrong queue: forward rather than drop.
         other @ (Envelope::Post(_) | Envelope::Flush(_)) => deps
@@ -139,10 +139,10 @@ struct Work<'a> {
 async fn transform_notice(
     deps: &Deps,
     notice: &ChangeNotice,
-    receive_count: u32,
+    msg: &ReceivedMessage,
 ) -> Result<Outcome, Failure> {
+    let receive_count = msg.receive_count;
     let Some(ctx) = deps.tenants.context(&notice.tenant).await? else {
-        let body = Envelope::Change(notice.clone()).to_body();
         return Ok(retry::not_served(
             deps,
             retry::Unserved {
@@ -152,7 +152,7 @@ async fn transform_notice(
                 source_key: &notice.source_key(),
                 receive_count,
                 queue: QueueName::Transform,
-                body: &body,
+                body: &msg.body,
             },
         )
         .await);
