@@ -8,7 +8,7 @@ TOOLS := $(VENV)/.installed
 VENV_IAC := .venv-iac
 TOOLS_IAC := $(VENV_IAC)/.installed
 
-.PHONY: run run-real real-systems test test-clock lint fmt build tools deploy infra-check bench schema clean help
+.PHONY: run run-real real-systems test test-clock sim soak lint fmt build tools deploy infra-check bench schema clean help
 
 help: ## List the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -29,6 +29,15 @@ test-clock: $(TOOLS) ## The tests again under a shifted clock (faketime): every 
 	  $(CARGO) test --workspace --locked --lib --bins $(TESTS_BUT_REAL)
 	scripts/with-shifted-clock.sh +400d \
 	  $(CARGO) test --workspace --locked --lib --bins --test intake --test lambda
+
+FERRY_SIM_SEED ?= 1
+FERRY_SIM_SEEDS ?= 8
+sim: ## The deterministic simulation: FERRY_SIM_SEEDS seeds from FERRY_SIM_SEED (faults, crashes, finance; checked against a fault-free run)
+	FERRY_SIM_SEED=$(FERRY_SIM_SEED) FERRY_SIM_SEEDS=$(FERRY_SIM_SEEDS) $(CARGO) test --locked -p ferry-tests --test simulation -- --ignored --nocapture
+
+SOAK_SEEDS ?= 400
+soak: ## The simulation over many seeds in a release build; prints records, faults per kind and invariant violations
+	set -o pipefail; FERRY_SIM_SEED=$(FERRY_SIM_SEED) FERRY_SIM_SEEDS=$(SOAK_SEEDS) $(CARGO) test --release --locked -p ferry-tests --test simulation -- --ignored --nocapture 2>&1 | grep -E '^(seed|simulation:|  seed|test result)'
 
 run-real: ## The flow against real software: Redmine (PSA) into Tryton (ERP) on loopback, seeded, synced, reconciled, summarised
 	$(CARGO) build --quiet --locked -p ferry-cli --bin ferry

@@ -21,12 +21,14 @@ use ferry_sim::demo::{DemoFirm, DemoSpec};
 use ferry_sim::xero::XeroSim;
 
 /// How a local process runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalOptions {
     /// SQLite file; `None` for an in-memory store.
     pub db: Option<PathBuf>,
     pub settings: Settings,
     pub max_receives: u32,
+    /// The process's clock (the system clock when `None`; a simulation's manual one).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl Default for LocalOptions {
@@ -35,6 +37,7 @@ impl Default for LocalOptions {
             db: None,
             settings: local_settings(),
             max_receives: 6,
+            clock: None,
         }
     }
 }
@@ -61,7 +64,7 @@ pub struct Local {
 
 impl Local {
     pub fn open(opts: &LocalOptions) -> Result<Local, ferry_core::PortError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock: Arc<dyn Clock> = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let store = match &opts.db {
             Some(p) => {
                 if let Some(dir) = p.parent() {

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod real;
+pub mod simulation;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -695,6 +695,30 @@ async fn an_invoice_finance_approved_is_not_put_back_to_draft_and_the_edit_is_an
                 .is_some_and(|m| m.contains("not of valid status"))),
         "the refused edit is an exception for finance, in Xero's words: {held:#?}"
     );
+    // Reconciliation explains the difference by that exception: the hours the
+    // approved copy lacks are held, not counted twice (all of the group's
+    // hours held while Xero holds most of them).
+    let m = month();
+    let end = m + chrono::Months::new(1) - chrono::Days::new(1);
+    let report = ferry_core::usecases::reconcile::run(&h.deps, &h.tenant, m, end)
+        .await
+        .expect("reconcile");
+    let row = report
+        .rows
+        .iter()
+        .find(|r| r.key.project == format!("connectwise:{project}"))
+        .expect("the project's row");
+    assert_eq!(
+        row.mismatches,
+        vec![],
+        "every difference is explained: {row:#?}"
+    );
+    assert!(
+        row.exceptions
+            .iter()
+            .any(|x| held.iter().any(|e| &e.id == x)),
+        "by the refused edit's exception: {row:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

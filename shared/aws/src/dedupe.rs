@@ -59,6 +59,25 @@ impl EventDedupe for DynamoDedupe {
             .await
     }
 
+    async fn keep(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let item = Item {
+            pk: pk(tenant, event_id),
+            sk: "-".into(),
+            seen_us: us(expires_at),
+            expires_us: us(expires_at),
+            ttl: ttl_of(expires_at),
+        };
+        self.table
+            .put(PORT, "keep", &item, Cond::Always)
+            .await
+            .map(|_| ())
+    }
+
     async fn forget(&self, tenant: &TenantId, event_id: &str) -> Result<(), PortError> {
         self.table
             .delete(PORT, "forget", &pk(tenant, event_id), "-", Cond::Always)

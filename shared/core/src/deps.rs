@@ -57,6 +57,10 @@ pub struct Settings {
     pub poll_overlap: Duration,
     /// Longest an ERP call waits in-process for rate budget before giving up the message.
     pub budget_max_wait: Duration,
+    /// How long intake's first mark of a webhook event id lasts before its notice
+    /// is queued (then it is kept for `dedupe_ttl`): if the process dies in
+    /// between, the vendor's retry after this is not taken for a duplicate.
+    pub dedupe_claim: Duration,
 }
 
 impl Default for Settings {
@@ -74,6 +78,7 @@ impl Default for Settings {
             poll_page_size: 1000,
             poll_overlap: Duration::from_secs(120),
             budget_max_wait: Duration::from_secs(5),
+            dedupe_claim: Duration::from_secs(60),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The SQLite database shared by every embedded adapter.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -147,6 +148,32 @@ impl Db {
         })
     }
 
+    /// Fault injection for the deterministic simulation: after `writes` more
+    /// committed write transactions, every later write of this connection is
+    /// rolled back and fails, as if the process had died at that point (what it
+    /// committed before stays; nothing after it lands). Other connections to the
+    /// same file — the restarted process — are unaffected. The flag returned
+    /// turns true at the first refused write.
+    pub fn die_after_writes(&self, writes: u64) -> Arc<AtomicBool> {
+        let dead = Arc::new(AtomicBool::new(false));
+        let left = AtomicU64::new(writes);
+        let flag = dead.clone();
+        self.with(|c| {
+            // `true` turns the commit into a rollback.
+            c.commit_hook(Some(move || {
+                let refuse = left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_err();
+                if refuse {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                refuse
+            }))
+        })
+        .expect("installing a hook cannot fail");
+        dead
+    }
+
     /// Runs `f` with the connection. A poisoned lock is recovered: SQLite's own
     /// transactions keep the data consistent even if a holder panicked.
     pub fn with<T>(
@@ -193,4 +220,33 @@ pub fn sql_err(port: &'static str, op: &'static str) -> impl Fn(rusqlite::Error)
 /// A random token (message ids, receipts).
 pub fn token() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insert(db: &Db, k: &str) -> rusqlite::Result<usize> {
+        db.with(|c| {
+            c.execute(
+                "INSERT INTO secrets (tenant, name, value) VALUES ('t', ?1, 'v')",
+                [k],
+            )
+        })
+    }
+
+    #[test]
+    fn a_dead_connection_keeps_what_it_committed_and_commits_nothing_after() {
+        let db = Db::memory().expect("db");
+        let dead = db.die_after_writes(2);
+        insert(&db, "a").expect("first write lands");
+        insert(&db, "b").expect("second write lands");
+        assert!(!dead.load(Ordering::SeqCst));
+        assert!(insert(&db, "c").is_err(), "the third write is refused");
+        assert!(dead.load(Ordering::SeqCst));
+        let n: i64 = db
+            .with(|c| c.query_row("SELECT count(*) FROM secrets", [], |r| r.get(0)))
+            .expect("reads still work");
+        assert_eq!(n, 2);
+    }
 }

@@ -35,6 +35,24 @@ impl EventDedupe for SqliteDedupe {
             .map_err(sql_err("dedupe", "first_seen"))
     }
 
+    async fn keep(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.db
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO dedupe (tenant, event_id, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tenant, event_id) DO UPDATE SET expires_at = excluded.expires_at",
+                    params![tenant.as_str(), event_id, micros(expires_at)],
+                )
+            })
+            .map(|_| ())
+            .map_err(sql_err("dedupe", "keep"))
+    }
+
     async fn forget(&self, tenant: &TenantId, event_id: &str) -> Result<(), PortError> {
         self.db
             .with(|c| {

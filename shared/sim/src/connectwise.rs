@@ -110,6 +110,18 @@ pub struct CwFaults {
     pub throttle_next: u32,
     /// Send no callbacks at all (Ferry was not running, or the subscription lapsed).
     pub drop_callbacks: bool,
+    /// Sign callbacks and keep them in an outbox instead of sending them: the
+    /// test delivers them itself, in any order, more than once, late or never
+    /// ([`CwSim::take_outbox`]).
+    pub outbox: bool,
+}
+
+/// A signed callback as ConnectWise would send it.
+#[derive(Debug, Clone)]
+pub struct SignedCallback {
+    pub body: Vec<u8>,
+    /// The `x-content-signature` header.
+    pub signature: String,
 }
 
 /// Counters for tests and the demo.
@@ -133,12 +145,17 @@ struct Data {
     callbacks: Vec<Callback>,
 }
 
+/// Where the simulator reads the time it stamps on records.
+pub type VendorClock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
+
 struct Inner {
     cfg: CwSimConfig,
+    clock: Mutex<Option<VendorClock>>,
     origin: Mutex<String>,
     data: Mutex<Data>,
     faults: Mutex<CwFaults>,
     held: Mutex<Option<(String, Vec<u8>, String)>>,
+    outbox: Mutex<Vec<SignedCallback>>,
     recent: Mutex<VecDeque<Instant>>,
     requests: AtomicU64,
     callbacks_sent: AtomicU64,
@@ -172,6 +189,8 @@ impl CwSim {
             }),
             faults: Mutex::new(CwFaults::default()),
             held: Mutex::new(None),
+            outbox: Mutex::new(Vec::new()),
+            clock: Mutex::new(None),
             recent: Mutex::new(VecDeque::new()),
             requests: AtomicU64::new(0),
             callbacks_sent: AtomicU64::new(0),
@@ -226,7 +245,7 @@ impl CwSim {
     /// Records without an id get one; every record gets `_info.lastUpdated = now`.
     pub fn seed(&self, kind: Kind, records: Vec<Value>) {
         let mut d = self.inner.data.lock().expect("not poisoned");
-        let stamp = now_stamp();
+        let stamp = now_stamp(&self.inner);
         for mut r in records {
             let id = match r.get("id").and_then(Value::as_i64) {
                 Some(id) => id,
@@ -280,7 +299,7 @@ impl CwSim {
                 }
             };
             record["id"] = json!(id);
-            record["_info"] = json!({ "lastUpdated": now_stamp(), "updatedBy": "user" });
+            record["_info"] = json!({ "lastUpdated": now_stamp(&self.inner), "updatedBy": "user" });
             d.tables.entry(kind).or_default().insert(id, record.clone());
             record
         };
@@ -299,7 +318,7 @@ impl CwSim {
             let mut d = self.inner.data.lock().expect("not poisoned");
             let r = d.tables.get_mut(&kind)?.get_mut(&id)?;
             change(r);
-            r["_info"] = json!({ "lastUpdated": now_stamp(), "updatedBy": "user" });
+            r["_info"] = json!({ "lastUpdated": now_stamp(&self.inner), "updatedBy": "user" });
             r.clone()
         };
         self.notify(kind, "updated", &stored).await;
@@ -346,6 +365,17 @@ impl CwSim {
         )
     }
 
+    /// Stamps records with this clock's time instead of the wall clock's (a
+    /// simulation's manual clock: record versions then follow the simulation).
+    pub fn set_clock(&self, clock: VendorClock) {
+        *self.inner.clock.lock().expect("not poisoned") = Some(clock);
+    }
+
+    /// Takes the callbacks kept while [`CwFaults::outbox`] was on, oldest first.
+    pub fn take_outbox(&self) -> Vec<SignedCallback> {
+        std::mem::take(&mut *self.inner.outbox.lock().expect("not poisoned"))
+    }
+
     /// Sends the held (out-of-order) callback, if any.
     pub async fn flush_held(&self) {
         let held = self.inner.held.lock().expect("not poisoned").take();
@@ -389,13 +419,13 @@ async fn notify(inner: &Arc<Inner>, kind: Kind, action: &str, record: &Value) {
             "CallbackObjectRecId": record["id"],
         });
         let body = payload.to_string().into_bytes();
-        let (dup, reorder, forge) = {
+        let (dup, reorder, forge, outbox) = {
             let mut f = inner.faults.lock().expect("not poisoned");
             let forge = f.forge_next_callbacks > 0;
             if forge {
                 f.forge_next_callbacks -= 1;
             }
-            (f.duplicate_callbacks, f.reorder_callbacks, forge)
+            (f.duplicate_callbacks, f.reorder_callbacks, forge, f.outbox)
         };
         let key = if forge {
             "forged-key"
@@ -403,6 +433,17 @@ async fn notify(inner: &Arc<Inner>, kind: Kind, action: &str, record: &Value) {
             inner.cfg.signing_key.as_str()
         };
         let sig = sign(key, &body);
+        if outbox {
+            inner
+                .outbox
+                .lock()
+                .expect("not poisoned")
+                .push(SignedCallback {
+                    body,
+                    signature: sig,
+                });
+            continue;
+        }
         if reorder {
             let older = inner.held.lock().expect("not poisoned").take();
             match older {
@@ -453,8 +494,12 @@ async fn deliver(inner: &Inner, url: &str, body: Vec<u8>, sig: String) {
     inner.callbacks_failed.fetch_add(1, Ordering::Relaxed);
 }
 
-fn now_stamp() -> String {
-    crate::vendor_now().to_rfc3339_opts(SecondsFormat::Secs, true)
+fn now_stamp(inner: &Inner) -> String {
+    let custom = inner.clock.lock().expect("not poisoned").clone();
+    custom
+        .map(|c| c())
+        .unwrap_or_else(crate::vendor_now)
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -718,7 +763,7 @@ fn add_payment(inner: &Inner, invoice_id: i64, body: &[u8]) -> Response {
     }
     inv["payments"] = crate::num(paid);
     inv["balance"] = crate::num(total - paid);
-    inv["_info"] = json!({ "lastUpdated": now_stamp(), "updatedBy": "payments" });
+    inv["_info"] = json!({ "lastUpdated": now_stamp(inner), "updatedBy": "payments" });
     let mut pay = v.clone();
     let pid = d.next_id + 1;
     d.next_id = pid;

@@ -114,6 +114,16 @@ pub struct XeroFaults {
     /// Commit the next N writes and answer with fields of unexpected types
     /// (a text `SubTotal`, `LineItems` that is not a list, an unknown object).
     pub malformed_next: u32,
+    /// Answer the next N requests with the daily limit's 429
+    /// (`X-Rate-Limit-Problem: day`, `Retry-After: retry_after_secs`).
+    pub day_cap_next: u32,
+    /// Park the next N writes before they commit, until [`XeroSim::release_stalled`]:
+    /// the client times out, and Xero commits later (whenever the test says).
+    pub stall_next: u32,
+    /// Refuse documents with these references, one by one inside a batch, as
+    /// Xero refuses a line whose account code finance archived (until finance
+    /// restores it: the test removes the reference).
+    pub refuse_references: BTreeSet<String>,
 }
 
 /// One request and its answer, for spec validation in tests.
@@ -181,6 +191,9 @@ struct Inner {
     rate: Mutex<Rate>,
     inflight: AtomicU32,
     faults: Mutex<XeroFaults>,
+    /// Writes parked by `XeroFaults::stall_next`, and how many have not committed yet.
+    stalled: Mutex<Vec<tokio::sync::oneshot::Sender<()>>>,
+    stalled_pending: AtomicU32,
     log: Mutex<Vec<Exchange>>,
     webhooks_sent: AtomicU64,
     http: reqwest::Client,
@@ -350,6 +363,8 @@ impl XeroSim {
             rate: Mutex::new(Rate::default()),
             inflight: AtomicU32::new(0),
             faults: Mutex::new(XeroFaults::default()),
+            stalled: Mutex::new(Vec::new()),
+            stalled_pending: AtomicU32::new(0),
             log: Mutex::new(Vec::new()),
             webhooks_sent: AtomicU64::new(0),
             http: reqwest::Client::builder()
@@ -387,6 +402,26 @@ impl XeroSim {
     /// The fault knobs as they stand (counters fall as faults fire).
     pub fn faults(&self) -> XeroFaults {
         self.inner.faults.lock().expect("not poisoned").clone()
+    }
+
+    /// Writes parked by `XeroFaults::stall_next` that have not committed yet.
+    pub fn stalled(&self) -> u32 {
+        self.inner.stalled_pending.load(Ordering::SeqCst)
+    }
+
+    /// Lets every parked write commit, and returns once they all have.
+    pub async fn release_stalled(&self) {
+        let parked = std::mem::take(&mut *self.inner.stalled.lock().expect("not poisoned"));
+        for tx in parked {
+            let _ = tx.send(());
+        }
+        for _ in 0..2_000 {
+            if self.stalled() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("parked Xero writes did not commit within 10 s");
     }
 
     pub fn stats(&self) -> XeroStats {
@@ -681,17 +716,25 @@ async fn api(
     let flying = inner.inflight.fetch_add(1, Ordering::SeqCst) + 1;
     let _flight = Flight(&inner.inflight);
     // Injected faults: nothing is committed or counted.
-    let (fail, throttle_injected, retry_after, lose, slow, commit_late, malformed) = {
+    let (fail, throttle_injected, retry_after, lose, slow, commit_late, malformed, day_cap, stall) = {
         let mut f = inner.faults.lock().expect("not poisoned");
         let fail = f.fail_next > 0;
         if fail {
             f.fail_next -= 1;
         }
-        let thr = !fail && f.throttle_next > 0;
+        let day_cap = !fail && f.day_cap_next > 0;
+        if day_cap {
+            f.day_cap_next -= 1;
+        }
+        let thr = !fail && !day_cap && f.throttle_next > 0;
         if thr {
             f.throttle_next -= 1;
         }
         let writes = method != Method::GET;
+        let stall = writes && !fail && !day_cap && !thr && f.stall_next > 0;
+        if stall {
+            f.stall_next -= 1;
+        }
         let lose = writes && !fail && !thr && f.lose_next_responses > 0;
         if lose {
             f.lose_next_responses -= 1;
@@ -712,6 +755,8 @@ async fn api(
             slow.then_some(f.slow_for),
             f.commit_late,
             malformed,
+            day_cap,
+            stall,
         )
     };
     if fail {
@@ -724,6 +769,9 @@ async fn api(
     }
     if throttle_injected {
         return throttle(&inner, "minute", retry_after, true);
+    }
+    if day_cap {
+        return throttle(&inner, "day", retry_after, true);
     }
     // Xero's limits: concurrent, per rolling minute, per day.
     {
@@ -834,9 +882,19 @@ async fn api(
         let path = path.clone();
         let request = request.clone();
         let late = if commit_late { slow } else { None };
+        let parked = stall.then(|| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            inner.stalled.lock().expect("not poisoned").push(tx);
+            inner.stalled_pending.fetch_add(1, Ordering::SeqCst);
+            rx
+        });
         tokio::spawn(async move {
             if let Some(d) = late {
                 tokio::time::sleep(d).await;
+            }
+            if let Some(rx) = parked {
+                // Released, or the simulator is going away: commit either way.
+                let _ = rx.await;
             }
             let (status, mut resp) =
                 handle(&inner, &method, &path, &q, request.as_ref(), modified_since);
@@ -860,6 +918,9 @@ async fn api(
                 request,
                 response: resp.clone(),
             });
+            if stall {
+                inner.stalled_pending.fetch_sub(1, Ordering::SeqCst);
+            }
             (status, resp)
         })
     };
@@ -1359,6 +1420,19 @@ fn validate_document(
             "The contact is archived; documents cannot be created for archived contacts".into(),
         ),
         None => errors.push("A valid contact must be specified".into()),
+    }
+    if d["Reference"].as_str().is_some_and(|r| {
+        inner
+            .faults
+            .lock()
+            .expect("not poisoned")
+            .refuse_references
+            .contains(r)
+    }) {
+        errors.push(
+            "Account code '200' has been archived, or has been deleted. Each line item must reference a valid account."
+                .into(),
+        );
     }
     let date = d["Date"]
         .as_str()

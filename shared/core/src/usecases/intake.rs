@@ -94,6 +94,8 @@ pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse
         }
     };
 
+    // Marked for a short claim now, kept for the dedupe window once queued.
+    let claim_until = now + chrono_duration(deps.settings.dedupe_claim);
     let dedupe_until = now + chrono_duration(deps.settings.dedupe_ttl);
     let mut fresh = Vec::new();
     let mut duplicates = 0usize;
@@ -101,7 +103,7 @@ pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse
         let key = format!("{}:{}", req.route, ev.event_id);
         match deps
             .dedupe
-            .first_seen(&tenant, &key, now, dedupe_until)
+            .first_seen(&tenant, &key, now, claim_until)
             .await
         {
             Ok(true) => fresh.push((key, ev)),
@@ -145,6 +147,13 @@ pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse
         tracing::error!(tenant = %tenant, error = %e, "enqueue failed; asking the vendor to retry");
         forget_all(deps, &tenant, &fresh).await;
         return WebhookResponse::error(503, "temporarily unavailable");
+    }
+    for (key, _) in &fresh {
+        if let Err(e) = deps.dedupe.keep(&tenant, key, dedupe_until).await {
+            // The notice is queued; a retry after the claim is queued again,
+            // which transform takes as the duplicate it is.
+            tracing::warn!(error = %e, "could not keep event id past its claim");
+        }
     }
     tracing::info!(tenant = %tenant, route = %req.route, accepted, duplicates, ignored, correlation_id = %correlation, "webhook accepted");
     WebhookResponse::json(

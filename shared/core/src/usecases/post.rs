@@ -467,6 +467,10 @@ fn outcome_of_write(e: ConnectorError) -> ConnectorError {
     }
 }
 
+/// The stored result of a deletion that needed no ERP call.
+const NOTHING_TO_DELETE: &str = "nothing to delete";
+const DELETED_BEFORE_ERP: &str = "deleted before it reached the ERP";
+
 /// Takes the idempotency key and the document lease, or says why not.
 async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError> {
     let now = deps.clock.now();
@@ -488,8 +492,23 @@ async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError>
         // a create of the document may have reached the ERP (`maybe_created`):
         // every attempt that could send claimed it first.
         Begin::Started { .. } => {}
-        Begin::Completed { .. } => {
+        Begin::Completed { response } => {
+            // The write is done, but the records folded into this version may
+            // have been queued again since it was recorded (a notice handled
+            // twice around a crash): they are settled as the write ended.
             tracing::info!(doc = %job.doc.key, "already posted (duplicate delivery)");
+            let settled = match response.as_deref() {
+                Some(NOTHING_TO_DELETE) => Disposition::Skipped {
+                    reason: DELETED_BEFORE_ERP.into(),
+                },
+                _ => Disposition::Posted {
+                    doc_key: job.doc.key.clone(),
+                    revision: job.version,
+                },
+            };
+            deps.ledger
+                .settle_doc(&job.tenant, &job.doc.key, job.version, &settled, now)
+                .await?;
             return Ok(Err(Outcome::Done));
         }
         Begin::InProgress { until } => {
@@ -578,13 +597,13 @@ async fn finish_without_write(deps: &Deps, h: &Held) -> (usize, Outcome) {
             .complete(
                 &h.job.tenant,
                 &h.key,
-                "nothing to delete",
+                NOTHING_TO_DELETE,
                 now + chrono_duration(deps.settings.idempotency_ttl),
             )
             .await?;
         deps.idmap.release(&h.job.tenant, &h.job.doc.key).await?;
         let skipped = Disposition::Skipped {
-            reason: "deleted before it reached the ERP".into(),
+            reason: DELETED_BEFORE_ERP.into(),
         };
         deps.ledger
             .settle_doc(&h.job.tenant, &h.job.doc.key, h.job.version, &skipped, now)

@@ -172,6 +172,8 @@ struct Acc {
     erp: Totals,
     held: Totals,
     in_flight: Totals,
+    /// Some record is held by an exception about its document (not the record).
+    held_by_document: bool,
     exceptions: BTreeSet<String>,
     in_flight_records: BTreeSet<String>,
     /// Lines of posted records, and whether their rule summarises them.
@@ -277,7 +279,20 @@ pub async fn run(
             };
             match entry.disposition {
                 Disposition::Exception { exception_id, .. } => {
-                    a.held.add(&contribution);
+                    // A record refused in transform never reached the ERP: all of it
+                    // is held. One whose document the ERP refused (finance approved
+                    // it, an account was archived) may be in the ERP's older copy:
+                    // what its document lacks is held, whatever that comes to.
+                    let document = deps
+                        .exceptions
+                        .get(tenant, &exception_id)
+                        .await?
+                        .is_some_and(|e| e.stage != "transform");
+                    if document {
+                        a.held_by_document = true;
+                    } else {
+                        a.held.add(&contribution);
+                    }
                     a.exceptions.insert(exception_id);
                 }
                 Disposition::Posted { .. } => match &canon {
@@ -428,12 +443,25 @@ pub async fn run(
     }
 
     let mut rows = Vec::new();
-    for (key, a) in acc {
+    for (key, mut a) in acc {
         let mut mismatches = Vec::new();
         let psa = a.psa.measures();
         let erp = a.erp.measures();
-        let held = a.held.measures();
         let fly = a.in_flight.measures();
+        if a.held_by_document {
+            // The document's exception holds whatever the ERP's copy lacks
+            // (payments excepted: they are the ERP's, and must agree anyway).
+            let (p, e, h, f) = (&a.psa, &a.erp, &a.held, &a.in_flight);
+            let by_document = Totals {
+                hours: p.hours - e.hours - h.hours - f.hours,
+                billable: p.billable - e.billable - h.billable - f.billable,
+                invoiced: p.invoiced - e.invoiced - h.invoiced - f.invoiced,
+                tax: p.tax - e.tax - h.tax - f.tax,
+                paid: Decimal::ZERO,
+            };
+            a.held.add(&by_document);
+        }
+        let held = a.held.measures();
         for i in 0..psa.len() {
             let unexplained = psa[i].1 - erp[i].1 - held[i].1 - fly[i].1;
             if !unexplained.is_zero() {

@@ -1058,6 +1058,37 @@ pub async fn event_dedupe(s: Arc<dyn EventDedupe>) {
             .expect("dedupe"),
         "forgotten ids are new"
     );
+    // A short claim, kept for longer once the notice is queued.
+    assert!(
+        s.first_seen(&t, "evt-2", now, now + secs(30))
+            .await
+            .expect("dedupe")
+    );
+    s.keep(&t, "evt-2", now + secs(3600)).await.expect("keep");
+    assert!(
+        !s.first_seen(&t, "evt-2", now + secs(31), now + secs(60))
+            .await
+            .expect("dedupe"),
+        "a kept id stays a duplicate after its claim ran out"
+    );
+    assert!(
+        s.first_seen(&t, "evt-2", now + secs(3600), now + secs(3630))
+            .await
+            .expect("dedupe"),
+        "and is new at the end of what it was kept for"
+    );
+    // A claim never kept (the process died before queueing) lets the retry in.
+    assert!(
+        s.first_seen(&t, "evt-3", now, now + secs(30))
+            .await
+            .expect("dedupe")
+    );
+    assert!(
+        s.first_seen(&t, "evt-3", now + secs(30), now + secs(60))
+            .await
+            .expect("dedupe"),
+        "an unkept claim expires"
+    );
 }
 
 /// Locks: one holder at a time, re-entrant for the holder, free again when
