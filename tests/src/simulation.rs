@@ -31,11 +31,11 @@ use ferry_core::Settings;
 use ferry_core::ports::Clock;
 use ferry_core::ports::{Disposition, ExceptionQuery, ExceptionRecord, ExceptionStatus, QueueName};
 use ferry_core::template::Template;
-use ferry_core::usecases::retry::Outcome as HandlerOutcome;
-use ferry_core::usecases::{intake, post, reconcile, retry, transform};
-use ferry_embedded::host::{WebhookEdge, serve_webhooks};
+use ferry_core::usecases::{intake, reconcile, retry};
+use ferry_embedded::host::{WebhookEdge, handle_and_settle, queue_depths, serve_webhooks};
 use ferry_sim::connectwise::{CwFaults, CwSim, CwSimConfig, Kind, SignedCallback};
-use ferry_sim::demo::{DemoSpec, ROLES};
+use ferry_sim::demo::{DemoFirm, DemoSpec, ROLES};
+use ferry_sim::num;
 use ferry_sim::xero::XeroSim;
 use ferry_testkit::clock::ManualClock;
 use rust_decimal::Decimal;
@@ -141,10 +141,15 @@ fn start_of(d: NaiveDate) -> DateTime<Utc> {
     Utc.from_utc_datetime(&d.and_hms_opt(9, 0, 0).expect("valid"))
 }
 
-/// Starts both simulators for the firm, Xero's limits out of the way of a
+/// Starts both simulators for the firm, ConnectWise seeded by `seed` and its
+/// callbacks handled as `faults` say, Xero's limits out of the way of a
 /// simulated clock (Ferry's own budget, on the manual clock, still applies).
-async fn simulators(spec: &DemoSpec, clock: &Arc<ManualClock>) -> Simulators {
-    let firm = ferry_sim::demo::generate(spec);
+async fn simulators(
+    firm: DemoFirm,
+    clock: &Arc<ManualClock>,
+    seed: impl FnOnce(&CwSim),
+    faults: CwFaults,
+) -> Simulators {
     let cw = CwSim::start(CwSimConfig::default())
         .await
         .expect("ConnectWise simulator");
@@ -156,12 +161,67 @@ async fn simulators(spec: &DemoSpec, clock: &Arc<ManualClock>) -> Simulators {
     xc.per_day = 1_000_000_000;
     xc.concurrent = 1_000;
     let xero = XeroSim::start(xc).await.expect("Xero simulator");
-    firm.seed(&cw);
-    cw.set_faults(CwFaults {
-        outbox: true,
-        ..CwFaults::default()
-    });
+    seed(&cw);
+    cw.set_faults(faults);
     Simulators { cw, xero, firm }
+}
+
+/// A process's store (a file, or memory) with the tenant wired on `clock`.
+async fn open_local(
+    db: Option<PathBuf>,
+    settings: &Settings,
+    clock: &Arc<ManualClock>,
+    cfg: &TenantConfig,
+    template: &Template,
+    sims: &Simulators,
+) -> Local {
+    let local = Local::open(&LocalOptions {
+        db,
+        settings: settings.clone(),
+        max_receives: 6,
+        clock: Some(clock.clone()),
+    })
+    .expect("store opens");
+    local
+        .add_tenant(cfg, template.clone(), &sims.secrets())
+        .await
+        .expect("tenant wires");
+    local
+}
+
+/// Runs the handlers until every queue is empty, moving the clock over delays
+/// and backoffs and parking dead letters; the depths left if it never settles.
+async fn drain(
+    deps: &Deps,
+    clock: &ManualClock,
+) -> Result<(), Vec<(QueueName, ferry_core::ports::QueueDepth)>> {
+    for _ in 0..3_000 {
+        let mut moved = 0;
+        for (queue, batch) in [(QueueName::Transform, 10), (QueueName::Post, 50)] {
+            let msgs = deps
+                .queue
+                .receive(queue, batch, deps.settings.visibility_timeout)
+                .await
+                .unwrap_or_default();
+            moved += msgs.len();
+            if !msgs.is_empty() {
+                handle_and_settle(deps, queue, &msgs).await;
+            }
+        }
+        for dlq in [QueueName::TransformDlq, QueueName::PostDlq] {
+            if let Ok(r) = retry::drain_dead_letters(deps, dlq, 1_000).await {
+                moved += r.parked + r.unreadable;
+            }
+        }
+        if moved > 0 {
+            continue;
+        }
+        if queue_depths(deps).await.iter().all(|(_, d)| d.total() == 0) {
+            return Ok(());
+        }
+        clock.advance(Duration::from_secs(5));
+    }
+    Err(queue_depths(deps).await)
 }
 
 impl World {
@@ -177,7 +237,17 @@ impl World {
         let clock = Arc::new(ManualClock::at(
             start_of(month + chrono::Months::new(1)) + Days::new(2),
         ));
-        let sims = simulators(&spec, &clock).await;
+        let firm = ferry_sim::demo::generate(&spec);
+        let sims = simulators(
+            firm.clone(),
+            &clock,
+            |cw| firm.seed(cw),
+            CwFaults {
+                outbox: true,
+                ..CwFaults::default()
+            },
+        )
+        .await;
         let seeded = (sims.firm.time.len()
             + sims.firm.expenses.len()
             + sims.firm.invoices.len()
@@ -209,7 +279,11 @@ impl World {
                 records: seeded,
                 ..Report::default()
             },
-            settings: settings(),
+            settings: Settings {
+                // Small pages, so polls page across records sharing one second.
+                poll_page_size: 2 + (plan.seed % 39) as u32,
+                ..settings()
+            },
         };
         w.boot().await;
         let url = w.proc().edge.url("connectwise", w.tenant.as_str());
@@ -238,17 +312,15 @@ impl World {
     /// Starts a process on the database (after a crash: the same file, a new connection).
     async fn boot(&mut self) {
         self.proc = None;
-        let local = Local::open(&LocalOptions {
-            db: Some(self.db.clone()),
-            settings: self.settings.clone(),
-            max_receives: 6,
-            clock: Some(self.clock.clone()),
-        })
-        .expect("store opens");
-        local
-            .add_tenant(&self.cfg, self.template.clone(), &self.sims.secrets())
-            .await
-            .expect("tenant wires");
+        let local = open_local(
+            Some(self.db.clone()),
+            &self.settings,
+            &self.clock,
+            &self.cfg,
+            &self.template,
+            &self.sims,
+        )
+        .await;
         let deps = local.deps.clone();
         let edge = serve_webhooks(deps.clone(), "127.0.0.1:0".parse().expect("addr"))
             .await
@@ -283,22 +355,14 @@ impl World {
             32..=45 => self.deliver_callbacks().await,
             46..=49 => self.poll_one().await,
             50..=51 => self.sweeps().await,
-            52..=66 => {
-                self.work(QueueName::Transform).await;
-            }
-            67..=81 => {
-                self.work(QueueName::Post).await;
-            }
+            52..=66 => self.work(QueueName::Transform).await,
+            67..=81 => self.work(QueueName::Post).await,
             82..=86 => self.pass_time().await,
             87..=91 => self.erp_fault().await,
             92..=93 => self.arm_crash(),
             94..=96 => self.finance().await,
             _ => self.fix_and_replay().await,
         }
-    }
-
-    fn live_time(&self) -> Vec<Value> {
-        self.sims.cw.all(Kind::Time)
     }
 
     fn billable_projects(&self) -> Vec<Value> {
@@ -336,6 +400,7 @@ impl World {
         let day = self.firm_day();
         let hours = self.hours();
         let member = self.rng.i64(1..=3);
+        let rate: Decimal = rate.parse().expect("the demo's rates are decimals");
         let r = self
             .sims
             .cw
@@ -347,8 +412,8 @@ impl World {
                     "member": { "id": member, "identifier": format!("m{member}"), "name": format!("Member {member}") },
                     "workType": { "id": 1, "name": "Regular" },
                     "workRole": { "id": 1, "name": role },
-                    "timeStart": format!("{day}T14:00:00Z"), "actualHours": hours.to_string().parse::<f64>().ok(),
-                    "billableOption": "Billable", "hourlyRate": rate.parse::<f64>().ok(),
+                    "timeStart": format!("{day}T14:00:00Z"), "actualHours": num(hours),
+                    "billableOption": "Billable", "hourlyRate": num(rate),
                     "status": "ApprovedByTierTwo", "notes": "simulated",
                 }),
             )
@@ -360,52 +425,55 @@ impl World {
         ));
     }
 
+    /// A live time entry picked at random: its id, and the record as it is.
+    fn pick_time(&mut self) -> Option<(i64, Value)> {
+        let t = self.pick(&self.sims.cw.all(Kind::Time))?;
+        Some((t["id"].as_i64()?, t))
+    }
+
+    /// Changes a time entry as a user would (a callback follows), and says so in the trace.
+    async fn update_time(&mut self, id: i64, change: impl FnOnce(&mut Value), what: String) {
+        self.sims.cw.update(Kind::Time, id, change).await;
+        self.report.records += 1;
+        self.trace(format!("PSA: time {id} {what}"));
+    }
+
     async fn edit_time(&mut self) {
-        let Some(t) = self.pick(&self.live_time()) else {
+        let Some((id, t)) = self.pick_time() else {
             return;
         };
-        let id = t["id"].as_i64().unwrap_or(0);
         let hours = self.hours();
-        let h = hours.to_string().parse::<f64>().ok();
-        self.sims
-            .cw
-            .update(Kind::Time, id, |r| r["actualHours"] = json!(h))
-            .await;
-        self.report.records += 1;
-        self.trace(format!(
-            "PSA: time {id} on project {} now {hours} h (was {})",
+        let what = format!(
+            "on project {} now {hours} h (was {})",
             t["chargeToId"], t["actualHours"]
-        ));
+        );
+        self.update_time(id, |r| r["actualHours"] = num(hours), what)
+            .await;
     }
 
     async fn reparent_time(&mut self) {
-        let Some(t) = self.pick(&self.live_time()) else {
+        let Some((id, t)) = self.pick_time() else {
             return;
         };
         let Some(p) = self.pick(&self.billable_projects()) else {
             return;
         };
-        let id = t["id"].as_i64().unwrap_or(0);
-        self.sims
-            .cw
-            .update(Kind::Time, id, |r| {
-                r["chargeToId"] = p["id"].clone();
-                r["project"] = json!({ "id": p["id"], "name": p["name"] });
-                r["company"] = p["company"].clone();
-            })
-            .await;
-        self.report.records += 1;
-        self.trace(format!(
-            "PSA: time {id} ({} h) moved from project {} to project {}",
+        let what = format!(
+            "({} h) moved from project {} to project {}",
             t["actualHours"], t["chargeToId"], p["id"]
-        ));
+        );
+        let change = |r: &mut Value| {
+            r["chargeToId"] = p["id"].clone();
+            r["project"] = json!({ "id": p["id"], "name": p["name"] });
+            r["company"] = p["company"].clone();
+        };
+        self.update_time(id, change, what).await;
     }
 
     async fn delete_time(&mut self) {
-        let Some(t) = self.pick(&self.live_time()) else {
+        let Some((id, t)) = self.pick_time() else {
             return;
         };
-        let id = t["id"].as_i64().unwrap_or(0);
         self.sims.cw.delete(Kind::Time, id).await;
         self.report.records += 1;
         self.trace(format!(
@@ -415,24 +483,20 @@ impl World {
     }
 
     async fn toggle_approval(&mut self) {
-        let Some(t) = self.pick(&self.live_time()) else {
+        let Some((id, t)) = self.pick_time() else {
             return;
         };
-        let id = t["id"].as_i64().unwrap_or(0);
         let to = if t["status"] == "ApprovedByTierTwo" {
             "PendingApproval"
         } else {
             "ApprovedByTierTwo"
         };
-        self.sims
-            .cw
-            .update(Kind::Time, id, |r| r["status"] = json!(to))
-            .await;
-        self.report.records += 1;
-        self.trace(format!(
-            "PSA: time {id} ({} h on project {}) status {to}",
+        let what = format!(
+            "({} h on project {}) status {to}",
             t["actualHours"], t["chargeToId"]
-        ));
+        );
+        self.update_time(id, |r| r["status"] = json!(to), what)
+            .await;
     }
 
     async fn edit_invoice(&mut self) {
@@ -491,17 +555,22 @@ impl World {
         }
     }
 
-    async fn send(&mut self, cb: &SignedCallback) {
+    /// Posts a callback to the running process's edge; its HTTP status (0: no answer).
+    async fn post_callback(&self, cb: &SignedCallback) -> u16 {
         let url = self.proc().edge.url("connectwise", self.tenant.as_str());
-        let r = self
-            .http
+        self.http
             .post(url)
             .header("content-type", "application/json")
             .header("x-content-signature", &cb.signature)
             .body(cb.body.clone())
             .send()
-            .await;
-        let status = r.map(|r| r.status().as_u16()).unwrap_or(0);
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    async fn send(&mut self, cb: &SignedCallback) {
+        let status = self.post_callback(cb).await;
         let what = callback_summary(&cb.body);
         self.trace(format!("webhook: {what} -> {status}"));
         if !(200..300).contains(&status) && self.rng.bool() {
@@ -549,7 +618,7 @@ impl World {
 
     /// One handler invocation over a batch of one queue, settled as the SQS
     /// event source settles it (unless the process died meanwhile).
-    async fn work(&mut self, queue: QueueName) -> usize {
+    async fn work(&mut self, queue: QueueName) {
         let deps = self.deps();
         let batch = match queue {
             QueueName::Post => self.rng.usize(1..=50),
@@ -564,37 +633,20 @@ impl World {
             Err(e) => {
                 self.trace(format!("{queue}: receive failed: {e}"));
                 self.reap(&format!("{queue} receive")).await;
-                return 0;
+                return;
             }
         };
         if msgs.is_empty() {
-            return 0;
+            return;
         }
-        let outcomes = match queue {
-            QueueName::Transform => transform::handle_batch(&deps, &msgs).await,
-            _ => post::handle_batch(&deps, &msgs).await,
-        };
-        let mut done = 0;
-        let mut retried = 0;
-        for (m, o) in msgs.iter().zip(outcomes) {
-            let r = match o {
-                HandlerOutcome::Done => {
-                    done += 1;
-                    deps.queue.delete(queue, &m.receipt).await
-                }
-                HandlerOutcome::Retry { after, .. } => {
-                    retried += 1;
-                    deps.queue.change_visibility(queue, &m.receipt, after).await
-                }
-            };
-            let _ = r;
-        }
+        let settled = handle_and_settle(&deps, queue, &msgs).await;
         self.trace(format!(
-            "{queue}: {} messages, {done} done, {retried} to retry",
-            msgs.len()
+            "{queue}: {} messages, {} done, {} to retry",
+            msgs.len(),
+            settled.done,
+            settled.retried
         ));
         self.reap(&format!("{queue} handler")).await;
-        msgs.len()
     }
 
     async fn pass_time(&mut self) {
@@ -785,15 +837,7 @@ impl World {
         while !self.pending.is_empty() {
             let i = self.rng.usize(0..self.pending.len());
             let cb = self.pending.remove(i);
-            let url = self.proc().edge.url("connectwise", self.tenant.as_str());
-            let _ = self
-                .http
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-content-signature", &cb.signature)
-                .body(cb.body.clone())
-                .send()
-                .await;
+            self.post_callback(&cb).await;
         }
         self.drain().await;
         for _ in 0..2 {
@@ -836,37 +880,11 @@ impl World {
     }
 
     async fn drain(&mut self) {
-        let deps = self.deps();
-        for _ in 0..3_000 {
-            let mut moved = 0;
-            moved += self.work(QueueName::Transform).await;
-            moved += self.work(QueueName::Post).await;
-            for dlq in [QueueName::TransformDlq, QueueName::PostDlq] {
-                if let Ok(r) = retry::drain_dead_letters(&deps, dlq, 1_000).await {
-                    moved += r.parked + r.unreadable;
-                }
-            }
-            if moved > 0 {
-                continue;
-            }
-            let mut busy = false;
-            for q in QueueName::ALL {
-                if deps.queue.depth(q).await.map(|d| d.total()).unwrap_or(0) > 0 {
-                    busy = true;
-                }
-            }
-            if !busy {
-                return;
-            }
-            self.clock.advance(Duration::from_secs(5));
+        if let Err(depths) = drain(&self.deps(), &self.clock).await {
+            self.report
+                .violations
+                .push(format!("the pipeline did not settle: {depths:?}"));
         }
-        let mut depths = Vec::new();
-        for q in QueueName::ALL {
-            depths.push((q, deps.queue.depth(q).await.unwrap_or_default()));
-        }
-        self.report
-            .violations
-            .push(format!("the pipeline did not settle: {depths:?}"));
     }
 }
 
@@ -917,8 +935,10 @@ struct Outcome {
     contacts: BTreeMap<String, usize>,
     /// Each ConnectWise record's final state in the ledger.
     states: BTreeMap<String, String>,
+    /// The exception each record in the exception state names.
+    held_by: BTreeMap<String, String>,
     exceptions: Vec<ExceptionRecord>,
-    unexplained: usize,
+    /// Reconciliation's unexplained differences, in words.
     differences: Vec<String>,
     /// InvoiceID → Ferry's document key.
     doc_keys: BTreeMap<String, String>,
@@ -945,6 +965,7 @@ async fn outcome(deps: &Deps, tenant: &TenantId, sims: &Simulators) -> Outcome {
         }
     }
     let mut states = BTreeMap::new();
+    let mut held_by = BTreeMap::new();
     for (kind, domain) in [
         (Kind::Time, Domain::TimeEntries),
         (Kind::Expense, Domain::Expenses),
@@ -961,7 +982,14 @@ async fn outcome(deps: &Deps, tenant: &TenantId, sims: &Simulators) -> Outcome {
                 None => "absent".to_string(),
                 Some(e) => match e.disposition {
                     Disposition::Skipped { reason } => format!("skipped ({reason})"),
-                    Disposition::Exception { reason, .. } => format!("exception ({reason})"),
+                    Disposition::Exception {
+                        reason,
+                        exception_id,
+                        ..
+                    } => {
+                        held_by.insert(key.clone(), exception_id);
+                        format!("exception ({reason})")
+                    }
                     other => other.state().to_string(),
                 },
             };
@@ -978,34 +1006,33 @@ async fn outcome(deps: &Deps, tenant: &TenantId, sims: &Simulators) -> Outcome {
         .await
         .expect("exceptions");
     let f = &sims.firm;
-    let (unexplained, differences) =
-        match reconcile::run(deps, tenant, f.period_start, f.period_end).await {
-            Ok(r) => {
-                let mut d: Vec<String> = r
-                    .rows
-                    .iter()
-                    .flat_map(|row| {
-                        row.mismatches.iter().map(move |m| {
-                            format!(
-                                "{} {} {}: PSA {} ERP {} held {} in flight {} (exceptions {:?})",
-                                row.key.project,
-                                row.key.period,
-                                m.measure,
-                                m.psa,
-                                m.erp,
-                                m.held,
-                                m.in_flight,
-                                row.exceptions
-                            )
-                        })
+    let differences = match reconcile::run(deps, tenant, f.period_start, f.period_end).await {
+        Ok(r) => {
+            let mut d: Vec<String> = r
+                .rows
+                .iter()
+                .flat_map(|row| {
+                    row.mismatches.iter().map(move |m| {
+                        format!(
+                            "{} {} {}: PSA {} ERP {} held {} in flight {} (exceptions {:?})",
+                            row.key.project,
+                            row.key.period,
+                            m.measure,
+                            m.psa,
+                            m.erp,
+                            m.held,
+                            m.in_flight,
+                            row.exceptions
+                        )
                     })
-                    .collect();
-                d.extend(r.missing.iter().map(|m| format!("missing: {m}")));
-                d.extend(r.unaccounted.iter().map(|m| format!("unaccounted: {m}")));
-                (r.unexplained(), d)
-            }
-            Err(e) => (usize::MAX, vec![format!("reconciliation failed: {e}")]),
-        };
+                })
+                .collect();
+            d.extend(r.missing.iter().map(|m| format!("missing: {m}")));
+            d.extend(r.unaccounted.iter().map(|m| format!("unaccounted: {m}")));
+            d
+        }
+        Err(e) => vec![format!("reconciliation failed: {e}")],
+    };
     let mut doc_keys = BTreeMap::new();
     for prefix in ["summary/", "invoices/", "credit_memos/", "customers/"] {
         for e in deps.idmap.list(tenant, prefix).await.expect("id map") {
@@ -1018,11 +1045,25 @@ async fn outcome(deps: &Deps, tenant: &TenantId, sims: &Simulators) -> Outcome {
         documents,
         contacts,
         states,
+        held_by,
         exceptions,
-        unexplained,
         differences,
         doc_keys,
     }
+}
+
+/// A Xero invoice's or credit note's id.
+fn xero_id(d: &Value) -> &str {
+    d["InvoiceID"]
+        .as_str()
+        .or_else(|| d["CreditNoteID"].as_str())
+        .unwrap_or_default()
+}
+
+/// The exception is about the document `doc_key` (raised for it, or for one of
+/// its records on its way there).
+fn about(e: &ExceptionRecord, doc_key: &str) -> bool {
+    e.doc_key.as_deref() == Some(doc_key) || e.source_key == doc_key
 }
 
 /// Ferry's document key for one of its references (its naming, as a reader of
@@ -1108,46 +1149,32 @@ impl World {
     /// Runs the final PSA state through a fresh pipeline with no faults: what the
     /// template makes of the newest PSA state.
     async fn reference(&self) -> (Outcome, Simulators) {
-        let firm = self.sims.firm.clone();
-        let cw = CwSim::start(CwSimConfig::default())
-            .await
-            .expect("ConnectWise");
         let clock = Arc::new(ManualClock::at(self.clock.now()));
-        let vendor = clock.clone();
-        cw.set_clock(Arc::new(move || vendor.now()));
-        let mut xc = firm.xero_config();
-        xc.per_minute = 1_000_000;
-        xc.per_day = 1_000_000_000;
-        let xero = XeroSim::start(xc).await.expect("Xero");
-        for kind in [
-            Kind::Company,
-            Kind::Project,
-            Kind::Time,
-            Kind::Expense,
-            Kind::Invoice,
-        ] {
-            cw.seed(kind, self.sims.cw.all(kind));
-        }
-        cw.set_faults(CwFaults {
-            drop_callbacks: true,
-            ..CwFaults::default()
-        });
-        let sims = Simulators { cw, xero, firm };
+        let sims = simulators(
+            self.sims.firm.clone(),
+            &clock,
+            |cw| {
+                for kind in [
+                    Kind::Company,
+                    Kind::Project,
+                    Kind::Time,
+                    Kind::Expense,
+                    Kind::Invoice,
+                ] {
+                    cw.seed(kind, self.sims.cw.all(kind));
+                }
+            },
+            CwFaults {
+                drop_callbacks: true,
+                ..CwFaults::default()
+            },
+        )
+        .await;
         let mut cfg = sims.tenant_config(&self.tenant, &repo_dir().join("templates"));
         if let ErpConfig::Xero(x) = &mut cfg.erp {
             x.timeout_seconds = 30;
         }
-        let local = Local::open(&LocalOptions {
-            db: None,
-            settings: self.settings.clone(),
-            max_receives: 6,
-            clock: Some(clock.clone()),
-        })
-        .expect("store");
-        local
-            .add_tenant(&cfg, self.template.clone(), &sims.secrets())
-            .await
-            .expect("tenant");
+        let local = open_local(None, &self.settings, &clock, &cfg, &self.template, &sims).await;
         let deps = local.deps.clone();
         let ctx = local.tenants.get(&self.tenant).expect("tenant");
         for d in ctx.psa.pollable() {
@@ -1155,58 +1182,24 @@ impl World {
                 .await
                 .expect("reference poll");
         }
-        for _ in 0..3_000 {
-            let mut moved = 0;
-            for q in [QueueName::Transform, QueueName::Post] {
-                let msgs = deps
-                    .queue
-                    .receive(q, 50, deps.settings.visibility_timeout)
-                    .await
-                    .expect("receive");
-                moved += msgs.len();
-                if msgs.is_empty() {
-                    continue;
-                }
-                let outs = match q {
-                    QueueName::Transform => transform::handle_batch(&deps, &msgs).await,
-                    _ => post::handle_batch(&deps, &msgs).await,
-                };
-                for (m, o) in msgs.iter().zip(outs) {
-                    let _ = match o {
-                        HandlerOutcome::Done => deps.queue.delete(q, &m.receipt).await,
-                        HandlerOutcome::Retry { after, .. } => {
-                            deps.queue.change_visibility(q, &m.receipt, after).await
-                        }
-                    };
-                }
-            }
-            if moved == 0 {
-                let mut busy = 0;
-                for q in QueueName::ALL {
-                    busy += deps.queue.depth(q).await.map(|d| d.total()).unwrap_or(0);
-                }
-                if busy == 0 {
-                    break;
-                }
-                clock.advance(Duration::from_secs(5));
-            }
-        }
+        drain(&deps, &clock)
+            .await
+            .expect("the fault-free run settles");
         let out = outcome(&deps, &self.tenant, &sims).await;
         (out, sims)
-    }
-
-    /// An open exception about the document `doc_key` (or one of its records).
-    fn excepted(out: &Outcome, doc_key: Option<&String>) -> bool {
-        let Some(k) = doc_key else { return false };
-        out.exceptions
-            .iter()
-            .any(|e| e.doc_key.as_ref() == Some(k) || &e.source_key == k)
     }
 
     async fn check(&mut self) {
         let deps = self.deps();
         let run = outcome(&deps, &self.tenant, &self.sims).await;
         let (want, _ref_sims) = self.reference().await;
+        // The documents finance acted on, by Ferry's document key.
+        let moved: BTreeSet<String> = run
+            .documents
+            .iter()
+            .filter(|(_, docs)| docs.iter().any(|d| self.moved_on.contains(xero_id(d))))
+            .filter_map(|(r, _)| doc_key_of(r))
+            .collect();
         let v = &mut self.report.violations;
         // Exactly one ERP document per source document and summary group.
         for (r, docs) in &run.documents {
@@ -1228,13 +1221,10 @@ impl World {
         for r in refs {
             let got = run.documents.get(r).and_then(|d| d.first());
             let exp = want.documents.get(r).and_then(|d| d.first());
-            let moved = got.is_some_and(|g| {
-                self.moved_on
-                    .contains(g["InvoiceID"].as_str().unwrap_or_default())
-            });
             let own = doc_key_of(r);
+            let moved = own.as_ref().is_some_and(|k| moved.contains(k));
             if let (Some(g), Some(k)) = (got, &own) {
-                let id = g["InvoiceID"].as_str().unwrap_or_default();
+                let id = xero_id(g);
                 if run.doc_keys.get(id) != Some(k) {
                     v.push(format!(
                         "Ferry's id map does not point {k} at the live Xero document {id} ({r})"
@@ -1242,7 +1232,8 @@ impl World {
                 }
             }
             let key = own.as_ref();
-            let explained = moved && Self::excepted(&run, key);
+            let explained =
+                moved && key.is_some_and(|k| run.exceptions.iter().any(|e| about(e, k)));
             match (got, exp) {
                 (Some(g), Some(e)) if content(g) == content(e) => {}
                 _ if explained => {}
@@ -1289,6 +1280,13 @@ impl World {
                 v.push(format!("{k} has no final state ({got})"));
             }
         }
+        for (k, id) in &run.held_by {
+            if !run.exceptions.iter().any(|e| &e.id == id) {
+                v.push(format!(
+                    "{k} is held by exception {id}, which is not open: nothing will move it"
+                ));
+            }
+        }
         for e in &run.exceptions {
             if e.message.trim().is_empty() || e.reason.trim().is_empty() {
                 v.push(format!(
@@ -1307,27 +1305,18 @@ impl World {
             if expected.contains(&(e.source_key.as_str(), e.reason.as_str())) {
                 continue;
             }
-            let about_moved = run.documents.iter().any(|(r, docs)| {
-                let moved = docs.iter().any(|d| {
-                    self.moved_on
-                        .contains(d["InvoiceID"].as_str().unwrap_or_default())
-                });
-                moved
-                    && doc_key_of(r)
-                        .is_some_and(|k| e.doc_key.as_ref() == Some(&k) || e.source_key == k)
-            });
-            if !about_moved {
+            if !moved.iter().any(|k| about(e, k)) {
                 v.push(format!(
                     "an exception a fault-free run does not raise: {} on {} ({}): {}",
                     e.reason, e.source_key, e.stage, e.message
                 ));
             }
         }
-        if run.unexplained > want.unexplained {
+        if run.differences.len() > want.differences.len() {
             v.push(format!(
                 "reconciliation leaves {} differences unexplained; a fault-free run {}:\n    {}",
-                run.unexplained,
-                want.unexplained,
+                run.differences.len(),
+                want.differences.len(),
                 run.differences.join("\n    ")
             ));
         }
@@ -1363,8 +1352,8 @@ impl World {
 pub async fn run(plan: &Plan) -> Report {
     let mut w = World::new(plan).await;
     w.trace(format!(
-        "seed {}: {} records seeded, {} steps",
-        plan.seed, w.report.records, plan.steps
+        "seed {}: {} records seeded, {} steps, poll pages of {}",
+        plan.seed, w.report.records, plan.steps, w.settings.poll_page_size
     ));
     for _ in 0..plan.steps {
         w.step().await;

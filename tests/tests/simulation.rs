@@ -3,7 +3,8 @@
 //! fault-free run of the final PSA state (see `ferry_tests::simulation`).
 //!
 //! `make sim` runs it (`FERRY_SIM_SEEDS=<k>` seeds from `FERRY_SIM_SEED=<n>`);
-//! `make soak` runs many more in a release build and prints the totals.
+//! `make soak` runs many more in a release build and prints the totals;
+//! `FERRY_SIM_TRACES=<dir>` writes every seed's trace there.
 //! It is not yet part of `make test`: some seeds still break an invariant
 //! (issue 11's notes list them), and a suite that is red on purpose would stop
 //! every other change from landing.
@@ -39,6 +40,11 @@ async fn every_seed_leaves_one_erp_document_per_source_with_the_newest_content_a
             report.faults,
             report.violations.len()
         );
+        if let Ok(dir) = std::env::var("FERRY_SIM_TRACES") {
+            let path = std::path::Path::new(&dir).join(format!("seed-{seed}.trace"));
+            std::fs::create_dir_all(&dir).expect("trace directory");
+            std::fs::write(&path, report.trace.join("\n")).expect("trace written");
+        }
         for v in &report.violations {
             eprintln!("  seed {seed}: {v}");
         }

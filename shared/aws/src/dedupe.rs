@@ -63,12 +63,13 @@ impl EventDedupe for DynamoDedupe {
         &self,
         tenant: &TenantId,
         event_id: &str,
+        now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), PortError> {
         let item = Item {
             pk: pk(tenant, event_id),
             sk: "-".into(),
-            seen_us: us(expires_at),
+            seen_us: us(now),
             expires_us: us(expires_at),
             ttl: ttl_of(expires_at),
         };

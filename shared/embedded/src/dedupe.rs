@@ -39,6 +39,7 @@ impl EventDedupe for SqliteDedupe {
         &self,
         tenant: &TenantId,
         event_id: &str,
+        _now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), PortError> {
         self.db

@@ -65,17 +65,42 @@ pub struct Busy {
     pub depths: Vec<(QueueName, QueueDepth)>,
 }
 
-async fn apply(deps: &Deps, queue: QueueName, m: &ReceivedMessage, o: Outcome) {
-    let r = match o {
-        Outcome::Done => deps.queue.delete(queue, &m.receipt).await,
-        Outcome::Retry { after, .. } => {
-            deps.queue.change_visibility(queue, &m.receipt, after).await
-        }
+/// How one invocation's messages were settled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Deleted: the handler is done with them.
+    pub done: usize,
+    /// Hidden for their backoff, to be received again.
+    pub retried: usize,
+}
+
+/// One handler invocation over messages received from a work queue, each then
+/// settled as the SQS event source settles it (done: deleted; retry: hidden for
+/// its backoff; the queue redrives to the dead-letter queue).
+pub async fn handle_and_settle(deps: &Deps, queue: QueueName, msgs: &[ReceivedMessage]) -> Settled {
+    let outcomes = match queue {
+        QueueName::Transform => transform::handle_batch(deps, msgs).await,
+        QueueName::Post => post_uc::handle_batch(deps, msgs).await,
+        _ => unreachable!("only work queues have handlers"),
     };
-    if let Err(e) = r {
-        // The message reappears after its visibility timeout; handlers are idempotent.
-        tracing::warn!(%queue, message_id = %m.id, error = %e, "could not settle message");
+    let mut settled = Settled::default();
+    for (m, o) in msgs.iter().zip(outcomes) {
+        let r = match o {
+            Outcome::Done => {
+                settled.done += 1;
+                deps.queue.delete(queue, &m.receipt).await
+            }
+            Outcome::Retry { after, .. } => {
+                settled.retried += 1;
+                deps.queue.change_visibility(queue, &m.receipt, after).await
+            }
+        };
+        if let Err(e) = r {
+            // The message reappears after its visibility timeout; handlers are idempotent.
+            tracing::warn!(%queue, message_id = %m.id, error = %e, "could not settle message");
+        }
     }
+    settled
 }
 
 async fn worker(
@@ -111,14 +136,7 @@ async fn worker(
             }
             continue;
         }
-        let outcomes = match queue {
-            QueueName::Transform => transform::handle_batch(&deps, &msgs).await,
-            QueueName::Post => post_uc::handle_batch(&deps, &msgs).await,
-            _ => unreachable!("workers only serve work queues"),
-        };
-        for (m, o) in msgs.iter().zip(outcomes) {
-            apply(&deps, queue, m, o).await;
-        }
+        handle_and_settle(&deps, queue, &msgs).await;
     }
 }
 
@@ -209,7 +227,7 @@ impl LocalHost {
 }
 
 /// Every queue's depth (a queue that cannot be read counts as empty).
-async fn queue_depths(deps: &Deps) -> Vec<(QueueName, QueueDepth)> {
+pub async fn queue_depths(deps: &Deps) -> Vec<(QueueName, QueueDepth)> {
     let mut out = Vec::new();
     for q in QueueName::ALL {
         out.push((q, deps.queue.depth(q).await.unwrap_or_default()));

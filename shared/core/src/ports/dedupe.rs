@@ -23,6 +23,7 @@ pub trait EventDedupe: Send + Sync {
         &self,
         tenant: &TenantId,
         event_id: &str,
+        now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), PortError>;
 

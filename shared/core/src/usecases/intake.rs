@@ -149,7 +149,7 @@ pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse
         return WebhookResponse::error(503, "temporarily unavailable");
     }
     for (key, _) in &fresh {
-        if let Err(e) = deps.dedupe.keep(&tenant, key, dedupe_until).await {
+        if let Err(e) = deps.dedupe.keep(&tenant, key, now, dedupe_until).await {
             // The notice is queued; a retry after the claim is queued again,
             // which transform takes as the duplicate it is.
             tracing::warn!(error = %e, "could not keep event id past its claim");

@@ -200,6 +200,8 @@ pub async fn run(
     let template = &ctx.template;
     let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
     let mut missing = Vec::new();
+    // Exception id → whether it is about a document rather than a record.
+    let mut about_document: BTreeMap<String, bool> = BTreeMap::new();
     let mut compared = 0usize;
     let mut cache: HashMap<String, Option<CanonicalRecord>> = HashMap::new();
     // PSA invoice id → (key, PSA amount paid) for payment write-back.
@@ -279,15 +281,23 @@ pub async fn run(
             };
             match entry.disposition {
                 Disposition::Exception { exception_id, .. } => {
-                    // A record refused in transform never reached the ERP: all of it
+                    // A record refused before posting never reached the ERP: all of it
                     // is held. One whose document the ERP refused (finance approved
                     // it, an account was archived) may be in the ERP's older copy:
                     // what its document lacks is held, whatever that comes to.
-                    let document = deps
-                        .exceptions
-                        .get(tenant, &exception_id)
-                        .await?
-                        .is_some_and(|e| e.stage != "transform");
+                    // Many records share one document's exception: read each once.
+                    let document = match about_document.get(&exception_id) {
+                        Some(d) => *d,
+                        None => {
+                            let d = deps
+                                .exceptions
+                                .get(tenant, &exception_id)
+                                .await?
+                                .is_some_and(|e| e.stage == "post");
+                            about_document.insert(exception_id.clone(), d);
+                            d
+                        }
+                    };
                     if document {
                         a.held_by_document = true;
                     } else {

@@ -1064,7 +1064,9 @@ pub async fn event_dedupe(s: Arc<dyn EventDedupe>) {
             .await
             .expect("dedupe")
     );
-    s.keep(&t, "evt-2", now + secs(3600)).await.expect("keep");
+    s.keep(&t, "evt-2", now, now + secs(3600))
+        .await
+        .expect("keep");
     assert!(
         !s.first_seen(&t, "evt-2", now + secs(31), now + secs(60))
             .await
