@@ -9,8 +9,9 @@
 //! (no worker tasks), on a manual clock; webhooks are kept in the ConnectWise
 //! simulator's outbox and delivered by the simulation; the Xero simulator's late
 //! commits wait for the simulation to release them; a crash is a database
-//! connection that refuses every write after the n-th. The same seed gives the
-//! same sequence of operations and the same faults.
+//! connection that refuses every write after the n-th; everything runs on one
+//! thread whose random generator the seed also seeds. The same seed gives the
+//! same sequence of operations, the same faults and the same outcome.
 //!
 //! The model's one timing assumption: Xero commits a write it received within
 //! the unknown-outcome hold (half of it here); Ferry's exactly-once rule rests
@@ -1349,7 +1350,12 @@ impl World {
 }
 
 /// Runs one seed to the end and checks it.
+///
+/// Run it on a current-thread runtime: every task (the HTTP servers too) then
+/// shares one thread, and the thread's random generator — message ids, backoff
+/// jitter, the simulators' ids — is seeded here, so a seed replays exactly.
 pub async fn run(plan: &Plan) -> Report {
+    fastrand::seed(plan.seed);
     let mut w = World::new(plan).await;
     w.trace(format!(
         "seed {}: {} records seeded, {} steps, poll pages of {}",
