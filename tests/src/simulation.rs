@@ -211,7 +211,7 @@ async fn drain(
         }
         for dlq in [QueueName::TransformDlq, QueueName::PostDlq] {
             if let Ok(r) = retry::drain_dead_letters(deps, dlq, 1_000).await {
-                moved += r.parked + r.unreadable;
+                moved += r.parked + r.unreadable + r.superseded;
             }
         }
         if moved > 0 {
@@ -1201,7 +1201,28 @@ impl World {
             .filter(|(_, docs)| docs.iter().any(|d| self.moved_on.contains(xero_id(d))))
             .filter_map(|(r, _)| doc_key_of(r))
             .collect();
+        let mut held = Vec::new();
+        for (k, id) in &run.held_by {
+            if !run.exceptions.iter().any(|e| &e.id == id) {
+                let what = match deps.exceptions.get(&self.tenant, id).await {
+                    Ok(Some(e)) => format!(
+                        "{} ({} on {}, stage {}: {})",
+                        e.status.as_str(),
+                        e.reason,
+                        e.source_key,
+                        e.stage,
+                        e.message
+                    ),
+                    Ok(None) => "unknown".to_string(),
+                    Err(e) => format!("unreadable: {e}"),
+                };
+                held.push(format!(
+                    "{k} is held by exception {id}, which is not open but {what}: nothing will move it"
+                ));
+            }
+        }
         let v = &mut self.report.violations;
+        v.append(&mut held);
         // Exactly one ERP document per source document and summary group.
         for (r, docs) in &run.documents {
             if docs.len() > 1 {
@@ -1279,13 +1300,6 @@ impl World {
             }
             if got == "pending" || got == "queued" || got == "absent" {
                 v.push(format!("{k} has no final state ({got})"));
-            }
-        }
-        for (k, id) in &run.held_by {
-            if !run.exceptions.iter().any(|e| &e.id == id) {
-                v.push(format!(
-                    "{k} is held by exception {id}, which is not open: nothing will move it"
-                ));
             }
         }
         for e in &run.exceptions {

@@ -305,3 +305,173 @@ async fn a_message_for_a_tenant_this_process_does_not_serve_stays_queued_with_an
         "parked with its reason and its message: {parked:#?}"
     );
 }
+
+/// A change notice that ran out of deliveries (throttled six times, say) after
+/// a later notice of the same record was fetched and posted must not put that
+/// record back into `exception`: the record's newest state is decided. A notice
+/// nothing has superseded is still parked as an exception.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_that_a_newer_version_superseded_is_dropped_and_the_record_stays_posted() {
+    use ferry_canon::{SourceVersion, SystemId};
+    use ferry_core::messages::{ChangeNotice, Envelope, Origin};
+    use ferry_core::ports::{ChangeAction, Disposition, OutboundMessage, QueueName};
+    use ferry_core::usecases::retry::drain_dead_letters;
+    let mut h = Harness::start(small_firm()).await;
+    h.sync().await;
+    // The drains below are this test's own: the host's sweeper stops first.
+    h.host.take().expect("host").shutdown().await;
+    let id = h.sims.firm.time[0]["id"].as_i64().expect("id");
+    let key = format!("time_entries/connectwise:{id}");
+    let entry = h
+        .deps
+        .ledger
+        .get(&h.tenant, &key)
+        .await
+        .expect("ledger")
+        .expect("the record is in the ledger");
+    assert!(matches!(entry.disposition, Disposition::Posted { .. }));
+    let notice = |version: Option<SourceVersion>, received_at| {
+        Envelope::Change(ChangeNotice {
+            tenant: h.tenant.clone(),
+            system: SystemId::parse("connectwise").expect("valid"),
+            domain: Domain::TimeEntries,
+            id: id.to_string(),
+            action: ChangeAction::Upsert,
+            version,
+            record: None,
+            origin: Origin::Poll,
+            received_at,
+            correlation_id: "c-stale".into(),
+        })
+        .to_body()
+    };
+    let earlier = entry.received_at - chrono::Duration::minutes(5);
+    let newer = SourceVersion::at(entry.version.updated_at + chrono::Duration::seconds(1));
+    let drain = async |bodies: Vec<String>| {
+        h.deps
+            .queue
+            .send(
+                QueueName::TransformDlq,
+                bodies.into_iter().map(OutboundMessage::now).collect(),
+            )
+            .await
+            .expect("send");
+        drain_dead_letters(&h.deps, QueueName::TransformDlq, 10)
+            .await
+            .expect("drain")
+    };
+    // Older than what was posted, by version and by arrival: superseded.
+    let r = drain(vec![
+        notice(Some(entry.version.clone()), earlier),
+        notice(None, earlier),
+    ])
+    .await;
+    assert_eq!((r.superseded, r.parked), (2, 0), "{r:?}");
+    let open = h.open_exceptions().await;
+    assert!(
+        !open.iter().any(|e| e.source_key == key),
+        "a superseded notice raises nothing: {open:#?}"
+    );
+    let after = h.deps.ledger.get(&h.tenant, &key).await.expect("ledger");
+    assert_eq!(after.map(|e| e.disposition), Some(entry.disposition));
+    // A notice of a version the ledger has not seen is parked with an owner.
+    let r = drain(vec![notice(Some(newer), earlier)]).await;
+    assert_eq!((r.superseded, r.parked), (0, 1), "{r:?}");
+    let open = h.open_exceptions().await;
+    assert!(
+        open.iter().any(|e| e.source_key == key),
+        "the unsuperseded notice is an exception: {open:#?}"
+    );
+}
+
+/// Whoever decides a record resolves its open exceptions — but never the one
+/// its ledger row is still held by (a post of an older version finishing while
+/// a newer version is held, say): a held record always names an open exception.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_that_still_holds_its_record_is_not_resolved_by_a_write_of_another_version() {
+    use ferry_core::ports::{Disposition, ExceptionRecord, ExceptionStatus, Owner, QueueName};
+    use ferry_core::usecases::retry::{exception_id, raise, resolve_moved_on};
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let id = h.sims.firm.time[0]["id"].as_i64().expect("id");
+    let key = format!("time_entries/connectwise:{id}");
+    let entry = h
+        .deps
+        .ledger
+        .get(&h.tenant, &key)
+        .await
+        .expect("ledger")
+        .expect("in the ledger");
+    let posted = entry.disposition.clone();
+    let now = h.now();
+    let exception = |stage: &str, reason: &str| ExceptionRecord {
+        id: exception_id(&h.tenant, stage, &key),
+        tenant: h.tenant.clone(),
+        stage: stage.into(),
+        domain: Domain::TimeEntries,
+        source_key: key.clone(),
+        reason: reason.into(),
+        message: format!("{reason} (test)"),
+        field: None,
+        rule: None,
+        erp_message: None,
+        owner: Owner::Support,
+        status: ExceptionStatus::Open,
+        attempts: 1,
+        first_seen: now,
+        last_seen: now,
+        amount: None,
+        hours: None,
+        doc_key: None,
+        blocked_by: None,
+        replay_queue: QueueName::Transform,
+        replay_body: String::new(),
+    };
+    let holder = raise(&h.deps, exception("transform", "dependency.blocked"))
+        .await
+        .expect("raised");
+    let other = raise(&h.deps, exception("post", "erp.unavailable"))
+        .await
+        .expect("raised");
+    let held = Disposition::Exception {
+        exception_id: holder.id.clone(),
+        reason: holder.reason.clone(),
+        owner: holder.owner,
+    };
+    assert!(
+        h.deps
+            .ledger
+            .settle(&h.tenant, &key, &entry.version, &held)
+            .await
+            .expect("settle")
+    );
+    let n = resolve_moved_on(&h.deps, &h.tenant, &key, now)
+        .await
+        .expect("resolve");
+    let open: Vec<String> = h
+        .open_exceptions()
+        .await
+        .into_iter()
+        .filter(|e| e.source_key == key)
+        .map(|e| e.id)
+        .collect();
+    assert_eq!((n, open), (1, vec![holder.id.clone()]), "{}", other.id);
+    // Once the row moves on, the holder goes too.
+    h.deps
+        .ledger
+        .settle(&h.tenant, &key, &entry.version, &posted)
+        .await
+        .expect("settle");
+    assert_eq!(
+        resolve_moved_on(&h.deps, &h.tenant, &key, now)
+            .await
+            .expect("resolve"),
+        1
+    );
+    assert!(
+        !h.open_exceptions()
+            .await
+            .iter()
+            .any(|e| e.source_key == key)
+    );
+}

@@ -144,8 +144,8 @@ async fn sweeper(deps: Deps, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         for dlq in [QueueName::TransformDlq, QueueName::PostDlq] {
             match retry::drain_dead_letters(&deps, dlq, 1_000).await {
-                Ok(r) if r.parked + r.unreadable > 0 => {
-                    tracing::info!(%dlq, parked = r.parked, unreadable = r.unreadable, "dead letters parked")
+                Ok(r) if r.parked + r.unreadable + r.superseded > 0 => {
+                    tracing::info!(%dlq, parked = r.parked, unreadable = r.unreadable, superseded = r.superseded, "dead letters parked")
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(%dlq, error = %e, "could not drain dead letters"),

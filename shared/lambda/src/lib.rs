@@ -333,11 +333,12 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
             serde_json::json!({ "enqueued": enqueued })
         }
         Schedule::Sweep => {
-            let (mut parked, mut unreadable) = (0, 0);
+            let (mut parked, mut unreadable, mut superseded) = (0, 0, 0);
             for dlq in [QueueName::TransformDlq, QueueName::PostDlq] {
                 let r = retry::drain_dead_letters(deps, dlq, 1_000).await?;
                 parked += r.parked;
                 unreadable += r.unreadable;
+                superseded += r.superseded;
             }
             metrics::emit(
                 &function_name("retry"),
@@ -345,10 +346,11 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
                 &[
                     ("Parked", parked as u64),
                     ("UnreadableDeadLetters", unreadable as u64),
+                    ("SupersededDeadLetters", superseded as u64),
                 ],
                 &[],
             );
-            serde_json::json!({ "parked": parked, "unreadable": unreadable })
+            serde_json::json!({ "parked": parked, "unreadable": unreadable, "superseded": superseded })
         }
         Schedule::Reconcile { tenant, from, to } => {
             let (first, last) = previous_month(deps.clock.now().date_naive());

@@ -715,12 +715,9 @@ async fn record_success(
     deps.ledger
         .settle_doc(&job.tenant, &job.doc.key, job.version, &posted, now)
         .await?;
-    let mut resolved = deps
-        .exceptions
-        .resolve_source(&job.tenant, &job.doc.key, now)
-        .await?;
+    let mut resolved = retry::resolve_moved_on(deps, &job.tenant, &job.doc.key, now).await?;
     for k in &job.source_keys {
-        resolved += deps.exceptions.resolve_source(&job.tenant, k, now).await?;
+        resolved += retry::resolve_moved_on(deps, &job.tenant, k, now).await?;
     }
     if job.doc.kind == DocKind::Contact {
         for k in &job.source_keys {

@@ -9,10 +9,10 @@ use ferry_canon::{Domain, TenantId};
 use crate::deps::{Deps, Settings};
 use crate::error::PortError;
 use crate::hash::hash_parts;
-use crate::messages::{Envelope, Origin};
+use crate::messages::{ChangeNotice, Envelope, Origin};
 use crate::ports::{
-    Disposition, DomainEvent, ExceptionRecord, ExceptionStatus, OutboundMessage, Owner, QueueName,
-    ReceivedMessage,
+    Disposition, DomainEvent, ExceptionRecord, ExceptionStatus, LedgerEntry, OutboundMessage,
+    Owner, QueueName, ReceivedMessage,
 };
 
 /// What a handler decided for one message. The host deletes `Done` messages
@@ -83,6 +83,37 @@ pub fn retry_after_or_backoff(
 pub fn exception_id(tenant: &TenantId, stage: &str, source_key: &str) -> String {
     let h = hash_parts(&[tenant.as_str(), stage, source_key]);
     format!("ex-{}", &h[..20])
+}
+
+/// Resolves the open exceptions of a record (or document) that has moved on —
+/// except the one its ledger row is still held by. Whoever decides a record
+/// calls this after writing the ledger; when that write did not land (a newer
+/// version was decided meanwhile, or it is held by an exception about another
+/// version) the exception that holds the row stays open, so a held record always
+/// names an exception someone can act on. Returns how many were resolved.
+pub async fn resolve_moved_on(
+    deps: &Deps,
+    tenant: &TenantId,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<u32, PortError> {
+    let held = match deps.ledger.get(tenant, key).await? {
+        Some(LedgerEntry {
+            disposition: Disposition::Exception { exception_id, .. },
+            ..
+        }) => exception_id,
+        _ => return deps.exceptions.resolve_source(tenant, key, now).await,
+    };
+    let mut n = 0;
+    for e in deps.exceptions.open_for_source(tenant, key).await? {
+        if e.id != held {
+            deps.exceptions
+                .set_status(tenant, &e.id, ExceptionStatus::Resolved, now)
+                .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Raises (or updates) an exception and publishes `ferry.exception.raised`.
@@ -171,6 +202,8 @@ pub async fn not_served(deps: &Deps, u: Unserved<'_>) -> Outcome {
 pub struct DrainReport {
     pub parked: usize,
     pub unreadable: usize,
+    /// Change notices dropped because the record reached a newer state since.
+    pub superseded: usize,
 }
 
 /// Moves dead letters into the exception store as `Open` (parked, replayable)
@@ -196,7 +229,7 @@ pub async fn drain_dead_letters(
         for msg in batch {
             park(deps, source_queue, &msg, &mut report).await?;
             deps.queue.delete(dlq, &msg.receipt).await?;
-            if report.parked + report.unreadable >= max {
+            if report.parked + report.unreadable + report.superseded >= max {
                 return Ok(report);
             }
         }
@@ -245,6 +278,16 @@ async fn park(
         .await?;
         return Ok(());
     };
+    if let Envelope::Change(c) = &envelope
+        && superseded(deps, c).await?
+    {
+        // The record was fetched and decided after this notice was sent: its
+        // newest state has (or is on its way to) a final state of its own.
+        // Parking the notice would put that record back into `exception`.
+        tracing::info!(message_id = %msg.id, key = %c.source_key(), "superseded dead letter dropped");
+        report.superseded += 1;
+        return Ok(());
+    }
     let (tenant, domain, source_key, stage, doc_key) = describe(&envelope);
     let previous = deps
         .exceptions
@@ -328,6 +371,22 @@ async fn park(
     }
     report.parked += 1;
     Ok(())
+}
+
+/// A change notice is superseded when the ledger holds a version of its record
+/// at least as new as the one it announced (or, without a version, one first
+/// seen after it arrived) that a transform has decided: skipped, held,
+/// queued or posted. `Pending` is not decided: that may be this very notice's
+/// failed attempt.
+async fn superseded(deps: &Deps, c: &ChangeNotice) -> Result<bool, PortError> {
+    let Some(entry) = deps.ledger.get(&c.tenant, &c.source_key()).await? else {
+        return Ok(false);
+    };
+    let covers = match &c.version {
+        Some(v) => entry.version >= *v,
+        None => entry.received_at >= c.received_at,
+    };
+    Ok(covers && entry.disposition != Disposition::Pending)
 }
 
 /// `(tenant, domain, source key, stage, doc key)` of a message.

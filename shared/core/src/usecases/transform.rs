@@ -749,10 +749,13 @@ impl Work<'_> {
             },
         )
         .await?;
-        self.deps
-            .exceptions
-            .resolve_source(&self.notice.tenant, &self.key, self.deps.clock.now())
-            .await?;
+        retry::resolve_moved_on(
+            self.deps,
+            &self.notice.tenant,
+            &self.key,
+            self.deps.clock.now(),
+        )
+        .await?;
         Ok(Outcome::Done)
     }
 
@@ -978,10 +981,7 @@ impl Work<'_> {
             )
             .await?;
         }
-        self.deps
-            .exceptions
-            .resolve_source(tenant, &self.key, self.deps.clock.now())
-            .await?;
+        retry::resolve_moved_on(self.deps, tenant, &self.key, self.deps.clock.now()).await?;
         Ok(Outcome::Done)
     }
 
@@ -1053,10 +1053,13 @@ impl Work<'_> {
             },
         )
         .await?;
-        self.deps
-            .exceptions
-            .resolve_source(&self.notice.tenant, &self.key, self.deps.clock.now())
-            .await?;
+        retry::resolve_moved_on(
+            self.deps,
+            &self.notice.tenant,
+            &self.key,
+            self.deps.clock.now(),
+        )
+        .await?;
         Ok(Outcome::Done)
     }
 
