@@ -1201,6 +1201,36 @@ impl World {
             .filter(|(_, docs)| docs.iter().any(|d| self.moved_on.contains(xero_id(d))))
             .filter_map(|(r, _)| doc_key_of(r))
             .collect();
+        // What staging holds for each summary group, to tell a stale line from a lost one.
+        let mut staged: BTreeMap<String, String> = BTreeMap::new();
+        for r in run.documents.keys() {
+            if let Some(group) =
+                doc_key_of(r).and_then(|k| k.strip_prefix("summary/").map(String::from))
+            {
+                if let Ok(snap) = deps.staging.snapshot(&self.tenant, &group).await {
+                    let members: Vec<String> = snap
+                        .members
+                        .iter()
+                        .map(|(m, line)| {
+                            let l: Value = serde_json::from_str(line).unwrap_or_default();
+                            format!(
+                                "{} {}",
+                                m.rsplit(':').next().unwrap_or(m),
+                                norm(&l["quantity"])
+                            )
+                        })
+                        .collect();
+                    staged.insert(
+                        r.clone(),
+                        format!(
+                            "\n      staged (rev {}): {}",
+                            snap.revision,
+                            members.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
         let mut held = Vec::new();
         for (k, id) in &run.held_by {
             if !run.exceptions.iter().any(|e| &e.id == id) {
@@ -1260,7 +1290,7 @@ impl World {
                 (Some(g), Some(e)) if content(g) == content(e) => {}
                 _ if explained => {}
                 (Some(g), Some(e)) => v.push(format!(
-                    "{r} differs from the newest PSA state{}:\n    Xero holds {}\n    template makes {}{}",
+                    "{r} differs from the newest PSA state{}:\n    Xero holds {}\n    template makes {}{}{}",
                     if moved {
                         format!(" (finance moved it on; no open exception about {key:?} says so)")
                     } else {
@@ -1268,7 +1298,8 @@ impl World {
                     },
                     content(g),
                     content(e),
-                    group_records(&self.sims, r, &run, &want)
+                    group_records(&self.sims, r, &run, &want),
+                    staged.get(r.as_str()).map(String::as_str).unwrap_or_default()
                 )),
                 (Some(g), None) => {
                     // A document nothing in the PSA accounts for any more may stay

@@ -191,6 +191,26 @@ impl RecordLedger for DynamoLedger {
         .await
     }
 
+    async fn note_doc(
+        &self,
+        tenant: &TenantId,
+        source_key: &str,
+        version: &SourceVersion,
+        doc_key: &str,
+    ) -> Result<bool, PortError> {
+        self.update(tenant, source_key, "note_doc", |current| match current {
+            Some(mut e) if e.version == *version => {
+                if e.last_doc.as_deref() == Some(doc_key) {
+                    return (None, true);
+                }
+                e.last_doc = Some(doc_key.to_string());
+                (Some(e), true)
+            }
+            _ => (None, false),
+        })
+        .await
+    }
+
     async fn settle_doc(
         &self,
         tenant: &TenantId,

@@ -205,6 +205,31 @@ impl RecordLedger for SqliteLedger {
             .map_err(sql_err("ledger", "settle"))
     }
 
+    async fn note_doc(
+        &self,
+        tenant: &TenantId,
+        source_key: &str,
+        version: &SourceVersion,
+        doc_key: &str,
+    ) -> Result<bool, PortError> {
+        self.db
+            .with(|c| {
+                c.execute(
+                    "UPDATE ledger SET doc_key = ?1
+                     WHERE tenant = ?2 AND source_key = ?3 AND version_at = ?4 AND version_etag IS ?5",
+                    params![
+                        doc_key,
+                        tenant.as_str(),
+                        source_key,
+                        micros(version.updated_at),
+                        version.etag
+                    ],
+                )
+            })
+            .map(|n| n > 0)
+            .map_err(sql_err("ledger", "note_doc"))
+    }
+
     async fn settle_doc(
         &self,
         tenant: &TenantId,

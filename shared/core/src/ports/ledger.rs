@@ -125,6 +125,20 @@ pub trait RecordLedger: Send + Sync {
         disposition: &Disposition,
     ) -> Result<bool, PortError>;
 
+    /// Notes the document the current `version` is about to be sent to (staged
+    /// into, or posted as), before anything sends it there; the state stays as
+    /// it is. A crash between the send and the settle then still leaves the
+    /// ledger knowing where the record may be, so a later deletion, move or
+    /// filter takes it out of that document (`Observe::New::last_doc`). A note
+    /// for a version that is no longer current is ignored (returns false).
+    async fn note_doc(
+        &self,
+        tenant: &TenantId,
+        source_key: &str,
+        version: &SourceVersion,
+        doc_key: &str,
+    ) -> Result<bool, PortError>;
+
     /// Settles every entry queued for `doc_key` at a revision `<= revision` (the
     /// document's outcome becomes theirs: `Posted`, or `Exception` if the ERP refused it).
     /// `Posted` also stamps `posted_at = at`. Returns how many entries changed.

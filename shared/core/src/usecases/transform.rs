@@ -740,6 +740,7 @@ impl Work<'_> {
         doc: PostingDoc,
         source_keys: Vec<String>,
     ) -> Result<Outcome, Failure> {
+        self.note_doc(version, &doc.key).await?;
         let (doc_key, doc_version) = self.enqueue(version, canon, doc, source_keys).await?;
         self.settle(
             version,
@@ -942,6 +943,7 @@ impl Work<'_> {
         .expect("headers serialise");
         let line_json = serde_json::to_string(&line).expect("staged lines serialise");
         let tenant = &self.notice.tenant;
+        self.note_doc(version, &group.doc_key).await?;
         let revision = self
             .deps
             .staging
@@ -1063,11 +1065,22 @@ impl Work<'_> {
         Ok(Outcome::Done)
     }
 
-    async fn settle(&self, version: &SourceVersion, d: Disposition) -> Result<(), Failure> {
+    /// Tells the ledger where this version is going before it is sent there.
+    async fn note_doc(&self, version: &SourceVersion, doc_key: &str) -> Result<(), Failure> {
         self.deps
+            .ledger
+            .note_doc(&self.notice.tenant, &self.key, version, doc_key)
+            .await?;
+        Ok(())
+    }
+
+    async fn settle(&self, version: &SourceVersion, d: Disposition) -> Result<(), Failure> {
+        let applied = self
+            .deps
             .ledger
             .settle(&self.notice.tenant, &self.key, version, &d)
             .await?;
+        tracing::debug!(state = d.state(), version = %version.updated_at, applied, "decided");
         Ok(())
     }
 

@@ -889,9 +889,50 @@ pub async fn record_ledger(s: Arc<dyn RecordLedger>) {
             reason: "not approved".into()
         }
     );
+    // A record noted for a document before it was sent there (then the
+    // process died) still names that document, and nothing settles it early.
     s.observe(obs(&t, "cw:2", &v1, "h", t0()))
         .await
         .expect("observe");
+    assert!(
+        s.note_doc(&t, "cw:2", &v1, "summary/y")
+            .await
+            .expect("note_doc")
+    );
+    assert!(
+        !s.note_doc(&t, "cw:2", &v2, "summary/z")
+            .await
+            .expect("note_doc"),
+        "a note for a version that is not current is ignored"
+    );
+    assert_eq!(
+        s.settle_doc(
+            &t,
+            "summary/y",
+            9,
+            &Disposition::Posted {
+                doc_key: "summary/y".into(),
+                revision: 9
+            },
+            t0()
+        )
+        .await
+        .expect("settle_doc"),
+        0,
+        "a noted record is not queued: a post does not settle it"
+    );
+    assert_eq!(
+        s.get(&t, "cw:2").await.expect("get").map(|e| e.disposition),
+        Some(Disposition::Pending)
+    );
+    match s
+        .observe(obs(&t, "cw:2", &v2, "h2", t0() + secs(10)))
+        .await
+        .expect("observe")
+    {
+        Observe::New { last_doc, .. } => assert_eq!(last_doc.as_deref(), Some("summary/y")),
+        other => panic!("a newer version is new, got {other:?}"),
+    }
     let counts = s.counts(&t).await.expect("counts");
     let skipped: u64 = counts
         .iter()
