@@ -1278,8 +1278,15 @@ impl World {
             if let (Some(g), Some(k)) = (got, &own) {
                 let id = xero_id(g);
                 if run.doc_keys.get(id) != Some(k) {
+                    let points: Vec<&String> = run
+                        .doc_keys
+                        .iter()
+                        .filter(|(_, d)| *d == k)
+                        .map(|(erp, _)| erp)
+                        .collect();
                     v.push(format!(
-                        "Ferry's id map does not point {k} at the live Xero document {id} ({r})"
+                        "Ferry's id map does not point {k} at the live Xero document {id} ({r}, {}); it points at {points:?}",
+                        g["Status"]
                     ));
                 }
             }

@@ -81,6 +81,8 @@ struct Held {
     /// of it may have reached the ERP (under any version or key).
     maybe_created: bool,
     adopted: bool,
+    /// The version and content the id map recorded before this claim.
+    prior: (i64, Option<String>),
 }
 
 /// Handles a batch from the post queue; one outcome per message, in order.
@@ -550,6 +552,10 @@ async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError>
     match claim {
         Claim::Granted { entry } => Ok(Ok(Held {
             maybe_created: entry.as_ref().is_some_and(|e| e.erp_id.is_none()),
+            prior: entry
+                .as_ref()
+                .map(|e| (e.version, e.content_hash.clone()))
+                .unwrap_or((0, None)),
             erp_id: entry.and_then(|e| e.erp_id),
             key,
             adopted: false,
@@ -639,7 +645,7 @@ async fn succeeded(
                 .idempotency
                 .abandon(&h.job.tenant, &h.key, deps.clock.now())
                 .await;
-            let _ = deps.idmap.release(&h.job.tenant, &h.job.doc.key).await;
+            let _ = let_go(deps, h).await;
             Outcome::backoff(&deps.settings, h.job.receive_count, e.to_string())
         }
     }
@@ -754,6 +760,30 @@ async fn record_success(
     Ok(())
 }
 
+/// Ends this post's hold on the document without recording a write of it. A
+/// document found by Ferry's reference (adopted) is recorded with its ERP id all
+/// the same, at the version the map had: the ERP holds it, whatever became of
+/// this write, and the next post updates it instead of looking again (or, if the
+/// lookup missed it then, creating a second one).
+async fn let_go(deps: &Deps, h: &Held) -> Result<(), PortError> {
+    match (&h.erp_id, h.adopted) {
+        (Some(erp_id), true) => {
+            deps.idmap
+                .commit(CommitRequest {
+                    tenant: &h.job.tenant,
+                    doc_key: &h.job.doc.key,
+                    erp_id,
+                    erp_number: None,
+                    version: h.prior.0,
+                    content_hash: h.prior.1.as_deref().unwrap_or_default(),
+                    now: deps.clock.now(),
+                })
+                .await
+        }
+        _ => deps.idmap.release(&h.job.tenant, &h.job.doc.key).await,
+    }
+}
+
 async fn rejected(
     deps: &Deps,
     ctx: &Arc<TenantContext>,
@@ -767,7 +797,7 @@ async fn rejected(
     tracing::warn!(doc = %job.doc.key, erp_message = %text, "ERP refused the document");
     let r = async {
         deps.idempotency.release(&job.tenant, &h.key).await?;
-        deps.idmap.release(&job.tenant, &job.doc.key).await?;
+        let_go(deps, h).await?;
         let message = format!(
             "{erp} refused {} {}: {text}",
             job.doc.kind.as_str(),
@@ -798,7 +828,7 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
         match e.class() {
             RetryClass::Throttled { retry_after } => {
                 // A 429 means the request was not processed.
-                deps.idmap.release(&job.tenant, &job.doc.key).await?;
+                let_go(deps, h).await?;
                 deps.idempotency.release(&job.tenant, &h.key).await?;
                 let after =
                     retry::retry_after_or_backoff(&deps.settings, job.receive_count, retry_after);
@@ -812,7 +842,7 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
                     let until = now + chrono_duration(deps.settings.unknown_outcome_hold);
                     deps.idmap.hold(&job.tenant, &job.doc.key, until).await?;
                 } else {
-                    deps.idmap.release(&job.tenant, &job.doc.key).await?;
+                    let_go(deps, h).await?;
                 }
                 deps.idempotency.abandon(&job.tenant, &h.key, now).await?;
                 let ex = post_exception(
@@ -836,7 +866,7 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
                 ))
             }
             RetryClass::Permanent => {
-                deps.idmap.release(&job.tenant, &job.doc.key).await?;
+                let_go(deps, h).await?;
                 deps.idempotency.release(&job.tenant, &h.key).await?;
                 let owner = match e {
                     ConnectorError::Rejected { .. } => Owner::Finance,
