@@ -33,11 +33,11 @@ test-clock: $(TOOLS) ## The tests again under a shifted clock (faketime): every 
 FERRY_SIM_SEED ?= 1
 FERRY_SIM_SEEDS ?= 8
 sim: ## The deterministic simulation: FERRY_SIM_SEEDS seeds from FERRY_SIM_SEED (faults, crashes, finance; checked against a fault-free run)
-	FERRY_SIM_SEED=$(FERRY_SIM_SEED) FERRY_SIM_SEEDS=$(FERRY_SIM_SEEDS) $(CARGO) test --locked -p ferry-tests --test simulation -- --ignored --nocapture
+	FERRY_SIM_SEED=$(FERRY_SIM_SEED) FERRY_SIM_SEEDS=$(FERRY_SIM_SEEDS) $(CARGO) test --locked -p ferry-tests --test simulation -- --nocapture
 
 SOAK_SEEDS ?= 400
 soak: ## The simulation over many seeds in a release build; prints records, faults per kind and invariant violations
-	set -o pipefail; FERRY_SIM_SEED=$(FERRY_SIM_SEED) FERRY_SIM_SEEDS=$(SOAK_SEEDS) $(CARGO) test --release --locked -p ferry-tests --test simulation -- --ignored --nocapture 2>&1 | grep -E '^(seed|simulation:|  seed|test result)'
+	set -o pipefail; FERRY_SIM_SEED=$(FERRY_SIM_SEED) FERRY_SIM_SEEDS=$(SOAK_SEEDS) $(CARGO) test --release --locked -p ferry-tests --test simulation -- --nocapture 2>&1 | grep -E '^(seed|simulation:|  seed|test result)'
 
 run-real: ## The flow against real software: Redmine (PSA) into Tryton (ERP) on loopback, seeded, synced, reconciled, summarised
 	$(CARGO) build --quiet --locked -p ferry-cli --bin ferry

@@ -1206,8 +1206,9 @@ impl World {
         for r in run.documents.keys() {
             if let Some(group) =
                 doc_key_of(r).and_then(|k| k.strip_prefix("summary/").map(String::from))
+                && let Ok(snap) = deps.staging.snapshot(&self.tenant, &group).await
             {
-                if let Ok(snap) = deps.staging.snapshot(&self.tenant, &group).await {
+                {
                     let members: Vec<String> = snap
                         .members
                         .iter()
