@@ -1208,28 +1208,26 @@ impl World {
                 doc_key_of(r).and_then(|k| k.strip_prefix("summary/").map(String::from))
                 && let Ok(snap) = deps.staging.snapshot(&self.tenant, &group).await
             {
-                {
-                    let members: Vec<String> = snap
-                        .members
-                        .iter()
-                        .map(|(m, line)| {
-                            let l: Value = serde_json::from_str(line).unwrap_or_default();
-                            format!(
-                                "{} {}",
-                                m.rsplit(':').next().unwrap_or(m),
-                                norm(&l["quantity"])
-                            )
-                        })
-                        .collect();
-                    staged.insert(
-                        r.clone(),
+                let members: Vec<String> = snap
+                    .members
+                    .iter()
+                    .map(|(m, line)| {
+                        let l: Value = serde_json::from_str(line).unwrap_or_default();
                         format!(
-                            "\n      staged (rev {}): {}",
-                            snap.revision,
-                            members.join(", ")
-                        ),
-                    );
-                }
+                            "{} {}",
+                            m.rsplit(':').next().unwrap_or(m),
+                            norm(&l["quantity"])
+                        )
+                    })
+                    .collect();
+                staged.insert(
+                    r.clone(),
+                    format!(
+                        "\n      staged (rev {}): {}",
+                        snap.revision,
+                        members.join(", ")
+                    ),
+                );
             }
         }
         let mut held = Vec::new();

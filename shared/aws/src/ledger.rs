@@ -200,9 +200,6 @@ impl RecordLedger for DynamoLedger {
     ) -> Result<bool, PortError> {
         self.update(tenant, source_key, "note_doc", |current| match current {
             Some(mut e) if e.version == *version => {
-                if e.last_doc.as_deref() == Some(doc_key) {
-                    return (None, true);
-                }
                 e.last_doc = Some(doc_key.to_string());
                 (Some(e), true)
             }

@@ -607,7 +607,7 @@ async fn finish_without_write(deps: &Deps, h: &Held) -> (usize, Outcome) {
                 now + chrono_duration(deps.settings.idempotency_ttl),
             )
             .await?;
-        deps.idmap.release(&h.job.tenant, &h.job.doc.key).await?;
+        let_go(deps, h).await?;
         let skipped = Disposition::Skipped {
             reason: DELETED_BEFORE_ERP.into(),
         };
@@ -722,7 +722,8 @@ async fn record_success(
         .settle_doc(&job.tenant, &job.doc.key, job.version, &posted, now)
         .await?;
     let mut resolved = retry::resolve_moved_on(deps, &job.tenant, &job.doc.key, now).await?;
-    for k in &job.source_keys {
+    // A per-record document's key is its record's key: resolved just above.
+    for k in job.source_keys.iter().filter(|k| **k != job.doc.key) {
         resolved += retry::resolve_moved_on(deps, &job.tenant, k, now).await?;
     }
     if job.doc.kind == DocKind::Contact {
@@ -764,7 +765,9 @@ async fn record_success(
 /// document found by Ferry's reference (adopted) is recorded with its ERP id all
 /// the same, at the version the map had: the ERP holds it, whatever became of
 /// this write, and the next post updates it instead of looking again (or, if the
-/// lookup missed it then, creating a second one).
+/// lookup missed it then, creating a second one). The one ending that does not
+/// come here is a write that got no answer: that keeps the hold, and the next
+/// post looks the document up again after it.
 async fn let_go(deps: &Deps, h: &Held) -> Result<(), PortError> {
     match (&h.erp_id, h.adopted) {
         (Some(erp_id), true) => {

@@ -511,7 +511,7 @@ impl Work<'_> {
                         return self.refuse(version, canon, v).await;
                     }
                 };
-                self.post(version, canon, doc, vec![self.key.clone()]).await
+                self.post(version, canon, doc, prev_doc.as_deref()).await
             }
             _ => {
                 let Some(account) = mapping::billed_account(canon, &related) else {
@@ -536,13 +536,13 @@ impl Work<'_> {
                 match canon {
                     CanonicalRecord::Projects(project) => {
                         match mapping::project_doc(template, project, &contact) {
-                            Ok(doc) => self.post(version, canon, doc, vec![self.key.clone()]).await,
+                            Ok(doc) => self.post(version, canon, doc, prev_doc.as_deref()).await,
                             Err(v) => self.refuse(version, canon, v).await,
                         }
                     }
                     CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
                         match mapping::invoice_doc(template, rule, inv, &contact, &scope) {
-                            Ok(doc) => self.post(version, canon, doc, vec![self.key.clone()]).await,
+                            Ok(doc) => self.post(version, canon, doc, prev_doc.as_deref()).await,
                             Err(v) => self.refuse(version, canon, v).await,
                         }
                     }
@@ -567,7 +567,7 @@ impl Work<'_> {
                                 &contact,
                                 canon.meta().deleted,
                             );
-                            self.post(version, canon, doc, vec![self.key.clone()]).await
+                            self.post(version, canon, doc, prev_doc.as_deref()).await
                         }
                     }
                 }
@@ -732,16 +732,18 @@ impl Work<'_> {
         Ok(Dependency::Wait(wait))
     }
 
-    /// Queues a per-record document at the source version.
+    /// Queues this record's own document at the source version.
     async fn post(
         &self,
         version: &SourceVersion,
         canon: &CanonicalRecord,
         doc: PostingDoc,
-        source_keys: Vec<String>,
+        prev_doc: Option<&str>,
     ) -> Result<Outcome, Failure> {
-        self.note_doc(version, &doc.key).await?;
-        let (doc_key, doc_version) = self.enqueue(version, canon, doc, source_keys).await?;
+        self.note_doc(version, &doc.key, prev_doc).await?;
+        let (doc_key, doc_version) = self
+            .enqueue(version, canon, doc, vec![self.key.clone()])
+            .await?;
         self.settle(
             version,
             Disposition::Queued {
@@ -933,8 +935,9 @@ impl Work<'_> {
             );
             return self.refuse(version, canon, v).await;
         }
-        if let Some(old) = prev_doc.filter(|d| *d != group.doc_key) {
-            self.unstage(&old).await?;
+        match prev_doc.as_deref() {
+            Some(old) if old != group.doc_key => self.unstage(old).await?,
+            _ => {}
         }
         let header = serde_json::to_string(&SummaryHeader {
             group: group.clone(),
@@ -943,7 +946,8 @@ impl Work<'_> {
         .expect("headers serialise");
         let line_json = serde_json::to_string(&line).expect("staged lines serialise");
         let tenant = &self.notice.tenant;
-        self.note_doc(version, &group.doc_key).await?;
+        self.note_doc(version, &group.doc_key, prev_doc.as_deref())
+            .await?;
         let revision = self
             .deps
             .staging
@@ -1065,8 +1069,17 @@ impl Work<'_> {
         Ok(Outcome::Done)
     }
 
-    /// Tells the ledger where this version is going before it is sent there.
-    async fn note_doc(&self, version: &SourceVersion, doc_key: &str) -> Result<(), Failure> {
+    /// Tells the ledger where this version is going before it is sent there,
+    /// unless the ledger already names that document (`known`, from `observe`).
+    async fn note_doc(
+        &self,
+        version: &SourceVersion,
+        doc_key: &str,
+        known: Option<&str>,
+    ) -> Result<(), Failure> {
+        if known == Some(doc_key) {
+            return Ok(());
+        }
         self.deps
             .ledger
             .note_doc(&self.notice.tenant, &self.key, version, doc_key)
