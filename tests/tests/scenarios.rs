@@ -451,6 +451,69 @@ async fn out_of_order_updates_leave_the_newest_version_in_the_erp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_of_two_edits_within_one_second_reaches_the_erp_in_order() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    // ConnectWise dates changes to the whole second: from here on every change
+    // carries the same `lastUpdated`, and each arrives after the one before it
+    // has been posted.
+    let stamp = chrono::Utc::now();
+    h.sims.cw.set_clock(Arc::new(move || stamp));
+    let company = 100;
+    for name in ["Globex One Inc.", "Globex Two Inc.", "Globex Three Inc."] {
+        h.sims
+            .cw
+            .update(Kind::Company, company, |c| c["name"] = json!(name))
+            .await;
+        h.settle().await;
+        let c = h
+            .sims
+            .xero
+            .contacts()
+            .into_iter()
+            .find(|c| c["ContactNumber"] == "FERRY-C-100")
+            .expect("contact");
+        assert_eq!(c["Name"], name, "each edit of the customer reaches Xero");
+    }
+    let invoice = h.sims.firm.invoices[0]["id"].as_i64().expect("id");
+    let reference = format!("FERRY-I-{invoice}");
+    for due in ["2026-12-20", "2026-12-27", "2027-01-03"] {
+        h.sims
+            .cw
+            .update(Kind::Invoice, invoice, |r| {
+                r["dueDate"] = json!(format!("{due}T00:00:00Z"))
+            })
+            .await;
+        h.settle().await;
+        let copies = h.invoices_with_reference(&reference);
+        assert_eq!(copies.len(), 1, "one Xero invoice for {reference}");
+        assert_eq!(
+            copies[0]["DueDateString"]
+                .as_str()
+                .and_then(|d| d.get(..10)),
+            Some(due),
+            "each edit of the PSA invoice reaches Xero: {:#}",
+            copies[0]
+        );
+    }
+    let project = tm_project(&h);
+    let id = billable_entries(&h, project)[0]["id"].as_i64().expect("id");
+    for hours in [3.5, 4.25] {
+        h.sims
+            .cw
+            .update(Kind::Time, id, |t| t["actualHours"] = json!(hours))
+            .await;
+        h.settle().await;
+        assert_eq!(
+            invoiced_hours(&h.summary_invoice(project, month())),
+            posted_hours(&h, project).await,
+            "each edit of the time entry reaches its summary invoice"
+        );
+    }
+    assert_eq!(h.unexpected_exceptions().await, vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unapproved_entry_is_skipped_with_its_reason_and_posts_once_approved() {
     let h = Harness::start(small_firm()).await;
     h.sync().await;

@@ -127,6 +127,30 @@ fn held_deleted(entry: &crate::ports::LedgerEntry) -> bool {
         .is_some_and(|c| c.meta().deleted)
 }
 
+/// The version under which Ferry orders a source state it is about to observe.
+/// The source's own version, except where the source's version cannot tell two
+/// states apart: a state Ferry holds keeps the version it was first observed
+/// under, and current content the source dates no later than the state Ferry
+/// holds (a second change within the same second) is ordered just after it. Each
+/// state thus gets its own version, so its documents get their own revision and
+/// idempotency key, and an older state can never be ordered after a newer one.
+fn ferry_order(
+    held: &crate::ports::LedgerEntry,
+    version: &SourceVersion,
+    content_hash: &str,
+) -> SourceVersion {
+    if held.content_hash == content_hash {
+        return held.version.clone();
+    }
+    if *version <= held.version && !held_deleted(held) {
+        return SourceVersion {
+            updated_at: held.version.updated_at + chrono::Duration::microseconds(1),
+            etag: version.etag.clone(),
+        };
+    }
+    version.clone()
+}
+
 /// Everything transform knows about the notice it is working on.
 struct Work<'a> {
     deps: &'a Deps,
@@ -213,16 +237,18 @@ impl Work<'_> {
 
     async fn process(&self, mut rec: SourceRecord) -> Result<Outcome, Failure> {
         let (mut mapped, mut canonical_json, mut content_hash) = self.map(&rec);
-        // Two changes within one second share a version. A notice carrying such a
-        // version with content Ferry has not seen cannot be ordered against the one
-        // it holds: ask the source for the current state instead of trusting it.
+        let held = self.deps.ledger.get(&self.notice.tenant, &self.key).await?;
+        // A notice body that is not newer than what Ferry holds, with other content,
+        // cannot be ordered by its version: two changes within one second share one
+        // (ConnectWise's timestamps are whole seconds), and a reordered webhook is
+        // older. Ask the source for the current state instead of trusting the body.
         // Nor can a body be ordered against a deletion: the deletion's version is
         // Ferry's clock, the body's the source's. A deleted record stays deleted
         // unless the source still has it.
         if self.notice.record.is_some()
-            && let Some(held) = self.deps.ledger.get(&self.notice.tenant, &self.key).await?
-            && ((held.version == rec.version && held.content_hash != content_hash)
-                || held_deleted(&held))
+            && let Some(held) = &held
+            && held.content_hash != content_hash
+            && (rec.version <= held.version || held_deleted(held))
         {
             match self.ctx.psa.fetch(rec.domain, &rec.id).await? {
                 Some(current) => {
@@ -232,6 +258,10 @@ impl Work<'_> {
                 None => return Ok(Outcome::Done),
             }
         }
+        let version = held.as_ref().map_or_else(
+            || rec.version.clone(),
+            |h| ferry_order(h, &rec.version, &content_hash),
+        );
         let observed = self
             .deps
             .ledger
@@ -239,7 +269,7 @@ impl Work<'_> {
                 tenant: &self.notice.tenant,
                 source_key: &self.key,
                 domain: self.notice.domain,
-                version: &rec.version,
+                version: &version,
                 content_hash: &content_hash,
                 received_at: self.notice.received_at,
                 canonical: canonical_json.as_deref(),
@@ -273,11 +303,11 @@ impl Work<'_> {
                 )
                 .field(e.field.clone())
                 .rule(e.rule.clone());
-                self.exception(&rec.version, None, v, None).await?;
+                self.exception(&version, None, v, None).await?;
                 return Ok(Outcome::Done);
             }
         };
-        self.decide(&rec.version, &canon, last_doc).await
+        self.decide(&version, &canon, last_doc).await
     }
 
     /// An ERP invoice changed (a payment): write its paid amount back onto the PSA
