@@ -35,9 +35,12 @@ FERRY_SIM_SEEDS ?= 8
 sim: ## The deterministic simulation: FERRY_SIM_SEEDS seeds from FERRY_SIM_SEED (faults, crashes, finance; checked against a fault-free run)
 	FERRY_SIM_SEED=$(FERRY_SIM_SEED) FERRY_SIM_SEEDS=$(FERRY_SIM_SEEDS) $(CARGO) test --locked -p ferry-tests --test simulation -- --nocapture
 
-SOAK_SEEDS ?= 400
-soak: ## The simulation over many seeds in a release build; prints records, faults per kind and invariant violations
-	set -o pipefail; FERRY_SIM_SEED=$(FERRY_SIM_SEED) FERRY_SIM_SEEDS=$(SOAK_SEEDS) $(CARGO) test --release --locked -p ferry-tests --test simulation -- --nocapture 2>&1 | grep -E '^(seed|simulation:|  seed|test result)'
+SOAK_SEEDS ?= 850
+SOAK_STEPS ?= 1500
+SOAK_MEMBERS ?= 30
+SOAK_JOBS ?= 2
+soak: ## The simulation over many seeds in a release build (SOAK_SEEDS larger seeds on SOAK_JOBS threads); prints records, faults per kind and invariant violations
+	set -o pipefail; FERRY_SIM_SEED=$(FERRY_SIM_SEED) FERRY_SIM_SEEDS=$(SOAK_SEEDS) FERRY_SIM_STEPS=$(SOAK_STEPS) FERRY_SIM_MEMBERS=$(SOAK_MEMBERS) FERRY_SIM_JOBS=$(SOAK_JOBS) $(CARGO) test --release --locked -p ferry-tests --test simulation -- --nocapture 2>&1 | grep -E '^(seed|simulation:|  seed|test result|thread|[0-9]+ of)'
 
 run-real: ## The flow against real software: Redmine (PSA) into Tryton (ERP) on loopback, seeded, synced, reconciled, summarised
 	$(CARGO) build --quiet --locked -p ferry-cli --bin ferry

@@ -11,8 +11,18 @@ use ferry_canon::TenantId;
 use crate::error::ConnectorError;
 use crate::ports::{ErpConnector, fresh};
 
-/// Per tenant: when the lock date was read, its value, and how long it is good for.
-type LockDates = HashMap<TenantId, (DateTime<Utc>, Option<NaiveDate>, Duration)>;
+/// Per tenant: what the last read of the lock date gave.
+type LockDates = HashMap<TenantId, Reading>;
+
+struct Reading {
+    at: DateTime<Utc>,
+    /// How long this reading stands before the ERP is asked again.
+    ttl: Duration,
+    /// The lock date, or why it could not be read.
+    value: Result<Option<NaiveDate>, String>,
+    /// The last lock date the ERP did give, kept through failed reads.
+    known: Option<Option<NaiveDate>>,
+}
 
 /// When each tenant's ERP lock date was last read, and its value.
 #[derive(Default)]
@@ -27,8 +37,10 @@ impl PeriodCache {
     const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
     /// The ERP's lock date, read at most every ten minutes per tenant. While the
-    /// ERP is throttling, the error is returned (the message retries after it);
-    /// while it is failing, `None` for 30 seconds at a time.
+    /// ERP is throttling, the error is returned (the message retries after it).
+    /// While it is failing, the lock date it last gave stands; if it never gave
+    /// one, the error is returned for 30 seconds at a time without asking again:
+    /// a record is never judged against a lock date Ferry does not know.
     pub async fn closed_through(
         &self,
         tenant: &TenantId,
@@ -51,39 +63,51 @@ impl PeriodCache {
         Fut: std::future::Future<Output = Result<Option<NaiveDate>, ConnectorError>>,
     {
         if let Some(v) = self.cached(tenant, now) {
-            return Ok(v);
+            return v;
         }
         let _single = self.fetching.lock().await;
         if let Some(v) = self.cached(tenant, now) {
-            return Ok(v);
+            return v;
         }
-        let v = match fetch().await {
-            Ok(v) => v,
+        let known = self
+            .inner
+            .lock()
+            .expect("not poisoned")
+            .get(tenant)
+            .and_then(|r| r.known);
+        let (value, ttl, known) = match fetch().await {
+            Ok(v) => (Ok(v), Self::TTL, Some(v)),
             // Throttling passes within seconds: let the message retry after it.
             Err(e @ ConnectorError::Throttled { .. }) => return Err(e),
             Err(e) => {
-                // The ERP enforces its own lock date when a document is posted, so an
-                // unreadable lock date is not a reason to hold records back (or to keep
-                // asking a failing ERP): carry on without it for a short while.
-                tracing::warn!(tenant = %tenant, error = %e, "ERP lock date unreadable; relying on the ERP to refuse locked periods");
-                self.inner
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(tenant.clone(), (now, None, Self::RETRY_AFTER_FAILURE));
-                return Ok(None);
+                tracing::warn!(tenant = %tenant, error = %e, last_known = ?known, "ERP lock date unreadable");
+                // Without a lock date the record could be sent into a locked period and
+                // refused as a validation error instead of a closed period: use the
+                // last one the ERP gave, or let the message retry.
+                let value = known.ok_or_else(|| format!("the ERP lock date cannot be read: {e}"));
+                (value, Self::RETRY_AFTER_FAILURE, known)
             }
         };
-        self.inner
-            .lock()
-            .expect("not poisoned")
-            .insert(tenant.clone(), (now, v, Self::TTL));
-        Ok(v)
+        self.inner.lock().expect("not poisoned").insert(
+            tenant.clone(),
+            Reading {
+                at: now,
+                ttl,
+                value: value.clone(),
+                known,
+            },
+        );
+        value.map_err(ConnectorError::transient)
     }
 
-    fn cached(&self, tenant: &TenantId, now: DateTime<Utc>) -> Option<Option<NaiveDate>> {
+    fn cached(
+        &self,
+        tenant: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Option<Result<Option<NaiveDate>, ConnectorError>> {
         let inner = self.inner.lock().expect("not poisoned");
-        let (at, v, ttl) = inner.get(tenant)?;
-        fresh(*at, now, *ttl).then_some(*v)
+        let r = inner.get(tenant)?;
+        fresh(r.at, now, r.ttl).then(|| r.value.clone().map_err(ConnectorError::transient))
     }
 
     /// Forgets cached lock dates (after finance changes one).
@@ -160,20 +184,54 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unreadable_lock_date_is_asked_for_again_after_thirty_seconds() {
+    async fn a_lock_date_never_read_holds_records_back_and_is_asked_for_again_after_thirty_seconds()
+    {
         let cache = PeriodCache::default();
         let calls = AtomicUsize::new(0);
         let failed = Err(ConnectorError::transient("ERP down"));
-        assert_eq!(read(&cache, &calls, t0(), failed).await.ok(), Some(None));
+        let first = read(&cache, &calls, t0(), failed).await;
+        assert!(
+            matches!(first, Err(ConnectorError::Transient { .. })),
+            "no lock date is assumed: {first:?}"
+        );
         let s = chrono::Duration::seconds;
-        read(&cache, &calls, t0() + s(29), Ok(lock()))
-            .await
-            .expect("cached");
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let again = read(&cache, &calls, t0() + s(29), Ok(lock())).await;
+        assert!(again.is_err(), "the failure stands for 30 s: {again:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "without asking the ERP");
         assert_eq!(
             read(&cache, &calls, t0() + s(30), Ok(lock())).await.ok(),
             Some(lock())
         );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lock_date_read_before_stands_while_the_erp_cannot_be_read() {
+        let cache = PeriodCache::default();
+        let calls = AtomicUsize::new(0);
+        read(&cache, &calls, t0(), Ok(lock())).await.expect("read");
+        let m = chrono::Duration::minutes;
+        let failed = Err(ConnectorError::transient("ERP down"));
+        assert_eq!(
+            read(&cache, &calls, t0() + m(10), failed).await.ok(),
+            Some(lock()),
+            "the last lock date the ERP gave"
+        );
+        let s = chrono::Duration::seconds;
+        read(&cache, &calls, t0() + m(10) + s(29), Ok(None))
+            .await
+            .expect("cached");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "asked again only after 30 s"
+        );
+        assert_eq!(
+            read(&cache, &calls, t0() + m(10) + s(30), Ok(None))
+                .await
+                .ok(),
+            Some(None),
+            "a lock date the ERP gives again replaces it"
+        );
     }
 }

@@ -301,6 +301,20 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         }
         projects.push(p);
     }
+    if tm_projects.is_empty() {
+        // Every roll missed: the firm still bills one project by time (seeds
+        // that rolled a T&M project are unchanged).
+        if let Some(p) = projects
+            .iter_mut()
+            .take(7)
+            .find(|p| p["currency"]["currencyCode"] != "EUR" && p["billingMethod"] == "FixedFee")
+        {
+            p["billingMethod"] = json!("ActualRates");
+            p["type"] = json!({ "id": 1, "name": "Time & Materials" });
+            p["billingAmount"] = Value::Null;
+            tm_projects.extend(p["id"].as_i64());
+        }
+    }
     let no_dept = 1007;
     let internal = 1000 + spec.projects as i64;
     projects.push(json!({
@@ -385,7 +399,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
             }
             continue;
         }
-        let primary = if rng.u32(0..100) < 85 {
+        let primary = if rng.u32(0..100) < 85 || other_projects.is_empty() {
             tm_projects[rng.usize(0..tm_projects.len())]
         } else {
             other_projects[rng.usize(0..other_projects.len())]
