@@ -90,9 +90,13 @@ pub async fn handle_and_settle(deps: &Deps, queue: QueueName, msgs: &[ReceivedMe
                 settled.done += 1;
                 deps.queue.delete(queue, &m.receipt).await
             }
-            Outcome::Retry { after, .. } => {
+            Outcome::Retry {
+                after, throttled, ..
+            } => {
                 settled.retried += 1;
-                deps.queue.change_visibility(queue, &m.receipt, after).await
+                retry::put_back(deps.queue.as_ref(), queue, m, after, throttled)
+                    .await
+                    .map(|_| ())
             }
         };
         if let Err(e) = r {

@@ -126,11 +126,24 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
             } => {
                 retried += 1;
                 throttled += u64::from(erp_429);
-                if let Err(e) = deps.queue.change_visibility(queue, &m.receipt, after).await {
-                    tracing::warn!(message_id = %m.id, %tenant, %correlation_id, error = %e, "could not set the retry delay");
-                }
                 tracing::info!(message_id = %m.id, %tenant, %correlation_id, receive_count = m.receive_count, %reason, ?after, "will retry");
-                response.batch_item_failures.push(failure(&m.id));
+                match ferry_core::usecases::retry::put_back(
+                    deps.queue.as_ref(),
+                    queue,
+                    m,
+                    after,
+                    erp_429,
+                )
+                .await
+                {
+                    // Sent again and deleted: not a batch item failure.
+                    Ok(true) => {}
+                    Ok(false) => response.batch_item_failures.push(failure(&m.id)),
+                    Err(e) => {
+                        tracing::warn!(message_id = %m.id, %tenant, %correlation_id, error = %e, "could not set the retry delay");
+                        response.batch_item_failures.push(failure(&m.id));
+                    }
+                }
             }
             _ => {
                 done += 1;

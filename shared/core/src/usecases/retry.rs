@@ -54,6 +54,42 @@ impl Outcome {
     }
 }
 
+/// The longest delay a queue message can be sent with (SQS `DelaySeconds`).
+pub const MAX_SEND_DELAY: Duration = Duration::from_secs(900);
+
+/// Puts back a message that must wait. A throttled message (the ERP's rate limit
+/// or daily cap, no fault of the message) is sent again as a new message delayed
+/// by the wait, then the received copy is deleted: waiting on a busy ERP never
+/// uses up the message's receives, so it never ends in the dead-letter queue as
+/// `retry.exhausted`. Any other retry keeps the message and its receive count.
+/// Returns whether the received copy is gone (the SQS event source must then
+/// not report it as a batch item failure).
+pub async fn put_back(
+    queue: &dyn crate::ports::Queue,
+    name: QueueName,
+    m: &ReceivedMessage,
+    after: Duration,
+    throttled: bool,
+) -> Result<bool, PortError> {
+    if throttled {
+        queue
+            .send(
+                name,
+                vec![OutboundMessage {
+                    body: m.body.clone(),
+                    delay: after.min(MAX_SEND_DELAY),
+                }],
+            )
+            .await?;
+        // Sent: should the delete fail, the old copy comes back too and the
+        // handlers' idempotency makes the second delivery a no-op.
+        queue.delete(name, &m.receipt).await?;
+        return Ok(true);
+    }
+    queue.change_visibility(name, &m.receipt, after).await?;
+    Ok(false)
+}
+
 /// Exponential backoff with "equal jitter": half the exponential delay plus a
 /// random part of the other half, capped. `attempt` counts from 1.
 pub fn backoff(settings: &Settings, attempt: u32) -> Duration {

@@ -61,14 +61,19 @@ pub async fn handle_message(deps: &Deps, msg: &ReceivedMessage) -> Outcome {
     match result {
         Ok(o) => o,
         Err(f) => {
-            let after = match f.class() {
-                RetryClass::Throttled { retry_after } => {
-                    retry::retry_after_or_backoff(&deps.settings, msg.receive_count, retry_after)
-                }
-                _ => retry::backoff(&deps.settings, msg.receive_count),
+            let (after, throttled) = match f.class() {
+                RetryClass::Throttled { retry_after } => (
+                    retry::retry_after_or_backoff(&deps.settings, msg.receive_count, retry_after),
+                    true,
+                ),
+                _ => (retry::backoff(&deps.settings, msg.receive_count), false),
             };
-            tracing::warn!(message_id = %msg.id, error = %f, ?after, "transform will retry");
-            Outcome::retry(after, f.to_string())
+            tracing::warn!(message_id = %msg.id, error = %f, ?after, throttled, "transform will retry");
+            if throttled {
+                Outcome::throttled(after, f.to_string())
+            } else {
+                Outcome::retry(after, f.to_string())
+            }
         }
     }
 }
