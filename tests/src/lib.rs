@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod real;
+pub mod real_simulation;
 pub mod simulation;
 
 use std::sync::Arc;
@@ -318,6 +319,69 @@ pub fn arc<T>(t: T) -> Arc<T> {
 
 /// An id map whose first `commit` fails: a crash after the ERP committed and
 /// before Ferry recorded it.
+/// The id map of a process that dies after the ERP answered and before Ferry's
+/// bookkeeping, for as long as `down` is set: every commit fails, so every write
+/// in that time reaches the ERP and is forgotten.
+pub struct CommitsLostWhile {
+    pub inner: Arc<dyn ferry_core::ports::IdMap>,
+    pub down: &'static std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl ferry_core::ports::IdMap for CommitsLostWhile {
+    async fn get(
+        &self,
+        t: &TenantId,
+        k: &str,
+    ) -> Result<Option<ferry_core::ports::IdMapEntry>, ferry_core::PortError> {
+        self.inner.get(t, k).await
+    }
+    async fn claim(
+        &self,
+        r: ferry_core::ports::ClaimRequest<'_>,
+    ) -> Result<ferry_core::ports::Claim, ferry_core::PortError> {
+        self.inner.claim(r).await
+    }
+    async fn commit(
+        &self,
+        r: ferry_core::ports::CommitRequest<'_>,
+    ) -> Result<(), ferry_core::PortError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ferry_core::PortError::transient(
+                "idmap",
+                "commit",
+                "simulated crash after the ERP committed",
+            ));
+        }
+        self.inner.commit(r).await
+    }
+    async fn release(&self, t: &TenantId, k: &str) -> Result<(), ferry_core::PortError> {
+        self.inner.release(t, k).await
+    }
+    async fn hold(
+        &self,
+        t: &TenantId,
+        k: &str,
+        until: chrono::DateTime<Utc>,
+    ) -> Result<(), ferry_core::PortError> {
+        self.inner.hold(t, k, until).await
+    }
+    async fn find_by_erp_id(
+        &self,
+        t: &TenantId,
+        id: &str,
+    ) -> Result<Option<ferry_core::ports::IdMapEntry>, ferry_core::PortError> {
+        self.inner.find_by_erp_id(t, id).await
+    }
+    async fn list(
+        &self,
+        t: &TenantId,
+        p: &str,
+    ) -> Result<Vec<ferry_core::ports::IdMapEntry>, ferry_core::PortError> {
+        self.inner.list(t, p).await
+    }
+}
+
 pub struct CrashOnFirstCommit {
     pub inner: Arc<dyn ferry_core::ports::IdMap>,
     pub crashed: std::sync::atomic::AtomicBool,

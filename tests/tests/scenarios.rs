@@ -188,6 +188,117 @@ async fn a_crash_between_the_erp_commit_and_bookkeeping_adopts_the_document_inst
     );
 }
 
+static BOOKKEEPING_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Polls until `done` holds, for at most 30 s.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_created_before_a_crash_and_edited_before_the_restart_are_adopted_and_updated() {
+    use std::sync::atomic::Ordering::SeqCst;
+    fn crash(mut d: ferry_core::Deps) -> ferry_core::Deps {
+        d.idmap = Arc::new(CommitsLostWhile {
+            inner: d.idmap.clone(),
+            down: &BOOKKEEPING_DOWN,
+        });
+        d
+    }
+    let h = Harness::start_opts(Options {
+        wrap: crash,
+        ..Options::default()
+    })
+    .await;
+    h.sync().await;
+    // From here Xero's answers are lost: a new customer and a new PSA invoice
+    // are created in Xero and Ferry does not learn their ids.
+    BOOKKEEPING_DOWN.store(true, SeqCst);
+    let mut company = h.sims.cw.get(Kind::Company, 100).expect("company");
+    company["id"] = json!(180);
+    company["identifier"] = json!("Initech");
+    company["name"] = json!("Initech Inc.");
+    h.sims.cw.create(Kind::Company, company).await;
+    until("the customer's create reaches Xero", || {
+        h.sims
+            .xero
+            .contacts()
+            .iter()
+            .any(|c| c["ContactNumber"] == "FERRY-C-180")
+    })
+    .await;
+    let mut invoice = h.sims.firm.invoices[0].clone();
+    invoice["id"] = json!(990_001);
+    invoice["invoiceNumber"] = json!("CW-CRASH-1");
+    invoice["dueDate"] = json!("2026-12-15T00:00:00Z");
+    h.sims.cw.create(Kind::Invoice, invoice).await;
+    let reference = "FERRY-I-990001";
+    until("the invoice's create reaches Xero", || {
+        !h.invoices_with_reference(reference).is_empty()
+    })
+    .await;
+    // Both change at the source before Ferry comes back.
+    h.sims
+        .cw
+        .update(Kind::Company, 180, |c| {
+            c["name"] = json!("Initech Global Inc.")
+        })
+        .await;
+    h.sims
+        .cw
+        .update(Kind::Invoice, 990_001, |r| {
+            r["dueDate"] = json!("2026-12-31T00:00:00Z")
+        })
+        .await;
+    BOOKKEEPING_DOWN.store(false, SeqCst);
+    h.settle().await;
+    h.sync().await;
+
+    let contacts: Vec<_> = h
+        .sims
+        .xero
+        .contacts()
+        .into_iter()
+        .filter(|c| c["ContactNumber"] == "FERRY-C-180")
+        .collect();
+    assert_eq!(contacts.len(), 1, "one contact: {contacts:#?}");
+    assert_eq!(contacts[0]["Name"], "Initech Global Inc.", "with the edit");
+    let copies = h.invoices_with_reference(reference);
+    assert_eq!(copies.len(), 1, "one invoice: {copies:#?}");
+    assert_eq!(
+        copies[0]["DueDateString"]
+            .as_str()
+            .and_then(|d| d.get(..10)),
+        Some("2026-12-31"),
+        "with the edit"
+    );
+    for (key, erp_id) in [
+        (
+            "customers/connectwise:180",
+            contacts[0]["ContactID"].as_str(),
+        ),
+        (
+            "invoices/connectwise:990001",
+            copies[0]["InvoiceID"].as_str(),
+        ),
+    ] {
+        let entry = h.deps.idmap.get(&h.tenant, key).await.expect("id map");
+        assert_eq!(
+            entry.and_then(|e| e.erp_id).as_deref(),
+            erp_id,
+            "the id map names the adopted document for {key}"
+        );
+    }
+    assert_each_once(&h);
+    assert_eq!(h.unexpected_exceptions().await, vec![]);
+}
+
 /// Values that occur more than once.
 fn repeated(values: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
@@ -457,7 +568,7 @@ async fn each_of_two_edits_within_one_second_reaches_the_erp_in_order() {
     // ConnectWise dates changes to the whole second: from here on every change
     // carries the same `lastUpdated`, and each arrives after the one before it
     // has been posted.
-    let stamp = chrono::Utc::now();
+    let stamp = h.now();
     h.sims.cw.set_clock(Arc::new(move || stamp));
     let company = 100;
     for name in ["Globex One Inc.", "Globex Two Inc.", "Globex Three Inc."] {
@@ -568,6 +679,41 @@ async fn a_burst_of_429s_delays_posting_but_everything_posts_within_the_limits()
         "only seeded bad records are exceptions, not {unexpected:#?}"
     );
     assert!(h.live_invoices().len() >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erp_throttling_for_longer_than_the_receive_limit_delays_posting_and_loses_nothing() {
+    // One document meets more 429s in a row than a message may be received (6
+    // here): waiting on a busy ERP must not use up its receives and end as
+    // retry.exhausted.
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    h.sims.xero.set_faults(XeroFaults {
+        throttle_next: 9,
+        retry_after_secs: 1,
+        ..XeroFaults::default()
+    });
+    h.sims
+        .cw
+        .update(Kind::Company, 100, |c| {
+            c["name"] = json!("Globex Patient Inc.")
+        })
+        .await;
+    h.settle().await;
+    assert_eq!(
+        h.sims.xero.stats().throttled_injected,
+        9,
+        "the run of 429s happened"
+    );
+    let c = h
+        .sims
+        .xero
+        .contacts()
+        .into_iter()
+        .find(|c| c["ContactNumber"] == "FERRY-C-100")
+        .expect("contact");
+    assert_eq!(c["Name"], "Globex Patient Inc.", "the edit reached Xero");
+    assert_eq!(h.unexpected_exceptions().await, vec![]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
