@@ -446,6 +446,14 @@ impl XeroSim {
         self.inner.webhooks_sent.load(Ordering::Relaxed)
     }
 
+    /// Applies a write as `POST /{coll}?summarizeErrors=false` would, without
+    /// HTTP or faults: tests seed large collections with it.
+    pub fn post_direct(&self, coll: &str, body: &Value) -> (u16, Value) {
+        let q = BTreeMap::from([("summarizeErrors".to_string(), "false".to_string())]);
+        let (status, v) = write(&self.inner, coll, false, &q, Some(body));
+        (status.as_u16(), v)
+    }
+
     pub fn contacts(&self) -> Vec<Value> {
         self.inner
             .org

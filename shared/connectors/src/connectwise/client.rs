@@ -207,7 +207,8 @@ impl Client {
         .await
     }
 
-    /// Every record whose accounting date is in `[from, to]`.
+    /// Every record whose accounting date is in `[from, to]`, page by page until
+    /// a page comes back empty.
     pub async fn in_period(
         &self,
         domain: Domain,
@@ -234,11 +235,12 @@ impl Client {
             let items = self
                 .page(domain, Some(&conditions), "id asc", page, MAX_PAGE_SIZE)
                 .await?;
-            let n = items.len();
-            out.extend(items);
-            if n < MAX_PAGE_SIZE as usize {
+            // Only an empty page ends the read: a server that serves fewer than
+            // asked (a lower page cap) must not truncate it.
+            if items.is_empty() {
                 break;
             }
+            out.extend(items);
         }
         Ok(out)
     }

@@ -191,7 +191,13 @@ impl Client {
                 };
                 let n = items.len();
                 out.extend(items);
-                if n < PAGE || total.is_some_and(|t| out.len() as u64 >= t) {
+                // With a count, a short page ends the read only when the count is
+                // reached (a server serving fewer than asked must not truncate it).
+                let done = match total {
+                    Some(t) => out.len() as u64 >= t || n == 0,
+                    None => n < PAGE,
+                };
+                if done {
                     return Ok(out);
                 }
             }

@@ -206,13 +206,14 @@ impl Xero {
             if status == StatusCode::BAD_REQUEST {
                 return Err(rejection(&v));
             }
-            let items = v
-                .get(key)
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            // An answer without the collection is not an empty one.
+            let Some(items) = v.get(key).and_then(Value::as_array) else {
+                return Err(ConnectorError::protocol(format!(
+                    "Xero {path} page {page} answered without a {key} list"
+                )));
+            };
             let n = items.len();
-            out.extend(items);
+            out.extend(items.iter().cloned());
             if n < 100 {
                 break;
             }
@@ -437,11 +438,15 @@ impl ErpConnector for Xero {
             if status == StatusCode::BAD_REQUEST {
                 return Err(rejection(&v));
             }
-            let items = v
-                .get("Invoices")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            if status == StatusCode::NOT_MODIFIED {
+                break;
+            }
+            // An answer without the collection is not an empty one.
+            let Some(items) = v.get("Invoices").and_then(Value::as_array) else {
+                return Err(ConnectorError::protocol(format!(
+                    "Xero Invoices page {page} answered without an Invoices list"
+                )));
+            };
             let n = items.len();
             for i in items {
                 let (Some(id), Some(at)) = (
@@ -450,6 +455,7 @@ impl ErpConnector for Xero {
                         .and_then(Value::as_str)
                         .and_then(mapper::parse_instant),
                 ) else {
+                    tracing::warn!(invoice = %i, "Xero listed an invoice without a readable id or UpdatedDateUTC; the payment sweep skips it");
                     continue;
                 };
                 out.push(ferry_core::ports::ErpChange {

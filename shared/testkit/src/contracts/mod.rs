@@ -10,9 +10,11 @@
 //! }
 //! ```
 
+mod paging;
 mod queue;
 mod stores;
 
+pub use paging::{PagedRead, boundary_counts, paging};
 pub use queue::queue;
 pub use stores::{
     audit_log, cursor_store, event_dedupe, exception_store, id_map, idempotency_store, lock_store,
