@@ -111,6 +111,15 @@ pub async fn seed(r: &RedmineAdmin) -> anyhow::Result<Firm> {
     })
 }
 
+/// The scenarios' pipeline settings. No poll overlap: a record comes back in a
+/// poll only when its version moved past the cursor, which is what they check.
+pub fn real_settings() -> ferry_core::Settings {
+    ferry_core::Settings {
+        poll_overlap: Duration::ZERO,
+        ..ferry_cli::local::local_settings()
+    }
+}
+
 /// A scenario: fresh systems, a seeded firm, and a pipeline wired to both.
 pub struct Real {
     pub systems: RealSystems,
@@ -127,6 +136,15 @@ impl Real {
     /// Restores both systems, seeds Redmine and wires the tenant with `template`.
     /// `wrap` wraps the pipeline's ports (fault injection).
     pub async fn start(template: Template, wrap: fn(Deps) -> Deps) -> Real {
+        Self::start_with(template, wrap, real_settings()).await
+    }
+
+    /// [`Real::start`] with the pipeline's settings given.
+    pub async fn start_with(
+        template: Template,
+        wrap: fn(Deps) -> Deps,
+        settings: ferry_core::Settings,
+    ) -> Real {
         crate::init_tracing();
         let systems = RealSystems::from_env().expect("real systems");
         systems.restore().expect("restore snapshots");
@@ -135,12 +153,7 @@ impl Real {
             .expect("redmine reachable");
         let firm = seed(&redmine).await.expect("seed redmine");
         let local = Local::open(&LocalOptions {
-            // No overlap: a record comes back in a poll only when its version moved
-            // past the cursor, which is what the scenarios check.
-            settings: ferry_core::Settings {
-                poll_overlap: Duration::ZERO,
-                ..ferry_cli::local::local_settings()
-            },
+            settings,
             ..LocalOptions::default()
         })
         .expect("store opens");

@@ -356,6 +356,43 @@ async fn an_invoice_posted_and_paid_in_tryton_reconciles_clean_and_shows_paid() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_to_an_invoice_finance_posted_in_tryton_leaves_it_and_says_why() {
+    let _one = SERIAL.lock().await;
+    // The default template drafts invoices; finance posts this one in Tryton.
+    let r = Real::start(template(None), |d| d).await;
+    r.sync().await;
+    let web = r.invoice_of(r.firm.web).await;
+    assert_eq!(web["state"], "draft");
+    r.tryton
+        .post(web["id"].as_i64().expect("id"))
+        .await
+        .expect("finance posts it");
+    let posted = r.invoice_of(r.firm.web).await;
+    assert_eq!(posted["state"], "posted");
+    r.redmine
+        .set_hours(r.firm.entries[2], "2")
+        .await
+        .expect("edit");
+    r.sync().await;
+    let after = r.invoice_of(r.firm.web).await;
+    assert_eq!(after["state"], "posted", "finance's posting stands");
+    assert_eq!(lines(&after), lines(&posted), "its lines are unchanged");
+    let open = r.open_exceptions().await;
+    let held: Vec<_> = open
+        .iter()
+        .filter(|e| e.stage == "post" && e.owner == Owner::Finance)
+        .collect();
+    assert!(
+        held.iter().any(|e| e
+            .erp_message
+            .as_deref()
+            .is_some_and(|m| { m.contains("is posted in Tryton and cannot be changed") })),
+        "the refused edit is an exception for finance that says why: {open:#?}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tryton_validation_error_is_an_exception_in_trytons_words_and_replays_after_the_fix() {
     let _one = SERIAL.lock().await;
     // Development is mapped to a product with no revenue account: Tryton refuses the lines.
@@ -453,6 +490,55 @@ impl ferry_core::ports::CallGate for Open {
     async fn throttled(&self, _: std::time::Duration) {}
 }
 
+/// Tryton's search (every search Ferry makes: lookups, reconciliation, the
+/// payment sweeps) on parties, at a page size of 4.
+struct TrytonPartySearch {
+    client: ferry_connectors::tryton::Client,
+    page: usize,
+    created: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl ferry_testkit::contracts::PagedRead for TrytonPartySearch {
+    fn name(&self) -> String {
+        "Tryton party search".into()
+    }
+    fn page_size(&self) -> usize {
+        self.page
+    }
+    async fn grow_to(&mut self, n: usize) -> Vec<String> {
+        while self.created.len() < n {
+            let k = self.created.len();
+            let id = self
+                .client
+                .create(
+                    "party.party",
+                    &serde_json::json!({ "name": format!("Paging {k}"), "code": format!("PAGING-{k:03}") }),
+                )
+                .await
+                .expect("call")
+                .expect("Tryton creates the party");
+            self.created.push(id.to_string());
+        }
+        self.created.clone()
+    }
+    async fn read_all(&self) -> Result<Vec<String>, String> {
+        let domain = serde_json::json!([["code", "like", "PAGING-%"]]);
+        let found = self
+            .client
+            .search("party.party", &domain, &["id", "code"])
+            .await
+            .map_err(|e| e.to_string())?;
+        let ids: Vec<String> = found.iter().map(|v| v["id"].to_string()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_by_key(|i| i.parse::<i64>().unwrap_or(0));
+        if sorted != ids {
+            return Err(format!("not in id order: {ids:?}"));
+        }
+        Ok(ids)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tryton_search_reads_every_record_whatever_the_count_against_the_page_size() {
     let _one = SERIAL.lock().await;
@@ -475,32 +561,42 @@ async fn a_tryton_search_reads_every_record_whatever_the_count_against_the_page_
         )),
         Arc::new(Open),
     );
-    let domain = serde_json::json!([["code", "like", "PAGING-%"]]);
-    let mut created = Vec::new();
-    // Empty, one short of a page, a page, one past it, two pages, many pages.
-    for target in [0, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE, 3 * PAGE + 2] {
-        while created.len() < target {
-            let n = created.len();
-            let id = client
-                .create(
-                    "party.party",
-                    &serde_json::json!({ "name": format!("Paging {n}"), "code": format!("PAGING-{n:03}") }),
-                )
-                .await
-                .expect("call")
-                .expect("Tryton creates the party");
-            created.push(id);
+    ferry_testkit::contracts::paging(&mut TrytonPartySearch {
+        client,
+        page: PAGE,
+        created: Vec::new(),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulation_crashes_lost_answers_and_edits_leave_one_tryton_document_each_and_agree() {
+    let _one = SERIAL.lock().await;
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let first = env("FERRY_REAL_SIM_SEED").unwrap_or(1);
+    let seeds = env("FERRY_REAL_SIM_SEEDS").unwrap_or(2);
+    let steps = env("FERRY_REAL_SIM_STEPS").unwrap_or(30) as usize;
+    let mut failed = Vec::new();
+    for seed in first..first + seeds {
+        let report = ferry_tests::real_simulation::run(seed, steps).await;
+        eprintln!(
+            "real seed {seed}: {} records, faults {:?}, {} violations",
+            report.records,
+            report.faults,
+            report.violations.len()
+        );
+        for v in &report.violations {
+            eprintln!("  seed {seed}: {v}");
         }
-        let found: Vec<i64> = client
-            .search("party.party", &domain, &["id", "code"])
-            .await
-            .expect("search")
-            .iter()
-            .map(|v| v["id"].as_i64().expect("id"))
-            .collect();
-        assert_eq!(
-            found, created,
-            "{target} records with page size {PAGE}: each once, in id order"
+        if !report.violations.is_empty() {
+            failed.push(report);
+        }
+    }
+    if let Some(r) = failed.first() {
+        panic!(
+            "{} of {seeds} real-systems seeds broke an invariant; the first:\n{}",
+            failed.len(),
+            r.explain()
         );
     }
 }

@@ -408,6 +408,46 @@ async fn a_create_xero_commits_after_the_client_gave_up_and_an_edit_in_between_l
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_created_by_a_lost_answer_and_then_emptied_leaves_the_erp() {
+    // The create of a new summary reaches Xero but its answer is lost, so Ferry
+    // has no id for it; then its only entry is deleted. The emptied group must
+    // still go to post, which finds the invoice by reference and removes it.
+    let h = Harness::start_opts(Options {
+        settings: ferry_core::Settings {
+            unknown_outcome_hold: Duration::from_secs(2),
+            ..ferry_cli::local::local_settings()
+        },
+        ..Options::default()
+    })
+    .await;
+    h.sync().await;
+    let project = tm_project(&h);
+    let november = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
+    h.sims.xero.set_faults(XeroFaults {
+        lose_next_responses: 1,
+        ..XeroFaults::default()
+    });
+    let entry = log_time(&h, project, "2026-11-05T09:00:00Z", 3.0).await;
+    until("the create reaches Xero", || {
+        !h.summary_invoice(project, november).is_empty()
+    })
+    .await;
+    assert!(h.sims.cw.delete(Kind::Time, entry).await);
+    h.settle().await;
+    let live: Vec<_> = h
+        .summary_invoice(project, november)
+        .into_iter()
+        .filter(|i| i["Status"] != "DELETED" && i["Status"] != "VOIDED")
+        .collect();
+    assert_eq!(
+        live,
+        Vec::<Value>::new(),
+        "the invoice of a group with no entries left is removed"
+    );
+    assert_eq!(h.unexpected_exceptions().await, vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_with_unreadable_fields_keeps_the_created_documents_and_their_batch() {
     // Xero commits a batch and answers with fields of unexpected types: every
     // document of it is recorded as posted under its own id, none is refused,

@@ -238,7 +238,11 @@ impl Tryton {
         erp_id: Option<&str>,
         reference: &str,
     ) -> Result<Option<Existing>, ConnectorError> {
-        let found = match erp_id {
+        // The invoice Ferry wrote before, if it is still there: a draft Ferry
+        // deleted (its group emptied) or someone removed in Tryton is gone, and an
+        // invoice a lost answer created since carries the reference, so both are
+        // looked for by reference before a new one is created (as timesheet lines).
+        let known = match erp_id {
             Some(id) => {
                 self.client
                     .read(
@@ -248,6 +252,10 @@ impl Tryton {
                     )
                     .await?
             }
+            None => None,
+        };
+        let found = match known {
+            Some(v) => Some(v),
             None => {
                 self.invoice_by_reference(reference, &["state", "lines"])
                     .await?
@@ -621,12 +629,12 @@ impl Tryton {
                             Err(m) => return Ok(refused(m)),
                         }
                     }
-                    Some(e)
-                        if matches!(e.state.as_str(), "posted" | "paid")
-                            && status == DocStatus::Authorised =>
-                    {
-                        // Already posted: a posted invoice is the ERP's; it is left as it is
-                        // when it already says what Ferry would write.
+                    Some(e) if matches!(e.state.as_str(), "posted" | "paid") => {
+                        // Already posted (by Ferry or by finance): a posted invoice is the
+                        // ERP's, whatever status the template asks for. It is left as it is
+                        // when it already says what Ferry would write, and any other write
+                        // is refused in words finance can act on, not sent for Tryton to
+                        // refuse field by field.
                         if self.same_as_posted(e.id, inv, doc).await? {
                             e.id
                         } else {

@@ -20,6 +20,18 @@ pub struct IdMapEntry {
     pub updated_at: DateTime<Utc>,
 }
 
+impl IdMapEntry {
+    /// Whether the ERP may hold this document. An entry exists once any post
+    /// claimed the document, and from then on a create of it may have reached the
+    /// ERP, whether or not its id was recorded (an answer lost, a crash before the
+    /// bookkeeping). Only a document never claimed is surely absent: every write
+    /// that would otherwise be skipped (a removal, an emptied summary) must go to
+    /// post, which resolves the document by Ferry's reference first.
+    pub fn may_exist_in_erp(entry: Option<&IdMapEntry>) -> bool {
+        entry.is_some()
+    }
+}
+
 /// What `claim` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {

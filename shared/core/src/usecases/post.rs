@@ -31,8 +31,8 @@ use crate::mapping::{self, StagedLine};
 use crate::messages::{Envelope, FlushGroup, Origin, PostCommand, Resync, ResyncItem};
 use crate::ports::{
     AuditEntry, Begin, BeginRequest, Claim, ClaimRequest, CommitRequest, Disposition, DomainEvent,
-    ExceptionRecord, ExceptionStatus, ItemResult, OutboundItem, OutboundMessage, Owner, QueueName,
-    ReceivedMessage,
+    ExceptionRecord, ExceptionStatus, IdMapEntry, ItemResult, OutboundItem, OutboundMessage, Owner,
+    QueueName, ReceivedMessage,
 };
 use crate::posting::{DocKind, PostingDoc};
 use crate::usecases::retry::{self, Outcome, exception_id};
@@ -255,11 +255,12 @@ async fn job_from_flush(
         .filter_map(|(_, j)| serde_json::from_str(j).ok())
         .collect();
     if members.is_empty()
-        && deps
-            .idmap
-            .get(&f.tenant, &header.group.doc_key)
-            .await?
-            .is_none_or(|e| e.erp_id.is_none())
+        && !IdMapEntry::may_exist_in_erp(
+            deps.idmap
+                .get(&f.tenant, &header.group.doc_key)
+                .await?
+                .as_ref(),
+        )
     {
         return Ok(Flushed::Nothing);
     }

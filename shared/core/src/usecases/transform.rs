@@ -897,7 +897,7 @@ impl Work<'_> {
             .idmap
             .get(tenant, &mapping::timesheet_key(&self.key))
             .await?;
-        if held.and_then(|e| e.erp_id).is_none() {
+        if !crate::ports::IdMapEntry::may_exist_in_erp(held.as_ref()) {
             return Ok(());
         }
         let at = self.erp_project(t).await?;
