@@ -230,6 +230,15 @@ impl Harness {
             .collect()
     }
 
+    /// The Xero contact with a Ferry contact number (`FERRY-C-<id>`).
+    pub fn contact(&self, number: &str) -> Option<Value> {
+        self.sims
+            .xero
+            .contacts()
+            .into_iter()
+            .find(|c| c["ContactNumber"] == number)
+    }
+
     /// Xero invoices referencing a given Ferry reference prefix.
     pub fn invoices_with_reference(&self, reference: &str) -> Vec<Value> {
         self.sims
@@ -317,78 +326,38 @@ pub fn arc<T>(t: T) -> Arc<T> {
     Arc::new(t)
 }
 
-/// An id map whose first `commit` fails: a crash after the ERP committed and
-/// before Ferry recorded it.
 /// The id map of a process that dies after the ERP answered and before Ferry's
-/// bookkeeping, for as long as `down` is set: every commit fails, so every write
-/// in that time reaches the ERP and is forgotten.
-pub struct CommitsLostWhile {
+/// bookkeeping: a commit fails whenever `lose` says so, so that write reached
+/// the ERP and Ferry forgot it.
+pub struct LostCommits {
     pub inner: Arc<dyn ferry_core::ports::IdMap>,
-    pub down: &'static std::sync::atomic::AtomicBool,
+    lose: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
-#[async_trait::async_trait]
-impl ferry_core::ports::IdMap for CommitsLostWhile {
-    async fn get(
-        &self,
-        t: &TenantId,
-        k: &str,
-    ) -> Result<Option<ferry_core::ports::IdMapEntry>, ferry_core::PortError> {
-        self.inner.get(t, k).await
-    }
-    async fn claim(
-        &self,
-        r: ferry_core::ports::ClaimRequest<'_>,
-    ) -> Result<ferry_core::ports::Claim, ferry_core::PortError> {
-        self.inner.claim(r).await
-    }
-    async fn commit(
-        &self,
-        r: ferry_core::ports::CommitRequest<'_>,
-    ) -> Result<(), ferry_core::PortError> {
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(ferry_core::PortError::transient(
-                "idmap",
-                "commit",
-                "simulated crash after the ERP committed",
-            ));
+impl LostCommits {
+    /// Only the first commit is lost (one crash).
+    pub fn first(inner: Arc<dyn ferry_core::ports::IdMap>) -> LostCommits {
+        let crashed = std::sync::atomic::AtomicBool::new(false);
+        LostCommits {
+            inner,
+            lose: Box::new(move || !crashed.swap(true, std::sync::atomic::Ordering::SeqCst)),
         }
-        self.inner.commit(r).await
     }
-    async fn release(&self, t: &TenantId, k: &str) -> Result<(), ferry_core::PortError> {
-        self.inner.release(t, k).await
-    }
-    async fn hold(
-        &self,
-        t: &TenantId,
-        k: &str,
-        until: chrono::DateTime<Utc>,
-    ) -> Result<(), ferry_core::PortError> {
-        self.inner.hold(t, k, until).await
-    }
-    async fn find_by_erp_id(
-        &self,
-        t: &TenantId,
-        id: &str,
-    ) -> Result<Option<ferry_core::ports::IdMapEntry>, ferry_core::PortError> {
-        self.inner.find_by_erp_id(t, id).await
-    }
-    async fn list(
-        &self,
-        t: &TenantId,
-        p: &str,
-    ) -> Result<Vec<ferry_core::ports::IdMapEntry>, ferry_core::PortError> {
-        self.inner.list(t, p).await
-    }
-}
 
-pub struct CrashOnFirstCommit {
-    pub inner: Arc<dyn ferry_core::ports::IdMap>,
-    pub crashed: std::sync::atomic::AtomicBool,
+    /// Every commit is lost while `down` is set (a crash that lasts).
+    pub fn while_set(
+        inner: Arc<dyn ferry_core::ports::IdMap>,
+        down: &'static std::sync::atomic::AtomicBool,
+    ) -> LostCommits {
+        LostCommits {
+            inner,
+            lose: Box::new(move || down.load(std::sync::atomic::Ordering::SeqCst)),
+        }
+    }
 }
 
 #[async_trait::async_trait]
-impl ferry_core::ports::IdMap for CrashOnFirstCommit {
+impl ferry_core::ports::IdMap for LostCommits {
     async fn get(
         &self,
         t: &TenantId,
@@ -406,7 +375,7 @@ impl ferry_core::ports::IdMap for CrashOnFirstCommit {
         &self,
         r: ferry_core::ports::CommitRequest<'_>,
     ) -> Result<(), ferry_core::PortError> {
-        if !self.crashed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if (self.lose)() {
             return Err(ferry_core::PortError::transient(
                 "idmap",
                 "commit",

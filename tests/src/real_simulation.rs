@@ -33,17 +33,14 @@ use ferry_core::ports::{
 use ferry_core::posting::{DocKind, PostingDoc};
 use ferry_core::usecases::reconcile;
 
-use crate::CommitsLostWhile;
+use crate::LostCommits;
 use crate::real::{Real, october, template, timesheets};
 
 /// Set while a simulated crash lasts: Ferry's id-map commits fail.
 static CRASHED: AtomicBool = AtomicBool::new(false);
 
 fn crash_wrap(mut d: ferry_core::Deps) -> ferry_core::Deps {
-    d.idmap = Arc::new(CommitsLostWhile {
-        inner: d.idmap.clone(),
-        down: &CRASHED,
-    });
+    d.idmap = Arc::new(LostCommits::while_set(d.idmap.clone(), &CRASHED));
     d
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ferry_canon::Domain;
 use ferry_core::ports::{Disposition, Owner};
 use ferry_core::usecases::{reconcile, retry};
-use ferry_tests::CrashOnFirstCommit;
+use ferry_tests::LostCommits;
 use ferry_tests::real::{Real, SERIAL, dec, line_ids, lines, october, template, timesheets};
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -445,10 +445,7 @@ async fn a_crash_between_trytons_commit_and_bookkeeping_finds_the_document_inste
  {
     let _one = SERIAL.lock().await;
     fn crash(mut d: ferry_core::Deps) -> ferry_core::Deps {
-        d.idmap = Arc::new(CrashOnFirstCommit {
-            inner: d.idmap.clone(),
-            crashed: false.into(),
-        });
+        d.idmap = Arc::new(LostCommits::first(d.idmap.clone()));
         d
     }
     let r = Real::start(template(None), crash).await;

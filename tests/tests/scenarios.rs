@@ -148,10 +148,7 @@ async fn a_response_lost_after_the_erp_committed_does_not_create_a_second_docume
 async fn a_crash_between_the_erp_commit_and_bookkeeping_adopts_the_document_instead_of_posting_twice()
  {
     fn crash(mut d: ferry_core::Deps) -> ferry_core::Deps {
-        d.idmap = Arc::new(CrashOnFirstCommit {
-            inner: d.idmap.clone(),
-            crashed: false.into(),
-        });
+        d.idmap = Arc::new(LostCommits::first(d.idmap.clone()));
         d
     }
     let h = Harness::start_opts(Options {
@@ -205,10 +202,7 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 async fn documents_created_before_a_crash_and_edited_before_the_restart_are_adopted_and_updated() {
     use std::sync::atomic::Ordering::SeqCst;
     fn crash(mut d: ferry_core::Deps) -> ferry_core::Deps {
-        d.idmap = Arc::new(CommitsLostWhile {
-            inner: d.idmap.clone(),
-            down: &BOOKKEEPING_DOWN,
-        });
+        d.idmap = Arc::new(LostCommits::while_set(d.idmap.clone(), &BOOKKEEPING_DOWN));
         d
     }
     let h = Harness::start_opts(Options {
@@ -507,13 +501,7 @@ async fn out_of_order_updates_leave_the_newest_version_in_the_erp() {
         })
         .await;
     h.settle().await;
-    let c = h
-        .sims
-        .xero
-        .contacts()
-        .into_iter()
-        .find(|c| c["ContactNumber"] == "FERRY-C-100")
-        .expect("contact");
+    let c = h.contact("FERRY-C-100").expect("contact");
     assert_eq!(
         c["Name"], "Globex Worldwide Inc.",
         "the newer name wins although it arrived first"
@@ -535,13 +523,7 @@ async fn out_of_order_updates_leave_the_newest_version_in_the_erp() {
         .await;
     h.sims.cw.flush_held().await;
     h.settle().await;
-    let c = h
-        .sims
-        .xero
-        .contacts()
-        .into_iter()
-        .find(|c| c["ContactNumber"] == "FERRY-C-100")
-        .expect("contact");
+    let c = h.contact("FERRY-C-100").expect("contact");
     assert_eq!(
         c["Name"], "Globex Omega Inc.",
         "the source's current state wins a tie"
@@ -617,13 +599,7 @@ async fn each_of_two_edits_within_one_second_reaches_the_erp_in_order() {
             .update(Kind::Company, company, |c| c["name"] = json!(name))
             .await;
         h.settle().await;
-        let c = h
-            .sims
-            .xero
-            .contacts()
-            .into_iter()
-            .find(|c| c["ContactNumber"] == "FERRY-C-100")
-            .expect("contact");
+        let c = h.contact("FERRY-C-100").expect("contact");
         assert_eq!(c["Name"], name, "each edit of the customer reaches Xero");
     }
     let invoice = h.sims.firm.invoices[0]["id"].as_i64().expect("id");
@@ -745,13 +721,7 @@ async fn an_erp_throttling_for_longer_than_the_receive_limit_delays_posting_and_
         9,
         "the run of 429s happened"
     );
-    let c = h
-        .sims
-        .xero
-        .contacts()
-        .into_iter()
-        .find(|c| c["ContactNumber"] == "FERRY-C-100")
-        .expect("contact");
+    let c = h.contact("FERRY-C-100").expect("contact");
     assert_eq!(c["Name"], "Globex Patient Inc.", "the edit reached Xero");
     assert_eq!(h.unexpected_exceptions().await, vec![]);
 }

@@ -69,10 +69,10 @@ pub async fn handle_message(deps: &Deps, msg: &ReceivedMessage) -> Outcome {
                 _ => (retry::backoff(&deps.settings, msg.receive_count), false),
             };
             tracing::warn!(message_id = %msg.id, error = %f, ?after, throttled, "transform will retry");
-            if throttled {
-                Outcome::throttled(after, f.to_string())
-            } else {
-                Outcome::retry(after, f.to_string())
+            Outcome::Retry {
+                after,
+                reason: f.to_string(),
+                throttled,
             }
         }
     }
