@@ -113,6 +113,7 @@ fn settings() -> Settings {
     Settings {
         // The budget never waits in-process: time only moves when the simulation says.
         budget_max_wait: Duration::ZERO,
+        reconcile_budget_wait: Duration::ZERO,
         ..ferry_cli::local::local_settings()
     }
 }

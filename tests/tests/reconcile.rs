@@ -160,3 +160,30 @@ async fn a_payment_whose_webhook_never_came_is_found_by_the_if_modified_since_sw
         .count();
     assert!(sweep_request >= 2, "the sweep read Xero's invoices");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_waits_for_a_spent_erp_budget_instead_of_failing() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    // A busy sync spent the account's budget (or Xero answered 429): every ERP
+    // call waits four seconds, longer than a worker waits in-process.
+    let ctx = h.local.tenants.get(&h.tenant).expect("tenant");
+    let until = h.deps.clock.now() + chrono::Duration::seconds(4);
+    h.deps
+        .budget
+        .pause_until(&ctx.erp.account_key(), until)
+        .await
+        .expect("pause");
+    assert!(h.deps.settings.budget_max_wait < std::time::Duration::from_secs(4));
+
+    let month = small_firm().month;
+    let end = month + chrono::Months::new(1) - chrono::Days::new(1);
+    let report = reconcile::run(&h.deps, &h.tenant, month, end)
+        .await
+        .expect("reconciliation waits for the budget rather than failing");
+    assert!(report.clean, "{:?}", report.rows);
+    assert!(
+        h.deps.clock.now() >= until,
+        "it read the ERP only once the pause was over"
+    );
+}

@@ -57,6 +57,10 @@ pub struct Settings {
     pub poll_overlap: Duration,
     /// Longest an ERP call waits in-process for rate budget before giving up the message.
     pub budget_max_wait: Duration,
+    /// Longest a reconciliation waits, in all, for a vendor's rate budget. It
+    /// holds no queue message to give back, so a spent budget (after a busy
+    /// sync, say) makes it wait for the window rather than fail the whole run.
+    pub reconcile_budget_wait: Duration,
     /// How long intake's first mark of a webhook event id lasts before its notice
     /// is queued (then it is kept for `dedupe_ttl`): if the process dies in
     /// between, the vendor's retry after this is not taken for a duplicate.
@@ -78,6 +82,7 @@ impl Default for Settings {
             poll_page_size: 1000,
             poll_overlap: Duration::from_secs(120),
             budget_max_wait: Duration::from_secs(5),
+            reconcile_budget_wait: Duration::from_secs(300),
             dedupe_claim: Duration::from_secs(60),
         }
     }

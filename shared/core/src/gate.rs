@@ -61,3 +61,106 @@ impl CallGate for BudgetGate {
         }
     }
 }
+
+/// Waits out throttling for work that holds no queue message (reconciliation,
+/// a command someone runs): where a worker gives its message back and lets the
+/// queue wait, such work has nothing to give back, so it sleeps for the wait
+/// the vendor or the budget names and calls again, up to `left` in all.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    left: Duration,
+}
+
+/// Slept when a throttle names no wait.
+const UNNAMED_WAIT: Duration = Duration::from_secs(1);
+
+impl Patience {
+    pub fn new(left: Duration) -> Patience {
+        Patience { left }
+    }
+
+    /// Calls `f` until it is not throttled; a throttle whose wait is longer
+    /// than what is left is returned as it came.
+    pub async fn call<T, F, Fut>(&mut self, what: &str, mut f: F) -> Result<T, ConnectorError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+    {
+        loop {
+            match f().await {
+                Err(ConnectorError::Throttled {
+                    retry_after,
+                    problem,
+                }) => {
+                    let wait = retry_after.unwrap_or(UNNAMED_WAIT);
+                    if wait > self.left {
+                        return Err(ConnectorError::Throttled {
+                            retry_after,
+                            problem,
+                        });
+                    }
+                    self.left -= wait;
+                    tracing::info!(
+                        what,
+                        %problem,
+                        wait_ms = wait.as_millis() as u64,
+                        left_ms = self.left.as_millis() as u64,
+                        "throttled; waiting for the rate budget"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttled(ms: u64) -> ConnectorError {
+        ConnectorError::Throttled {
+            retry_after: Some(Duration::from_millis(ms)),
+            problem: "test".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn patience_waits_out_throttles_until_its_allowance_is_spent() {
+        let mut p = Patience::new(Duration::from_millis(25));
+        let mut calls = 0;
+        let r = p
+            .call("read", || {
+                calls += 1;
+                let n = calls;
+                async move { if n < 3 { Err(throttled(10)) } else { Ok(n) } }
+            })
+            .await;
+        assert_eq!(r, Ok(3), "two 10 ms throttles fit in 25 ms");
+        // 5 ms are left: a 10 ms throttle is handed back, after one call.
+        let mut calls = 0;
+        let r: Result<(), _> = p
+            .call("read", || {
+                calls += 1;
+                async { Err(throttled(10)) }
+            })
+            .await;
+        assert_eq!(r, Err(throttled(10)));
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn patience_passes_other_errors_through_at_once() {
+        let mut p = Patience::new(Duration::from_secs(60));
+        let mut calls = 0;
+        let r: Result<(), _> = p
+            .call("read", || {
+                calls += 1;
+                async { Err(ConnectorError::transient("down")) }
+            })
+            .await;
+        assert_eq!(r, Err(ConnectorError::transient("down")));
+        assert_eq!(calls, 1);
+    }
+}

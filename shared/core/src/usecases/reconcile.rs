@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::deps::Deps;
 use crate::error::{ConnectorError, PortError};
+use crate::gate::Patience;
 use crate::mapping::{self, Related, StagedLine};
 use crate::ports::{Disposition, DomainEvent, ErpDocument, PaymentUpdate};
 use crate::posting::DocKind;
@@ -198,12 +199,18 @@ pub async fn run(
         .await?
         .ok_or_else(|| ReconcileError::UnknownTenant(tenant.clone()))?;
     let template = &ctx.template;
+    let mut patience = Patience::new(deps.settings.reconcile_budget_wait);
     let mut acc: BTreeMap<Key, Acc> = BTreeMap::new();
     let mut missing = Vec::new();
     // Exception id → whether it is about a document rather than a record.
     let mut about_document: BTreeMap<String, bool> = BTreeMap::new();
     let mut compared = 0usize;
-    let mut cache: HashMap<String, Option<CanonicalRecord>> = HashMap::new();
+    let mut reader = RelatedReader {
+        deps,
+        ctx: &ctx,
+        tenant,
+        cache: HashMap::new(),
+    };
     // PSA invoice id → (key, PSA amount paid) for payment write-back.
     let mut psa_invoices: HashMap<String, (Key, Decimal, ferry_canon::Invoice)> = HashMap::new();
 
@@ -220,7 +227,11 @@ pub async fn run(
         let Some(rule) = template.rule(domain) else {
             continue;
         };
-        let records = ctx.psa.list_period(domain, from, to).await?;
+        let records = patience
+            .call("reading PSA records", || {
+                ctx.psa.list_period(domain, from, to)
+            })
+            .await?;
         for mut rec in records {
             let source_key = format!("{}/{}:{}", rec.domain, ctx.psa.system(), rec.id);
             let mapped = ctx.psa.to_canonical(tenant, &rec);
@@ -234,7 +245,7 @@ pub async fn run(
             if canon.meta().deleted {
                 continue;
             }
-            let related = related(deps, &ctx, tenant, &canon, &mut cache).await?;
+            let related = reader.related(&canon, &mut patience).await?;
             let scope = related.scope(&canon);
             if matches!(mapping::gate(rule, &canon, &scope), Ok(Some(_))) {
                 continue;
@@ -365,7 +376,12 @@ pub async fn run(
     let mut erp_docs: HashMap<String, (Key, DocKind)> = HashMap::new();
     let prefix = format!("{}-", template.spec.defaults.reference_prefix);
     for kind in [DocKind::Invoice, DocKind::CreditNote] {
-        for doc in ctx.erp.list_documents(kind, from, to).await? {
+        let docs = patience
+            .call("reading ERP documents", || {
+                ctx.erp.list_documents(kind, from, to)
+            })
+            .await?;
+        for doc in docs {
             if matches!(doc.status.as_str(), "DELETED" | "VOIDED") {
                 continue;
             }
@@ -406,7 +422,12 @@ pub async fn run(
     // Payments: sum what the ERP applied to PSA invoices, and write status back.
     let mut payments_written_back = 0;
     let mut paid_by_doc: HashMap<String, (Decimal, Option<NaiveDate>)> = HashMap::new();
-    for p in ctx.erp.list_payments(from, chrono::NaiveDate::MAX).await? {
+    let payments = patience
+        .call("reading ERP payments", || {
+            ctx.erp.list_payments(from, chrono::NaiveDate::MAX)
+        })
+        .await?;
+    for p in payments {
         if p.status == "DELETED" {
             continue;
         }
@@ -439,7 +460,12 @@ pub async fn run(
                 paid_on,
                 erp_reference: erp_id.clone(),
             };
-            match ctx.psa.apply_payment(psa_id, &update).await {
+            match patience
+                .call("writing payment status to the PSA", || {
+                    ctx.psa.apply_payment(psa_id, &update)
+                })
+                .await
+            {
                 Ok(()) => {
                     payments_written_back += 1;
                     psa_now = erp_paid;
@@ -612,72 +638,69 @@ fn psa_side(
     ))
 }
 
-async fn related(
-    deps: &Deps,
-    ctx: &crate::deps::TenantContext,
-    tenant: &TenantId,
-    canon: &CanonicalRecord,
-    cache: &mut HashMap<String, Option<CanonicalRecord>>,
-) -> Result<Related, ReconcileError> {
-    let mut r = Related::default();
-    if let Some(p) = mapping::project_of(canon)
-        && let Some(CanonicalRecord::Projects(project)) = load(
-            deps,
-            ctx,
-            tenant,
-            Domain::Projects,
-            &p.id,
-            &crate::messages::record_key(Domain::Projects, p),
-            cache,
-        )
-        .await?
-    {
-        r.project = Some(project);
-    }
-    if let Some(a) = mapping::billed_account(canon, &r)
-        && let Some(CanonicalRecord::Customers(account)) = load(
-            deps,
-            ctx,
-            tenant,
-            Domain::Customers,
-            &a.id,
-            &crate::messages::record_key(Domain::Customers, &a),
-            cache,
-        )
-        .await?
-    {
-        r.account = Some(account);
-    }
-    Ok(r)
+/// Reads the project and account a record refers to: from the ledger where
+/// Ferry holds them, else from the PSA; each once per run.
+struct RelatedReader<'a> {
+    deps: &'a Deps,
+    ctx: &'a crate::deps::TenantContext,
+    tenant: &'a TenantId,
+    cache: HashMap<String, Option<CanonicalRecord>>,
 }
 
-async fn load(
-    deps: &Deps,
-    ctx: &crate::deps::TenantContext,
-    tenant: &TenantId,
-    domain: Domain,
-    id: &str,
-    key: &str,
-    cache: &mut HashMap<String, Option<CanonicalRecord>>,
-) -> Result<Option<CanonicalRecord>, ReconcileError> {
-    if let Some(hit) = cache.get(key) {
-        return Ok(hit.clone());
+impl RelatedReader<'_> {
+    async fn related(
+        &mut self,
+        canon: &CanonicalRecord,
+        patience: &mut Patience,
+    ) -> Result<Related, ReconcileError> {
+        let mut r = Related::default();
+        if let Some(p) = mapping::project_of(canon)
+            && let Some(CanonicalRecord::Projects(project)) =
+                self.load(Domain::Projects, p, patience).await?
+        {
+            r.project = Some(project);
+        }
+        if let Some(a) = mapping::billed_account(canon, &r)
+            && let Some(CanonicalRecord::Customers(account)) =
+                self.load(Domain::Customers, &a, patience).await?
+        {
+            r.account = Some(account);
+        }
+        Ok(r)
     }
-    let from_ledger = deps
-        .ledger
-        .get(tenant, key)
-        .await?
-        .and_then(|e| e.canonical)
-        .and_then(|c| serde_json::from_str::<CanonicalRecord>(&c).ok());
-    let rec = match from_ledger {
-        Some(r) => Some(r),
-        None => match ctx.psa.fetch(domain, id).await? {
-            Some(src) => ctx.psa.to_canonical(tenant, &src).ok(),
-            None => None,
-        },
-    };
-    cache.insert(key.to_string(), rec.clone());
-    Ok(rec)
+
+    async fn load(
+        &mut self,
+        domain: Domain,
+        source: &ferry_canon::SourceRef,
+        patience: &mut Patience,
+    ) -> Result<Option<CanonicalRecord>, ReconcileError> {
+        let key = crate::messages::record_key(domain, source);
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit.clone());
+        }
+        let from_ledger = self
+            .deps
+            .ledger
+            .get(self.tenant, &key)
+            .await?
+            .and_then(|e| e.canonical)
+            .and_then(|c| serde_json::from_str::<CanonicalRecord>(&c).ok());
+        let rec = match from_ledger {
+            Some(r) => Some(r),
+            None => match patience
+                .call("reading a PSA record", || {
+                    self.ctx.psa.fetch(domain, &source.id)
+                })
+                .await?
+            {
+                Some(src) => self.ctx.psa.to_canonical(self.tenant, &src).ok(),
+                None => None,
+            },
+        };
+        self.cache.insert(key, rec.clone());
+        Ok(rec)
+    }
 }
 
 /// Item and account codes that mark an ERP line as time (from the time rule).
