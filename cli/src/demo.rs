@@ -179,279 +179,300 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
     .await
     .context("subscribing to the simulators' webhooks")?;
     let host = LocalHost::start(local.deps.clone(), HostConfig::default());
-    mark("start simulators and seed the firm", &mut phase_start);
+    // The workers stop before any error is reported: a runtime shut down under
+    // running workers panics instead of exiting with the error.
+    let outcome = async {
+        mark("start simulators and seed the firm", &mut phase_start);
 
-    // Backfill: poll every domain from the beginning.
-    let ctx = local.tenants.get(&tenant).expect("tenant wired");
-    let total = (sims.firm.companies.len()
-        + sims.firm.projects.len()
-        + sims.firm.time.len()
-        + sims.firm.expenses.len()
-        + sims.firm.invoices.len()) as u64;
-    let b = bar(opts.progress, total, "backfill: polling ConnectWise");
-    for domain in ctx.psa.pollable() {
-        let bb = b.clone();
-        intake::poll(&local.deps, &tenant, domain, &move |n| bb.inc(n as u64))
-            .await
-            .with_context(|| format!("polling {domain}"))?;
-    }
-    b.finish_and_clear();
-    settle(
-        &host,
-        &local,
-        &tenant,
-        opts.progress,
-        "backfill: processing",
-    )
-    .await?;
-    mark("backfill", &mut phase_start);
-
-    // Live: changes in ConnectWise arrive as signed callbacks.
-    let live_since = local.clock.now();
-    let cw = &sims.cw;
-    let mut rng = fastrand::Rng::with_seed(opts.seed ^ 0x5eed);
-    let time = cw.all(Kind::Time);
-    let pending: Vec<i64> = time
-        .iter()
-        .filter(|t| t["status"] == "PendingApproval")
-        .filter_map(|t| t["id"].as_i64())
-        .take(20)
-        .collect();
-    let month = sims.firm.period_start.format("%Y-%m").to_string();
-    let bad: Vec<i64> = sims.firm.bad.iter().map(|b| b.id).collect();
-    let approved: Vec<i64> = time
-        .iter()
-        .filter(|t| {
-            t["status"] == "ApprovedByTierTwo"
-                && t["billableOption"] == "Billable"
-                && t["actualHours"].is_number()
-        })
-        .filter(|t| {
-            t["timeStart"]
-                .as_str()
-                .is_some_and(|d| d.starts_with(&month))
-        })
-        .filter_map(|t| t["id"].as_i64())
-        .filter(|id| !bad.contains(id))
-        .collect();
-    let live = bar(opts.progress, 60, "live: webhooks");
-    sims.firm.add_late(cw).await;
-    cw.set_faults(CwFaults {
-        duplicate_callbacks: true,
-        ..CwFaults::default()
-    });
-    for id in &pending {
-        cw.update(Kind::Time, *id, |t| {
-            t["status"] = json!("ApprovedByTierTwo")
-        })
-        .await;
-        live.inc(1);
-    }
-    cw.set_faults(CwFaults {
-        reorder_callbacks: true,
-        ..CwFaults::default()
-    });
-    for _ in 0..10 {
-        let id = approved[rng.usize(0..approved.len())];
-        cw.update(Kind::Time, id, |t| {
-            let h = t["actualHours"]
-                .as_number()
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            let h = Decimal::from_str(&h).unwrap_or(Decimal::ONE) + Decimal::new(5, 1);
-            t["actualHours"] = ferry_sim::num(h.min(Decimal::from(12)));
-        })
-        .await;
-        live.inc(1);
-    }
-    cw.flush_held().await;
-    cw.set_faults(CwFaults::default());
-    let templates: Vec<serde_json::Value> = approved
-        .iter()
-        .take(25)
-        .filter_map(|id| cw.get(Kind::Time, *id))
-        .collect();
-    for t in templates {
-        let mut n = t.clone();
-        if let Some(o) = n.as_object_mut() {
-            o.remove("id");
-            o.remove("_info");
-        }
-        let day = sims.firm.period_end - Days::new(rng.u64(0..5));
-        n["timeStart"] = json!(format!("{day}T16:00:00Z"));
-        n["actualHours"] = ferry_sim::num(Decimal::new(100 + 25 * rng.i64(0..12), 2));
-        n["notes"] = json!("late entry");
-        cw.create(Kind::Time, n).await;
-        live.inc(1);
-    }
-    for id in approved.iter().rev().take(3) {
-        cw.delete(Kind::Time, *id).await;
-        live.inc(1);
-    }
-    let fixed = sims
-        .firm
-        .bad
-        .iter()
-        .find(|b| b.expect_reason == "validation.hours_out_of_range")
-        .map(|b| b.id);
-    if let Some(id) = fixed {
-        cw.update(Kind::Time, id, |t| t["actualHours"] = json!(2.5))
-            .await;
-        live.inc(1);
-    }
-    live.finish_and_clear();
-    settle(
-        &host,
-        &local,
-        &tenant,
-        opts.progress,
-        "live: processing webhooks",
-    )
-    .await?;
-    mark("live webhooks", &mut phase_start);
-
-    // Customers pay: most PSA invoices in full, a few in part. Xero's webhooks carry
-    // the status back to ConnectWise.
-    let payable: Vec<serde_json::Value> = sims
-        .xero
-        .invoices()
-        .into_iter()
-        .filter(|i| i["Status"] == "AUTHORISED")
-        .collect();
-    let pay = bar(
-        opts.progress,
-        payable.len().min(18) as u64,
-        "payments recorded in Xero",
-    );
-    for (n, inv) in payable.iter().take(18).enumerate() {
-        let total = inv["Total"]
-            .as_number()
-            .and_then(|x| Decimal::from_str(&x.to_string()).ok())
-            .unwrap_or_default();
-        let amount = if n % 6 == 5 {
-            (total / Decimal::from(2)).round_dp(2)
-        } else {
-            total
-        };
-        if let Some(id) = inv["InvoiceID"].as_str() {
-            sims.xero
-                .pay_invoice(id, amount, sims.firm.period_end)
+        // Backfill: poll every domain from the beginning.
+        let ctx = local.tenants.get(&tenant).expect("tenant wired");
+        let total = (sims.firm.companies.len()
+            + sims.firm.projects.len()
+            + sims.firm.time.len()
+            + sims.firm.expenses.len()
+            + sims.firm.invoices.len()) as u64;
+        let b = bar(opts.progress, total, "backfill: polling ConnectWise");
+        for domain in ctx.psa.pollable() {
+            let bb = b.clone();
+            intake::poll(&local.deps, &tenant, domain, &move |n| bb.inc(n as u64))
                 .await
-                .map_err(|e| anyhow::anyhow!("recording a payment in the Xero simulator: {e}"))?;
+                .with_context(|| format!("polling {domain}"))?;
         }
-        pay.inc(1);
-    }
-    pay.finish_and_clear();
-    settle(
-        &host,
-        &local,
-        &tenant,
-        opts.progress,
-        "payments flowing back",
-    )
-    .await?;
-    mark("payments", &mut phase_start);
-
-    let s = spinner(opts.progress, "reconciling");
-    let reconciliation = reconcile::run(
-        &local.deps,
-        &tenant,
-        sims.firm.period_start,
-        sims.firm.period_end,
-    )
-    .await
-    .context("reconciling")?;
-    s.finish_and_clear();
-    settle(
-        &host,
-        &local,
-        &tenant,
-        opts.progress,
-        "reconciliation write-backs",
-    )
-    .await?;
-    mark("reconciliation", &mut phase_start);
-
-    let erp = ctx.erp.as_ref();
-    let summary = report::summarise(
-        &local.deps,
-        &tenant,
-        live_since,
-        &erp.account_key(),
-        erp.limits().per_day,
-    )
-    .await?;
-    let exceptions = local
-        .deps
-        .exceptions
-        .list(&ExceptionQuery {
-            tenant: Some(tenant.clone()),
-            statuses: vec![
-                ExceptionStatus::Open,
-                ExceptionStatus::Retrying,
-                ExceptionStatus::Replayed,
-            ],
-            ..ExceptionQuery::default()
-        })
+        b.finish_and_clear();
+        settle(
+            &host,
+            &local,
+            &tenant,
+            opts.progress,
+            "backfill: processing",
+        )
         .await?;
+        mark("backfill", &mut phase_start);
 
-    // Everything must be explained.
-    let mut unexplained = Vec::new();
-    let total = summary.total();
-    if total.in_flight > 0 {
-        unexplained.push(format!(
-            "{} inputs never reached a final state",
-            total.in_flight
-        ));
-    }
-    for m in &reconciliation.missing {
-        unexplained.push(format!("reconciliation: {m}"));
-    }
-    for u in &reconciliation.unaccounted {
-        unexplained.push(format!("reconciliation: {u}"));
-    }
-    for r in &reconciliation.rows {
-        for m in &r.mismatches {
+        // Live: changes in ConnectWise arrive as signed callbacks.
+        let live_since = local.clock.now();
+        let cw = &sims.cw;
+        let mut rng = fastrand::Rng::with_seed(opts.seed ^ 0x5eed);
+        let time = cw.all(Kind::Time);
+        let pending: Vec<i64> = time
+            .iter()
+            .filter(|t| t["status"] == "PendingApproval")
+            .filter_map(|t| t["id"].as_i64())
+            .take(20)
+            .collect();
+        let month = sims.firm.period_start.format("%Y-%m").to_string();
+        let bad: Vec<i64> = sims.firm.bad.iter().map(|b| b.id).collect();
+        let approved: Vec<i64> = time
+            .iter()
+            .filter(|t| {
+                t["status"] == "ApprovedByTierTwo"
+                    && t["billableOption"] == "Billable"
+                    && t["actualHours"].is_number()
+            })
+            .filter(|t| {
+                t["timeStart"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(&month))
+            })
+            .filter_map(|t| t["id"].as_i64())
+            .filter(|id| !bad.contains(id))
+            .collect();
+        let live = bar(opts.progress, 60, "live: webhooks");
+        sims.firm.add_late(cw).await;
+        cw.set_faults(CwFaults {
+            duplicate_callbacks: true,
+            ..CwFaults::default()
+        });
+        for id in &pending {
+            cw.update(Kind::Time, *id, |t| {
+                t["status"] = json!("ApprovedByTierTwo")
+            })
+            .await;
+            live.inc(1);
+        }
+        cw.set_faults(CwFaults {
+            reorder_callbacks: true,
+            ..CwFaults::default()
+        });
+        for _ in 0..10 {
+            let id = approved[rng.usize(0..approved.len())];
+            cw.update(Kind::Time, id, |t| {
+                let h = t["actualHours"]
+                    .as_number()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                let h = Decimal::from_str(&h).unwrap_or(Decimal::ONE) + Decimal::new(5, 1);
+                t["actualHours"] = ferry_sim::num(h.min(Decimal::from(12)));
+            })
+            .await;
+            live.inc(1);
+        }
+        cw.flush_held().await;
+        cw.set_faults(CwFaults::default());
+        let templates: Vec<serde_json::Value> = approved
+            .iter()
+            .take(25)
+            .filter_map(|id| cw.get(Kind::Time, *id))
+            .collect();
+        for t in templates {
+            let mut n = t.clone();
+            if let Some(o) = n.as_object_mut() {
+                o.remove("id");
+                o.remove("_info");
+            }
+            let day = sims.firm.period_end - Days::new(rng.u64(0..5));
+            n["timeStart"] = json!(format!("{day}T16:00:00Z"));
+            n["actualHours"] = ferry_sim::num(Decimal::new(100 + 25 * rng.i64(0..12), 2));
+            n["notes"] = json!("late entry");
+            cw.create(Kind::Time, n).await;
+            live.inc(1);
+        }
+        for id in approved.iter().rev().take(3) {
+            cw.delete(Kind::Time, *id).await;
+            live.inc(1);
+        }
+        let fixed = sims
+            .firm
+            .bad
+            .iter()
+            .find(|b| b.expect_reason == "validation.hours_out_of_range")
+            .map(|b| b.id);
+        if let Some(id) = fixed {
+            cw.update(Kind::Time, id, |t| t["actualHours"] = json!(2.5))
+                .await;
+            live.inc(1);
+        }
+        live.finish_and_clear();
+        settle(
+            &host,
+            &local,
+            &tenant,
+            opts.progress,
+            "live: processing webhooks",
+        )
+        .await?;
+        mark("live webhooks", &mut phase_start);
+
+        // Customers pay: most PSA invoices in full, a few in part. Xero's webhooks carry
+        // the status back to ConnectWise.
+        let payable: Vec<serde_json::Value> = sims
+            .xero
+            .invoices()
+            .into_iter()
+            .filter(|i| i["Status"] == "AUTHORISED")
+            .collect();
+        let pay = bar(
+            opts.progress,
+            payable.len().min(18) as u64,
+            "payments recorded in Xero",
+        );
+        for (n, inv) in payable.iter().take(18).enumerate() {
+            let total = inv["Total"]
+                .as_number()
+                .and_then(|x| Decimal::from_str(&x.to_string()).ok())
+                .unwrap_or_default();
+            let amount = if n % 6 == 5 {
+                (total / Decimal::from(2)).round_dp(2)
+            } else {
+                total
+            };
+            if let Some(id) = inv["InvoiceID"].as_str() {
+                sims.xero
+                    .pay_invoice(id, amount, sims.firm.period_end)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("recording a payment in the Xero simulator: {e}")
+                    })?;
+            }
+            pay.inc(1);
+        }
+        pay.finish_and_clear();
+        settle(
+            &host,
+            &local,
+            &tenant,
+            opts.progress,
+            "payments flowing back",
+        )
+        .await?;
+        mark("payments", &mut phase_start);
+
+        let s = spinner(opts.progress, "reconciling");
+        let reconciliation = reconcile::run(
+            &local.deps,
+            &tenant,
+            sims.firm.period_start,
+            sims.firm.period_end,
+        )
+        .await
+        .context("reconciling")?;
+        s.finish_and_clear();
+        settle(
+            &host,
+            &local,
+            &tenant,
+            opts.progress,
+            "reconciliation write-backs",
+        )
+        .await?;
+        mark("reconciliation", &mut phase_start);
+
+        let erp = ctx.erp.as_ref();
+        let summary = report::summarise(
+            &local.deps,
+            &tenant,
+            live_since,
+            &erp.account_key(),
+            erp.limits().per_day,
+        )
+        .await?;
+        let exceptions = local
+            .deps
+            .exceptions
+            .list(&ExceptionQuery {
+                tenant: Some(tenant.clone()),
+                statuses: vec![
+                    ExceptionStatus::Open,
+                    ExceptionStatus::Retrying,
+                    ExceptionStatus::Replayed,
+                ],
+                ..ExceptionQuery::default()
+            })
+            .await?;
+
+        // Everything must be explained.
+        let mut unexplained = Vec::new();
+        let total = summary.total();
+        if total.in_flight > 0 {
             unexplained.push(format!(
-                "reconciliation: {} {} {} {}: PSA {} vs ERP {} ({} unexplained)",
-                r.key.project, r.key.period, r.key.currency, m.measure, m.psa, m.erp, m.unexplained
+                "{} inputs never reached a final state",
+                total.in_flight
             ));
         }
-    }
-    let expected: Vec<&ferry_sim::demo::BadRecord> = sims
-        .firm
-        .bad
-        .iter()
-        .filter(|b| Some(b.id) != fixed)
-        .collect();
-    for bad in &expected {
-        match exceptions.iter().find(|e| e.source_key == bad.record_key()) {
-            Some(e) if e.reason == bad.expect_reason => {}
-            Some(e) => unexplained.push(format!(
-                "{}: expected {} but got {} ({})",
-                bad.what, bad.expect_reason, e.reason, e.message
-            )),
-            None => unexplained.push(format!("{}: no exception was raised", bad.what)),
+        for m in &reconciliation.missing {
+            unexplained.push(format!("reconciliation: {m}"));
         }
-    }
-    for e in &exceptions {
-        let known = expected.iter().any(|b| b.record_key() == e.source_key);
-        if !known {
-            unexplained.push(format!(
-                "unexpected exception {} on {}: {}",
-                e.reason, e.source_key, e.message
-            ));
+        for u in &reconciliation.unaccounted {
+            unexplained.push(format!("reconciliation: {u}"));
         }
-    }
+        for r in &reconciliation.rows {
+            for m in &r.mismatches {
+                unexplained.push(format!(
+                    "reconciliation: {} {} {} {}: PSA {} vs ERP {} ({} unexplained)",
+                    r.key.project,
+                    r.key.period,
+                    r.key.currency,
+                    m.measure,
+                    m.psa,
+                    m.erp,
+                    m.unexplained
+                ));
+            }
+        }
+        let expected: Vec<&ferry_sim::demo::BadRecord> = sims
+            .firm
+            .bad
+            .iter()
+            .filter(|b| Some(b.id) != fixed)
+            .collect();
+        for bad in &expected {
+            match exceptions.iter().find(|e| e.source_key == bad.record_key()) {
+                Some(e) if e.reason == bad.expect_reason => {}
+                Some(e) => unexplained.push(format!(
+                    "{}: expected {} but got {} ({})",
+                    bad.what, bad.expect_reason, e.reason, e.message
+                )),
+                None => unexplained.push(format!("{}: no exception was raised", bad.what)),
+            }
+        }
+        for e in &exceptions {
+            let known = expected.iter().any(|b| b.record_key() == e.source_key);
+            if !known {
+                unexplained.push(format!(
+                    "unexpected exception {} on {}: {}",
+                    e.reason, e.source_key, e.message
+                ));
+            }
+        }
 
+        anyhow::Ok((
+            summary,
+            reconciliation,
+            exceptions,
+            expected.len(),
+            unexplained,
+        ))
+    }
+    .await;
     host.shutdown().await;
     drop(edge);
+    let (summary, reconciliation, exceptions, expected_bad_records, unexplained) = outcome?;
     Ok(DemoOutcome {
         tenant,
         summary,
         reconciliation,
         exceptions,
-        expected_bad_records: expected.len(),
+        expected_bad_records,
         unexplained,
         elapsed_seconds: started.elapsed().as_secs(),
         phases,

@@ -753,111 +753,120 @@ pub async fn run(db: Option<PathBuf>, progress: bool) -> anyhow::Result<RealOutc
         deps.clone(),
         ferry_embedded::host::HostConfig::default(),
     );
-    let ctx = local.tenants.get(&tenant).context("tenant wired")?;
-    let sync = || async {
-        for d in ctx.psa.pollable() {
-            intake::poll(&deps, &tenant, d, &|_| {}).await?;
+    // The workers stop before any error is reported: a runtime shut down under
+    // running workers panics instead of exiting with the error.
+    let outcome = async {
+        let ctx = local.tenants.get(&tenant).context("tenant wired")?;
+        let sync = || async {
+            for d in ctx.psa.pollable() {
+                intake::poll(&deps, &tenant, d, &|_| {}).await?;
+            }
+            for d in ctx.psa.swept() {
+                intake::sweep_deletions(&deps, &tenant, d, day(1)).await?;
+            }
+            host.wait_idle(Duration::from_secs(300))
+                .await
+                .map_err(|e| anyhow::anyhow!("the pipeline did not settle: {e:?}"))?;
+            anyhow::Ok(())
+        };
+        let latency_since = deps.clock.now();
+        say("syncing Redmine into Tryton …");
+        sync().await?;
+        phase("backfill into Tryton", &mut t);
+
+        say("changing time in Redmine (edit, delete, approve) and syncing again …");
+        redmine.set_hours(entries[0], "5").await?;
+        redmine.delete_time(entries[1]).await?;
+        redmine.set_approved(entries[2], true, true).await?;
+        sync().await?;
+        phase("live changes", &mut t);
+
+        say("finance posts and is paid for the first invoice in Tryton …");
+        let invoices = tryton.invoices("FERRY-").await?;
+        if let Some(first) = invoices.first().and_then(|i| i["id"].as_i64()) {
+            tryton.post(first).await?;
+            tryton.pay_in_full(first, day(31)).await?;
         }
-        for d in ctx.psa.swept() {
-            intake::sweep_deletions(&deps, &tenant, d, day(1)).await?;
-        }
-        host.wait_idle(Duration::from_secs(300))
-            .await
-            .map_err(|e| anyhow::anyhow!("the pipeline did not settle: {e:?}"))?;
-        anyhow::Ok(())
-    };
-    let latency_since = deps.clock.now();
-    say("syncing Redmine into Tryton …");
-    sync().await?;
-    phase("backfill into Tryton", &mut t);
+        phase("post and pay in Tryton", &mut t);
 
-    say("changing time in Redmine (edit, delete, approve) and syncing again …");
-    redmine.set_hours(entries[0], "5").await?;
-    redmine.delete_time(entries[1]).await?;
-    redmine.set_approved(entries[2], true, true).await?;
-    sync().await?;
-    phase("live changes", &mut t);
-
-    say("finance posts and is paid for the first invoice in Tryton …");
-    let invoices = tryton.invoices("FERRY-").await?;
-    if let Some(first) = invoices.first().and_then(|i| i["id"].as_i64()) {
-        tryton.post(first).await?;
-        tryton.pay_in_full(first, day(31)).await?;
-    }
-    phase("post and pay in Tryton", &mut t);
-
-    let reconciliation = reconcile::run(&deps, &tenant, day(1), day(31)).await?;
-    phase("reconcile", &mut t);
-    let summary = ferry_core::report::summarise(
-        &deps,
-        &tenant,
-        latency_since,
-        &ctx.erp.account_key(),
-        ctx.erp.limits().per_day,
-    )
-    .await?;
-    let exceptions = deps
-        .exceptions
-        .list(&ferry_core::ports::ExceptionQuery {
-            tenant: Some(tenant.clone()),
-            statuses: vec![ferry_core::ports::ExceptionStatus::Open],
-            ..Default::default()
-        })
+        let reconciliation = reconcile::run(&deps, &tenant, day(1), day(31)).await?;
+        phase("reconcile", &mut t);
+        let summary = ferry_core::report::summarise(
+            &deps,
+            &tenant,
+            latency_since,
+            &ctx.erp.account_key(),
+            ctx.erp.limits().per_day,
+        )
         .await?;
-    let tryton_invoices = tryton
-        .invoices("FERRY-")
-        .await?
-        .iter()
-        .map(|i| {
-            (
-                i["reference"].as_str().unwrap_or_default().to_string(),
-                i["number"].as_str().map(String::from),
-                i["state"].as_str().unwrap_or_default().to_string(),
-                ferry_connectors::tryton::raw::read_decimal(&i["total_amount"]).unwrap_or_default(),
-            )
+        let exceptions = deps
+            .exceptions
+            .list(&ferry_core::ports::ExceptionQuery {
+                tenant: Some(tenant.clone()),
+                statuses: vec![ferry_core::ports::ExceptionStatus::Open],
+                ..Default::default()
+            })
+            .await?;
+        let tryton_invoices = tryton
+            .invoices("FERRY-")
+            .await?
+            .iter()
+            .map(|i| {
+                (
+                    i["reference"].as_str().unwrap_or_default().to_string(),
+                    i["number"].as_str().map(String::from),
+                    i["state"].as_str().unwrap_or_default().to_string(),
+                    ferry_connectors::tryton::raw::read_decimal(&i["total_amount"])
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        let tryton_projects = tryton.projects().await?.len();
+        let lines = tryton.timesheet_lines().await?;
+        let timesheet_hours = lines
+            .iter()
+            .filter_map(|l| ferry_connectors::tryton::raw::read_timedelta_hours(&l["duration"]))
+            .sum::<Decimal>()
+            .normalize();
+        let mut unexplained = Vec::new();
+        if summary.total().in_flight > 0 {
+            unexplained.push(format!(
+                "{} inputs never reached a final state",
+                summary.total().in_flight
+            ));
+        }
+        for e in &exceptions {
+            unexplained.push(format!(
+                "unexpected exception {} on {}: {}",
+                e.reason, e.source_key, e.message
+            ));
+        }
+        if !reconciliation.clean {
+            unexplained.push(format!(
+                "reconciliation found {} unexplained differences",
+                reconciliation.unexplained()
+            ));
+        }
+        anyhow::Ok(RealOutcome {
+            tenant,
+            redmine_url: systems.redmine_url,
+            tryton_url: systems.tryton_url,
+            seeded_entries: seeded,
+            summary,
+            reconciliation,
+            exceptions,
+            tryton_invoices,
+            tryton_projects,
+            timesheet_lines: lines.len(),
+            timesheet_hours,
+            unexplained,
+            phases: Vec::new(),
         })
-        .collect();
-    let tryton_projects = tryton.projects().await?.len();
-    let lines = tryton.timesheet_lines().await?;
-    let timesheet_hours = lines
-        .iter()
-        .filter_map(|l| ferry_connectors::tryton::raw::read_timedelta_hours(&l["duration"]))
-        .sum::<Decimal>()
-        .normalize();
-    let mut unexplained = Vec::new();
-    if summary.total().in_flight > 0 {
-        unexplained.push(format!(
-            "{} inputs never reached a final state",
-            summary.total().in_flight
-        ));
     }
-    for e in &exceptions {
-        unexplained.push(format!(
-            "unexpected exception {} on {}: {}",
-            e.reason, e.source_key, e.message
-        ));
-    }
-    if !reconciliation.clean {
-        unexplained.push(format!(
-            "reconciliation found {} unexplained differences",
-            reconciliation.unexplained()
-        ));
-    }
+    .await;
     host.shutdown().await;
+    let mut outcome = outcome?;
     phases.push(("total".into(), started.elapsed().as_millis() as u64));
-    Ok(RealOutcome {
-        tenant,
-        redmine_url: systems.redmine_url,
-        tryton_url: systems.tryton_url,
-        seeded_entries: seeded,
-        summary,
-        reconciliation,
-        exceptions,
-        tryton_invoices,
-        tryton_projects,
-        timesheet_lines: lines.len(),
-        timesheet_hours,
-        unexplained,
-        phases,
-    })
+    outcome.phases = phases;
+    Ok(outcome)
 }
