@@ -41,6 +41,9 @@ pub struct Settings {
     pub dependency_wait: Duration,
     /// Largest webhook body accepted (413 above).
     pub max_webhook_body: usize,
+    /// How long a webhook client may take to send its headers, and then its
+    /// body, before the local edge gives up on it (API Gateway does this on AWS).
+    pub edge_read_timeout: Duration,
     /// How long webhook event ids are remembered for dedupe.
     pub dedupe_ttl: Duration,
     /// How long completed idempotency records are kept.
@@ -75,6 +78,7 @@ impl Default for Settings {
             backoff_cap: Duration::from_secs(300),
             dependency_wait: Duration::from_secs(3),
             max_webhook_body: 256 * 1024,
+            edge_read_timeout: Duration::from_secs(10),
             dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
             idempotency_ttl: Duration::from_secs(30 * 24 * 3600),
             post_lease: Duration::from_secs(60),

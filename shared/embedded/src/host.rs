@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -265,12 +265,42 @@ impl Drop for WebhookEdge {
     }
 }
 
+fn answer(resp: intake::WebhookResponse) -> Response {
+    (
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [("content-type", "application/json")],
+        resp.body,
+    )
+        .into_response()
+}
+
 async fn webhook(
     State(deps): State<Deps>,
     Path((route, tenant)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let limit = deps.settings.max_webhook_body;
+    let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit));
+    let body = match tokio::time::timeout(deps.settings.edge_read_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return answer(intake::WebhookResponse::too_large(limit));
+        }
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "webhook body could not be read");
+            return answer(intake::WebhookResponse::error(
+                400,
+                "body could not be read",
+            ));
+        }
+        Err(_) => {
+            return answer(intake::WebhookResponse::error(
+                408,
+                "the body did not arrive in time",
+            ));
+        }
+    };
     let headers = headers
         .iter()
         .filter_map(|(k, v)| {
@@ -280,42 +310,65 @@ async fn webhook(
             ))
         })
         .collect();
-    let resp = intake::handle_webhook(
-        &deps,
-        WebhookRequest {
-            route,
-            tenant,
-            headers,
-            body: body.to_vec(),
-        },
+    answer(
+        intake::handle_webhook(
+            &deps,
+            WebhookRequest {
+                route,
+                tenant,
+                headers,
+                body: body.to_vec(),
+            },
+        )
+        .await,
     )
-    .await;
-    (
-        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        [("content-type", "application/json")],
-        resp.body,
-    )
-        .into_response()
 }
 
-/// Starts the webhook edge on `addr` (port 0 for an ephemeral port).
+/// Starts the webhook edge on `addr` (port 0 for an ephemeral port). Every
+/// refusal, the edge's own (unknown path, wrong method, body too large or too
+/// slow) and intake's, is JSON of one shape; a client that does not finish its
+/// headers within `edge_read_timeout` is disconnected, and one that does not
+/// finish its body within it is answered 408.
 pub async fn serve_webhooks(deps: Deps, addr: SocketAddr) -> std::io::Result<WebhookEdge> {
-    // Let bodies a little over the limit through, so intake answers 413 itself with a clear message.
-    let limit = deps.settings.max_webhook_body * 2;
+    let read_timeout = deps.settings.edge_read_timeout;
     let app = Router::new()
         .route("/webhooks/{route}/{tenant}", post(webhook))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(limit))
+        .fallback(|| async { answer(intake::WebhookResponse::error(404, "not found")) })
+        .method_not_allowed_fallback(|| async {
+            answer(intake::WebhookResponse::error(405, "method not allowed"))
+        })
+        // The handler reads the body itself, with its limit and timeout.
+        .layer(DefaultBodyLimit::disable())
         .with_state(deps);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors, say: back off instead of spinning.
+                        tracing::warn!(error = %e, "webhook edge could not accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut rx => return,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(read_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "webhook connection ended with an error");
+                }
+            });
+        }
     });
     Ok(WebhookEdge {
         addr,

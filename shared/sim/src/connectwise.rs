@@ -130,6 +130,8 @@ pub struct CwStats {
     pub requests: u64,
     pub callbacks_sent: u64,
     pub callbacks_failed: u64,
+    /// Requests for the callback signing key.
+    pub key_fetches: u64,
 }
 
 struct Callback {
@@ -160,6 +162,7 @@ struct Inner {
     requests: AtomicU64,
     callbacks_sent: AtomicU64,
     callbacks_failed: AtomicU64,
+    key_fetches: AtomicU64,
     http: reqwest::Client,
 }
 
@@ -195,6 +198,7 @@ impl CwSim {
             requests: AtomicU64::new(0),
             callbacks_sent: AtomicU64::new(0),
             callbacks_failed: AtomicU64::new(0),
+            key_fetches: AtomicU64::new(0),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -238,6 +242,7 @@ impl CwSim {
             requests: self.inner.requests.load(Ordering::Relaxed),
             callbacks_sent: self.inner.callbacks_sent.load(Ordering::Relaxed),
             callbacks_failed: self.inner.callbacks_failed.load(Ordering::Relaxed),
+            key_fetches: self.inner.key_fetches.load(Ordering::Relaxed),
         }
     }
 
@@ -526,6 +531,7 @@ fn authorised(inner: &Inner, headers: &HeaderMap) -> bool {
 }
 
 async fn signing_key(State(inner): State<Arc<Inner>>) -> Response {
+    inner.key_fetches.fetch_add(1, Ordering::Relaxed);
     axum::Json(json!({ "signing_key": inner.cfg.signing_key })).into_response()
 }
 

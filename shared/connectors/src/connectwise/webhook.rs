@@ -2,8 +2,13 @@
 //!
 //! The payload names a key URL (`Metadata.key_url`); GET it for `signing_key`.
 //! `x-content-signature` = base64(HMAC-SHA256(raw body, key = SHA-256(signing_key))).
-//! The key URL is untrusted input: only configured origins are fetched, and keys
-//! are cached (refetched once when a signature fails, for key rotation).
+//! The key URL is untrusted input: only configured origins are fetched, a URL
+//! longer than [`MAX_KEY_URL`] is refused unfetched, keys are cached (at most
+//! [`MAX_KEYS`], the oldest evicted first), a signature that fails refetches its
+//! key only when the cached one is older than [`REFETCH_AFTER`] (rotation), and
+//! a verifier fetches at most [`FETCHES_PER_MINUTE`] keys a minute: forged
+//! deliveries can neither grow memory nor turn Ferry into a request amplifier.
+//! Nothing about the body is revealed before its signature is verified.
 //!
 //! Freshness: ConnectWise signs no delivery time, and a correctly signed callback
 //! is never refused for its age (a retry can come late, and a record can be
@@ -16,7 +21,7 @@
 //! Source: dsrosen6/go-connectwise-psa `ValidateWebhook` and NangoHQ's router
 //! (community sources; see docs/VENDORS.md †).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -35,6 +40,14 @@ use super::mapper;
 use super::raw;
 
 const KEY_TTL: Duration = Duration::from_secs(3600);
+/// Longest key URL fetched.
+pub const MAX_KEY_URL: usize = 512;
+/// Signing keys kept per verifier (one tenant's connection).
+pub const MAX_KEYS: usize = 16;
+/// Key fetches per verifier per minute, refetches included.
+pub const FETCHES_PER_MINUTE: usize = 10;
+/// A cached key this young is not refetched when a signature fails.
+pub const REFETCH_AFTER: Duration = Duration::from_secs(60);
 /// How far ahead of Ferry's clock an entity's `lastUpdated` may be and still be
 /// trusted as sent (clock skew between ConnectWise and Ferry).
 pub const MAX_AHEAD: Duration = Duration::from_secs(300);
@@ -43,8 +56,46 @@ pub const MAX_AHEAD: Duration = Duration::from_secs(300);
 pub struct CallbackVerifier {
     cfg: ConnectWiseConfig,
     http: reqwest::Client,
-    /// Signing keys by key URL, with when they were fetched.
-    keys: Mutex<HashMap<String, (DateTime<Utc>, String)>>,
+    keys: Mutex<KeyCache>,
+}
+
+/// Signing keys by key URL, with when they were fetched, and the recent fetches.
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, (DateTime<Utc>, String)>,
+    fetches: VecDeque<DateTime<Utc>>,
+}
+
+impl KeyCache {
+    /// Takes one fetch from the minute's allowance, if any is left.
+    fn take_fetch(&mut self, now: DateTime<Utc>) -> bool {
+        while self
+            .fetches
+            .front()
+            .is_some_and(|at| !fresh(*at, now, Duration::from_secs(60)))
+        {
+            self.fetches.pop_front();
+        }
+        if self.fetches.len() >= FETCHES_PER_MINUTE {
+            return false;
+        }
+        self.fetches.push_back(now);
+        true
+    }
+
+    fn insert(&mut self, url: &str, now: DateTime<Utc>, key: String) {
+        if !self.keys.contains_key(url) && self.keys.len() >= MAX_KEYS {
+            let oldest = self
+                .keys
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(u, _)| u.clone());
+            if let Some(u) = oldest {
+                self.keys.remove(&u);
+            }
+        }
+        self.keys.insert(url.to_string(), (now, key));
+    }
 }
 
 /// The signature ConnectWise sends for `body` under `signing_key`.
@@ -93,11 +144,14 @@ impl CallbackVerifier {
         CallbackVerifier {
             cfg,
             http,
-            keys: Mutex::new(HashMap::new()),
+            keys: Mutex::new(KeyCache::default()),
         }
     }
 
     fn trusted(&self, key_url: &str) -> bool {
+        if key_url.len() > MAX_KEY_URL {
+            return false;
+        }
         let Some(o) = origin(key_url) else {
             return false;
         };
@@ -108,17 +162,29 @@ impl CallbackVerifier {
             .any(|allowed| allowed == o)
     }
 
+    /// The signing key at `key_url`: cached while fresh; fetched when missing,
+    /// stale, or (`refresh`) when a signature failed and the cached key is older
+    /// than [`REFETCH_AFTER`]. `None` on a refresh that would refetch a key this young.
     async fn key(
         &self,
         key_url: &str,
         refresh: bool,
         now: DateTime<Utc>,
-    ) -> Result<String, WebhookError> {
-        if !refresh
-            && let Some((at, k)) = self.keys.lock().expect("not poisoned").get(key_url)
-            && fresh(*at, now, KEY_TTL)
+    ) -> Result<Option<String>, WebhookError> {
         {
-            return Ok(k.clone());
+            let mut cache = self.keys.lock().expect("not poisoned");
+            match cache.keys.get(key_url) {
+                Some((at, k)) if !refresh && fresh(*at, now, KEY_TTL) => {
+                    return Ok(Some(k.clone()));
+                }
+                Some((at, _)) if refresh && fresh(*at, now, REFETCH_AFTER) => return Ok(None),
+                _ => {}
+            }
+            if !cache.take_fetch(now) {
+                return Err(WebhookError::KeyUnavailable(format!(
+                    "more than {FETCHES_PER_MINUTE} signing-key fetches in a minute"
+                )));
+            }
         }
         let resp = self
             .http
@@ -150,8 +216,8 @@ impl CallbackVerifier {
         self.keys
             .lock()
             .expect("not poisoned")
-            .insert(key_url.to_string(), (now, key.clone()));
-        Ok(key)
+            .insert(key_url, now, key.clone());
+        Ok(Some(key))
     }
 }
 
@@ -168,23 +234,33 @@ impl WebhookVerifier for CallbackVerifier {
         let signature = base64::engine::general_purpose::STANDARD
             .decode(signature.trim())
             .map_err(|_| WebhookError::BadSignature)?;
+        // Until the signature is verified the body is the caller's word: what is
+        // wrong with it is logged, and the caller hears only that it is refused.
+        let unverifiable = |why: String| {
+            tracing::info!(why, "ConnectWise callback cannot be verified");
+            WebhookError::BadSignature
+        };
         let cb: raw::Callback = serde_json::from_slice(body)
-            .map_err(|e| WebhookError::Malformed(format!("not a ConnectWise callback: {e}")))?;
+            .map_err(|e| unverifiable(format!("not a ConnectWise callback: {e}")))?;
         let key_url = cb
             .metadata
             .as_ref()
             .and_then(|m| m.key_url.as_deref())
-            .ok_or_else(|| WebhookError::Malformed("Metadata.key_url is missing".into()))?;
+            .ok_or_else(|| unverifiable("Metadata.key_url is missing".into()))?;
         if !self.trusted(key_url) {
-            tracing::warn!(key_url, "callback names a key URL outside the allow-list");
-            return Err(WebhookError::BadSignature);
+            return Err(unverifiable(format!(
+                "key URL outside the allow-list or longer than {MAX_KEY_URL}: {}",
+                key_url.chars().take(120).collect::<String>()
+            )));
         }
-        let key = self.key(key_url, false, now).await?;
+        let key = self.key(key_url, false, now).await?.unwrap_or_default();
         if !verify_with(&key, body, &signature) {
-            // The key may have rotated: fetch once more before refusing.
+            // The key may have rotated: fetch once more before refusing, unless
+            // the cached key is too young to have rotated.
             let fresh = self.key(key_url, true, now).await?;
-            if fresh == key || !verify_with(&fresh, body, &signature) {
-                return Err(WebhookError::BadSignature);
+            match fresh {
+                Some(k) if k != key && verify_with(&k, body, &signature) => {}
+                _ => return Err(WebhookError::BadSignature),
             }
         }
 
@@ -392,6 +468,38 @@ mod tests {
             trusted_entity(no_info, "1", now, day),
             Err(Untrusted::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn the_key_cache_keeps_at_most_its_size_and_fetches_at_most_its_rate() {
+        let t0 = DateTime::parse_from_rfc3339("2028-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut c = KeyCache::default();
+        for i in 0..(3 * MAX_KEYS) {
+            c.insert(
+                &format!("https://cw.test/key?id={i}"),
+                t0 + chrono::Duration::seconds(i as i64),
+                "k".into(),
+            );
+            assert!(c.keys.len() <= MAX_KEYS);
+        }
+        assert!(
+            c.keys
+                .contains_key(&format!("https://cw.test/key?id={}", 3 * MAX_KEYS - 1)),
+            "the newest key stays; the oldest go"
+        );
+        assert!(!c.keys.contains_key("https://cw.test/key?id=0"));
+
+        let mut c = KeyCache::default();
+        for _ in 0..FETCHES_PER_MINUTE {
+            assert!(c.take_fetch(t0));
+        }
+        assert!(!c.take_fetch(t0 + chrono::Duration::seconds(59)));
+        assert!(
+            c.take_fetch(t0 + chrono::Duration::seconds(60)),
+            "a minute later the allowance is back"
+        );
     }
 
     #[test]

@@ -35,8 +35,14 @@ impl WebhookResponse {
         }
     }
 
-    fn error(status: u16, message: &str) -> Self {
+    /// Every refusal has this one shape: `{"error": "<message>"}`.
+    pub fn error(status: u16, message: &str) -> Self {
         Self::json(status, serde_json::json!({ "error": message }))
+    }
+
+    /// 413, wherever the size is found out (here, or by an edge reading the body).
+    pub fn too_large(limit: usize) -> Self {
+        Self::error(413, &format!("body exceeds the {limit} byte limit"))
     }
 }
 
@@ -50,14 +56,7 @@ fn correlation_id() -> String {
 /// (the 503 makes the vendor retry).
 pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse {
     if req.body.len() > deps.settings.max_webhook_body {
-        return WebhookResponse::error(
-            413,
-            &format!(
-                "body of {} bytes exceeds the {} byte limit",
-                req.body.len(),
-                deps.settings.max_webhook_body
-            ),
-        );
+        return WebhookResponse::too_large(deps.settings.max_webhook_body);
     }
     // Unknown tenant and unknown route answer the same, revealing nothing.
     let not_found = || WebhookResponse::error(404, "not found");
