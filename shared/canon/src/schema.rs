@@ -8,6 +8,10 @@ use crate::domain::CanonicalRecord;
 /// The model's major version; bump it (and the file name) on a breaking change.
 pub const MODEL_VERSION: &str = "v1";
 
+/// The checked-in schema (`schema/canon.v1.schema.json`), which a test keeps
+/// equal to [`export`]: what templates are checked against at load.
+pub const CHECKED_IN: &str = include_str!("../schema/canon.v1.schema.json");
+
 /// Schema stand-in for `Decimal` fields: always a string, never a JSON number,
 /// so no reader is tempted to parse money as a float.
 pub struct DecimalString;

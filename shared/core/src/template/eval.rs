@@ -20,15 +20,75 @@ impl std::fmt::Debug for Expr {
     }
 }
 
+/// Longest expression accepted, in characters.
+pub const MAX_EXPR_CHARS: usize = 1_000;
+/// Deepest nesting accepted: brackets of any kind plus conditional branches.
+/// CEL's parser and evaluator recurse once per level; this keeps both far
+/// from the stack's end on any thread.
+pub const MAX_EXPR_DEPTH: usize = 12;
+
 impl Expr {
-    /// Compiles CEL source; the error is CEL's own message.
+    /// Compiles CEL source within [`MAX_EXPR_CHARS`] and [`MAX_EXPR_DEPTH`],
+    /// checked before the parser sees it; otherwise the error is CEL's own message.
     pub fn compile(source: &str) -> Result<Expr, String> {
+        let chars = source.chars().count();
+        if chars > MAX_EXPR_CHARS {
+            return Err(format!(
+                "{chars} characters; an expression may have at most {MAX_EXPR_CHARS}"
+            ));
+        }
+        let depth = nesting(source);
+        if depth > MAX_EXPR_DEPTH {
+            return Err(format!(
+                "nested {depth} deep; an expression may nest at most {MAX_EXPR_DEPTH} deep"
+            ));
+        }
+        if let Some(c) = source
+            .chars()
+            .find(|c| c.is_control() && !c.is_whitespace())
+        {
+            return Err(format!("contains the control character {c:?}"));
+        }
         let program = Program::compile(source).map_err(|e| e.to_string())?;
         Ok(Expr {
             source: source.to_string(),
             program: Arc::new(program),
         })
     }
+
+    /// The parsed expression, for static checks.
+    pub(crate) fn ast(&self) -> &cel::IdedExpr {
+        self.program.expression()
+    }
+}
+
+/// How deep `source` nests, read lexically: open brackets (outside string
+/// literals) plus the conditionals (`?`) seen so far, whose else-branches nest.
+fn nesting(source: &str) -> usize {
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    let mut conditionals = 0usize;
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                // Skip the literal, escapes included (an unterminated one runs to the end).
+                while let Some(d) = chars.next() {
+                    if d == '\\' {
+                        chars.next();
+                    } else if d == c {
+                        break;
+                    }
+                }
+            }
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '?' => conditionals += 1,
+            _ => {}
+        }
+        deepest = deepest.max(depth + conditionals);
+    }
+    deepest
 }
 
 /// The variables an expression can read.
@@ -122,6 +182,44 @@ mod tests {
         );
         let through_null = Expr::compile("project.dimensions.department.code").unwrap();
         assert_eq!(scope.text(&through_null).unwrap(), None);
+    }
+
+    #[test]
+    fn size_and_nesting_are_limited_before_the_parser_sees_the_expression() {
+        let nested = |n: usize| format!("{}record.billable{}", "(".repeat(n), ")".repeat(n));
+        assert!(Expr::compile(&nested(MAX_EXPR_DEPTH)).is_ok());
+        let e = Expr::compile(&nested(MAX_EXPR_DEPTH + 1)).unwrap_err();
+        assert!(e.contains("nest at most"), "{e}");
+        // Far deeper than the stack would survive: refused, not overflowed.
+        assert!(Expr::compile(&nested(400)).is_err());
+        let ternaries = "true ? 'a' : ".repeat(MAX_EXPR_DEPTH + 1) + "'b'";
+        assert!(Expr::compile(&ternaries).is_err());
+        let long = format!("'{}'", "x".repeat(MAX_EXPR_CHARS));
+        assert!(Expr::compile(&long).unwrap_err().contains("at most"));
+        // Brackets inside string literals do not count.
+        assert!(Expr::compile(&format!("record.notes == '{}'", "(".repeat(50))).is_ok());
+        assert!(Expr::compile("record.notes == 'a\0b'").is_err());
+    }
+
+    #[test]
+    fn nesting_that_the_parser_recurses_on_is_evaluated_on_a_small_stack() {
+        // A worker thread's 2 MiB stack: the deepest accepted expression parses
+        // and evaluates there.
+        let deepest = format!(
+            "{}record.billable{}",
+            "(".repeat(MAX_EXPR_DEPTH),
+            ")".repeat(MAX_EXPR_DEPTH)
+        );
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                let e = Expr::compile(&deepest).expect("compiles");
+                let scope = Scope::new(&json!({"billable": true}), None, None);
+                assert_eq!(scope.boolean(&e), Ok(true));
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod eval;
 pub mod spec;
+pub mod types;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +16,13 @@ use crate::ports::Owner;
 use crate::posting::DocStatus;
 pub use eval::{Expr, Scope};
 pub use spec::*;
+use types::{Use, Vars};
+
+/// Largest template file read, in bytes.
+pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
+/// Longest code or value a template gives the ERP (item and account codes,
+/// tracking options, tax types), in characters.
+pub const MAX_VALUE_CHARS: usize = 255;
 
 /// One problem found while loading a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,16 +78,29 @@ impl TemplateSource {
         }
     }
 
-    /// Reads a file; the error names the file.
+    /// Reads a file of at most [`MAX_TEMPLATE_BYTES`] (a device that never
+    /// ends, such as `/dev/zero`, is refused after that many); the error names the file.
     pub fn read(path: &std::path::Path) -> Result<Self, TemplateErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        use std::io::Read;
+        let fail = |message: String| {
             TemplateErrors(vec![TemplateError {
                 file: path.display().to_string(),
                 path: String::new(),
                 line: None,
-                message: format!("cannot read: {e}"),
+                message,
             }])
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_TEMPLATE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        if bytes.len() > MAX_TEMPLATE_BYTES {
+            return Err(fail(format!(
+                "larger than {MAX_TEMPLATE_BYTES} bytes; a template is a small text file"
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| fail(format!("not UTF-8 text: {e}")))?;
         Ok(TemplateSource::new(path.display().to_string(), text))
     }
 }
@@ -110,6 +131,15 @@ pub struct CompiledRule {
     pub invoice_status: DocStatus,
 }
 
+/// Plausibility bounds, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledBounds {
+    pub max_hourly_rate: rust_decimal::Decimal,
+    pub max_amount: rust_decimal::Decimal,
+    pub max_days_ahead: u32,
+    pub max_days_back: u32,
+}
+
 /// A dimension rule, compiled.
 #[derive(Debug, Clone)]
 pub struct CompiledDimension {
@@ -126,6 +156,9 @@ pub struct Template {
     /// every ERP document can say exactly which mapping produced it.
     pub version: String,
     pub currency: Currency,
+    /// The firm's time zone (`defaults.time_zone`).
+    pub time_zone: chrono_tz::Tz,
+    pub bounds: CompiledBounds,
     pub rules: BTreeMap<Domain, CompiledRule>,
     pub dimensions: Vec<CompiledDimension>,
     pub tax: CompiledSource,
@@ -133,16 +166,106 @@ pub struct Template {
 
 /// Domains that can become ERP documents, and how.
 pub fn postable(domain: Domain) -> bool {
-    matches!(
-        domain,
-        Domain::Customers
-            | Domain::Projects
-            | Domain::TimeEntries
-            | Domain::Expenses
-            | Domain::BillingEvents
-            | Domain::Invoices
-            | Domain::CreditMemos
-    )
+    POSTABLE.contains(&domain)
+}
+
+/// The domains [`postable`] accepts.
+const POSTABLE: [Domain; 7] = [
+    Domain::Customers,
+    Domain::Projects,
+    Domain::TimeEntries,
+    Domain::Expenses,
+    Domain::BillingEvents,
+    Domain::Invoices,
+    Domain::CreditMemos,
+];
+
+/// Compiles an expression and checks it against the canonical model for its use.
+fn compile_checked(source: &str, vars: &Vars, use_: Use) -> Result<Expr, String> {
+    let expr = Expr::compile(source).map_err(|m| format!("invalid CEL expression: {m}"))?;
+    let problems = types::check(&expr, vars, use_);
+    if problems.is_empty() {
+        Ok(expr)
+    } else {
+        Err(format!("`{source}`: {}", problems.join("; ")))
+    }
+}
+
+/// A code or value the template hands the ERP: printable, not empty, not too long.
+fn check_value(v: &str) -> Result<(), String> {
+    if v.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(c) = v.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "contains the control character {c:?}; codes are printable text"
+        ));
+    }
+    let n = v.chars().count();
+    if n > MAX_VALUE_CHARS {
+        return Err(format!("{n} characters; at most {MAX_VALUE_CHARS}"));
+    }
+    Ok(())
+}
+
+/// Every problem serde finds when each section of the merged template is read
+/// on its own, as (key path, message).
+fn section_errors(merged: &toml::Table) -> Vec<(String, String)> {
+    fn read<T: serde::de::DeserializeOwned>(
+        prefix: &str,
+        v: &toml::Value,
+        out: &mut Vec<(String, String)>,
+    ) {
+        if let Err(e) = serde_path_to_error::deserialize::<_, T>(v.clone()) {
+            let inner = e.path().to_string();
+            let path = if inner == "." {
+                prefix.to_string()
+            } else {
+                format!("{prefix}.{inner}")
+            };
+            // toml appends where in the value it was; the path already says.
+            let message = e.inner().to_string();
+            let message = message.split("\nin `").next().unwrap_or(&message);
+            out.push((path, message.trim_end().to_string()));
+        }
+    }
+    fn each<T: serde::de::DeserializeOwned>(
+        prefix: &str,
+        v: &toml::Value,
+        out: &mut Vec<(String, String)>,
+    ) {
+        match v.as_table() {
+            Some(t) => {
+                for (k, item) in t {
+                    read::<T>(&format!("{prefix}.{k}"), item, out);
+                }
+            }
+            None => out.push((prefix.to_string(), "must be a table".into())),
+        }
+    }
+    let mut out = Vec::new();
+    if !merged.contains_key("template") {
+        out.push((String::new(), "missing field `template`".into()));
+    }
+    for (key, v) in merged {
+        match key.as_str() {
+            "template" => read::<Header>(key, v, &mut out),
+            "defaults" => read::<Defaults>(key, v, &mut out),
+            "domains" => each::<DomainRule>(key, v, &mut out),
+            "value_maps" => each::<BTreeMap<String, String>>(key, v, &mut out),
+            "dimensions" => each::<DimensionRule>(key, v, &mut out),
+            "tax" => read::<TaxRule>(key, v, &mut out),
+            "periods" => read::<PeriodRule>(key, v, &mut out),
+            "bounds" => read::<Bounds>(key, v, &mut out),
+            other => out.push((
+                String::new(),
+                format!(
+                    "unknown section `{other}`; expected template, defaults, domains, value_maps, dimensions, tax, periods or bounds"
+                ),
+            )),
+        }
+    }
+    out
 }
 
 fn summarisable(domain: Domain) -> bool {
@@ -173,6 +296,16 @@ impl Template {
         base: &TemplateSource,
         overlay: Option<&TemplateSource>,
     ) -> Result<Template, TemplateErrors> {
+        for src in std::iter::once(base).chain(overlay) {
+            if src.text.len() > MAX_TEMPLATE_BYTES {
+                return Err(TemplateErrors(vec![TemplateError {
+                    file: src.name.clone(),
+                    path: String::new(),
+                    line: None,
+                    message: format!("larger than {MAX_TEMPLATE_BYTES} bytes"),
+                }]));
+            }
+        }
         let base_table = parse_table(base)?;
         let mut merged = base_table.clone();
         let mut overlay_table = None;
@@ -185,20 +318,32 @@ impl Template {
         }
 
         let spec: TemplateSpec = {
-            let value = toml::Value::Table(merged);
+            let value = toml::Value::Table(merged.clone());
             serde_path_to_error::deserialize(value).map_err(|e| {
-                let path = e.path().to_string();
-                let file = match &overlay_table {
-                    Some(t) if has_path(t, &path) => overlay.map(|o| o.name.clone()),
-                    _ => None,
+                // serde stops at the first problem; read each section on its own
+                // to report every one.
+                let mut found = section_errors(&merged);
+                if found.is_empty() {
+                    found.push((e.path().to_string(), e.inner().to_string()));
                 }
-                .unwrap_or_else(|| base.name.clone());
-                TemplateErrors(vec![TemplateError {
-                    file,
-                    path: if path == "." { String::new() } else { path },
-                    line: None,
-                    message: e.inner().to_string(),
-                }])
+                TemplateErrors(
+                    found
+                        .into_iter()
+                        .map(|(path, message)| {
+                            let file = match &overlay_table {
+                                Some(t) if has_path(t, &path) => overlay.map(|o| o.name.clone()),
+                                _ => None,
+                            }
+                            .unwrap_or_else(|| base.name.clone());
+                            TemplateError {
+                                file,
+                                path: if path == "." { String::new() } else { path },
+                                line: None,
+                                message,
+                            }
+                        })
+                        .collect(),
+                )
             })?
         };
 
@@ -225,6 +370,35 @@ impl Template {
                 None
             }
         };
+        let time_zone = match spec.defaults.time_zone.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                err(
+                    "defaults.time_zone".into(),
+                    format!(
+                        "unknown time zone {:?}; use an IANA name such as \"Europe/Amsterdam\" or \"UTC\"",
+                        spec.defaults.time_zone
+                    ),
+                );
+                None
+            }
+        };
+        let mut bound = |key: &str, v: &str| match v.parse::<rust_decimal::Decimal>() {
+            Ok(d) if d > rust_decimal::Decimal::ZERO => d,
+            _ => {
+                err(
+                    format!("bounds.{key}"),
+                    format!("must be a positive decimal written as a string, got {v:?}"),
+                );
+                rust_decimal::Decimal::ONE
+            }
+        };
+        let bounds = CompiledBounds {
+            max_hourly_rate: bound("max_hourly_rate", &spec.bounds.max_hourly_rate),
+            max_amount: bound("max_amount", &spec.bounds.max_amount),
+            max_days_ahead: spec.bounds.max_days_ahead,
+            max_days_back: spec.bounds.max_days_back,
+        };
         if spec.defaults.reference_prefix.is_empty() || spec.defaults.reference_prefix.len() > 10 {
             err(
                 "defaults.reference_prefix".into(),
@@ -232,16 +406,27 @@ impl Template {
             );
         }
 
+        for (name, map) in &spec.value_maps {
+            for (k, v) in map {
+                if let Err(m) = check_value(v) {
+                    err(format!("value_maps.{name}.{k:?}"), m);
+                }
+            }
+        }
         let compile_source =
-            |path: &str, src: &ValueSource, err: &mut dyn FnMut(String, String)| {
+            |path: &str, src: &ValueSource, vars: &Vars, err: &mut dyn FnMut(String, String)| {
+                for (k, v) in [("value", &src.value), ("default", &src.default)] {
+                    if let Some(v) = v
+                        && let Err(m) = check_value(v)
+                    {
+                        err(format!("{path}.{k}"), m);
+                    }
+                }
                 let expr = match &src.from {
-                    Some(s) => match Expr::compile(s) {
+                    Some(s) => match compile_checked(s, vars, Use::Text) {
                         Ok(e) => Some(e),
                         Err(m) => {
-                            err(
-                                format!("{path}.from"),
-                                format!("invalid CEL expression: {m}"),
-                            );
+                            err(format!("{path}.from"), m);
                             None
                         }
                     },
@@ -276,6 +461,8 @@ impl Template {
                 }
             };
 
+        // Dimensions and tax apply to every record that becomes a document.
+        let shared_vars = Vars::for_domains(&POSTABLE);
         let mut dimensions = Vec::new();
         for (name, rule) in &spec.dimensions {
             let path = format!("dimensions.{name}");
@@ -288,7 +475,7 @@ impl Template {
                     ),
                 ),
                 Some(kind) => {
-                    let source = compile_source(&path, &rule.source, &mut err);
+                    let source = compile_source(&path, &rule.source, &shared_vars, &mut err);
                     dimensions.push(CompiledDimension {
                         kind,
                         source,
@@ -316,7 +503,7 @@ impl Template {
                 path: "tax".into(),
             }
         } else {
-            compile_source("tax", &spec.tax.source, &mut err)
+            compile_source("tax", &spec.tax.source, &shared_vars, &mut err)
         };
 
         let mut rules = BTreeMap::new();
@@ -365,14 +552,12 @@ impl Template {
                     );
                 }
             }
+            let vars = Vars::for_domain(domain);
             let mut skip_when = Vec::new();
             for (i, s) in rule.skip_when.iter().enumerate() {
-                match Expr::compile(&s.when) {
+                match compile_checked(&s.when, &vars, Use::Condition) {
                     Ok(e) => skip_when.push((e, s.reason.clone())),
-                    Err(m) => err(
-                        format!("{path}.skip_when[{i}].when"),
-                        format!("invalid CEL expression: {m}"),
-                    ),
+                    Err(m) => err(format!("{path}.skip_when[{i}].when"), m),
                 }
                 if s.reason.trim().is_empty() {
                     err(
@@ -384,15 +569,15 @@ impl Template {
             let item = rule
                 .item
                 .as_ref()
-                .map(|s| compile_source(&format!("{path}.item"), s, &mut err));
+                .map(|s| compile_source(&format!("{path}.item"), s, &vars, &mut err));
             let account = rule
                 .account
                 .as_ref()
-                .map(|s| compile_source(&format!("{path}.account"), s, &mut err));
+                .map(|s| compile_source(&format!("{path}.account"), s, &vars, &mut err));
             let rate = rule
                 .rate
                 .as_ref()
-                .map(|s| compile_source(&format!("{path}.rate"), s, &mut err));
+                .map(|s| compile_source(&format!("{path}.rate"), s, &vars, &mut err));
             if let Some(src) = &rule.rate {
                 // Every rate the source can yield must be a decimal: checked now, not per record.
                 let mut candidates: Vec<(String, String)> = Vec::new();
@@ -424,13 +609,10 @@ impl Template {
                 }
             }
             let description = match &rule.description {
-                Some(d) => match Expr::compile(d) {
+                Some(d) => match compile_checked(d, &vars, Use::Text) {
                     Ok(e) => Some(e),
                     Err(m) => {
-                        err(
-                            format!("{path}.description"),
-                            format!("invalid CEL expression: {m}"),
-                        );
+                        err(format!("{path}.description"), m);
                         None
                     }
                 },
@@ -539,6 +721,8 @@ impl Template {
         Ok(Template {
             version,
             currency: currency.expect("validated above"),
+            time_zone: time_zone.expect("validated above"),
+            bounds,
             rules,
             dimensions,
             tax,
@@ -845,6 +1029,88 @@ timesheets = true
             .unwrap_err()
             .to_string();
         assert!(errs.contains("unknown field `aproved_only`"), "{errs}");
+    }
+
+    #[test]
+    fn every_structural_error_is_reported_not_only_the_first() {
+        let bad = BASE
+            .replace("approved_only = true", "approved_only = \"yes\"")
+            .replace("direction = \"reference\"", "direction = \"sideways\"");
+        let errs = Template::load(&src("base.toml", &bad), None).unwrap_err().0;
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "domains.projects.direction",
+                "domains.time_entries.approved_only"
+            ],
+            "{errs:?}"
+        );
+        assert!(errs.iter().all(|e| !e.message.contains('\n')), "{errs:?}");
+    }
+
+    #[test]
+    fn every_expression_problem_is_reported_with_its_path() {
+        let ov = r#"
+[template]
+version = "2"
+[domains.time_entries]
+item = { from = "record.rolee", map = "work_role_item" }
+skip_when = [{ when = "record.notes", reason = "r" }, { when = "projcet.x == 1", reason = "r" }]
+"#;
+        let errs = Template::load(&src("base.toml", BASE), Some(&src("acme.toml", ov)))
+            .unwrap_err()
+            .0;
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "domains.time_entries.skip_when[0].when",
+                "domains.time_entries.skip_when[1].when",
+                "domains.time_entries.item.from",
+            ],
+            "{errs:?}"
+        );
+        assert!(
+            errs[0].message.contains("expected true or false"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].message.contains("unknown variable `projcet`"),
+            "{errs:?}"
+        );
+        assert!(errs[2].message.contains("did you mean `role`"), "{errs:?}");
+    }
+
+    #[test]
+    fn codes_for_the_erp_are_printable_and_bounded() {
+        let ov = format!(
+            "[template]\nversion = \"2\"\n[value_maps.work_role_item]\n\"A\" = \"IT\\u0000EM\"\n\"B\" = \"\"\n\"C\" = \"{}\"\n",
+            "x".repeat(MAX_VALUE_CHARS + 1)
+        );
+        let errs = Template::load(&src("base.toml", BASE), Some(&src("acme.toml", &ov)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errs.contains("value_maps.work_role_item.\"A\": contains the control character"),
+            "{errs}"
+        );
+        assert!(
+            errs.contains("value_maps.work_role_item.\"B\": must not be empty"),
+            "{errs}"
+        );
+        assert!(
+            errs.contains("value_maps.work_role_item.\"C\": 256 characters"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_never_ends_is_refused_after_the_size_limit() {
+        let e = TemplateSource::read(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let huge = src("big.toml", &"#".repeat(MAX_TEMPLATE_BYTES + 1));
+        assert!(Template::load(&huge, None).is_err());
     }
 
     #[test]

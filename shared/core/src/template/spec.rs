@@ -30,6 +30,8 @@ pub struct TemplateSpec {
     pub tax: TaxRule,
     #[serde(default)]
     pub periods: PeriodRule,
+    #[serde(default)]
+    pub bounds: Bounds,
 }
 
 /// Identity and version of the template.
@@ -63,6 +65,73 @@ pub struct Defaults {
     /// Prefix of Ferry's references on ERP documents.
     #[serde(default = "default_prefix")]
     pub reference_prefix: String,
+    /// Which currency time, expenses and billing events are billed in.
+    #[serde(default)]
+    pub billing_currency: BillingCurrency,
+    /// The firm's time zone (IANA name, e.g. `Europe/Amsterdam`): a record the
+    /// PSA stamps with an instant belongs to the firm's local date, for its
+    /// document, its period, the closed-period gate and reconciliation alike.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+/// Which currency a line from the PSA's own prices is billed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingCurrency {
+    /// The customer's currency, where the customer has one: PSAs such as
+    /// ConnectWise price time and expenses in the customer's currency and do not
+    /// repeat it on each entry. Rates the template itself gives are in
+    /// `defaults.currency` and are never re-labelled: for a customer billed in
+    /// another currency they are an exception.
+    #[default]
+    Customer,
+    /// The currency each record states; a record whose currency is not its
+    /// customer's is an exception (Ferry never converts amounts).
+    Record,
+}
+
+/// Plausibility bounds: a record outside them is an exception naming the field
+/// and the bound, not a document. Amounts are decimals written as strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// Highest hourly bill rate, in any currency.
+    #[serde(default = "default_max_rate")]
+    pub max_hourly_rate: String,
+    /// Highest amount of one expense, billing event or PSA invoice.
+    #[serde(default = "default_max_amount")]
+    pub max_amount: String,
+    /// Latest accounting date accepted, in days after the clock's today.
+    #[serde(default = "default_days_ahead")]
+    pub max_days_ahead: u32,
+    /// Earliest accounting date accepted, in days before the clock's today.
+    #[serde(default = "default_days_back")]
+    pub max_days_back: u32,
+}
+
+fn default_max_rate() -> String {
+    "5000".into()
+}
+fn default_max_amount() -> String {
+    "10000000".into()
+}
+fn default_days_ahead() -> u32 {
+    62
+}
+fn default_days_back() -> u32 {
+    3 * 366
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            max_hourly_rate: default_max_rate(),
+            max_amount: default_max_amount(),
+            max_days_ahead: default_days_ahead(),
+            max_days_back: default_days_back(),
+        }
+    }
 }
 
 fn default_currency() -> String {
@@ -74,6 +143,9 @@ fn default_terms() -> u32 {
 fn default_prefix() -> String {
     "FERRY".into()
 }
+fn default_time_zone() -> String {
+    "UTC".into()
+}
 
 impl Default for Defaults {
     fn default() -> Self {
@@ -82,6 +154,8 @@ impl Default for Defaults {
             rounding: Rounding::default(),
             payment_terms_days: default_terms(),
             reference_prefix: default_prefix(),
+            billing_currency: BillingCurrency::default(),
+            time_zone: default_time_zone(),
         }
     }
 }
