@@ -126,46 +126,53 @@ pub fn reconciliation(out: &mut String, r: &Report) {
             r.from, r.to, r.records_compared
         ),
     );
-    let psa = r.total(|x| &x.psa);
-    let erp = r.total(|x| &x.erp);
-    let held = r.total(|x| &x.held);
-    let fly = r.total(|x| &x.in_flight);
-    let _ = writeln!(
-        out,
-        "{:<10} {:>14} {:>14} {:>14} {:>14}",
-        "measure", "PSA", "ERP", "held back", "in flight"
-    );
-    for (name, a, b, c, d) in [
-        ("hours", psa.hours, erp.hours, held.hours, fly.hours),
-        (
-            "billable",
-            psa.billable,
-            erp.billable,
-            held.billable,
-            fly.billable,
-        ),
-        (
-            "invoiced",
-            psa.invoiced,
-            erp.invoiced,
-            held.invoiced,
-            fly.invoiced,
-        ),
-        ("tax", psa.tax, erp.tax, held.tax, fly.tax),
-        ("paid", psa.paid, erp.paid, held.paid, fly.paid),
-    ] {
+    let psa = r.totals_by_currency(|x| &x.psa);
+    let erp = r.totals_by_currency(|x| &x.erp);
+    let held = r.totals_by_currency(|x| &x.held);
+    let fly = r.totals_by_currency(|x| &x.in_flight);
+    // One table per currency: a sum across currencies means nothing.
+    for (currency, p) in &psa {
+        let (e, h, f) = (&erp[currency], &held[currency], &fly[currency]);
         let _ = writeln!(
             out,
-            "{name:<10} {:>14} {:>14} {:>14} {:>14}",
-            a.round_dp(2),
-            b.round_dp(2),
-            c.round_dp(2),
-            d.round_dp(2)
+            "{:<10} {:>14} {:>14} {:>14} {:>14}",
+            format!("{currency}"),
+            "PSA",
+            "ERP",
+            "held back",
+            "in flight"
+        );
+        for (name, a, b, c, d) in [
+            ("hours", p.hours, e.hours, h.hours, f.hours),
+            ("billable", p.billable, e.billable, h.billable, f.billable),
+            ("invoiced", p.invoiced, e.invoiced, h.invoiced, f.invoiced),
+            ("tax", p.tax, e.tax, h.tax, f.tax),
+            ("paid", p.paid, e.paid, h.paid, f.paid),
+        ] {
+            let _ = writeln!(
+                out,
+                "  {name:<8} {:>14} {:>14} {:>14} {:>14}",
+                a.round_dp(2),
+                b.round_dp(2),
+                c.round_dp(2),
+                d.round_dp(2)
+            );
+        }
+    }
+    let mut unchecked: std::collections::BTreeMap<&str, rust_decimal::Decimal> = Default::default();
+    for row in &r.rows {
+        *unchecked.entry(row.key.currency.as_str()).or_default() += row.erp_tax_unchecked;
+    }
+    for (currency, tax) in unchecked.iter().filter(|(_, t)| !t.is_zero()) {
+        let _ = writeln!(
+            out,
+            "  tax the ERP added by its own rules (shown, not checked): {currency} {}",
+            tax.round_dp(2)
         );
     }
     let _ = writeln!(
         out,
-        "(totals across currencies are for orientation; every comparison is per project, period and currency)"
+        "(every comparison is per project, period and currency; these are their sums per currency)"
     );
     let _ = writeln!(
         out,
@@ -176,32 +183,41 @@ pub fn reconciliation(out: &mut String, r: &Report) {
     let docs: Vec<_> = r.rows.iter().flat_map(|x| &x.documents).collect();
     if !docs.is_empty() {
         let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+        // Per currency: paid, and what customers still owe (credit notes take away).
+        let mut money: std::collections::BTreeMap<
+            &str,
+            (rust_decimal::Decimal, rust_decimal::Decimal),
+        > = Default::default();
         for d in &docs {
             *by_status.entry(d.status.as_str()).or_default() += 1;
+            let m = money.entry(d.currency.as_str()).or_default();
+            m.0 += d.sign() * d.amount_paid;
+            m.1 += d.sign() * d.amount_due;
         }
         let statuses: Vec<String> = by_status.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let amounts: Vec<String> = money
+            .iter()
+            .map(|(c, (paid, due))| {
+                format!("{c}: paid {}, due {}", paid.round_dp(2), due.round_dp(2))
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "ERP documents Ferry wrote: {} ({}); paid {}, due {}",
+            "ERP documents Ferry wrote: {} ({}); {}",
             docs.len(),
             statuses.join(", "),
-            docs.iter()
-                .map(|d| d.amount_paid)
-                .sum::<rust_decimal::Decimal>()
-                .round_dp(2),
-            docs.iter()
-                .map(|d| d.amount_due)
-                .sum::<rust_decimal::Decimal>()
-                .round_dp(2),
+            amounts.join("; ")
         );
         if docs.len() <= 10 {
             for d in &docs {
                 let _ = writeln!(
                     out,
-                    "  {} {} {}: total {}, paid {}, due {}",
+                    "  {} {} {} {}: total {} {}, paid {}, due {}",
                     d.doc_key,
+                    d.kind,
                     d.number.as_deref().unwrap_or("(no number)"),
                     d.status,
+                    d.currency,
                     d.total.round_dp(2),
                     d.amount_paid.round_dp(2),
                     d.amount_due.round_dp(2)

@@ -71,6 +71,10 @@ impl ErpConnector for LossyErp {
     fn max_batch(&self) -> usize {
         self.inner.max_batch()
     }
+
+    fn unit_price_decimals(&self) -> u32 {
+        self.inner.unit_price_decimals()
+    }
     fn render(&self, item: &OutboundItem) -> Result<serde_json::Value, ConnectorError> {
         self.inner.render(item)
     }
@@ -127,6 +131,10 @@ impl ErpConnector for LossyErp {
     }
     async fn closed_through(&self) -> Result<Option<NaiveDate>, ConnectorError> {
         self.inner.closed_through().await
+    }
+
+    async fn tax_rules(&self) -> Result<Option<ferry_core::ports::TaxRules>, ConnectorError> {
+        self.inner.tax_rules().await
     }
 }
 

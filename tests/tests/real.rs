@@ -51,7 +51,8 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
         ]
     );
 
-    // Projects: one Tryton project per Redmine project under a customer, under its party.
+    // Projects: one Tryton project per Redmine project, under its customer's
+    // party; the top-level project (the customer) is one too, for time logged on it.
     let projects = r.tryton.projects().await.expect("projects");
     let mut seen: Vec<(String, String)> = projects
         .iter()
@@ -70,8 +71,10 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
     assert_eq!(
         seen,
         vec![
+            ("Acme Corp".to_string(), acme.clone()),
             ("Acme Mobile App".to_string(), acme.clone()),
             ("Acme Website".to_string(), acme.clone()),
+            ("Globex".to_string(), globex.clone()),
             ("Globex ERP Rollout".to_string(), globex.clone()),
         ],
         "rollout: {:?}; exceptions: {:#?}",
@@ -80,7 +83,7 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
     );
     assert!(matches!(
         r.disposition(Domain::Projects, r.firm.acme).await,
-        Some(Disposition::Skipped { reason }) if reason.contains("stands for the customer")
+        Some(Disposition::Posted { .. })
     ));
 
     // Time: each approved, billable entry is a timesheet line on its project (on the
@@ -171,7 +174,7 @@ async fn approved_billable_time_reaches_tryton_once_with_exact_hours_rates_and_a
         "no line was rewritten"
     );
     assert_eq!(r.tryton.parties().await.expect("parties").len(), 2);
-    assert_eq!(r.tryton.projects().await.expect("projects").len(), 3);
+    assert_eq!(r.tryton.projects().await.expect("projects").len(), 5);
     assert_eq!(timesheets(&r).await.len(), 6);
     r.stop().await;
 }
@@ -596,4 +599,55 @@ async fn simulation_crashes_lost_answers_and_edits_leave_one_tryton_document_eac
             r.explain()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_logged_on_the_customers_own_project_gets_its_timesheet_line_and_invoice_line() {
+    let _one = SERIAL.lock().await;
+    let r = Real::start(template(None), |d| d).await;
+    r.redmine
+        .member(r.firm.acme, r.firm.jane)
+        .await
+        .expect("jane may log time on Acme itself");
+    let entry = r
+        .redmine
+        .log(&ferry_cli::real::Time {
+            project: r.firm.acme,
+            user: r.firm.jane,
+            day: october(12),
+            hours: "1.5",
+            activity: "Design",
+            comments: "workshop for the whole account",
+            billable: true,
+            approved: true,
+            issue: None,
+        })
+        .await
+        .expect("logged");
+    r.sync().await;
+    assert!(
+        matches!(
+            r.disposition(Domain::TimeEntries, entry).await,
+            Some(Disposition::Posted { .. })
+        ),
+        "{:?}; exceptions: {:#?}",
+        r.disposition(Domain::TimeEntries, entry).await,
+        r.open_exceptions().await
+    );
+    let lines = timesheets(&r).await;
+    let line = lines
+        .iter()
+        .find(|l| l.0 == entry)
+        .expect("a timesheet line for time on the top-level project");
+    assert_eq!((line.1.as_str(), line.3.as_str()), ("Acme Corp", "1.5"));
+    let invoice = r.invoice_of(r.firm.acme).await;
+    assert!(
+        lines_of_amount(&invoice, "180.00"),
+        "and its invoice line: {invoice:#}"
+    );
+    r.stop().await;
+}
+
+fn lines_of_amount(invoice: &serde_json::Value, amount: &str) -> bool {
+    lines(invoice).iter().any(|l| l.3 == amount)
 }

@@ -187,3 +187,71 @@ async fn reconciliation_waits_for_a_spent_erp_budget_instead_of_failing() {
         "it read the ERP only once the pause was over"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_written_back_before_the_psa_record_is_synced_again_is_counted_once() {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    // ConnectWise's callback for Ferry's own write-back does not come (or has not
+    // yet): the ledger still holds the invoice as it was before the payment.
+    h.sims.cw.set_faults(CwFaults {
+        drop_callbacks: true,
+        ..CwFaults::default()
+    });
+    let inv = h
+        .sims
+        .xero
+        .invoices()
+        .into_iter()
+        .find(|i| {
+            i["Status"] == "AUTHORISED"
+                && i["Reference"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("FERRY-I-"))
+        })
+        .expect("a PSA invoice in Xero");
+    let total = dec(&inv["Total"]);
+    h.sims
+        .xero
+        .pay_invoice(
+            inv["InvoiceID"].as_str().expect("id"),
+            total,
+            small_firm().month,
+        )
+        .await
+        .expect("payment");
+    h.settle().await;
+    let number: i64 = inv["Reference"]
+        .as_str()
+        .expect("reference")
+        .trim_start_matches("FERRY-I-")
+        .parse()
+        .expect("psa id");
+    let paid_in_cw = || dec(&h.sims.cw.get(Kind::Invoice, number).expect("invoice")["payments"]);
+    assert_eq!(paid_in_cw(), total, "written back once");
+
+    let month = small_firm().month;
+    let end = month + chrono::Months::new(1) - chrono::Days::new(1);
+    let report = reconcile::run(&h.deps, &h.tenant, month, end)
+        .await
+        .expect("reconcile");
+    assert_eq!(
+        report.payments_written_back, 0,
+        "nothing left to write back"
+    );
+    assert_eq!(paid_in_cw(), total, "and not written back again");
+    let key = format!("invoices/connectwise:{number}");
+    let row = report
+        .rows
+        .iter()
+        .find(|r| r.documents.iter().any(|d| d.doc_key == key))
+        .expect("the invoice's row");
+    assert_eq!(row.psa.paid, row.erp.paid, "{row:#?}");
+    assert_eq!(
+        row.in_flight.paid,
+        Decimal::ZERO,
+        "no phantom payment in flight"
+    );
+    assert!(!row.in_flight_records.contains(&key), "{row:#?}");
+    assert!(report.clean);
+}

@@ -940,6 +940,89 @@ async fn an_invoice_finance_approved_is_not_put_back_to_draft_and_the_edit_is_an
     );
 }
 
+/// Finance moves a project's summary on in Xero (`paid`: approves and pays it
+/// in full, else only approves it), then an entry already on it gains an hour
+/// in the PSA: the edit is refused, and reconciliation holds back that hour
+/// and its amount — the difference, not the entry's whole new value.
+async fn edit_refused_after_finance(paid: bool) {
+    let h = Harness::start(small_firm()).await;
+    h.sync().await;
+    let project = tm_project(&h);
+    let invoice = h
+        .summary_invoice(project, month())
+        .into_iter()
+        .next()
+        .expect("the project's summary invoice");
+    let id = invoice["InvoiceID"].as_str().expect("id").to_string();
+    h.sims.xero.authorise(&id).await.expect("approved");
+    if paid {
+        let total = dec(&h.summary_invoice(project, month())[0]["Total"]);
+        h.sims
+            .xero
+            .pay_invoice(&id, total, month())
+            .await
+            .expect("paid");
+    }
+    h.settle().await;
+    let m = month();
+    let end = m + chrono::Months::new(1) - chrono::Days::new(1);
+    let row_of = |report: ferry_core::usecases::reconcile::Report| {
+        report
+            .rows
+            .into_iter()
+            .find(|r| r.key.project == format!("connectwise:{project}"))
+            .expect("the project's row")
+    };
+    let before = row_of(
+        ferry_core::usecases::reconcile::run(&h.deps, &h.tenant, m, end)
+            .await
+            .expect("reconcile"),
+    );
+    let entry = billable_entries(&h, project)
+        .into_iter()
+        .next()
+        .expect("an entry on the invoice");
+    let entry_id = entry["id"].as_i64().expect("id");
+    let rate = dec(&entry["hourlyRate"]);
+    h.sims
+        .cw
+        .update(Kind::Time, entry_id, |t| {
+            t["actualHours"] = ferry_sim::num(dec(&t["actualHours"]) + Decimal::ONE)
+        })
+        .await;
+    h.settle().await;
+    let report = ferry_core::usecases::reconcile::run(&h.deps, &h.tenant, m, end)
+        .await
+        .expect("reconcile");
+    assert!(report.clean, "paid {paid}");
+    let row = row_of(report);
+    assert_eq!(row.mismatches, vec![], "paid {paid}: {row:#?}");
+    assert_eq!(
+        row.held.hours - before.held.hours,
+        Decimal::ONE,
+        "paid {paid}: only the added hour is held besides what was held before: {row:#?}"
+    );
+    assert_eq!(
+        row.held.billable - before.held.billable,
+        rate,
+        "paid {paid}: and its amount: {row:#?}"
+    );
+    assert_eq!(
+        row.erp, before.erp,
+        "paid {paid}: the ERP's copy is unchanged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_refused_by_an_approved_invoice_holds_back_only_the_difference() {
+    edit_refused_after_finance(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_refused_by_a_paid_invoice_holds_back_only_the_difference() {
+    edit_refused_after_finance(true).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_entry_leaves_its_summary_invoice() {
     let h = Harness::start(small_firm()).await;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -343,8 +343,12 @@ pub struct TimeEntry {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_type: Option<String>,
-    /// The accounting date the hours belong to.
+    /// The accounting date the hours belong to: the firm's local date.
     pub date: NaiveDate,
+    /// When the work started, where the PSA stamps an instant rather than a
+    /// date; the accounting date is then its date in the firm's time zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
     #[schemars(with = "DecimalString")]
     pub hours: Decimal,
     pub billable: bool,
@@ -459,7 +463,10 @@ pub struct InvoiceLine {
     pub dimensions: Dimensions,
 }
 
-/// An invoice or credit memo with its lines and tax.
+/// An invoice or credit memo with its lines and tax. Amounts read as the
+/// document does: what an invoice charges, what a credit memo credits, so both
+/// are positive in the ordinary case. A document below zero for its kind (a
+/// standard invoice of −50) keeps its sign; it is never made positive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Invoice {
     pub meta: RecordMeta,

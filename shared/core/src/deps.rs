@@ -22,6 +22,20 @@ pub struct TenantContext {
     pub webhooks: BTreeMap<String, Arc<dyn WebhookVerifier>>,
 }
 
+impl TenantContext {
+    /// A PSA record as Ferry reads it: the connector's mapping, then the
+    /// tenant's rules that apply to every record (the firm's local dates). Every
+    /// use case reads PSA records through here, never the connector directly.
+    pub fn canonical(
+        &self,
+        record: &crate::ports::SourceRecord,
+    ) -> Result<ferry_canon::CanonicalRecord, crate::error::MappingError> {
+        let mut canon = self.psa.to_canonical(&self.tenant, record)?;
+        crate::mapping::localise(&mut canon, self.template.time_zone);
+        Ok(canon)
+    }
+}
+
 /// Looks tenants up. `None` means "no such tenant" (intake answers 404).
 #[async_trait]
 pub trait Tenants: Send + Sync {

@@ -385,22 +385,161 @@ fn check_hours(hours: Decimal) -> Result<(), Violation> {
     Ok(())
 }
 
-/// A time entry's bill rate: its own, or the template's when the PSA has none.
+/// A time entry's bill rate, in the currency it is billed in: its own (see
+/// [`billing_currency`]), or the template's when the PSA has none; within
+/// `bounds.max_hourly_rate` and not below zero.
 pub fn time_rate(
     template: &Template,
     rule: &CompiledRule,
     t: &ferry_canon::TimeEntry,
+    related: &Related,
     scope: &Scope,
 ) -> Result<Money, Violation> {
-    match (t.bill_rate, &rule.rate) {
-        (Some(rate), _) => Ok(rate),
-        (None, Some(src)) => template_rate(template, src, scope, rule.owner),
-        (None, None) => Err(Violation::new(
-            "validation.missing_rate",
-            rule.owner,
-            "billable time entry has no bill rate",
+    let rate = match (t.bill_rate, &rule.rate) {
+        (Some(rate), _) => billed(template, rate, related, "bill_rate")?,
+        (None, Some(src)) => {
+            let rate = template_rate(template, src, scope, rule.owner)?;
+            // The template's rates are in its own currency, stated: never re-labelled.
+            in_customer_currency(rate, related, &src.path)?
+        }
+        (None, None) => {
+            return Err(Violation::new(
+                "validation.missing_rate",
+                rule.owner,
+                "billable time entry has no bill rate",
+            )
+            .field("bill_rate"));
+        }
+    };
+    let max = template.bounds.max_hourly_rate;
+    if rate.amount < Decimal::ZERO || rate.amount > max {
+        return Err(Violation::new(
+            "validation.rate_out_of_range",
+            Owner::Finance,
+            format!("hourly rate {rate} is outside 0 to {max}"),
         )
-        .field("bill_rate")),
+        .field("bill_rate")
+        .rule(format!("0 <= rate <= bounds.max_hourly_rate ({max})")));
+    }
+    Ok(rate)
+}
+
+/// The customer a line is billed to, if Ferry knows its currency.
+fn customer_currency(related: &Related) -> Option<Currency> {
+    related.account.as_ref().and_then(|a| a.currency)
+}
+
+/// A PSA amount in the currency it is billed in (`defaults.billing_currency`):
+/// with `customer`, the customer's currency where it has one (the PSA's prices
+/// are in it); with `record`, the amount's own, which must then be the customer's.
+fn billed(
+    template: &Template,
+    amount: Money,
+    related: &Related,
+    field: &str,
+) -> Result<Money, Violation> {
+    let currency = billing_currency(template, amount.currency, related);
+    in_customer_currency(Money::new(amount.amount, currency), related, field)
+}
+
+/// The currency a PSA amount in `currency` is billed in, by
+/// `defaults.billing_currency` (reconciliation keys the PSA side by it).
+pub fn billing_currency(template: &Template, currency: Currency, related: &Related) -> Currency {
+    match (
+        template.spec.defaults.billing_currency,
+        customer_currency(related),
+    ) {
+        (crate::template::BillingCurrency::Customer, Some(c)) => c,
+        _ => currency,
+    }
+}
+
+/// `amount` unchanged if its currency is its customer's (or the customer has
+/// none); otherwise an exception: Ferry never converts between currencies.
+fn in_customer_currency(amount: Money, related: &Related, field: &str) -> Result<Money, Violation> {
+    match customer_currency(related) {
+        Some(c) if c != amount.currency => Err(Violation::new(
+            "validation.currency_mismatch",
+            Owner::Finance,
+            format!(
+                "{field} is in {} but the customer is billed in {c}; Ferry does not convert currencies",
+                amount.currency
+            ),
+        )
+        .field(field)
+        .rule("defaults.billing_currency")),
+        _ => Ok(amount),
+    }
+}
+
+/// An amount within `bounds.max_amount` (its sign is the caller's rule).
+fn check_amount(template: &Template, amount: Money, field: &str) -> Result<(), Violation> {
+    let max = template.bounds.max_amount;
+    if amount.amount.abs() > max {
+        return Err(Violation::new(
+            "validation.amount_out_of_range",
+            Owner::Finance,
+            format!("{field} of {amount} is beyond the bound of {max}"),
+        )
+        .field(field)
+        .rule(format!("|{field}| <= bounds.max_amount ({max})")));
+    }
+    Ok(())
+}
+
+/// A unit price the ERP can hold exactly: at most `decimals` places (Xero
+/// keeps 4 when asked, Tryton 4), so the line the ERP computes is the line Ferry
+/// computed. More places would be rounded by the ERP, silently: refused instead.
+pub fn check_unit_precision(unit: Decimal, decimals: u32) -> Result<(), Violation> {
+    if unit.normalize().scale() > decimals {
+        return Err(Violation::new(
+            "validation.unit_price_precision",
+            Owner::Finance,
+            format!(
+                "unit price {} has more than the {decimals} decimal places the ERP keeps",
+                unit.normalize()
+            ),
+        )
+        .field("unit_price")
+        .rule(format!("at most {decimals} decimal places")));
+    }
+    Ok(())
+}
+
+/// An accounting date within `bounds.max_days_back` before and
+/// `bounds.max_days_ahead` after `today` (the clock's).
+pub fn plausible_date(
+    template: &Template,
+    date: NaiveDate,
+    today: NaiveDate,
+) -> Result<(), Violation> {
+    let b = &template.bounds;
+    let earliest = today.checked_sub_days(Days::new(b.max_days_back.into()));
+    let latest = today.checked_add_days(Days::new(b.max_days_ahead.into()));
+    if earliest.is_some_and(|e| date < e) || latest.is_some_and(|l| date > l) {
+        return Err(Violation::new(
+            "validation.date_out_of_range",
+            Owner::ProjectOperations,
+            format!(
+                "dated {date}, more than {} days before or {} days after today ({today})",
+                b.max_days_back, b.max_days_ahead
+            ),
+        )
+        .field("date")
+        .rule("bounds.max_days_back, bounds.max_days_ahead"));
+    }
+    Ok(())
+}
+
+/// Gives a record the firm's local accounting date: a time entry the PSA
+/// stamped with an instant belongs to that instant's date in `tz`. Applied once,
+/// where a PSA record becomes canonical, so every rule downstream (documents,
+/// periods, the closed-period gate, reconciliation) reads the same date.
+pub fn localise(record: &mut CanonicalRecord, tz: chrono_tz::Tz) {
+    if let CanonicalRecord::TimeEntries(t) = record
+        && let Some(at) = t.started_at
+    {
+        t.date = at.with_timezone(&tz).date_naive();
     }
 }
 
@@ -443,6 +582,7 @@ pub fn line(
     template: &Template,
     rule: &CompiledRule,
     record: &CanonicalRecord,
+    related: &Related,
     scope: &Scope,
 ) -> Result<StagedLine, Violation> {
     let (_, tracking) = dimensions(template, Some(rule), scope)?;
@@ -455,6 +595,29 @@ pub fn line(
         Some(s) => resolve(template, s, scope, Owner::Finance)?,
         None => None,
     };
+    if item_code.is_none()
+        && account_code.is_none()
+        && (rule.item.is_some() || rule.account.is_some())
+    {
+        // The template says where lines post, and for this record it came to
+        // nothing (its source value is empty and there is no default): a line
+        // without an item or account would post where no one meant it to.
+        let src = rule.item.as_ref().or(rule.account.as_ref());
+        let from = src.and_then(|s| s.expr.as_ref()).map(|e| e.source.clone());
+        return Err(Violation::new(
+            "validation.unmapped_value",
+            Owner::Finance,
+            format!(
+                "no item or account for this line: {} gave no value and has no default",
+                from.as_deref().unwrap_or("the template")
+            ),
+        )
+        .field(from.unwrap_or_default())
+        .rule(
+            src.map(|s| s.path.clone())
+                .unwrap_or_else(|| format!("domains.{}", rule.domain)),
+        ));
+    }
     let description_from = |default: String| -> Result<String, Violation> {
         match &rule.description {
             Some(e) => Ok(scope
@@ -471,7 +634,7 @@ pub fn line(
     match record {
         CanonicalRecord::TimeEntries(t) => {
             check_hours(t.hours)?;
-            let rate = time_rate(template, rule, t, scope)?;
+            let rate = time_rate(template, rule, t, related, scope)?;
             // The work role, else the kind of work (PSAs without roles, such as Redmine's activities).
             let label = t
                 .role
@@ -508,6 +671,8 @@ pub fn line(
                 )
                 .field("amount"));
             }
+            check_amount(template, e.amount, "amount")?;
+            let amount = billed(template, e.amount, related, "amount")?;
             Ok(StagedLine {
                 source_key,
                 domain: Domain::Expenses,
@@ -523,8 +688,8 @@ pub fn line(
                         .unwrap_or_default()
                 ))?,
                 quantity: Decimal::ONE,
-                unit_amount: e.amount.amount,
-                currency: e.amount.currency,
+                unit_amount: amount.amount,
+                currency: amount.currency,
                 item_code,
                 account_code,
                 tax_type,
@@ -532,21 +697,25 @@ pub fn line(
                 date: e.date,
             })
         }
-        CanonicalRecord::BillingEvents(b) => Ok(StagedLine {
-            source_key,
-            domain: Domain::BillingEvents,
-            kind: LineKind::Fee,
-            label: b.milestone.clone().unwrap_or_else(|| b.description.clone()),
-            description: description_from(b.description.clone())?,
-            quantity: Decimal::ONE,
-            unit_amount: b.amount.amount,
-            currency: b.amount.currency,
-            item_code,
-            account_code,
-            tax_type,
-            tracking,
-            date: b.date,
-        }),
+        CanonicalRecord::BillingEvents(b) => {
+            check_amount(template, b.amount, "amount")?;
+            let amount = billed(template, b.amount, related, "amount")?;
+            Ok(StagedLine {
+                source_key,
+                domain: Domain::BillingEvents,
+                kind: LineKind::Fee,
+                label: b.milestone.clone().unwrap_or_else(|| b.description.clone()),
+                description: description_from(b.description.clone())?,
+                quantity: Decimal::ONE,
+                unit_amount: amount.amount,
+                currency: amount.currency,
+                item_code,
+                account_code,
+                tax_type,
+                tracking,
+                date: b.date,
+            })
+        }
         other => Err(Violation::new(
             "template.unsupported",
             Owner::Support,
@@ -697,6 +866,44 @@ pub fn summarise_lines(
     (lines, subtotal)
 }
 
+/// The tax an ERP following `rules` adds to one document of `(tax type, line
+/// amount)` lines. `Err` names a tax type the ERP gave no rate for (or a line
+/// without one, which the ERP taxes by its own defaults).
+pub fn expected_tax(
+    lines: &[(Option<String>, Decimal)],
+    rules: &crate::ports::TaxRules,
+    currency: Currency,
+) -> Result<Decimal, String> {
+    let dp = currency.minor_units();
+    let round = |d: Decimal| {
+        d.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    };
+    let rate = |t: &Option<String>| -> Result<Decimal, String> {
+        let t = t.as_deref().ok_or("a line without a tax type")?;
+        rules
+            .rates
+            .get(t)
+            .map(|r| r / Decimal::from(100))
+            .ok_or_else(|| format!("tax type {t:?}, which the ERP has no rate for"))
+    };
+    match rules.rounding {
+        crate::ports::TaxRounding::PerLine => lines
+            .iter()
+            .map(|(t, amount)| Ok(round(*amount * rate(t)?)))
+            .sum(),
+        crate::ports::TaxRounding::PerTaxType => {
+            let mut by_type: BTreeMap<&Option<String>, Decimal> = BTreeMap::new();
+            for (t, amount) in lines {
+                *by_type.entry(t).or_default() += *amount;
+            }
+            by_type
+                .into_iter()
+                .map(|(t, amount)| Ok(round(amount * rate(t)?)))
+                .sum()
+        }
+    }
+}
+
 /// Renders a summary group into one invoice (deleted when the group is empty).
 pub fn render_summary(
     template: &Template,
@@ -813,6 +1020,23 @@ pub fn invoice_doc(
         )
         .field("lines"));
     }
+    let (what, instead) = match invoice.kind {
+        InvoiceKind::Invoice => ("invoice", "a credit memo"),
+        InvoiceKind::CreditMemo => ("credit memo", "an invoice"),
+    };
+    if invoice.total.amount < Decimal::ZERO || invoice.subtotal.amount < Decimal::ZERO {
+        return Err(Violation::new(
+            "validation.negative_amount",
+            Owner::Finance,
+            format!(
+                "the {what} totals {} ({} before tax); an ERP {what} cannot be below zero: issue {instead} in the PSA instead",
+                invoice.total, invoice.subtotal
+            ),
+        )
+        .field("total")
+        .rule("total >= 0"));
+    }
+    check_amount(template, invoice.total, "total")?;
     let dp = invoice.currency.minor_units();
     let rounding = template.spec.defaults.rounding;
     let mut lines = Vec::new();
@@ -857,7 +1081,7 @@ pub fn invoice_doc(
             tracking: tracking.clone(),
         });
     }
-    let expected = invoice.subtotal.amount.abs();
+    let expected = invoice.subtotal.amount;
     if rounding.round(subtotal, dp) != rounding.round(expected, dp) {
         return Err(Violation::new(
             "validation.totals_mismatch",
@@ -960,5 +1184,95 @@ pub fn project_of(record: &CanonicalRecord) -> Option<&SourceRef> {
         CanonicalRecord::BillingEvents(b) => Some(&b.project),
         CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => i.project.as_ref(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::TemplateSource;
+    use serde_json::json;
+
+    const TEMPLATE: &str = r#"
+[template]
+name = "t"
+version = "1"
+psa = "connectwise"
+erp = "xero"
+[domains.time_entries]
+direction = "psa_to_erp"
+item = { from = "record.role", map = "roles" }
+[value_maps.roles]
+"Consultant" = "CONS"
+"#;
+
+    fn time_entry(extra: serde_json::Value) -> CanonicalRecord {
+        let mut record = json!({
+            "meta": {
+                "tenant": "t1",
+                "source": {"system": "connectwise", "id": "7"},
+                "source_version": {"updated_at": "2026-11-02T10:00:00Z"}
+            },
+            "resource": {"system": "connectwise", "id": "m1"},
+            "date": "2026-11-02", "hours": "2", "billable": true, "approval": "approved",
+            "bill_rate": {"amount": "150", "currency": "USD"},
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            record[k] = v.clone();
+        }
+        serde_json::from_value(json!({"domain": "time_entries", "record": record}))
+            .expect("a canonical time entry")
+    }
+
+    fn line_of(record: &CanonicalRecord) -> Result<StagedLine, Violation> {
+        let t = Template::load(&TemplateSource::new("t.toml", TEMPLATE), None).expect("loads");
+        let rule = t.rule(Domain::TimeEntries).expect("rule");
+        let related = Related::default();
+        line(&t, rule, record, &related, &related.scope(record))
+    }
+
+    #[test]
+    fn a_line_whose_item_source_gives_nothing_is_refused_not_posted_without_an_item() {
+        let ok = line_of(&time_entry(json!({"role": "Consultant"}))).expect("maps");
+        assert_eq!(ok.item_code.as_deref(), Some("CONS"));
+        let v = line_of(&time_entry(json!({}))).expect_err("no role, no default");
+        assert_eq!(v.reason, "validation.unmapped_value");
+        assert_eq!(v.field.as_deref(), Some("record.role"));
+        assert_eq!(v.rule.as_deref(), Some("domains.time_entries.item"));
+    }
+
+    #[test]
+    fn expected_tax_follows_the_erps_rounding_and_names_an_unknown_type() {
+        use crate::ports::{TaxRounding, TaxRules};
+        let usd = Currency::parse("USD").unwrap();
+        let mut rules = TaxRules {
+            rates: [("OUTPUT".to_string(), "8.875".parse::<Decimal>().unwrap())].into(),
+            rounding: TaxRounding::PerTaxType,
+        };
+        let out = || Some("OUTPUT".to_string());
+        // 3 × 0.05 at 8.875%: 0.0133125 (→ 0.01) per tax type, 3 × 0.00 per line.
+        let lines = vec![
+            (out(), "0.05".parse().unwrap()),
+            (out(), "0.05".parse().unwrap()),
+            (out(), "0.05".parse().unwrap()),
+        ];
+        assert_eq!(
+            expected_tax(&lines, &rules, usd),
+            Ok("0.01".parse().unwrap())
+        );
+        rules.rounding = TaxRounding::PerLine;
+        assert_eq!(expected_tax(&lines, &rules, usd), Ok(Decimal::ZERO));
+        let one = vec![(out(), "1000".parse().unwrap())];
+        assert_eq!(
+            expected_tax(&one, &rules, usd),
+            Ok("88.75".parse().unwrap())
+        );
+        let unknown = vec![(Some("GST".to_string()), Decimal::ONE)];
+        assert!(
+            expected_tax(&unknown, &rules, usd)
+                .unwrap_err()
+                .contains("GST")
+        );
+        assert!(expected_tax(&[(None, Decimal::ONE)], &rules, usd).is_err());
     }
 }

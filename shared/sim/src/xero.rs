@@ -1006,6 +1006,18 @@ fn handle(
             }
             (StatusCode::OK, envelope("Organisations", vec![o]))
         }
+        (Method::GET, ["TaxRates"]) => {
+            let rates = inner
+                .cfg
+                .tax_rates
+                .iter()
+                .map(|(kind, rate)| {
+                    json!({ "Name": kind, "TaxType": kind, "Status": "ACTIVE",
+                            "EffectiveRate": num(*rate), "DisplayTaxRate": num(*rate) })
+                })
+                .collect();
+            (StatusCode::OK, envelope("TaxRates", rates))
+        }
         (Method::GET, ["TrackingCategories"]) => {
             let cats = inner
                 .cfg
@@ -1174,6 +1186,12 @@ fn write(
         .get("summarizeErrors")
         .map(|v| v != "false")
         .unwrap_or(false);
+    // Xero keeps unit amounts to 2 decimal places unless the call opts in to 4.
+    let unit_dp = if q.get("unitdp").map(String::as_str) == Some("4") {
+        4
+    } else {
+        2
+    };
     let mut org = inner.org.lock().expect("not poisoned");
     // Validate everything first, so a summarised refusal commits nothing.
     let mut results: Vec<Result<Value, Vec<String>>> = Vec::new();
@@ -1186,7 +1204,7 @@ fn write(
     for item in items {
         let r = match coll {
             "Contacts" => validate_contact(&staged, item, create_only),
-            _ => validate_document(inner, &org, coll, item, create_only),
+            _ => validate_document(inner, &org, coll, item, create_only, unit_dp),
         };
         if let (Ok(v), "Contacts") = (&r, coll) {
             staged.contacts.insert(
@@ -1325,6 +1343,7 @@ fn validate_document(
     coll: &str,
     item: &Value,
     create_only: bool,
+    unit_dp: u32,
 ) -> Result<Value, Vec<String>> {
     let credit = coll == "CreditNotes";
     let id_field = if credit { "CreditNoteID" } else { "InvoiceID" };
@@ -1493,7 +1512,10 @@ fn validate_document(
         let n = i + 1;
         let qty = dec(&l["Quantity"]).unwrap_or(Decimal::ONE);
         let unit = match dec(&l["UnitAmount"]) {
-            Some(u) => u,
+            Some(u) => u.round_dp_with_strategy(
+                unit_dp,
+                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+            ),
             None => {
                 errors.push(format!("Line {n}: UnitAmount must be a number"));
                 continue;
@@ -1553,6 +1575,7 @@ fn validate_document(
                 .unwrap_or_else(uuid)
         );
         ol["Quantity"] = num(qty);
+        ol["UnitAmount"] = num(unit);
         ol["LineAmount"] = num(amount);
         ol["TaxType"] = json!(tax);
         ol["TaxAmount"] = num(round2(amount * rate / Decimal::from(100)));

@@ -330,7 +330,9 @@ pub fn time_entry(
         account: reference(cx, &t.company, "company")?,
         role: t.work_role.as_ref().and_then(|r| r.name.clone()),
         work_type: t.work_type.as_ref().and_then(|r| r.name.clone()),
+        // The UTC date until the template's time zone makes it the firm's.
         date: date(start, "timeStart")?,
+        started_at: instant(start, "timeStart").ok(),
         hours,
         billable: billable(t.billable_option.as_deref())?,
         approval: approval(t.status.as_deref())?,
@@ -380,7 +382,14 @@ pub fn invoice(
         None => return Err(MappingError::new("type", "is required")),
     };
     let cur = currency(&i.currency, cx.home_currency, "currency.currencyCode")?;
-    let money = |d: Decimal| Money::new(d.abs(), cur);
+    // ConnectWise keeps a credit memo's amounts below zero; canonical amounts
+    // read as the document does (a credit of 50 is 50). Nothing else changes
+    // sign: a standard invoice below zero stays below zero.
+    let sign = match kind {
+        InvoiceKind::CreditMemo => -Decimal::ONE,
+        InvoiceKind::Invoice => Decimal::ONE,
+    };
+    let money = |d: Decimal| Money::new(sign * d, cur);
     let tax_code = i.tax_code.as_ref().and_then(|t| t.name.clone());
     let mut lines = Vec::new();
     let categories = [
@@ -452,7 +461,8 @@ pub fn invoice(
         total: money(total),
         status,
         reference: i.reference.clone(),
-        amount_paid: Some(money(paid)),
+        // Payments applied, as ConnectWise counts them (positive for either kind).
+        amount_paid: Some(Money::new(paid, cur)),
     })
 }
 
@@ -540,5 +550,24 @@ mod tests {
         assert_eq!(i.total.amount, Decimal::new(50000, 2));
         assert_eq!(i.currency.code(), "EUR");
         assert_eq!(i.lines.len(), 1);
+    }
+
+    #[test]
+    fn a_standard_invoice_below_zero_keeps_its_sign() {
+        let t = TenantId::parse("acme").unwrap();
+        let s = SystemId::parse("connectwise").unwrap();
+        let raw = json!({"id": 91, "invoiceNumber": "CW-91", "type": "Standard",
+            "company": {"id": 19}, "date": "2026-11-20T00:00:00Z", "serviceTotal": -50.00,
+            "subtotal": -50.00, "salesTax": -4.44, "total": -54.44, "balance": -54.44,
+            "_info": {"lastUpdated": "2026-11-20T10:00:00Z"}});
+        let CanonicalRecord::Invoices(i) =
+            to_canonical(&cx(&t, &s), &rec(Domain::Invoices, raw)).unwrap()
+        else {
+            panic!("invoice expected")
+        };
+        assert_eq!(i.subtotal.amount, Decimal::new(-5000, 2));
+        assert_eq!(i.tax_total.amount, Decimal::new(-444, 2));
+        assert_eq!(i.total.amount, Decimal::new(-5444, 2));
+        assert_eq!(i.lines[0].amount.amount, Decimal::new(-5000, 2));
     }
 }

@@ -291,7 +291,9 @@ pub fn time_entry(
         account: None,
         role: None,
         work_type: t.activity.as_ref().and_then(|a| a.name.clone()),
+        // Redmine's spent_on is already the day the person logged it for.
         date,
+        started_at: None,
         hours: t
             .hours
             .round_dp_with_strategy(HOUR_DECIMALS, RoundingStrategy::MidpointAwayFromZero),

@@ -732,6 +732,11 @@ impl ErpConnector for Tryton {
         1
     }
 
+    fn unit_price_decimals(&self) -> u32 {
+        // Tryton's price_decimal, 4 unless the server is configured otherwise.
+        4
+    }
+
     fn render(&self, item: &OutboundItem) -> Result<Value, ConnectorError> {
         mapper::render(item)
     }
@@ -964,5 +969,10 @@ impl ErpConnector for Tryton {
             .iter()
             .filter_map(|p| p.get("end_date").and_then(raw::read_date))
             .max())
+    }
+
+    async fn tax_rules(&self) -> Result<Option<ferry_core::ports::TaxRules>, ConnectorError> {
+        // Tryton taxes a line by its product's customer taxes, not by a type Ferry sends.
+        Ok(None)
     }
 }

@@ -129,6 +129,9 @@ impl Xero {
                 .http
                 .request(method.clone(), &url)
                 .query(query)
+                // Four decimal places for unit amounts, in and out: without it Xero
+                // rounds a unit price of 12.3456 to 12.35 and its line differs from Ferry's.
+                .query(&[("unitdp", "4")])
                 .bearer_auth(token.expose())
                 .header("xero-tenant-id", &self.cfg.tenant_id)
                 .header(reqwest::header::ACCEPT, "application/json");
@@ -246,6 +249,11 @@ impl ErpConnector for Xero {
 
     fn max_batch(&self) -> usize {
         self.cfg.batch_size.clamp(1, 100)
+    }
+
+    fn unit_price_decimals(&self) -> u32 {
+        // With unitdp=4 on every call (see `call_with`).
+        4
     }
 
     fn render(&self, item: &OutboundItem) -> Result<Value, ConnectorError> {
@@ -506,5 +514,37 @@ impl ErpConnector for Xero {
         Ok(org
             .and_then(|o| o.period_lock_date)
             .and_then(|d| mapper::parse_date(&d)))
+    }
+
+    /// `GET /TaxRates`: each tax type's effective rate. Xero taxes an
+    /// exclusive document per tax type on the summed line amounts (the
+    /// organisation's "round at the total" setting, Xero's default for the API).
+    async fn tax_rules(&self) -> Result<Option<ferry_core::ports::TaxRules>, ConnectorError> {
+        let (status, v) = self.call(Method::GET, "TaxRates", &[], None, None).await?;
+        if status == StatusCode::BAD_REQUEST {
+            return Err(rejection(&v));
+        }
+        let Some(items) = v.get("TaxRates").and_then(Value::as_array) else {
+            return Err(ConnectorError::protocol(
+                "Xero TaxRates answered without a TaxRates list",
+            ));
+        };
+        let mut rates = std::collections::BTreeMap::new();
+        for t in items {
+            let (Some(kind), Some(rate)) = (
+                t.get("TaxType").and_then(Value::as_str),
+                t.get("EffectiveRate")
+                    .and_then(|r| serde_json::from_value::<rust_decimal::Decimal>(r.clone()).ok()),
+            ) else {
+                return Err(ConnectorError::protocol(format!(
+                    "Xero tax rate without TaxType or EffectiveRate: {t}"
+                )));
+            };
+            rates.insert(kind.to_string(), rate);
+        }
+        Ok(Some(ferry_core::ports::TaxRules {
+            rates,
+            rounding: ferry_core::ports::TaxRounding::PerTaxType,
+        }))
     }
 }

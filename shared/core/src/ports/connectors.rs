@@ -177,6 +177,23 @@ pub struct ErpPayment {
     pub status: String,
 }
 
+/// How the ERP computes the tax it adds to a document Ferry sends tax types with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaxRules {
+    /// Percent by tax type (`OUTPUT` → 8.875).
+    pub rates: std::collections::BTreeMap<String, Decimal>,
+    pub rounding: TaxRounding,
+}
+
+/// Where the ERP rounds tax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaxRounding {
+    /// Each line's tax is rounded, then summed.
+    PerLine,
+    /// A document's lines are summed per tax type, and each sum's tax rounded.
+    PerTaxType,
+}
+
 /// The ERP side of a tenant's connection.
 #[async_trait]
 pub trait ErpConnector: Send + Sync {
@@ -189,6 +206,10 @@ pub trait ErpConnector: Send + Sync {
 
     /// Most documents one write call may carry.
     fn max_batch(&self) -> usize;
+
+    /// Decimal places the ERP keeps in a line's unit price; a price with more
+    /// is refused before posting rather than rounded by the ERP.
+    fn unit_price_decimals(&self) -> u32;
 
     /// The vendor request body for one item (used by posting, preview and audit).
     fn render(&self, item: &OutboundItem) -> Result<serde_json::Value, ConnectorError>;
@@ -235,6 +256,12 @@ pub trait ErpConnector: Send + Sync {
 
     /// The last date of the closed (locked) accounting periods, if any.
     async fn closed_through(&self) -> Result<Option<NaiveDate>, ConnectorError>;
+
+    /// How the ERP taxes the lines Ferry sends with tax types, so reconciliation
+    /// can check the tax it adds; `None` where the ERP decides tax from its own
+    /// data (Tryton: the product's taxes), which reconciliation then reports
+    /// without checking.
+    async fn tax_rules(&self) -> Result<Option<TaxRules>, ConnectorError>;
 }
 
 /// What changed, according to a verified webhook.

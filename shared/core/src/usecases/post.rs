@@ -727,7 +727,9 @@ async fn record_success(
     for k in job.source_keys.iter().filter(|k| **k != job.doc.key) {
         resolved += retry::resolve_moved_on(deps, &job.tenant, k, now).await?;
     }
-    if job.doc.kind == DocKind::Contact {
+    // What a customer or project held back (records that need it in the ERP)
+    // goes through again now that it is there.
+    if matches!(job.doc.kind, DocKind::Contact | DocKind::Project) {
         for k in &job.source_keys {
             release_dependents(deps, &job.tenant, k).await?;
         }

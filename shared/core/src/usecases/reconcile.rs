@@ -101,6 +101,9 @@ pub struct Row {
     /// Records changed in the PSA since Ferry last synced them, or not yet posted.
     pub in_flight_records: Vec<String>,
     pub mismatches: Vec<Mismatch>,
+    /// Tax the ERP added to documents of Ferry's lines by rules Ferry cannot see
+    /// (the product's taxes in Tryton): shown, not compared.
+    pub erp_tax_unchecked: Decimal,
     /// The ERP documents Ferry wrote for this key, as the ERP holds them now:
     /// status and what has been paid (for billing Ferry summarised, the ERP is the
     /// only system that knows).
@@ -112,11 +115,25 @@ pub struct Row {
 pub struct DocumentState {
     pub doc_key: String,
     pub erp_id: String,
+    /// `invoice` or `credit_note`: a credit note's amounts are owed to the customer.
+    pub kind: String,
     pub number: Option<String>,
     pub status: String,
+    pub currency: String,
     pub total: Decimal,
     pub amount_paid: Decimal,
     pub amount_due: Decimal,
+}
+
+impl DocumentState {
+    /// +1 for an invoice, −1 for a credit note: what the customer owes moves that way.
+    pub fn sign(&self) -> Decimal {
+        if self.kind == DocKind::CreditNote.as_str() {
+            -Decimal::ONE
+        } else {
+            Decimal::ONE
+        }
+    }
 }
 
 /// The reconciliation report.
@@ -147,6 +164,15 @@ impl Report {
             t.add(pick(r));
         }
         t
+    }
+
+    /// Sum of all rows per currency (totals across currencies mean nothing).
+    pub fn totals_by_currency(&self, pick: impl Fn(&Row) -> &Totals) -> BTreeMap<String, Totals> {
+        let mut out: BTreeMap<String, Totals> = BTreeMap::new();
+        for r in &self.rows {
+            out.entry(r.key.currency.clone()).or_default().add(pick(r));
+        }
+        out
     }
 
     pub fn unexplained(&self) -> usize {
@@ -180,6 +206,7 @@ struct Acc {
     /// Lines of posted records, and whether their rule summarises them.
     expected_lines: Vec<(StagedLine, bool)>,
     documents: Vec<DocumentState>,
+    erp_tax_unchecked: Decimal,
 }
 
 fn period(d: NaiveDate) -> String {
@@ -227,14 +254,18 @@ pub async fn run(
         let Some(rule) = template.rule(domain) else {
             continue;
         };
+        // The PSA is asked by its own (UTC) dates; a day more on each side
+        // takes in every record whose local date is in the range, and those
+        // whose local date is outside it are left out below.
+        let (wide_from, wide_to) = (from.pred_opt().unwrap_or(from), to.succ_opt().unwrap_or(to));
         let records = patience
             .call("reading PSA records", || {
-                ctx.psa.list_period(domain, from, to)
+                ctx.psa.list_period(domain, wide_from, wide_to)
             })
             .await?;
         for mut rec in records {
             let source_key = format!("{}/{}:{}", rec.domain, ctx.psa.system(), rec.id);
-            let mapped = ctx.psa.to_canonical(tenant, &rec);
+            let mapped = ctx.canonical(&rec);
             // The raw payload is not needed once mapped; free it as we go.
             rec.raw = serde_json::Value::Null;
             let Ok(canon) = mapped else {
@@ -242,7 +273,9 @@ pub async fn run(
                 note_unreadable(deps, tenant, &source_key, &mut missing).await?;
                 continue;
             };
-            if canon.meta().deleted {
+            if canon.meta().deleted
+                || mapping::accounting_date(&canon).is_some_and(|d| d < from || d > to)
+            {
                 continue;
             }
             let related = reader.related(&canon, &mut patience).await?;
@@ -251,7 +284,7 @@ pub async fn run(
                 continue;
             }
             compared += 1;
-            let (key, contribution) = match psa_side(&canon, &scope, template, rule) {
+            let (key, contribution) = match psa_side(&canon, &related, &scope, template, rule) {
                 Some(kc) => kc,
                 None => continue,
             };
@@ -264,6 +297,10 @@ pub async fn run(
                 ));
                 continue;
             };
+            // Payments flow from the ERP to the PSA: the PSA's paid amount is
+            // compared live, never "in flight" (a write-back changes the PSA
+            // record's version without anything for the ERP to do).
+            let live_paid = contribution.paid;
             // Changed since Ferry last synced it: the ERP should still reflect the synced
             // version; the difference is in flight.
             let (canon, contribution) = if entry.version >= rec.version {
@@ -274,16 +311,22 @@ pub async fn run(
                     .as_deref()
                     .and_then(|c| serde_json::from_str::<CanonicalRecord>(c).ok())
                     .and_then(|old| {
-                        psa_side(&old, &related.scope(&old), template, rule).map(|(_, t)| (old, t))
+                        psa_side(&old, &related, &related.scope(&old), template, rule)
+                            .map(|(_, t)| (old, t))
                     });
                 match synced {
                     Some((old, old_contribution)) => {
-                        a.in_flight_records.insert(source_key.clone());
-                        a.in_flight.add(&contribution);
-                        a.in_flight.sub(&old_contribution);
+                        let mut change = contribution.clone();
+                        change.sub(&old_contribution);
+                        change.paid = Decimal::ZERO;
+                        if change != Totals::default() {
+                            a.in_flight_records.insert(source_key.clone());
+                            a.in_flight.add(&change);
+                        }
                         (old, old_contribution)
                     }
                     None => {
+                        // Nothing synced to compare with: all of it is in flight.
                         a.in_flight_records.insert(source_key.clone());
                         a.in_flight.add(&contribution);
                         continue;
@@ -318,12 +361,9 @@ pub async fn run(
                 }
                 Disposition::Posted { .. } => match &canon {
                     CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
-                        psa_invoices.insert(
-                            rec.id.clone(),
-                            (key.clone(), contribution.paid, inv.clone()),
-                        );
+                        psa_invoices.insert(rec.id.clone(), (key.clone(), live_paid, inv.clone()));
                     }
-                    _ => match mapping::line(template, rule, &canon, &scope) {
+                    _ => match mapping::line(template, rule, &canon, &related, &scope) {
                         Ok(l) => a
                             .expected_lines
                             .push((l, rule.spec.granularity == Granularity::Summary)),
@@ -345,8 +385,12 @@ pub async fn run(
     }
 
     // Replace exact PSA amounts of posted time and expenses with the amounts the
-    // template's summarising and rounding produce, so the comparison is exact.
+    // template's summarising and rounding produce, so the comparison is exact;
+    // and expect the tax the ERP adds to those documents by its own rates.
     let rounding = template.spec.defaults.rounding;
+    let tax_rules = patience
+        .call("reading the ERP's tax rates", || ctx.erp.tax_rules())
+        .await?;
     for (key, a) in acc.iter_mut() {
         if a.expected_lines.is_empty() {
             continue;
@@ -358,16 +402,40 @@ pub async fn run(
         let mut exact = Decimal::ZERO;
         let mut rounded = Decimal::ZERO;
         let mut summarised = Vec::new();
+        // Each document's lines as (tax type, amount): the summary, and one per record.
+        let mut documents: Vec<Vec<(Option<String>, Decimal)>> = Vec::new();
         for (l, summary) in &a.expected_lines {
             exact += l.quantity * l.unit_amount;
             if *summary {
                 summarised.push(l.clone());
             } else {
-                rounded += rounding.round(l.quantity * l.unit_amount, dp);
+                let amount = rounding.round(l.quantity * l.unit_amount, dp);
+                rounded += amount;
+                documents.push(vec![(l.tax_type.clone(), amount)]);
             }
         }
-        rounded += mapping::summarise_lines(template, &summarised, currency, to).1;
+        let (lines, subtotal) = mapping::summarise_lines(template, &summarised, currency, to);
+        rounded += subtotal;
+        documents.push(
+            lines
+                .into_iter()
+                .map(|l| (l.tax_type, l.line_amount))
+                .collect(),
+        );
         a.psa.billable = a.psa.billable - exact + rounded;
+        if let Some(rules) = &tax_rules {
+            match documents
+                .iter()
+                .map(|d| mapping::expected_tax(d, rules, currency))
+                .sum::<Result<Decimal, String>>()
+            {
+                Ok(tax) => a.psa.tax += tax,
+                Err(why) => missing.push(format!(
+                    "{} {} {}: the tax the ERP adds cannot be checked: {why}",
+                    key.project, key.period, key.currency
+                )),
+            }
+        }
     }
 
     // The ERP side.
@@ -405,12 +473,15 @@ pub async fn run(
                 continue;
             };
             let a = acc.entry(key.clone()).or_default();
-            add_erp(&mut a.erp, &entry.doc_key, &doc, &time_codes);
+            let checked = tax_rules.is_some();
+            add_erp(a, &entry.doc_key, &doc, &time_codes, checked);
             a.documents.push(DocumentState {
                 doc_key: entry.doc_key.clone(),
                 erp_id: doc.erp_id.clone(),
+                kind: kind.as_str().to_string(),
                 number: doc.number.clone(),
                 status: doc.status.clone(),
+                currency: key.currency.clone(),
                 total: doc.total,
                 amount_paid: doc.amount_paid,
                 amount_due: doc.amount_due,
@@ -520,6 +591,7 @@ pub async fn run(
             exceptions: a.exceptions.into_iter().collect(),
             in_flight_records: a.in_flight_records.into_iter().collect(),
             mismatches,
+            erp_tax_unchecked: a.erp_tax_unchecked,
             documents: a.documents,
         });
     }
@@ -591,38 +663,62 @@ fn project_key(canon: &CanonicalRecord) -> Option<String> {
 }
 
 /// What a PSA record contributes, under its key. Time is priced as posting
-/// prices it: the entry's own rate, or the template's for PSAs without rates.
+/// prices it (the entry's own rate or the template's, in the currency it is
+/// billed in); a record posting cannot price (an unmapped rate, a rate out of
+/// bounds) still counts its hours, and its amount is what its exception holds.
 fn psa_side(
     canon: &CanonicalRecord,
+    related: &Related,
     scope: &Scope,
     template: &Template,
     rule: &CompiledRule,
 ) -> Option<(Key, Totals)> {
     let mut t = Totals::default();
     let project = project_key(canon)?;
+    let customer_or = |c: ferry_canon::Currency| {
+        related
+            .account
+            .as_ref()
+            .and_then(|a| a.currency)
+            .unwrap_or(c)
+    };
     let (date, currency) = match canon {
         CanonicalRecord::TimeEntries(e) => {
-            let rate = mapping::time_rate(template, rule, e, scope).ok()?;
             t.hours = e.hours;
-            t.billable = rate.amount * e.hours;
-            (e.date, rate.currency)
+            match mapping::time_rate(template, rule, e, related, scope) {
+                Ok(rate) => {
+                    t.billable = rate.amount * e.hours;
+                    (e.date, rate.currency)
+                }
+                Err(_) => (
+                    e.date,
+                    customer_or(e.bill_rate.map_or(template.currency, |r| r.currency)),
+                ),
+            }
         }
         CanonicalRecord::Expenses(e) => {
             t.billable = e.amount.amount;
-            (e.date, e.amount.currency)
+            (
+                e.date,
+                mapping::billing_currency(template, e.amount.currency, related),
+            )
         }
         CanonicalRecord::BillingEvents(b) => {
             t.billable = b.amount.amount;
-            (b.date, b.amount.currency)
+            (
+                b.date,
+                mapping::billing_currency(template, b.amount.currency, related),
+            )
         }
         CanonicalRecord::Invoices(i) | CanonicalRecord::CreditMemos(i) => {
+            // Amounts read as the document does; a credit memo takes away.
             let sign = if i.kind == ferry_canon::InvoiceKind::CreditMemo {
                 -Decimal::ONE
             } else {
                 Decimal::ONE
             };
-            t.invoiced = sign * i.subtotal.amount.abs();
-            t.tax = sign * i.tax_total.amount.abs();
+            t.invoiced = sign * i.subtotal.amount;
+            t.tax = sign * i.tax_total.amount;
             t.paid = i.amount_paid.map(|m| m.amount).unwrap_or_default();
             (i.issue_date, i.currency)
         }
@@ -694,7 +790,7 @@ impl RelatedReader<'_> {
                 })
                 .await?
             {
-                Some(src) => self.ctx.psa.to_canonical(self.tenant, &src).ok(),
+                Some(src) => self.ctx.canonical(&src).ok(),
                 None => None,
             },
         };
@@ -763,7 +859,17 @@ async fn erp_key(
     }))
 }
 
-fn add_erp(t: &mut Totals, doc_key: &str, doc: &ErpDocument, time_codes: &BTreeSet<String>) {
+/// What one ERP document Ferry wrote contributes to its key's ERP side. The
+/// tax the ERP added to a document of Ferry's lines is compared where the ERP
+/// says how it taxes (`tax_checked`), and otherwise only shown.
+fn add_erp(
+    a: &mut Acc,
+    doc_key: &str,
+    doc: &ErpDocument,
+    time_codes: &BTreeSet<String>,
+    tax_checked: bool,
+) {
+    let t = &mut a.erp;
     let sign = if doc.kind == DocKind::CreditNote {
         -Decimal::ONE
     } else {
@@ -771,8 +877,8 @@ fn add_erp(t: &mut Totals, doc_key: &str, doc: &ErpDocument, time_codes: &BTreeS
     };
     let is_psa_invoice = doc_key.starts_with("invoices/") || doc_key.starts_with("credit_memos/");
     if is_psa_invoice {
-        t.invoiced += sign * doc.subtotal.abs();
-        t.tax += sign * doc.tax.abs();
+        t.invoiced += sign * doc.subtotal;
+        t.tax += sign * doc.tax;
         return;
     }
     for l in &doc.lines {
@@ -782,4 +888,9 @@ fn add_erp(t: &mut Totals, doc_key: &str, doc: &ErpDocument, time_codes: &BTreeS
         }
     }
     t.billable += doc.subtotal;
+    if tax_checked {
+        t.tax += doc.tax;
+    } else {
+        a.erp_tax_unchecked += doc.tax;
+    }
 }

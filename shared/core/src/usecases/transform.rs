@@ -203,7 +203,7 @@ async fn transform_notice(
 impl Work<'_> {
     /// Maps a source record and hashes the result (the raw record if it does not map).
     fn map(&self, rec: &SourceRecord) -> Mapped {
-        let mapped = self.ctx.psa.to_canonical(&self.notice.tenant, rec);
+        let mapped = self.ctx.canonical(rec);
         let canonical_json = mapped
             .as_ref()
             .ok()
@@ -537,6 +537,13 @@ impl Work<'_> {
             .rule("periods.closed_through");
             return self.refuse(version, canon, v).await;
         }
+        if let Some(date) = mapping::accounting_date(canon)
+            && !canon.meta().deleted
+            && let Err(v) =
+                mapping::plausible_date(template, date, self.deps.clock.now().date_naive())
+        {
+            return self.refuse(version, canon, v).await;
+        }
 
         match canon {
             CanonicalRecord::Customers(account) => {
@@ -576,13 +583,30 @@ impl Work<'_> {
                         }
                     }
                     CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
-                        match mapping::invoice_doc(template, rule, inv, &contact, &scope) {
+                        let dp = self.ctx.erp.unit_price_decimals();
+                        let doc = mapping::invoice_doc(template, rule, inv, &contact, &scope)
+                            .and_then(|d| {
+                                if let crate::posting::DocBody::Invoice(i) = &d.body {
+                                    for l in &i.lines {
+                                        mapping::check_unit_precision(l.unit_amount, dp)?;
+                                    }
+                                }
+                                Ok(d)
+                            });
+                        match doc {
                             Ok(doc) => self.post(version, canon, doc, prev_doc.as_deref()).await,
                             Err(v) => self.refuse(version, canon, v).await,
                         }
                     }
                     _ => {
-                        let line = match mapping::line(template, rule, canon, &scope) {
+                        let line = match mapping::line(template, rule, canon, &related, &scope)
+                            .and_then(|l| {
+                                mapping::check_unit_precision(
+                                    l.unit_amount,
+                                    self.ctx.erp.unit_price_decimals(),
+                                )?;
+                                Ok(l)
+                            }) {
                             Ok(l) => l,
                             Err(v) => {
                                 return self.refuse(version, canon, v).await;
@@ -659,7 +683,7 @@ impl Work<'_> {
         let Some(src) = self.ctx.psa.fetch(domain, &r.id).await? else {
             return Ok(Ok(None));
         };
-        match self.ctx.psa.to_canonical(tenant, &src) {
+        match self.ctx.canonical(&src) {
             Ok(rec) => Ok(Ok(Some(rec))),
             Err(e) => Ok(Err(Violation::new(
                 "validation.related_record",
@@ -873,9 +897,35 @@ impl Work<'_> {
                     format!("waiting for project {project} to post (timesheet line)"),
                 )))
             }
+            // The template keeps a timesheet line for every entry, and this
+            // entry's project is not in the ERP to carry one: the entry is held
+            // (not half-posted) until the project posts, which releases it.
             Some(other) => {
-                tracing::info!(project = %project, state = other.state(), "project not in the ERP; no timesheet line");
-                Ok(None)
+                let v = match other {
+                    Disposition::Exception { exception_id, .. } => Violation::new(
+                        "dependency.blocked",
+                        rule.owner,
+                        format!(
+                            "project {project} is held by exception {exception_id}; its time waits for it (timesheet lines go on the ERP project)"
+                        ),
+                    ),
+                    other => Violation::new(
+                        "dependency.not_in_erp",
+                        rule.owner,
+                        format!(
+                            "project {project} is not in the ERP ({}), so this entry can get no timesheet line: post the project, or set timesheets = false",
+                            match &other {
+                                Disposition::Skipped { reason } => format!("skipped: {reason}"),
+                                o => o.state().to_string(),
+                            }
+                        ),
+                    )
+                    .rule(format!("domains.{}.timesheets", rule.domain)),
+                }
+                .field("project");
+                self.exception(version, Some(canon), v, Some(at.key.clone()))
+                    .await?;
+                Ok(Some(Outcome::Done))
             }
         }
     }
