@@ -313,6 +313,23 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         .await?;
         mark("live webhooks", &mut phase_start);
 
+        // Finance approves one project's summary invoice in Xero; then an entry
+        // on it gains half an hour in ConnectWise. Xero keeps an approved invoice
+        // as it is: the edit is an exception for finance in Xero's words, and
+        // reconciliation holds back that half hour, nothing more.
+        let refused_edit = finance_approves_then_time_changes(&sims, &approved).await?;
+        if refused_edit.is_some() {
+            settle(
+                &host,
+                &local,
+                &tenant,
+                opts.progress,
+                "an edit to an invoice finance approved",
+            )
+            .await?;
+        }
+        mark("finance approves, time changes", &mut phase_start);
+
         // Customers pay: most PSA invoices in full, a few in part. Xero's webhooks carry
         // the status back to ConnectWise.
         let payable: Vec<serde_json::Value> = sims
@@ -429,24 +446,34 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
                 ));
             }
         }
-        let expected: Vec<&ferry_sim::demo::BadRecord> = sims
+        // Every exception the run should raise: one per seeded bad record (but
+        // the one fixed live), and the edit finance's approval refused.
+        let expected: Vec<(String, &str, String)> = sims
             .firm
             .bad
             .iter()
             .filter(|b| Some(b.id) != fixed)
+            .map(|b| (b.record_key(), b.expect_reason, b.what.clone()))
+            .chain(refused_edit.map(|doc| {
+                (
+                    doc,
+                    "erp.validation",
+                    "an edit to a summary invoice finance approved in Xero".to_string(),
+                )
+            }))
             .collect();
-        for bad in &expected {
-            match exceptions.iter().find(|e| e.source_key == bad.record_key()) {
-                Some(e) if e.reason == bad.expect_reason => {}
+        for (key, reason, what) in &expected {
+            match exceptions.iter().find(|e| &e.source_key == key) {
+                Some(e) if e.reason == *reason => {}
                 Some(e) => unexplained.push(format!(
-                    "{}: expected {} but got {} ({})",
-                    bad.what, bad.expect_reason, e.reason, e.message
+                    "{what}: expected {reason} but got {} ({})",
+                    e.reason, e.message
                 )),
-                None => unexplained.push(format!("{}: no exception was raised", bad.what)),
+                None => unexplained.push(format!("{what}: no exception was raised")),
             }
         }
         for e in &exceptions {
-            let known = expected.iter().any(|b| b.record_key() == e.source_key);
+            let known = expected.iter().any(|(key, _, _)| key == &e.source_key);
             if !known {
                 unexplained.push(format!(
                     "unexpected exception {} on {}: {}",
@@ -478,6 +505,52 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         phases,
         db: opts.db.clone(),
     })
+}
+
+/// Approves the summary invoice of the first live-approved entry's project in
+/// Xero, as finance would, then adds half an hour to that entry in ConnectWise.
+/// Returns the summary's document key, whose edit Xero will refuse.
+async fn finance_approves_then_time_changes(
+    sims: &crate::local::Simulators,
+    approved: &[i64],
+) -> anyhow::Result<Option<String>> {
+    let cw = &sims.cw;
+    let Some((entry, project)) = approved.iter().find_map(|id| {
+        let t = cw.get(Kind::Time, *id)?;
+        Some((*id, t["project"]["id"].as_i64()?))
+    }) else {
+        return Ok(None);
+    };
+    let month = sims.firm.period_start;
+    let reference = format!("FERRY-S-project_billing-{project}-{}", month.format("%Y%m"));
+    let Some(invoice) = sims
+        .xero
+        .invoices()
+        .into_iter()
+        .find(|i| i["Reference"] == reference.as_str() && i["Status"] == "DRAFT")
+    else {
+        return Ok(None);
+    };
+    let id = invoice["InvoiceID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    sims.xero
+        .authorise(&id)
+        .await
+        .map_err(|e| anyhow::anyhow!("approving {reference} in the Xero simulator: {e}"))?;
+    cw.update(Kind::Time, entry, |t| {
+        let h = t["actualHours"]
+            .as_number()
+            .and_then(|n| Decimal::from_str(&n.to_string()).ok())
+            .unwrap_or(Decimal::ONE);
+        t["actualHours"] = ferry_sim::num(h + Decimal::new(5, 1));
+    })
+    .await;
+    Ok(Some(format!(
+        "summary/project_billing/connectwise:{project}/{}",
+        month.format("%Y-%m")
+    )))
 }
 
 /// Domains in the order the summary lists them.

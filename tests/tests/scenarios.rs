@@ -1133,3 +1133,63 @@ async fn the_shared_rate_budget_is_never_exceeded_even_when_the_work_needs_more_
     assert_eq!(stats.throttled_by_limits, 0);
     assert!(h.live_invoices().len() >= 4, "and everything still posted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_time_for_a_summary_emptied_in_xero_goes_on_a_new_invoice_not_the_deleted_one() {
+    let h = Harness::start(small_firm()).await;
+    // A project of its own with two entries, so that emptying it is quick.
+    let company = h.sims.firm.companies[0].clone();
+    let project = 7_700;
+    h.sims.cw.seed(
+        Kind::Project,
+        vec![json!({
+            "id": project, "name": "Short engagement",
+            "company": {"id": company["id"], "identifier": company["identifier"], "name": company["name"]},
+            "billingMethod": "ActualRates", "type": {"id": 1, "name": "Time & Materials"},
+            "status": {"id": 1, "name": "Open"}, "closedFlag": false,
+            "department": {"id": 1, "identifier": "CONS", "name": "Consulting"},
+            "currency": {"id": 1, "currencyCode": "USD"},
+        })],
+    );
+    h.sync().await;
+    let a = log_time(&h, project, "2026-10-12T09:00:00Z", 2.0).await;
+    let b = log_time(&h, project, "2026-10-13T09:00:00Z", 1.0).await;
+    h.settle().await;
+    assert_eq!(h.summary_invoice(project, month()).len(), 1);
+
+    // Both entries go: the summary is emptied, and Xero keeps it as DELETED.
+    h.sims.cw.delete(Kind::Time, a).await;
+    h.sims.cw.delete(Kind::Time, b).await;
+    h.settle().await;
+    let emptied = h.summary_invoice(project, month());
+    assert_eq!(emptied.len(), 1);
+    assert_eq!(emptied[0]["Status"], "DELETED");
+
+    // New time for that project and month: a new invoice with the same
+    // reference, not a write to the deleted one (which Xero refuses).
+    log_time(&h, project, "2026-10-20T09:00:00Z", 1.5).await;
+    h.settle().await;
+    let all = h.summary_invoice(project, month());
+    let live: Vec<_> = all.iter().filter(|i| i["Status"] != "DELETED").collect();
+    assert_eq!(
+        live.len(),
+        1,
+        "one live invoice for the reference: {all:#?}"
+    );
+    assert_eq!(invoiced_hours(&[live[0].clone()]), Decimal::new(15, 1));
+    assert_ne!(live[0]["InvoiceID"], emptied[0]["InvoiceID"]);
+    assert_eq!(h.unexpected_exceptions().await, vec![]);
+
+    // And it is the one Ferry's id map names.
+    let entry = h
+        .deps
+        .idmap
+        .get(
+            &h.tenant,
+            &format!("summary/project_billing/connectwise:{project}/2026-10"),
+        )
+        .await
+        .expect("id map")
+        .expect("entry");
+    assert_eq!(entry.erp_id.as_deref(), live[0]["InvoiceID"].as_str());
+}

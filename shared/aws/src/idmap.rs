@@ -135,7 +135,7 @@ impl IdMap for DynamoIdMap {
     async fn commit(&self, req: CommitRequest<'_>) -> Result<(), PortError> {
         self.update(req.tenant, req.doc_key, "commit", |current| {
             let mut next = current.unwrap_or_else(|| blank(req.tenant, req.doc_key, req.now));
-            next.erp_id = Some(req.erp_id.to_string());
+            next.erp_id = req.erp_id.map(String::from);
             if let Some(num) = req.erp_number {
                 next.erp_number = Some(num.to_string());
             }
@@ -145,8 +145,8 @@ impl IdMap for DynamoIdMap {
             next.version = next.version.max(req.version);
             next.lease_until = None;
             next.updated_at = req.now;
-            next.gsi1pk = Some(format!("{}#erp#{}", req.tenant, req.erp_id));
-            next.gsi1sk = Some(req.doc_key.to_string());
+            next.gsi1pk = req.erp_id.map(|id| format!("{}#erp#{id}", req.tenant));
+            next.gsi1sk = req.erp_id.map(|_| req.doc_key.to_string());
             (Some(next), ())
         })
         .await

@@ -251,7 +251,8 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         what: "customer with tax code \"Mars Colony Tax\", which the template does not map".into(),
     });
 
-    // Projects: three per customer; EUR customers are billed by PSA invoices.
+    // Projects: three per customer; EUR customers are billed by PSA invoices,
+    // except the first project of each, which is billed by time (in euros).
     let mut projects = Vec::new();
     let mut tm_projects = Vec::new();
     for i in 0..spec.projects {
@@ -259,7 +260,9 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         let c = &companies[ci];
         let eur = c["currency"]["currencyCode"] == "EUR";
         let roll = rng.u32(0..100);
-        let (method, ptype) = if eur {
+        let (method, ptype) = if eur && i == ci {
+            ("ActualRates", "Time & Materials")
+        } else if eur {
             if roll < 60 {
                 ("FixedFee", "Fixed Fee")
             } else {
@@ -289,7 +292,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
             "billingAmount": if method == "FixedFee" { num(Decimal::from(20_000 + 5_000 * (i as i64 % 8))) } else { Value::Null },
             "manager": { "id": 1, "identifier": "m0", "name": "Ava Adams" },
         });
-        if method == "ActualRates" && !eur {
+        if method == "ActualRates" {
             tm_projects.push(id);
         }
         if i == 7 {
@@ -629,6 +632,35 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
             cm[f] = num(-v);
         }
         invoices.push(cm);
+    }
+    // Bad: a standard invoice below zero (an adjustment larger than its charges):
+    // no ERP invoice can be negative, so finance must issue a credit memo instead.
+    if let Some(p) = fixed.first() {
+        next_inv += 1;
+        let company = &company_by_id[&p["company"]["id"].as_i64().unwrap_or(0)];
+        let mut neg = invoice_for(
+            next_inv,
+            format!("CW-{}", next_inv - 900_000),
+            p,
+            company,
+            "Standard",
+            d("50.00"),
+            days[days.len() - 1],
+        );
+        for f in ["serviceTotal", "subtotal", "salesTax", "total", "balance"] {
+            let v = neg[f]
+                .as_number()
+                .and_then(|n| Decimal::from_str(&n.to_string()).ok())
+                .unwrap_or_default();
+            neg[f] = num(-v);
+        }
+        invoices.push(neg);
+        bad.push(BadRecord {
+            kind: Kind::Invoice,
+            id: next_inv,
+            expect_reason: "validation.negative_amount",
+            what: "standard invoice below zero; an ERP invoice cannot be negative".into(),
+        });
     }
     // The duplicate-named customer has one invoice: it waits on its customer, which Xero refuses.
     next_inv += 1;

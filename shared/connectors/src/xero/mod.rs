@@ -345,7 +345,16 @@ impl ErpConnector for Xero {
         if status == StatusCode::BAD_REQUEST {
             return Err(rejection(&v));
         }
-        let Some(first) = v.get(key).and_then(Value::as_array).and_then(|a| a.first()) else {
+        // A document Ferry deleted or voided keeps its reference in Xero; the
+        // live one, if any, is what a later write must find.
+        let Some(first) = v.get(key).and_then(Value::as_array).and_then(|a| {
+            a.iter().find(|d| {
+                !matches!(
+                    d.get("Status").and_then(Value::as_str),
+                    Some("DELETED" | "VOIDED")
+                )
+            })
+        }) else {
             return Ok(None);
         };
         let (id, number) = match doc.kind {
@@ -546,5 +555,15 @@ impl ErpConnector for Xero {
             rates,
             rounding: ferry_core::ports::TaxRounding::PerTaxType,
         }))
+    }
+
+    async fn list_timesheets(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ferry_core::ports::ErpTimesheetLine>, ConnectorError> {
+        // Xero's accounting API keeps no timesheets.
+        let _ = (from, to);
+        Ok(Vec::new())
     }
 }

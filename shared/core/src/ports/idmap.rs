@@ -65,7 +65,11 @@ pub struct ClaimRequest<'a> {
 pub struct CommitRequest<'a> {
     pub tenant: &'a TenantId,
     pub doc_key: &'a str,
-    pub erp_id: &'a str,
+    /// The document's ERP id; `None` after a write that removed it from the
+    /// ERP (a deleted summary, a voided invoice, a removed timesheet line): the
+    /// next write of that document creates a new one, after looking for a live
+    /// one by Ferry's reference, and never writes to the removed one.
+    pub erp_id: Option<&'a str>,
     pub erp_number: Option<&'a str>,
     pub version: i64,
     pub content_hash: &'a str,

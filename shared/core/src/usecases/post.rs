@@ -667,7 +667,8 @@ async fn record_success(
         .commit(CommitRequest {
             tenant: &job.tenant,
             doc_key: &job.doc.key,
-            erp_id,
+            // A removed document is gone: the next write creates one anew.
+            erp_id: (!job.doc.is_removal()).then_some(erp_id),
             erp_number,
             version: job.version,
             content_hash: &job.content_hash,
@@ -778,7 +779,7 @@ async fn let_go(deps: &Deps, h: &Held) -> Result<(), PortError> {
                 .commit(CommitRequest {
                     tenant: &h.job.tenant,
                     doc_key: &h.job.doc.key,
-                    erp_id,
+                    erp_id: Some(erp_id),
                     erp_number: None,
                     version: h.prior.0,
                     content_hash: h.prior.1.as_deref().unwrap_or_default(),

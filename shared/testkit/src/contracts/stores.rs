@@ -268,7 +268,7 @@ pub async fn id_map(s: Arc<dyn IdMap>) {
     s.commit(CommitRequest {
         tenant: &t,
         doc_key: key,
-        erp_id: "INV-GUID-1",
+        erp_id: Some("INV-GUID-1"),
         erp_number: Some("INV-0001"),
         version: 5,
         content_hash: "h5",
@@ -345,13 +345,61 @@ pub async fn id_map(s: Arc<dyn IdMap>) {
             .map(|e| e.doc_key),
         Some(key.to_string())
     );
+    // A write that removed the document from the ERP leaves no ERP id: the
+    // next write of it looks for a live one and otherwise creates it anew.
+    let removed = "summaries/cw:emptied";
+    s.claim(claim(&t, removed, 1, "r1", now))
+        .await
+        .expect("claim");
+    s.commit(CommitRequest {
+        tenant: &t,
+        doc_key: removed,
+        erp_id: Some("INV-GONE"),
+        erp_number: Some("INV-0009"),
+        version: 1,
+        content_hash: "r1",
+        now,
+    })
+    .await
+    .expect("commit");
+    s.claim(claim(&t, removed, 2, "r2-deleted", now + secs(1)))
+        .await
+        .expect("claim");
+    s.commit(CommitRequest {
+        tenant: &t,
+        doc_key: removed,
+        erp_id: None,
+        erp_number: None,
+        version: 2,
+        content_hash: "r2-deleted",
+        now: now + secs(1),
+    })
+    .await
+    .expect("commit");
+    let e = s.get(&t, removed).await.expect("get").expect("entry");
+    assert_eq!((e.erp_id, e.version), (None, 2), "removed: no ERP id");
+    assert_eq!(
+        s.find_by_erp_id(&t, "INV-GONE").await.expect("find"),
+        None,
+        "and the removed document's id no longer leads to it"
+    );
+    match s
+        .claim(claim(&t, removed, 3, "r3", now + secs(2)))
+        .await
+        .expect("claim")
+    {
+        Claim::Granted { entry: Some(e) } => assert_eq!(e.erp_id, None),
+        other => panic!("a removed document is claimable to be created anew, got {other:?}"),
+    }
+    s.release(&t, removed).await.expect("release");
+
     s.claim(claim(&t, "customers/cw:9", 1, "c", now))
         .await
         .expect("claim");
     s.commit(CommitRequest {
         tenant: &t,
         doc_key: "customers/cw:9",
-        erp_id: "CONTACT-9",
+        erp_id: Some("CONTACT-9"),
         erp_number: None,
         version: 1,
         content_hash: "c",
