@@ -190,10 +190,22 @@ struct PreviewArgs {
 #[derive(Subcommand)]
 enum TemplateCmd {
     /// Check a template (partner base, optionally with a customer override).
+    /// With `-t tenant.toml`: the tenant's templates, and then the values its
+    /// PSA uses (customers, and records dated from `--from` to `--to`, by
+    /// default last month) that no value map covers; exit 1 if there are any.
     Validate {
-        base: PathBuf,
+        base: Option<PathBuf>,
         #[arg(long = "override")]
         overlay: Option<PathBuf>,
+        /// The tenant file: check its templates against its PSA's data.
+        #[arg(long = "tenant-config", short = 't')]
+        tenant_config: Option<PathBuf>,
+        #[arg(long, default_value = ".ferry/ferry.db")]
+        db: PathBuf,
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        #[arg(long)]
+        to: Option<NaiveDate>,
         #[arg(long)]
         json: bool,
     },
@@ -303,6 +315,67 @@ fn init_logging(filter: &str, format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// `ferry template validate -t tenant.toml`: the tenant's templates load, and
+/// the PSA values no value map covers.
+async fn template_coverage(
+    path: &std::path::Path,
+    db: &std::path::Path,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let local = open(db)?;
+    let tenant = local.add_tenant_file(path).await?;
+    let ctx = local.tenants.get(&tenant).context("tenant wired")?;
+    let (first, last) = ferry_core::ports::previous_month(local.clock.now().date_naive());
+    let (from, to) = (from.unwrap_or(first), to.unwrap_or(last));
+    if !json {
+        eprintln!(
+            "{} is valid; reading {}'s PSA records from {from} to {to} …",
+            ctx.template.version, tenant
+        );
+    }
+    let coverage =
+        ferry_core::usecases::coverage::unmapped_values(&local.deps, &ctx, from, to).await?;
+    if json {
+        print_json(&serde_json::json!({
+            "valid": true,
+            "version": ctx.template.version,
+            "from": from,
+            "to": to,
+            "coverage": coverage,
+        }))?;
+    } else {
+        let read: Vec<String> = coverage
+            .records_read
+            .iter()
+            .map(|(d, n)| format!("{n} {d}"))
+            .collect();
+        println!("read {}", read.join(", "));
+        if coverage.unmapped.is_empty() {
+            println!("every value the PSA uses is covered by the value maps");
+        } else {
+            println!("PSA values no value map covers (each would be an exception at sync):");
+            for u in &coverage.unmapped {
+                println!(
+                    "  {} {:?} (read by {}): {} record{}, e.g. {}",
+                    u.map,
+                    u.value,
+                    u.used_by,
+                    u.records,
+                    if u.records == 1 { "" } else { "s" },
+                    u.example
+                );
+            }
+        }
+    }
+    Ok(if coverage.unmapped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn open(db: &std::path::Path) -> anyhow::Result<Local> {
@@ -582,10 +655,23 @@ async fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Template(TemplateCmd::Validate {
+            base: None,
+            tenant_config: Some(path),
+            db,
+            from,
+            to,
+            json,
+            ..
+        }) => template_coverage(&path, &db, from, to, json).await,
+        Cmd::Template(TemplateCmd::Validate {
             base,
             overlay,
             json,
+            ..
         }) => {
+            let base = base.context(
+                "give the template to check (BASE), or the tenant file whose templates to check (-t tenant.toml)",
+            )?;
             let b = TemplateSource::read(&base)?;
             let o = overlay
                 .as_ref()

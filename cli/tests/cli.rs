@@ -106,6 +106,46 @@ fn sim_preview_sync_exceptions_and_reconcile_work_together() {
     }
     std::thread::sleep(Duration::from_millis(500)); // secrets are stored just after the file
 
+    // Before the first sync: which values the PSA uses that no map covers.
+    let out = ferry()
+        .args(["template", "validate", "--json", "-t"])
+        .arg(&tenant)
+        .arg("--db")
+        .arg(&db)
+        .args(["--from", "2026-10-01", "--to", "2026-10-31"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "uncovered values fail the check"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let unmapped: Vec<(String, String)> = v["coverage"]["unmapped"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|u| {
+            (
+                u["map"].as_str().unwrap().to_string(),
+                u["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("value_maps.work_role_item", "Quantum Architect"),
+        ("value_maps.tax_code", "Mars Colony Tax"),
+        ("value_maps.expense_type_account", "Crypto Mining Rig"),
+    ] {
+        assert!(
+            unmapped
+                .iter()
+                .any(|(m, val)| m == expected.0 && val == expected.1),
+            "{expected:?} in {unmapped:?}"
+        );
+    }
+    assert_eq!(unmapped.len(), 3, "and nothing else: {unmapped:?}");
+
     let preview = run_json(
         ferry()
             .args(["preview", "--json", "-t"])
