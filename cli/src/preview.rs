@@ -139,4 +139,12 @@ impl ErpConnector for RecordingErp {
     async fn tax_rules(&self) -> Result<Option<ferry_core::ports::TaxRules>, ConnectorError> {
         self.inner.tax_rules().await
     }
+
+    async fn list_timesheets(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ferry_core::ports::ErpTimesheetLine>, ConnectorError> {
+        self.inner.list_timesheets(from, to).await
+    }
 }

@@ -507,6 +507,18 @@ impl TrytonAdmin {
         Ok(v["result"].clone())
     }
 
+    /// Deletes a timesheet line, as someone tidying Tryton by hand would.
+    pub async fn delete_timesheet_line(&self, line: i64) -> anyhow::Result<()> {
+        let (auth, ctx) = self.login().await?;
+        self.rpc(
+            Some(&auth),
+            "model.timesheet.line.delete",
+            json!([[line], ctx]),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Posts a draft invoice, as finance does after review.
     pub async fn post(&self, invoice: i64) -> anyhow::Result<()> {
         let (auth, ctx) = self.login().await?;

@@ -142,13 +142,24 @@ pub fn reconciliation(out: &mut String, r: &Report) {
             "held back",
             "in flight"
         );
+        let timesheets = [p, e, h, f].iter().any(|t| !t.timesheet_hours.is_zero());
         for (name, a, b, c, d) in [
             ("hours", p.hours, e.hours, h.hours, f.hours),
             ("billable", p.billable, e.billable, h.billable, f.billable),
             ("invoiced", p.invoiced, e.invoiced, h.invoiced, f.invoiced),
             ("tax", p.tax, e.tax, h.tax, f.tax),
             ("paid", p.paid, e.paid, h.paid, f.paid),
-        ] {
+            (
+                "timesheets",
+                p.timesheet_hours,
+                e.timesheet_hours,
+                h.timesheet_hours,
+                f.timesheet_hours,
+            ),
+        ]
+        .into_iter()
+        .filter(|(name, ..)| *name != "timesheets" || timesheets)
+        {
             let _ = writeln!(
                 out,
                 "  {name:<8} {:>14} {:>14} {:>14} {:>14}",

@@ -136,6 +136,14 @@ impl ErpConnector for LossyErp {
     async fn tax_rules(&self) -> Result<Option<ferry_core::ports::TaxRules>, ConnectorError> {
         self.inner.tax_rules().await
     }
+
+    async fn list_timesheets(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ferry_core::ports::ErpTimesheetLine>, ConnectorError> {
+        self.inner.list_timesheets(from, to).await
+    }
 }
 
 /// One Redmine time entry as the simulation last left it.

@@ -355,6 +355,29 @@ async fn an_invoice_posted_and_paid_in_tryton_reconciles_clean_and_shows_paid() 
             .all(|doc| doc.status == "AUTHORISED"),
         "{docs:#?}"
     );
+    // Timesheet lines are reconciled too: every approved billable hour is on one.
+    let psa = report.total(|row| &row.psa);
+    assert_eq!(psa.timesheet_hours, psa.hours);
+    assert_eq!(total.timesheet_hours, total.hours);
+
+    // A line removed in Tryton by hand is a difference nothing explains.
+    let (_, _, _, hours, line) = timesheets(&r).await.into_iter().next().expect("a line");
+    r.tryton
+        .delete_timesheet_line(line)
+        .await
+        .expect("deleted in Tryton");
+    let report = reconcile::run(&r.deps, &r.tenant, october(1), october(31))
+        .await
+        .expect("reconcile");
+    assert!(!report.clean);
+    let missing: Decimal = report
+        .rows
+        .iter()
+        .flat_map(|row| &row.mismatches)
+        .filter(|m| m.measure == "timesheet_hours")
+        .map(|m| m.unexplained)
+        .sum();
+    assert_eq!(missing, d(&hours), "{report:#?}");
     r.stop().await;
 }
 

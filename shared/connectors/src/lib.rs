@@ -7,6 +7,8 @@
 pub mod connectwise;
 pub mod credential;
 pub mod http;
+#[cfg(test)]
+mod properties;
 pub mod redmine;
 pub mod tenant;
 pub mod tombstone;

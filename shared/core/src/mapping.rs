@@ -1275,4 +1275,135 @@ item = { from = "record.role", map = "roles" }
         );
         assert!(expected_tax(&[(None, Decimal::ONE)], &rules, usd).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use ferry_canon::Rounding;
+        use proptest::prelude::*;
+
+        fn amount() -> impl Strategy<Value = Decimal> {
+            (-1_000_000_000i64..1_000_000_000, 0u32..6).prop_map(|(m, s)| Decimal::new(m, s))
+        }
+
+        fn rule() -> impl Strategy<Value = Rounding> {
+            prop_oneof![
+                Just(Rounding::HalfAwayFromZero),
+                Just(Rounding::HalfEven),
+                Just(Rounding::Truncate)
+            ]
+        }
+
+        fn staged(label: usize, hundredths: i64, rate: usize, tax: usize) -> StagedLine {
+            let rates = ["150", "172.5", "12.3456"];
+            StagedLine {
+                source_key: format!("time_entries/cw:{label}-{hundredths}"),
+                domain: Domain::TimeEntries,
+                kind: LineKind::Time,
+                label: ["Consultant", "Architect", "Analyst"][label].into(),
+                description: "work".into(),
+                quantity: Decimal::new(hundredths, 2),
+                unit_amount: rates[rate].parse().unwrap(),
+                currency: Currency::parse("USD").unwrap(),
+                item_code: Some(format!("ITEM-{label}")),
+                account_code: None,
+                tax_type: Some(["OUTPUT", "EXEMPT"][tax].into()),
+                tracking: Vec::new(),
+                date: NaiveDate::from_ymd_opt(2026, 10, 5).unwrap(),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn rounding_moves_an_amount_by_less_than_one_unit_and_is_stable(
+                x in amount(), dp in 0u32..5, r in rule()
+            ) {
+                let y = r.round(x, dp);
+                let unit = Decimal::new(1, dp);
+                prop_assert!((y - x).abs() < unit, "{x} -> {y}");
+                if r != Rounding::Truncate {
+                    prop_assert!((y - x).abs() * Decimal::TWO <= unit, "{x} -> {y}");
+                }
+                prop_assert_eq!(r.round(y, dp), y, "rounding twice changes nothing");
+                prop_assert_eq!(r.round(-x, dp), -y, "every rule is symmetric about zero");
+                prop_assert!(y.scale() <= dp);
+            }
+
+            #[test]
+            fn summarising_is_order_free_exact_per_line_and_rounds_each_merged_line_once(
+                lines in proptest::collection::vec((0usize..3, 1i64..2400, 0usize..3, 0usize..2), 0..40),
+                r in rule(),
+                seed in any::<u64>(),
+            ) {
+                let t = Template::load(&TemplateSource::new("t.toml", format!(
+                    "{TEMPLATE}\n[defaults]\nrounding = {:?}\n",
+                    match r { Rounding::HalfAwayFromZero => "half_away_from_zero", Rounding::HalfEven => "half_even", Rounding::Truncate => "truncate" }
+                )), None).expect("loads");
+                let usd = Currency::parse("USD").unwrap();
+                let end = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+                let members: Vec<StagedLine> =
+                    lines.iter().map(|(l, h, rt, tx)| staged(*l, *h, *rt, *tx)).collect();
+                let (out, subtotal) = summarise_lines(&t, &members, usd, end);
+
+                // The subtotal is its lines; each line is its merged quantity at its
+                // unit price, rounded once by the template's rule.
+                prop_assert_eq!(subtotal, out.iter().map(|l| l.line_amount).sum::<Decimal>());
+                for l in &out {
+                    prop_assert_eq!(l.line_amount, r.round(l.quantity * l.unit_amount, 2));
+                }
+                // Nothing lost or doubled: every input's hours are on exactly one line.
+                prop_assert_eq!(
+                    out.iter().map(|l| l.quantity).sum::<Decimal>(),
+                    members.iter().map(|m| m.quantity).sum::<Decimal>()
+                );
+                let merged: std::collections::BTreeSet<_> = members
+                    .iter()
+                    .map(|m| (m.label.clone(), m.unit_amount.normalize(), m.tax_type.clone()))
+                    .collect();
+                prop_assert_eq!(out.len(), merged.len(), "one line per label, rate and tax");
+                // Within one rounding step per line of the exact amount.
+                let exact: Decimal = members.iter().map(|m| m.quantity * m.unit_amount).sum();
+                prop_assert!((subtotal - exact).abs() <= Decimal::new(out.len() as i64, 2));
+                // The order records arrive in changes nothing.
+                let mut shuffled = members.clone();
+                fastrand::Rng::with_seed(seed).shuffle(&mut shuffled);
+                let again = summarise_lines(&t, &shuffled, usd, end);
+                prop_assert_eq!(again, (out, subtotal));
+            }
+
+            #[test]
+            fn tax_per_tax_type_is_the_rounded_tax_of_the_sum_and_per_line_the_sum_of_rounded(
+                amounts in proptest::collection::vec((0usize..2, 0i64..10_000_000), 0..30)
+            ) {
+                use crate::ports::{TaxRounding, TaxRules};
+                let usd = Currency::parse("USD").unwrap();
+                let rates: BTreeMap<String, Decimal> = [
+                    ("OUTPUT".to_string(), "8.875".parse().unwrap()),
+                    ("EXEMPT".to_string(), Decimal::ZERO),
+                ].into();
+                let lines: Vec<(Option<String>, Decimal)> = amounts
+                    .iter()
+                    .map(|(t, a)| (Some(["OUTPUT", "EXEMPT"][*t].to_string()), Decimal::new(*a, 2)))
+                    .collect();
+                let round = |d: Decimal| d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+                let output: Decimal = lines.iter().filter(|l| l.0.as_deref() == Some("OUTPUT")).map(|l| l.1).sum();
+                let per_type = TaxRules { rates: rates.clone(), rounding: TaxRounding::PerTaxType };
+                prop_assert_eq!(
+                    expected_tax(&lines, &per_type, usd),
+                    Ok(round(output * rates["OUTPUT"] / Decimal::from(100)))
+                );
+                let per_line = TaxRules { rates: rates.clone(), rounding: TaxRounding::PerLine };
+                let tax = expected_tax(&lines, &per_line, usd).expect("known types");
+                let by_line: Decimal = lines
+                    .iter()
+                    .map(|(t, a)| round(*a * rates[t.as_deref().unwrap()] / Decimal::from(100)))
+                    .sum();
+                prop_assert_eq!(tax, by_line);
+                // The two rules differ by at most half a cent per line.
+                let whole = expected_tax(&lines, &per_type, usd).unwrap();
+                prop_assert!((tax - whole).abs() <= Decimal::new(lines.len() as i64 + 1, 2));
+            }
+        }
+    }
 }

@@ -975,4 +975,47 @@ impl ErpConnector for Tryton {
         // Tryton taxes a line by its product's customer taxes, not by a type Ferry sends.
         Ok(None)
     }
+
+    /// `timesheet.line` dated in the range: its hours, and Ferry's reference
+    /// (the first word of the description) where it has one.
+    async fn list_timesheets(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ferry_core::ports::ErpTimesheetLine>, ConnectorError> {
+        let found = self
+            .client
+            .search(
+                TIMESHEET,
+                &json!([
+                    ["date", ">=", raw::date(from)],
+                    ["date", "<=", raw::date(to)]
+                ]),
+                &["date", "duration", "description"],
+            )
+            .await?;
+        found
+            .iter()
+            .map(|l| {
+                let id = raw::id(l).ok_or_else(|| {
+                    ConnectorError::protocol(format!("Tryton timesheet line without an id: {l}"))
+                })?;
+                let hours = raw::read_timedelta_hours(&l["duration"]).ok_or_else(|| {
+                    ConnectorError::protocol(format!("timesheet line {id}: unreadable duration"))
+                })?;
+                let date = raw::read_date(&l["date"]).ok_or_else(|| {
+                    ConnectorError::protocol(format!("timesheet line {id}: unreadable date"))
+                })?;
+                Ok(ferry_core::ports::ErpTimesheetLine {
+                    erp_id: mapper::erp_id(TIMESHEET, id),
+                    date,
+                    hours,
+                    reference: l["description"]
+                        .as_str()
+                        .and_then(|d| d.split(' ').next())
+                        .map(String::from),
+                })
+            })
+            .collect()
+    }
 }

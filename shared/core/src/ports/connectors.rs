@@ -177,6 +177,16 @@ pub struct ErpPayment {
     pub status: String,
 }
 
+/// A timesheet line as read back from the ERP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErpTimesheetLine {
+    pub erp_id: String,
+    pub date: NaiveDate,
+    pub hours: Decimal,
+    /// Ferry's reference, where the line carries one.
+    pub reference: Option<String>,
+}
+
 /// How the ERP computes the tax it adds to a document Ferry sends tax types with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaxRules {
@@ -262,6 +272,14 @@ pub trait ErpConnector: Send + Sync {
     /// data (Tryton: the product's taxes), which reconciliation then reports
     /// without checking.
     async fn tax_rules(&self) -> Result<Option<TaxRules>, ConnectorError>;
+
+    /// Timesheet lines dated in `[from, to]` (ERPs that keep timesheets; an
+    /// ERP that keeps none answers an empty list).
+    async fn list_timesheets(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<ErpTimesheetLine>, ConnectorError>;
 }
 
 /// What changed, according to a verified webhook.

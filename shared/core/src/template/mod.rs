@@ -1133,4 +1133,57 @@ skip_when = [{ when = "record.notes", reason = "r" }, { when = "projcet.x == 1",
             "{errs}"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(192))]
+
+            /// Whatever text a template holds, loading it gives a template or a
+            /// list of errors: no panic, no stack overflow (on a small stack).
+            #[test]
+            fn any_text_loads_or_is_refused_with_errors(
+                text in "[\\[\\]a-z_.=\"'(){}?:!<>&|0-9 \n#,-]{0,400}",
+                at in 0usize..2000,
+            ) {
+                let texts = [text.clone(), {
+                    // Also inside a valid template, where more of it is read.
+                    let at = at.min(BASE.len());
+                    let at = (0..=at).rev().find(|i| BASE.is_char_boundary(*i)).unwrap_or(0);
+                    format!("{}{}{}", &BASE[..at], text, &BASE[at..])
+                }];
+                for t in texts {
+                    let handle = std::thread::Builder::new()
+                        .stack_size(2 * 1024 * 1024)
+                        .spawn(move || match Template::load(&src("fuzz.toml", &t), None) {
+                            Ok(_) => true,
+                            Err(e) => !e.0.is_empty(),
+                        })
+                        .expect("thread");
+                    prop_assert!(handle.join().expect("no panic, no stack overflow"));
+                }
+            }
+
+            /// Any expression text compiles and is checked, or is refused with a message.
+            #[test]
+            fn any_expression_compiles_or_is_refused(expr in "[a-z_.()\\[\\]{}?:!<>=&|'\"0-9 +-]{0,200}") {
+                let handle = std::thread::Builder::new()
+                    .stack_size(2 * 1024 * 1024)
+                    .spawn(move || match Expr::compile(&expr) {
+                        Ok(e) => {
+                            let _ = types::check(&e, &Vars::for_domain(Domain::TimeEntries), Use::Condition);
+                            let scope = Scope::new(&serde_json::json!({"role": "x", "billable": true}), None, None);
+                            let _ = scope.boolean(&e);
+                            let _ = scope.text(&e);
+                            true
+                        }
+                        Err(m) => !m.is_empty(),
+                    })
+                    .expect("thread");
+                prop_assert!(handle.join().expect("no panic, no stack overflow"));
+            }
+        }
+    }
 }

@@ -20,6 +20,7 @@ use crate::mapping::{self, Related, StagedLine};
 use crate::ports::{Disposition, DomainEvent, ErpDocument, PaymentUpdate};
 use crate::posting::DocKind;
 use crate::template::{CompiledRule, CompiledSource, Direction, Granularity, Scope, Template};
+use crate::usecases::related::RelatedReader;
 
 /// The measures compared.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -34,6 +35,8 @@ pub struct Totals {
     pub tax: Decimal,
     /// Payments applied to those invoices.
     pub paid: Decimal,
+    /// Hours of timesheet lines, where the template keeps them in the ERP.
+    pub timesheet_hours: Decimal,
 }
 
 impl Totals {
@@ -43,6 +46,7 @@ impl Totals {
         self.invoiced += o.invoiced;
         self.tax += o.tax;
         self.paid += o.paid;
+        self.timesheet_hours += o.timesheet_hours;
     }
 
     fn sub(&mut self, o: &Totals) {
@@ -51,15 +55,17 @@ impl Totals {
         self.invoiced -= o.invoiced;
         self.tax -= o.tax;
         self.paid -= o.paid;
+        self.timesheet_hours -= o.timesheet_hours;
     }
 
-    fn measures(&self) -> [(&'static str, Decimal); 5] {
+    pub fn measures(&self) -> [(&'static str, Decimal); 6] {
         [
             ("hours", self.hours),
             ("billable", self.billable),
             ("invoiced", self.invoiced),
             ("tax", self.tax),
             ("paid", self.paid),
+            ("timesheet_hours", self.timesheet_hours),
         ]
     }
 }
@@ -193,6 +199,15 @@ pub enum ReconcileError {
     Port(#[from] PortError),
 }
 
+impl From<crate::usecases::related::RelatedError> for ReconcileError {
+    fn from(e: crate::usecases::related::RelatedError) -> Self {
+        match e {
+            crate::usecases::related::RelatedError::Vendor(v) => ReconcileError::Vendor(v),
+            crate::usecases::related::RelatedError::Port(p) => ReconcileError::Port(p),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Acc {
     psa: Totals,
@@ -207,6 +222,139 @@ struct Acc {
     expected_lines: Vec<(StagedLine, bool)>,
     documents: Vec<DocumentState>,
     erp_tax_unchecked: Decimal,
+}
+
+/// How a PSA record stands in Ferry's ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Posted: the ERP holds its synced version.
+    Posted,
+    /// Refused before posting: the ERP holds none of it.
+    HeldBeforePosting,
+    /// Its document was refused by the ERP (finance approved or paid it, an
+    /// account is archived): the ERP holds an older copy, whatever it is.
+    HeldByDocument,
+    /// Queued or pending: not in the ERP yet, as far as Ferry knows.
+    NotYetPosted,
+    /// Skipped, though the template passes it today (reported as missing).
+    Skipped,
+}
+
+/// The version of a record Ferry last synced, against the PSA's current one.
+enum Synced {
+    /// The same (or newer).
+    Current,
+    /// Older, with its contribution: the ERP should still show it.
+    Older(Box<CanonicalRecord>, Totals),
+    /// Older, and its content cannot be read back.
+    Unreadable,
+}
+
+impl Synced {
+    fn totals(&self) -> SyncedTotals<'_> {
+        match self {
+            Synced::Current => SyncedTotals::Current,
+            Synced::Older(_, t) => SyncedTotals::Older(t),
+            Synced::Unreadable => SyncedTotals::Unreadable,
+        }
+    }
+}
+
+/// [`Synced`] without the record: what attribution needs.
+#[derive(Debug, Clone, Copy)]
+enum SyncedTotals<'a> {
+    Current,
+    Older(&'a Totals),
+    Unreadable,
+}
+
+impl Acc {
+    /// Adds one PSA record's contribution `now` (as the PSA holds it) to its key
+    /// and attributes it: what changed since Ferry synced it is in flight; of the
+    /// synced contribution, an exception raised before posting holds all, one
+    /// about its document holds what the document lacks, and a record not yet
+    /// posted is in flight. Returns whether any of it is in flight.
+    fn attribute(&mut self, now: &Totals, synced: SyncedTotals<'_>, standing: Standing) -> bool {
+        self.psa.add(now);
+        let mut in_flight = false;
+        let base = match synced {
+            SyncedTotals::Current => now.clone(),
+            SyncedTotals::Older(old) => {
+                let mut change = now.clone();
+                change.sub(old);
+                change.paid = Decimal::ZERO;
+                if change != Totals::default() {
+                    self.in_flight.add(&change);
+                    in_flight = true;
+                }
+                // Paid is the PSA's live figure, never an older one.
+                Totals {
+                    paid: now.paid,
+                    ..old.clone()
+                }
+            }
+            SyncedTotals::Unreadable => {
+                // Nothing synced to compare with: all of it is in flight.
+                self.in_flight.add(now);
+                return true;
+            }
+        };
+        match standing {
+            Standing::Posted | Standing::Skipped => {}
+            Standing::HeldBeforePosting => self.held.add(&base),
+            Standing::HeldByDocument => self.held_by_document = true,
+            Standing::NotYetPosted => {
+                self.in_flight.add(&base);
+                in_flight = true;
+            }
+        }
+        in_flight
+    }
+
+    /// The key's row: what a document's exception holds (what the ERP's copy
+    /// lacks), then every measure that nothing explains.
+    fn into_row(mut self, key: Key) -> Row {
+        if self.held_by_document {
+            // Payments excepted: they are the ERP's, and must agree anyway.
+            let mut by_document = self.psa.clone();
+            by_document.sub(&self.erp);
+            by_document.sub(&self.held);
+            by_document.sub(&self.in_flight);
+            by_document.paid = Decimal::ZERO;
+            self.held.add(&by_document);
+        }
+        let (psa, erp, held, fly) = (
+            self.psa.measures(),
+            self.erp.measures(),
+            self.held.measures(),
+            self.in_flight.measures(),
+        );
+        let mismatches = (0..psa.len())
+            .filter_map(|i| {
+                let unexplained = psa[i].1 - erp[i].1 - held[i].1 - fly[i].1;
+                (!unexplained.is_zero()).then(|| Mismatch {
+                    measure: psa[i].0.to_string(),
+                    psa: psa[i].1,
+                    erp: erp[i].1,
+                    held: held[i].1,
+                    in_flight: fly[i].1,
+                    unexplained,
+                })
+            })
+            .collect();
+        Row {
+            key,
+            psa: self.psa,
+            erp: self.erp,
+            held: self.held,
+            in_flight: self.in_flight,
+            exceptions: self.exceptions.into_iter().collect(),
+            in_flight_records: self.in_flight_records.into_iter().collect(),
+            mismatches,
+            erp_tax_unchecked: self.erp_tax_unchecked,
+            documents: self.documents,
+        }
+    }
 }
 
 fn period(d: NaiveDate) -> String {
@@ -232,12 +380,9 @@ pub async fn run(
     // Exception id → whether it is about a document rather than a record.
     let mut about_document: BTreeMap<String, bool> = BTreeMap::new();
     let mut compared = 0usize;
-    let mut reader = RelatedReader {
-        deps,
-        ctx: &ctx,
-        tenant,
-        cache: HashMap::new(),
-    };
+    let mut reader = RelatedReader::new(deps, &ctx);
+    // Each PSA record's key, for the ERP records that are about one record.
+    let mut keys_by_source: HashMap<String, Key> = HashMap::new();
     // PSA invoice id → (key, PSA amount paid) for payment write-back.
     let mut psa_invoices: HashMap<String, (Key, Decimal, ferry_canon::Invoice)> = HashMap::new();
 
@@ -288,10 +433,11 @@ pub async fn run(
                 Some(kc) => kc,
                 None => continue,
             };
+            keys_by_source.insert(source_key.clone(), key.clone());
             let entry = deps.ledger.get(tenant, &source_key).await?;
             let a = acc.entry(key.clone()).or_default();
-            a.psa.add(&contribution);
             let Some(entry) = entry else {
+                a.psa.add(&contribution);
                 missing.push(format!(
                     "{domain} {source_key} is in the PSA but Ferry never saw it"
                 ));
@@ -301,85 +447,79 @@ pub async fn run(
             // compared live, never "in flight" (a write-back changes the PSA
             // record's version without anything for the ERP to do).
             let live_paid = contribution.paid;
-            // Changed since Ferry last synced it: the ERP should still reflect the synced
-            // version; the difference is in flight.
-            let (canon, contribution) = if entry.version >= rec.version {
-                (canon, contribution)
+            // Changed since Ferry last synced it: the ERP should still reflect the
+            // synced version, read from the ledger.
+            let synced = if entry.version >= rec.version {
+                Synced::Current
             } else {
-                let synced = entry
+                match entry
                     .canonical
                     .as_deref()
                     .and_then(|c| serde_json::from_str::<CanonicalRecord>(c).ok())
                     .and_then(|old| {
                         psa_side(&old, &related, &related.scope(&old), template, rule)
                             .map(|(_, t)| (old, t))
-                    });
-                match synced {
-                    Some((old, old_contribution)) => {
-                        let mut change = contribution.clone();
-                        change.sub(&old_contribution);
-                        change.paid = Decimal::ZERO;
-                        if change != Totals::default() {
-                            a.in_flight_records.insert(source_key.clone());
-                            a.in_flight.add(&change);
-                        }
-                        (old, old_contribution)
-                    }
-                    None => {
-                        // Nothing synced to compare with: all of it is in flight.
-                        a.in_flight_records.insert(source_key.clone());
-                        a.in_flight.add(&contribution);
-                        continue;
-                    }
+                    }) {
+                    Some((old, t)) => Synced::Older(Box::new(old), t),
+                    None => Synced::Unreadable,
                 }
             };
-            match entry.disposition {
+            let standing = match &entry.disposition {
                 Disposition::Exception { exception_id, .. } => {
-                    // A record refused before posting never reached the ERP: all of it
-                    // is held. One whose document the ERP refused (finance approved
-                    // it, an account was archived) may be in the ERP's older copy:
-                    // what its document lacks is held, whatever that comes to.
                     // Many records share one document's exception: read each once.
-                    let document = match about_document.get(&exception_id) {
+                    let document = match about_document.get(exception_id) {
                         Some(d) => *d,
                         None => {
                             let d = deps
                                 .exceptions
-                                .get(tenant, &exception_id)
+                                .get(tenant, exception_id)
                                 .await?
                                 .is_some_and(|e| e.stage == "post");
                             about_document.insert(exception_id.clone(), d);
                             d
                         }
                     };
+                    a.exceptions.insert(exception_id.clone());
                     if document {
-                        a.held_by_document = true;
+                        Standing::HeldByDocument
                     } else {
-                        a.held.add(&contribution);
+                        Standing::HeldBeforePosting
                     }
-                    a.exceptions.insert(exception_id);
                 }
-                Disposition::Posted { .. } => match &canon {
-                    CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
-                        psa_invoices.insert(rec.id.clone(), (key.clone(), live_paid, inv.clone()));
-                    }
-                    _ => match mapping::line(template, rule, &canon, &related, &scope) {
-                        Ok(l) => a
-                            .expected_lines
-                            .push((l, rule.spec.granularity == Granularity::Summary)),
-                        Err(v) => missing.push(format!(
-                            "{domain} {source_key} is posted but no longer maps: {}",
-                            v.message
-                        )),
-                    },
+                Disposition::Posted { .. } => Standing::Posted,
+                Disposition::Skipped { reason } => {
+                    missing.push(format!(
+                        "{domain} {source_key} passes the template today but was skipped: {reason}"
+                    ));
+                    Standing::Skipped
+                }
+                Disposition::Pending | Disposition::Queued { .. } => Standing::NotYetPosted,
+            };
+            let canon = match &synced {
+                Synced::Older(old, _) => (**old).clone(),
+                _ => canon,
+            };
+            let in_flight = matches!(synced, Synced::Unreadable);
+            if a.attribute(&contribution, synced.totals(), standing) {
+                a.in_flight_records.insert(source_key.clone());
+            }
+            if in_flight || standing != Standing::Posted {
+                continue;
+            }
+            // Posted: what the ERP should hold, line by line.
+            match &canon {
+                CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
+                    psa_invoices.insert(rec.id.clone(), (key.clone(), live_paid, inv.clone()));
+                }
+                _ => match mapping::line(template, rule, &canon, &related, &scope) {
+                    Ok(l) => a
+                        .expected_lines
+                        .push((l, rule.spec.granularity == Granularity::Summary)),
+                    Err(v) => missing.push(format!(
+                        "{domain} {source_key} is posted but no longer maps: {}",
+                        v.message
+                    )),
                 },
-                Disposition::Skipped { reason } => missing.push(format!(
-                    "{domain} {source_key} passes the template today but was skipped: {reason}"
-                )),
-                Disposition::Pending | Disposition::Queued { .. } => {
-                    a.in_flight_records.insert(source_key.clone());
-                    a.in_flight.add(&contribution);
-                }
             }
         }
     }
@@ -490,6 +630,46 @@ pub async fn run(
         }
     }
 
+    // Timesheet lines, where the template keeps them in the ERP: each is about
+    // one time entry, and counts under that entry's key.
+    if template
+        .rule(Domain::TimeEntries)
+        .is_some_and(|r| r.spec.timesheets)
+    {
+        let lines = patience
+            .call("reading ERP timesheet lines", || {
+                ctx.erp.list_timesheets(from, to)
+            })
+            .await?;
+        for l in lines {
+            let Some(entry) = deps.idmap.find_by_erp_id(tenant, &l.erp_id).await? else {
+                if l.reference
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with(&prefix))
+                {
+                    unaccounted.push(format!(
+                        "timesheet line {} carries Ferry's reference but Ferry has no record of it",
+                        l.erp_id
+                    ));
+                }
+                continue;
+            };
+            let source = entry
+                .doc_key
+                .strip_prefix("timesheets/")
+                .unwrap_or(&entry.doc_key);
+            match keys_by_source.get(source) {
+                Some(key) => {
+                    acc.entry(key.clone()).or_default().erp.timesheet_hours += l.hours;
+                }
+                None => unaccounted.push(format!(
+                    "timesheet line {} ({} h on {}) is for {source}, which the PSA does not bill in this range",
+                    l.erp_id, l.hours, l.date
+                )),
+            }
+        }
+    }
+
     // Payments: sum what the ERP applied to PSA invoices, and write status back.
     let mut payments_written_back = 0;
     let mut paid_by_doc: HashMap<String, (Decimal, Option<NaiveDate>)> = HashMap::new();
@@ -549,52 +729,7 @@ pub async fn run(
         a.psa.paid += psa_now - *psa_paid;
     }
 
-    let mut rows = Vec::new();
-    for (key, mut a) in acc {
-        let mut mismatches = Vec::new();
-        let psa = a.psa.measures();
-        let erp = a.erp.measures();
-        let fly = a.in_flight.measures();
-        if a.held_by_document {
-            // The document's exception holds whatever the ERP's copy lacks
-            // (payments excepted: they are the ERP's, and must agree anyway).
-            let (p, e, h, f) = (&a.psa, &a.erp, &a.held, &a.in_flight);
-            let by_document = Totals {
-                hours: p.hours - e.hours - h.hours - f.hours,
-                billable: p.billable - e.billable - h.billable - f.billable,
-                invoiced: p.invoiced - e.invoiced - h.invoiced - f.invoiced,
-                tax: p.tax - e.tax - h.tax - f.tax,
-                paid: Decimal::ZERO,
-            };
-            a.held.add(&by_document);
-        }
-        let held = a.held.measures();
-        for i in 0..psa.len() {
-            let unexplained = psa[i].1 - erp[i].1 - held[i].1 - fly[i].1;
-            if !unexplained.is_zero() {
-                mismatches.push(Mismatch {
-                    measure: psa[i].0.to_string(),
-                    psa: psa[i].1,
-                    erp: erp[i].1,
-                    held: held[i].1,
-                    in_flight: fly[i].1,
-                    unexplained,
-                });
-            }
-        }
-        rows.push(Row {
-            key,
-            psa: a.psa,
-            erp: a.erp,
-            held: a.held,
-            in_flight: a.in_flight,
-            exceptions: a.exceptions.into_iter().collect(),
-            in_flight_records: a.in_flight_records.into_iter().collect(),
-            mismatches,
-            erp_tax_unchecked: a.erp_tax_unchecked,
-            documents: a.documents,
-        });
-    }
+    let rows: Vec<Row> = acc.into_iter().map(|(key, a)| a.into_row(key)).collect();
     let now = deps.clock.now();
     let mut report = Report {
         tenant: tenant.clone(),
@@ -685,6 +820,9 @@ fn psa_side(
     let (date, currency) = match canon {
         CanonicalRecord::TimeEntries(e) => {
             t.hours = e.hours;
+            if rule.spec.timesheets {
+                t.timesheet_hours = e.hours;
+            }
             match mapping::time_rate(template, rule, e, related, scope) {
                 Ok(rate) => {
                     t.billable = rate.amount * e.hours;
@@ -732,71 +870,6 @@ fn psa_side(
         },
         t,
     ))
-}
-
-/// Reads the project and account a record refers to: from the ledger where
-/// Ferry holds them, else from the PSA; each once per run.
-struct RelatedReader<'a> {
-    deps: &'a Deps,
-    ctx: &'a crate::deps::TenantContext,
-    tenant: &'a TenantId,
-    cache: HashMap<String, Option<CanonicalRecord>>,
-}
-
-impl RelatedReader<'_> {
-    async fn related(
-        &mut self,
-        canon: &CanonicalRecord,
-        patience: &mut Patience,
-    ) -> Result<Related, ReconcileError> {
-        let mut r = Related::default();
-        if let Some(p) = mapping::project_of(canon)
-            && let Some(CanonicalRecord::Projects(project)) =
-                self.load(Domain::Projects, p, patience).await?
-        {
-            r.project = Some(project);
-        }
-        if let Some(a) = mapping::billed_account(canon, &r)
-            && let Some(CanonicalRecord::Customers(account)) =
-                self.load(Domain::Customers, &a, patience).await?
-        {
-            r.account = Some(account);
-        }
-        Ok(r)
-    }
-
-    async fn load(
-        &mut self,
-        domain: Domain,
-        source: &ferry_canon::SourceRef,
-        patience: &mut Patience,
-    ) -> Result<Option<CanonicalRecord>, ReconcileError> {
-        let key = crate::messages::record_key(domain, source);
-        if let Some(hit) = self.cache.get(&key) {
-            return Ok(hit.clone());
-        }
-        let from_ledger = self
-            .deps
-            .ledger
-            .get(self.tenant, &key)
-            .await?
-            .and_then(|e| e.canonical)
-            .and_then(|c| serde_json::from_str::<CanonicalRecord>(&c).ok());
-        let rec = match from_ledger {
-            Some(r) => Some(r),
-            None => match patience
-                .call("reading a PSA record", || {
-                    self.ctx.psa.fetch(domain, &source.id)
-                })
-                .await?
-            {
-                Some(src) => self.ctx.canonical(&src).ok(),
-                None => None,
-            },
-        };
-        self.cache.insert(key, rec.clone());
-        Ok(rec)
-    }
 }
 
 /// Item and account codes that mark an ERP line as time (from the time rule).
@@ -892,5 +965,133 @@ fn add_erp(
         t.tax += doc.tax;
     } else {
         a.erp_tax_unchecked += doc.tax;
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn totals() -> impl Strategy<Value = Totals> {
+        (
+            0i64..10_000,
+            0i64..10_000_000,
+            -500_000i64..500_000,
+            -50_000i64..50_000,
+            0i64..100_000,
+            0i64..10_000,
+        )
+            .prop_map(|(h, b, i, t, p, ts)| Totals {
+                hours: Decimal::new(h, 2),
+                billable: Decimal::new(b, 2),
+                invoiced: Decimal::new(i, 2),
+                tax: Decimal::new(t, 2),
+                paid: Decimal::new(p, 2),
+                timesheet_hours: Decimal::new(ts, 2),
+            })
+    }
+
+    fn standing() -> impl Strategy<Value = Standing> {
+        prop_oneof![
+            Just(Standing::Posted),
+            Just(Standing::HeldBeforePosting),
+            Just(Standing::HeldByDocument),
+            Just(Standing::NotYetPosted),
+        ]
+    }
+
+    /// A record: its key, its contribution now, the one Ferry synced if the PSA
+    /// changed it since, how it stands, and (for a document the ERP refused)
+    /// what the ERP's older copy holds of it.
+    fn record() -> impl Strategy<Value = (usize, Totals, Option<Totals>, Standing, Totals)> {
+        (
+            0usize..3,
+            totals(),
+            proptest::option::of(totals()),
+            standing(),
+            totals(),
+        )
+    }
+
+    fn key(k: usize) -> Key {
+        Key {
+            project: format!("cw:{k}"),
+            period: "2026-10".into(),
+            currency: "USD".into(),
+        }
+    }
+
+    /// Builds the keys' rows for records and an ERP that holds what Ferry's
+    /// ledger says it should; `stray` is added to key 0's ERP side.
+    fn rows(
+        records: &[(usize, Totals, Option<Totals>, Standing, Totals)],
+        stray: &Totals,
+    ) -> Vec<Row> {
+        let mut acc: BTreeMap<usize, Acc> = BTreeMap::new();
+        for (k, now, synced, standing, erp_copy) in records {
+            let a = acc.entry(*k).or_default();
+            let s = match synced {
+                Some(old) => SyncedTotals::Older(old),
+                None => SyncedTotals::Current,
+            };
+            a.attribute(now, s, *standing);
+            let mut erp = match standing {
+                Standing::Posted => synced.clone().unwrap_or_else(|| now.clone()),
+                Standing::HeldByDocument => erp_copy.clone(),
+                _ => Totals::default(),
+            };
+            // Payments are the ERP's: what it applied is what the PSA shows.
+            erp.paid = if *standing == Standing::Posted || *standing == Standing::HeldByDocument {
+                now.paid
+            } else {
+                Decimal::ZERO
+            };
+            a.erp.add(&erp);
+        }
+        acc.entry(0).or_default().erp.add(stray);
+        acc.into_iter().map(|(k, a)| a.into_row(key(k))).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// For any ledger, and an ERP that holds what the ledger says it should:
+        /// PSA = ERP + held back + in flight, for every measure of every key, exactly.
+        #[test]
+        fn every_difference_is_held_back_or_in_flight_exactly(
+            records in proptest::collection::vec(record(), 0..40)
+        ) {
+            for row in rows(&records, &Totals::default()) {
+                prop_assert_eq!(&row.mismatches, &Vec::<Mismatch>::new(), "{:#?}", row);
+                let mut sum = row.erp.clone();
+                sum.add(&row.held);
+                sum.add(&row.in_flight);
+                prop_assert_eq!(&sum, &row.psa);
+            }
+        }
+
+        /// And what nothing explains is reported, to the cent, unless a document
+        /// the ERP refused could account for it.
+        #[test]
+        fn an_amount_nothing_explains_is_reported_to_the_cent(
+            records in proptest::collection::vec(record(), 0..40),
+            stray in totals(),
+        ) {
+            let by_document = records
+                .iter()
+                .any(|r| r.0 == 0 && r.3 == Standing::HeldByDocument);
+            let row = rows(&records, &stray).into_iter().find(|r| r.key == key(0)).expect("key 0");
+            for (measure, amount) in stray.measures() {
+                let found = row.mismatches.iter().find(|m| m.measure == measure);
+                if by_document && measure != "paid" {
+                    prop_assert!(found.is_none(), "the refused document's exception holds it");
+                } else if amount.is_zero() {
+                    prop_assert!(found.is_none());
+                } else {
+                    prop_assert_eq!(found.map(|m| m.unexplained), Some(-amount), "{}", measure);
+                }
+            }
+        }
     }
 }
