@@ -162,7 +162,7 @@ pub fn reconciliation(out: &mut String, r: &Report) {
         {
             let _ = writeln!(
                 out,
-                "  {name:<8} {:>14} {:>14} {:>14} {:>14}",
+                "  {name:<10} {:>12} {:>14} {:>14} {:>14}",
                 a.round_dp(2),
                 b.round_dp(2),
                 c.round_dp(2),
