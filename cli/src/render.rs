@@ -236,17 +236,24 @@ pub fn reconciliation(out: &mut String, r: &Report) {
             }
         }
     }
-    let held_rows: Vec<_> = r.rows.iter().filter(|x| !x.exceptions.is_empty()).collect();
-    for row in held_rows {
+    // What each exception holds back, in hours and money (billable and invoiced).
+    let amounts = |t: &ferry_core::usecases::reconcile::Totals| {
+        format!("{} h / {}", t.hours, (t.billable + t.invoiced).round_dp(2))
+    };
+    for row in r.rows.iter().filter(|x| !x.held_by.is_empty()) {
+        let by: Vec<String> = row
+            .held_by
+            .iter()
+            .map(|a| format!("{} ({})", a.by, amounts(&a.totals)))
+            .collect();
         let _ = writeln!(
             out,
-            "  explained: {} {} {}: {} h / {} held back by {}",
+            "  explained: {} {} {}: {} held back by {}",
             row.key.project,
             row.key.period,
             row.key.currency,
-            row.held.hours,
-            (row.held.billable + row.held.invoiced).round_dp(2),
-            row.exceptions.join(", ")
+            amounts(&row.held),
+            by.join(", ")
         );
     }
     let mut bad = 0;
@@ -267,8 +274,13 @@ pub fn reconciliation(out: &mut String, r: &Report) {
                 m.unexplained
             );
         }
-        if !row.mismatches.is_empty() && !row.in_flight_records.is_empty() {
-            let _ = writeln!(out, "    in flight: {}", row.in_flight_records.join(", "));
+        if !row.mismatches.is_empty() && !row.in_flight_by.is_empty() {
+            let fly: Vec<String> = row
+                .in_flight_by
+                .iter()
+                .map(|a| format!("{} ({})", a.by, amounts(&a.totals)))
+                .collect();
+            let _ = writeln!(out, "    in flight: {}", fly.join(", "));
         }
     }
     for m in r.missing.iter().chain(&r.unaccounted) {

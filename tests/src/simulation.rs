@@ -1024,7 +1024,7 @@ async fn outcome(deps: &Deps, tenant: &TenantId, sims: &Simulators) -> Outcome {
                             m.erp,
                             m.held,
                             m.in_flight,
-                            row.exceptions
+                            row.exceptions()
                         )
                     })
                 })

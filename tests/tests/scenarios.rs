@@ -933,9 +933,9 @@ async fn an_invoice_finance_approved_is_not_put_back_to_draft_and_the_edit_is_an
         "every difference is explained: {row:#?}"
     );
     assert!(
-        row.exceptions
-            .iter()
-            .any(|x| held.iter().any(|e| &e.id == x)),
+        row.exceptions()
+            .into_iter()
+            .any(|x| held.iter().any(|e| e.id == x)),
         "by the refused edit's exception: {row:#?}"
     );
 }
@@ -1010,6 +1010,18 @@ async fn edit_refused_after_finance(paid: bool) {
     assert_eq!(
         row.erp, before.erp,
         "paid {paid}: the ERP's copy is unchanged"
+    );
+    // And the hour is attributed to the refused edit's exception, by amount.
+    let new: Vec<_> = row
+        .held_by
+        .iter()
+        .filter(|a| !before.held_by.iter().any(|b| b.by == a.by))
+        .collect();
+    assert_eq!(new.len(), 1, "paid {paid}: {row:#?}");
+    assert_eq!(
+        (new[0].totals.hours, new[0].totals.billable),
+        (Decimal::ONE, rate),
+        "paid {paid}: {row:#?}"
     );
 }
 

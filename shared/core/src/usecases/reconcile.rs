@@ -103,9 +103,11 @@ pub struct Row {
     pub held: Totals,
     /// Changed since the last sync, not yet posted.
     pub in_flight: Totals,
-    pub exceptions: Vec<String>,
-    /// Records changed in the PSA since Ferry last synced them, or not yet posted.
-    pub in_flight_records: Vec<String>,
+    /// What each open exception holds back (their sum is `held`).
+    pub held_by: Vec<Attribution>,
+    /// What each record changed since Ferry synced it, or not posted yet, has
+    /// in flight (their sum is `in_flight`).
+    pub in_flight_by: Vec<Attribution>,
     pub mismatches: Vec<Mismatch>,
     /// Tax the ERP added to documents of Ferry's lines by rules Ferry cannot see
     /// (the product's taxes in Tryton): shown, not compared.
@@ -114,6 +116,21 @@ pub struct Row {
     /// status and what has been paid (for billing Ferry summarised, the ERP is the
     /// only system that knows).
     pub documents: Vec<DocumentState>,
+}
+
+/// A difference and what causes it: an exception id, or a record's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attribution {
+    pub by: String,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+impl Row {
+    /// The ids of the exceptions that hold something back here.
+    pub fn exceptions(&self) -> Vec<&str> {
+        self.held_by.iter().map(|a| a.by.as_str()).collect()
+    }
 }
 
 /// One ERP document as reconciliation found it.
@@ -214,26 +231,33 @@ struct Acc {
     erp: Totals,
     held: Totals,
     in_flight: Totals,
-    /// Some record is held by an exception about its document (not the record).
-    held_by_document: bool,
-    exceptions: BTreeSet<String>,
-    in_flight_records: BTreeSet<String>,
+    /// Exceptions about a document (not a record) that hold records here: they
+    /// hold whatever the ERP's copy lacks.
+    by_document: BTreeSet<String>,
+    held_by: BTreeMap<String, Totals>,
+    in_flight_by: BTreeMap<String, Totals>,
     /// Lines of posted records, and whether their rule summarises them.
     expected_lines: Vec<(StagedLine, bool)>,
     documents: Vec<DocumentState>,
     erp_tax_unchecked: Decimal,
 }
 
+fn attributions(by: BTreeMap<String, Totals>) -> Vec<Attribution> {
+    by.into_iter()
+        .map(|(by, totals)| Attribution { by, totals })
+        .collect()
+}
+
 /// How a PSA record stands in Ferry's ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Standing {
+enum Standing<'a> {
     /// Posted: the ERP holds its synced version.
     Posted,
-    /// Refused before posting: the ERP holds none of it.
-    HeldBeforePosting,
-    /// Its document was refused by the ERP (finance approved or paid it, an
-    /// account is archived): the ERP holds an older copy, whatever it is.
-    HeldByDocument,
+    /// Refused before posting by this exception: the ERP holds none of it.
+    HeldBeforePosting(&'a str),
+    /// Its document was refused by the ERP (this exception: finance approved or
+    /// paid it, an account is archived): the ERP holds an older copy, whatever it is.
+    HeldByDocument(&'a str),
     /// Queued or pending: not in the ERP yet, as far as Ferry knows.
     NotYetPosted,
     /// Skipped, though the template passes it today (reported as missing).
@@ -273,10 +297,15 @@ impl Acc {
     /// and attributes it: what changed since Ferry synced it is in flight; of the
     /// synced contribution, an exception raised before posting holds all, one
     /// about its document holds what the document lacks, and a record not yet
-    /// posted is in flight. Returns whether any of it is in flight.
-    fn attribute(&mut self, now: &Totals, synced: SyncedTotals<'_>, standing: Standing) -> bool {
+    /// posted is in flight; each part under what causes it.
+    fn attribute(
+        &mut self,
+        record: &str,
+        now: &Totals,
+        synced: SyncedTotals<'_>,
+        standing: Standing<'_>,
+    ) {
         self.psa.add(now);
-        let mut in_flight = false;
         let base = match synced {
             SyncedTotals::Current => now.clone(),
             SyncedTotals::Older(old) => {
@@ -284,8 +313,7 @@ impl Acc {
                 change.sub(old);
                 change.paid = Decimal::ZERO;
                 if change != Totals::default() {
-                    self.in_flight.add(&change);
-                    in_flight = true;
+                    self.fly(record, &change);
                 }
                 // Paid is the PSA's live figure, never an older one.
                 Totals {
@@ -295,26 +323,38 @@ impl Acc {
             }
             SyncedTotals::Unreadable => {
                 // Nothing synced to compare with: all of it is in flight.
-                self.in_flight.add(now);
-                return true;
+                self.fly(record, now);
+                return;
             }
         };
         match standing {
             Standing::Posted | Standing::Skipped => {}
-            Standing::HeldBeforePosting => self.held.add(&base),
-            Standing::HeldByDocument => self.held_by_document = true,
-            Standing::NotYetPosted => {
-                self.in_flight.add(&base);
-                in_flight = true;
+            Standing::HeldBeforePosting(exception) => {
+                self.held.add(&base);
+                self.held_by
+                    .entry(exception.to_string())
+                    .or_default()
+                    .add(&base);
             }
+            Standing::HeldByDocument(exception) => {
+                self.by_document.insert(exception.to_string());
+            }
+            Standing::NotYetPosted => self.fly(record, &base),
         }
-        in_flight
+    }
+
+    fn fly(&mut self, record: &str, t: &Totals) {
+        self.in_flight.add(t);
+        self.in_flight_by
+            .entry(record.to_string())
+            .or_default()
+            .add(t);
     }
 
     /// The key's row: what a document's exception holds (what the ERP's copy
     /// lacks), then every measure that nothing explains.
     fn into_row(mut self, key: Key) -> Row {
-        if self.held_by_document {
+        if !self.by_document.is_empty() {
             // Payments excepted: they are the ERP's, and must agree anyway.
             let mut by_document = self.psa.clone();
             by_document.sub(&self.erp);
@@ -322,6 +362,14 @@ impl Acc {
             by_document.sub(&self.in_flight);
             by_document.paid = Decimal::ZERO;
             self.held.add(&by_document);
+            // One document per key is the rule; several share what it lacks.
+            let by = self
+                .by_document
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" + ");
+            self.held_by.entry(by).or_default().add(&by_document);
         }
         let (psa, erp, held, fly) = (
             self.psa.measures(),
@@ -348,8 +396,8 @@ impl Acc {
             erp: self.erp,
             held: self.held,
             in_flight: self.in_flight,
-            exceptions: self.exceptions.into_iter().collect(),
-            in_flight_records: self.in_flight_records.into_iter().collect(),
+            held_by: attributions(self.held_by),
+            in_flight_by: attributions(self.in_flight_by),
             mismatches,
             erp_tax_unchecked: self.erp_tax_unchecked,
             documents: self.documents,
@@ -479,11 +527,10 @@ pub async fn run(
                             d
                         }
                     };
-                    a.exceptions.insert(exception_id.clone());
                     if document {
-                        Standing::HeldByDocument
+                        Standing::HeldByDocument(exception_id)
                     } else {
-                        Standing::HeldBeforePosting
+                        Standing::HeldBeforePosting(exception_id)
                     }
                 }
                 Disposition::Posted { .. } => Standing::Posted,
@@ -499,11 +546,10 @@ pub async fn run(
                 Synced::Older(old, _) => (**old).clone(),
                 _ => canon,
             };
-            let in_flight = matches!(synced, Synced::Unreadable);
-            if a.attribute(&contribution, synced.totals(), standing) {
-                a.in_flight_records.insert(source_key.clone());
-            }
-            if in_flight || standing != Standing::Posted {
+            let unreadable = matches!(synced, Synced::Unreadable);
+            let posted = standing == Standing::Posted;
+            a.attribute(&source_key, &contribution, synced.totals(), standing);
+            if unreadable || !posted {
                 continue;
             }
             // Posted: what the ERP should hold, line by line.
@@ -992,11 +1038,12 @@ mod properties {
             })
     }
 
-    fn standing() -> impl Strategy<Value = Standing> {
+    fn standing() -> impl Strategy<Value = Standing<'static>> {
         prop_oneof![
             Just(Standing::Posted),
-            Just(Standing::HeldBeforePosting),
-            Just(Standing::HeldByDocument),
+            Just(Standing::HeldBeforePosting("ex-a")),
+            Just(Standing::HeldBeforePosting("ex-b")),
+            Just(Standing::HeldByDocument("ex-doc")),
             Just(Standing::NotYetPosted),
         ]
     }
@@ -1004,7 +1051,9 @@ mod properties {
     /// A record: its key, its contribution now, the one Ferry synced if the PSA
     /// changed it since, how it stands, and (for a document the ERP refused)
     /// what the ERP's older copy holds of it.
-    fn record() -> impl Strategy<Value = (usize, Totals, Option<Totals>, Standing, Totals)> {
+    type Record = (usize, Totals, Option<Totals>, Standing<'static>, Totals);
+
+    fn record() -> impl Strategy<Value = Record> {
         (
             0usize..3,
             totals(),
@@ -1024,29 +1073,23 @@ mod properties {
 
     /// Builds the keys' rows for records and an ERP that holds what Ferry's
     /// ledger says it should; `stray` is added to key 0's ERP side.
-    fn rows(
-        records: &[(usize, Totals, Option<Totals>, Standing, Totals)],
-        stray: &Totals,
-    ) -> Vec<Row> {
+    fn rows(records: &[Record], stray: &Totals) -> Vec<Row> {
         let mut acc: BTreeMap<usize, Acc> = BTreeMap::new();
-        for (k, now, synced, standing, erp_copy) in records {
+        for (n, (k, now, synced, standing, erp_copy)) in records.iter().enumerate() {
             let a = acc.entry(*k).or_default();
             let s = match synced {
                 Some(old) => SyncedTotals::Older(old),
                 None => SyncedTotals::Current,
             };
-            a.attribute(now, s, *standing);
+            a.attribute(&format!("record {n}"), now, s, *standing);
+            let in_erp = matches!(standing, Standing::Posted | Standing::HeldByDocument(_));
             let mut erp = match standing {
                 Standing::Posted => synced.clone().unwrap_or_else(|| now.clone()),
-                Standing::HeldByDocument => erp_copy.clone(),
+                Standing::HeldByDocument(_) => erp_copy.clone(),
                 _ => Totals::default(),
             };
             // Payments are the ERP's: what it applied is what the PSA shows.
-            erp.paid = if *standing == Standing::Posted || *standing == Standing::HeldByDocument {
-                now.paid
-            } else {
-                Decimal::ZERO
-            };
+            erp.paid = if in_erp { now.paid } else { Decimal::ZERO };
             a.erp.add(&erp);
         }
         acc.entry(0).or_default().erp.add(stray);
@@ -1068,6 +1111,13 @@ mod properties {
                 sum.add(&row.held);
                 sum.add(&row.in_flight);
                 prop_assert_eq!(&sum, &row.psa);
+                // And each part is attributed to what causes it, to the cent.
+                let mut held = Totals::default();
+                row.held_by.iter().for_each(|a| held.add(&a.totals));
+                prop_assert_eq!(&held, &row.held);
+                let mut fly = Totals::default();
+                row.in_flight_by.iter().for_each(|a| fly.add(&a.totals));
+                prop_assert_eq!(&fly, &row.in_flight);
             }
         }
 
@@ -1080,7 +1130,7 @@ mod properties {
         ) {
             let by_document = records
                 .iter()
-                .any(|r| r.0 == 0 && r.3 == Standing::HeldByDocument);
+                .any(|r| r.0 == 0 && matches!(r.3, Standing::HeldByDocument(_)));
             let row = rows(&records, &stray).into_iter().find(|r| r.key == key(0)).expect("key 0");
             for (measure, amount) in stray.measures() {
                 let found = row.mismatches.iter().find(|m| m.measure == measure);
