@@ -672,12 +672,16 @@ async fn run() -> anyhow::Result<ExitCode> {
             let base = base.context(
                 "give the template to check (BASE), or the tenant file whose templates to check (-t tenant.toml)",
             )?;
-            let b = TemplateSource::read(&base)?;
-            let o = overlay
-                .as_ref()
-                .map(|p| TemplateSource::read(p))
-                .transpose()?;
-            match Template::load(&b, o.as_ref()) {
+            // A file that cannot be read is reported like any other problem
+            // (in JSON with --json).
+            let loaded = TemplateSource::read(&base).and_then(|b| {
+                let o = overlay
+                    .as_ref()
+                    .map(|p| TemplateSource::read(p))
+                    .transpose()?;
+                Template::load(&b, o.as_ref())
+            });
+            match loaded {
                 Ok(t) => {
                     if json {
                         print_json(&serde_json::json!({ "valid": true, "version": t.version }))?;

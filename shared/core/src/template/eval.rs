@@ -26,6 +26,9 @@ pub const MAX_EXPR_CHARS: usize = 1_000;
 /// CEL's parser and evaluator recurse once per level; this keeps both far
 /// from the stack's end on any thread.
 pub const MAX_EXPR_DEPTH: usize = 12;
+/// Deepest parsed expression accepted (operations within operations), which
+/// bounds the evaluator's recursion as the nesting bounds the parser's.
+pub const MAX_TREE_DEPTH: usize = 32;
 
 impl Expr {
     /// Compiles CEL source within [`MAX_EXPR_CHARS`] and [`MAX_EXPR_DEPTH`],
@@ -37,7 +40,9 @@ impl Expr {
                 "{chars} characters; an expression may have at most {MAX_EXPR_CHARS}"
             ));
         }
-        let depth = nesting(source);
+        // The string-aware count, and brackets wherever they are: no quoting the
+        // lexer might misread lets deeper nesting reach the parser.
+        let depth = nesting(source).max(bracket_depth(source));
         if depth > MAX_EXPR_DEPTH {
             return Err(format!(
                 "nested {depth} deep; an expression may nest at most {MAX_EXPR_DEPTH} deep"
@@ -45,11 +50,21 @@ impl Expr {
         }
         if let Some(c) = source
             .chars()
-            .find(|c| c.is_control() && !c.is_whitespace())
+            .find(|c| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || invisible(*c))
         {
-            return Err(format!("contains the control character {c:?}"));
+            return Err(format!(
+                "contains the character {c:?}, which is not printable"
+            ));
         }
         let program = Program::compile(source).map_err(|e| e.to_string())?;
+        // The evaluator recurses once per level of the parsed tree, and a flat
+        // `1 + 1 + …` parses into a deep one.
+        let depth = tree_depth(program.expression());
+        if depth > MAX_TREE_DEPTH {
+            return Err(format!(
+                "{depth} operations deep once parsed; an expression may be at most {MAX_TREE_DEPTH}"
+            ));
+        }
         Ok(Expr {
             source: source.to_string(),
             program: Arc::new(program),
@@ -62,33 +77,142 @@ impl Expr {
     }
 }
 
-/// How deep `source` nests, read lexically: open brackets (outside string
-/// literals) plus the conditionals (`?`) seen so far, whose else-branches nest.
+/// How deep `source` nests, read lexically: open brackets outside string
+/// literals, plus the conditionals (`?`) whose else-branch nests within the
+/// same brackets. String literals are read as CEL writes them: quoted with `'`
+/// or `"`, single or tripled, raw (`r'…'`, no escapes) or not; a literal that
+/// does not end runs to the end.
 fn nesting(source: &str) -> usize {
-    let mut depth = 0usize;
+    let chars: Vec<char> = source.chars().collect();
     let mut deepest = 0usize;
-    let mut conditionals = 0usize;
-    let mut chars = source.chars().peekable();
-    while let Some(c) = chars.next() {
+    // One count of conditionals per bracket level: `(a ? b : c) + (d ? e : f)`
+    // nests one deep, `a ? b : c ? d : e` two.
+    let mut levels: Vec<usize> = vec![0];
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
         match c {
             '\'' | '"' => {
-                // Skip the literal, escapes included (an unterminated one runs to the end).
-                while let Some(d) = chars.next() {
-                    if d == '\\' {
-                        chars.next();
-                    } else if d == c {
+                let raw = i > 0
+                    && matches!(chars[i - 1], 'r' | 'R')
+                    && (i < 2
+                        || !(chars[i - 2].is_alphanumeric() || chars[i - 2] == '_')
+                        || matches!(chars[i - 2], 'b' | 'B'));
+                let triple = chars.get(i + 1) == Some(&c) && chars.get(i + 2) == Some(&c);
+                i += if triple { 3 } else { 1 };
+                while i < chars.len() {
+                    if !raw && chars[i] == '\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if chars[i] == c
+                        && (!triple
+                            || (chars.get(i + 1) == Some(&c) && chars.get(i + 2) == Some(&c)))
+                    {
+                        i += if triple { 3 } else { 1 };
                         break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            '(' | '[' | '{' => levels.push(0),
+            ')' | ']' | '}' if levels.len() > 1 => {
+                levels.pop();
+            }
+            '?' => {
+                if let Some(top) = levels.last_mut() {
+                    *top += 1;
+                }
+            }
+            _ => {}
+        }
+        deepest = deepest.max(levels.len() - 1 + levels.iter().sum::<usize>());
+        i += 1;
+    }
+    deepest
+}
+
+/// The deepest run of open brackets anywhere in `source`, inside string
+/// literals or not: a bound that no quoting can talk its way past.
+fn bracket_depth(source: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in source.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// How deep a parsed expression is, walked without recursion.
+fn tree_depth(root: &cel::IdedExpr) -> usize {
+    use cel::common::ast::{EntryExpr, Expr as Node};
+    let mut deepest = 0;
+    let mut stack = vec![(root, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        let mut push = |c| stack.push((c, d + 1));
+        match &e.expr {
+            Node::Call(c) => {
+                c.target.iter().for_each(|t| push(t));
+                c.args.iter().for_each(&mut push);
+            }
+            Node::Comprehension(c) => {
+                for part in [
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ] {
+                    push(part);
+                }
+            }
+            Node::List(l) => l.elements.iter().for_each(&mut push),
+            Node::Map(m) => {
+                for entry in &m.entries {
+                    if let EntryExpr::MapEntry(me) = &entry.expr {
+                        push(&me.key);
+                        push(&me.value);
                     }
                 }
             }
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            '?' => conditionals += 1,
-            _ => {}
+            Node::Struct(st) => {
+                for entry in &st.entries {
+                    if let EntryExpr::StructField(f) = &entry.expr {
+                        push(&f.value);
+                    }
+                }
+            }
+            Node::Select(sel) => push(&sel.operand),
+            Node::Ident(_) | Node::Literal(_) | Node::Unspecified => {}
         }
-        deepest = deepest.max(depth + conditionals);
     }
     deepest
+}
+
+/// Characters that change how text reads without showing (zero-width, bidi
+/// overrides, soft hyphen, byte-order mark): never wanted in a code or an
+/// expression.
+pub fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 /// The variables an expression can read.
@@ -196,9 +320,31 @@ mod tests {
         assert!(Expr::compile(&ternaries).is_err());
         let long = format!("'{}'", "x".repeat(MAX_EXPR_CHARS));
         assert!(Expr::compile(&long).unwrap_err().contains("at most"));
-        // Brackets inside string literals do not count.
-        assert!(Expr::compile(&format!("record.notes == '{}'", "(".repeat(50))).is_ok());
+        // Brackets inside string literals count too (no quoting can hide
+        // nesting), and a few are fine.
+        assert!(Expr::compile("record.notes == '(((' || record.notes == ']]'").is_ok());
+        assert!(Expr::compile(&format!("record.notes == '{}'", "(".repeat(50))).is_err());
+        // A flat expression that parses deep is refused before it is evaluated.
+        let flat = format!("{} == 1", vec!["1"; 40].join(" + "));
+        assert!(
+            Expr::compile(&flat)
+                .unwrap_err()
+                .contains("operations deep")
+        );
         assert!(Expr::compile("record.notes == 'a\0b'").is_err());
+        // Quoting cannot hide nesting: raw and triple-quoted literals end where CEL ends them.
+        let nested = |n: usize| format!("{}record.billable{}", "(".repeat(n), ")".repeat(n));
+        assert!(Expr::compile(&format!("r'\\' != '' && {}", nested(100))).is_err());
+        assert!(Expr::compile(&format!("'''it's''' != '' && {}", nested(15))).is_err());
+        assert!(Expr::compile(&format!("r\"\\\" != '' && {}", nested(15))).is_err());
+        assert!(Expr::compile(&format!("'{}' != '' && {}", "(".repeat(10), nested(10))).is_err());
+        // Conditionals side by side do not nest.
+        let side_by_side = ["(record.billable ? 'a' : 'b')"; 12].join(" + ");
+        assert!(Expr::compile(&side_by_side).is_ok(), "{side_by_side}");
+        let chained = "true ? 'a' : ".repeat(MAX_EXPR_DEPTH + 1) + "'b'";
+        assert!(Expr::compile(&chained).is_err());
+        assert!(Expr::compile("record.notes == 'a\u{200B}b'").is_err());
+        assert!(Expr::compile("record.notes == 'a\u{0B}b'").is_err());
     }
 
     #[test]
@@ -210,9 +356,28 @@ mod tests {
             "(".repeat(MAX_EXPR_DEPTH),
             ")".repeat(MAX_EXPR_DEPTH)
         );
+        // Long flat forms the parser may also recurse on, as long as allowed.
+        let n = MAX_EXPR_CHARS / 20;
+        let flat = vec![
+            vec!["record.billable"; n].join(" && "),
+            vec!["record.billable"; n].join(" || "),
+            format!("{}record.billable", "!".repeat(MAX_EXPR_CHARS - 20)),
+            format!("{}1 > 0", "-".repeat(MAX_EXPR_CHARS - 10)),
+            format!("size('{}') > 0", "x".repeat(MAX_EXPR_CHARS - 20)),
+            format!("{} == 1", vec!["1"; n * 3].join(" + ")),
+            format!("has(record{})", ".a".repeat(MAX_EXPR_CHARS / 2 - 20)),
+            "true ? 'a' : ".repeat(MAX_EXPR_DEPTH) + "'b' == 'b'",
+        ];
         std::thread::Builder::new()
             .stack_size(2 * 1024 * 1024)
             .spawn(move || {
+                let scope = Scope::new(&json!({"billable": true}), None, None);
+                for f in &flat {
+                    assert!(f.chars().count() <= MAX_EXPR_CHARS, "{f}");
+                    if let Ok(e) = Expr::compile(f) {
+                        let _ = scope.boolean(&e);
+                    }
+                }
                 let e = Expr::compile(&deepest).expect("compiles");
                 let scope = Scope::new(&json!({"billable": true}), None, None);
                 assert_eq!(scope.boolean(&e), Ok(true));

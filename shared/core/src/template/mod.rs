@@ -36,14 +36,48 @@ pub struct TemplateError {
 
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names come from the file: a control character in a table name must
+        // reach a terminal as text, not as an escape sequence.
         match self.line {
-            Some(l) => write!(f, "{}:{}: ", self.file, l)?,
-            None => write!(f, "{}: ", self.file)?,
+            Some(l) => write!(f, "{}:{}: ", printable(&self.file), l)?,
+            None => write!(f, "{}: ", printable(&self.file))?,
         }
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write!(f, "{}: ", printable(&self.path))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&printable(&self.message))
+    }
+}
+
+/// `s` with control and invisible characters written as `\u{..}`.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() || eval::invisible(c)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() || eval::invisible(c) {
+                    format!("\\u{{{:x}}}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A table key as one segment of a key path: as written when it is a plain
+/// name, quoted when it holds what a path uses (`.`, `[`, quotes, spaces).
+fn seg(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.to_string()
+    } else {
+        format!("{key:?}")
     }
 }
 
@@ -78,8 +112,8 @@ impl TemplateSource {
         }
     }
 
-    /// Reads a file of at most [`MAX_TEMPLATE_BYTES`] (a device that never
-    /// ends, such as `/dev/zero`, is refused after that many); the error names the file.
+    /// Reads a regular file of at most [`MAX_TEMPLATE_BYTES`] (a device or a
+    /// FIFO, which may never end, is refused unread); the error names the file.
     pub fn read(path: &std::path::Path) -> Result<Self, TemplateErrors> {
         use std::io::Read;
         let fail = |message: String| {
@@ -91,6 +125,12 @@ impl TemplateSource {
             }])
         };
         let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        // A FIFO or a device can block or never end: a template is a file.
+        match file.metadata() {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(fail("not a regular file".into())),
+            Err(e) => return Err(fail(format!("cannot read: {e}"))),
+        }
         let mut bytes = Vec::new();
         file.take(MAX_TEMPLATE_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
@@ -196,10 +236,13 @@ fn check_value(v: &str) -> Result<(), String> {
     if v.trim().is_empty() {
         return Err("must not be empty".into());
     }
-    if let Some(c) = v.chars().find(|c| c.is_control()) {
+    if let Some(c) = v.chars().find(|c| c.is_control() || eval::invisible(*c)) {
         return Err(format!(
-            "contains the control character {c:?}; codes are printable text"
+            "contains the character {c:?}; codes are printable text"
         ));
+    }
+    if v.trim() != v {
+        return Err("starts or ends with spaces".into());
     }
     let n = v.chars().count();
     if n > MAX_VALUE_CHARS {
@@ -208,64 +251,144 @@ fn check_value(v: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Every problem serde finds when each section of the merged template is read
-/// on its own, as (key path, message).
-fn section_errors(merged: &toml::Table) -> Vec<(String, String)> {
+/// One structural problem: its key path, what is wrong, and the keys to leave
+/// out so that the rest of the template can still be read and checked.
+struct Structural {
+    path: String,
+    message: String,
+    prune: Vec<String>,
+}
+
+/// Every problem serde finds in the merged template: each section read on its
+/// own, and within a section each key on its own (so three wrong keys are three
+/// problems), with what to leave out to read the rest.
+fn section_errors(merged: &toml::Table) -> Vec<Structural> {
+    fn message<E: std::fmt::Display>(e: &E) -> String {
+        // toml appends where in the value it was; the path already says.
+        let m = e.to_string();
+        m.split("\nin `")
+            .next()
+            .unwrap_or(&m)
+            .trim_end()
+            .to_string()
+    }
+    /// A section (or one entry of a section) read as `T`; on failure each of
+    /// its keys is read on its own over `base` (the least a `T` needs).
     fn read<T: serde::de::DeserializeOwned>(
-        prefix: &str,
+        at: &[String],
         v: &toml::Value,
-        out: &mut Vec<(String, String)>,
+        base: &[(&str, toml::Value)],
+        out: &mut Vec<Structural>,
     ) {
-        if let Err(e) = serde_path_to_error::deserialize::<_, T>(v.clone()) {
+        let Err(e) = serde_path_to_error::deserialize::<_, T>(v.clone()) else {
+            return;
+        };
+        let path = at.iter().map(|p| seg(p)).collect::<Vec<_>>().join(".");
+        let before = out.len();
+        if let Some(t) = v.as_table() {
+            for (k, item) in t {
+                let mut one: toml::Table = base
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect();
+                one.insert(k.clone(), item.clone());
+                if let Err(e) = serde_path_to_error::deserialize::<_, T>(toml::Value::Table(one)) {
+                    let inner = e.path().to_string();
+                    let mut prune = at.to_vec();
+                    prune.push(k.clone());
+                    out.push(Structural {
+                        path: if inner == "." {
+                            format!("{path}.{}", seg(k))
+                        } else {
+                            format!("{path}.{inner}")
+                        },
+                        message: message(e.inner()),
+                        prune,
+                    });
+                }
+            }
+        }
+        if out.len() == before {
+            // Not one key's fault (a required key is missing): the whole entry.
             let inner = e.path().to_string();
-            let path = if inner == "." {
-                prefix.to_string()
-            } else {
-                format!("{prefix}.{inner}")
-            };
-            // toml appends where in the value it was; the path already says.
-            let message = e.inner().to_string();
-            let message = message.split("\nin `").next().unwrap_or(&message);
-            out.push((path, message.trim_end().to_string()));
+            out.push(Structural {
+                path: if inner == "." {
+                    path
+                } else {
+                    format!("{path}.{inner}")
+                },
+                message: message(e.inner()),
+                prune: at.to_vec(),
+            });
         }
     }
     fn each<T: serde::de::DeserializeOwned>(
-        prefix: &str,
+        section: &str,
         v: &toml::Value,
-        out: &mut Vec<(String, String)>,
+        base: &[(&str, toml::Value)],
+        out: &mut Vec<Structural>,
     ) {
         match v.as_table() {
             Some(t) => {
                 for (k, item) in t {
-                    read::<T>(&format!("{prefix}.{k}"), item, out);
+                    read::<T>(&[section.to_string(), k.clone()], item, base, out);
                 }
             }
-            None => out.push((prefix.to_string(), "must be a table".into())),
+            None => out.push(Structural {
+                path: section.to_string(),
+                message: "must be a table".into(),
+                prune: vec![section.to_string()],
+            }),
         }
     }
+    let text = |s: &str| toml::Value::String(s.into());
     let mut out = Vec::new();
     if !merged.contains_key("template") {
-        out.push((String::new(), "missing field `template`".into()));
+        out.push(Structural {
+            path: "template".into(),
+            message: "missing: every template starts with a [template] table".into(),
+            prune: Vec::new(),
+        });
     }
     for (key, v) in merged {
+        let at = [key.clone()];
         match key.as_str() {
-            "template" => read::<Header>(key, v, &mut out),
-            "defaults" => read::<Defaults>(key, v, &mut out),
-            "domains" => each::<DomainRule>(key, v, &mut out),
-            "value_maps" => each::<BTreeMap<String, String>>(key, v, &mut out),
-            "dimensions" => each::<DimensionRule>(key, v, &mut out),
-            "tax" => read::<TaxRule>(key, v, &mut out),
-            "periods" => read::<PeriodRule>(key, v, &mut out),
-            "bounds" => read::<Bounds>(key, v, &mut out),
-            other => out.push((
-                String::new(),
-                format!(
-                    "unknown section `{other}`; expected template, defaults, domains, value_maps, dimensions, tax, periods or bounds"
-                ),
-            )),
+            "template" => read::<Header>(
+                &at,
+                v,
+                &[("name", text("x")), ("version", text("x")), ("psa", text("x")), ("erp", text("x"))],
+                &mut out,
+            ),
+            "defaults" => read::<Defaults>(&at, v, &[], &mut out),
+            "domains" => each::<DomainRule>(key, v, &[("direction", text("none"))], &mut out),
+            "value_maps" => each::<BTreeMap<String, String>>(key, v, &[], &mut out),
+            "dimensions" => each::<DimensionRule>(key, v, &[], &mut out),
+            "tax" => read::<TaxRule>(&at, v, &[], &mut out),
+            "periods" => read::<PeriodRule>(&at, v, &[], &mut out),
+            "bounds" => read::<Bounds>(&at, v, &[], &mut out),
+            other => out.push(Structural {
+                path: seg(other),
+                message: "unknown section; expected template, defaults, domains, value_maps, dimensions, tax, periods or bounds".into(),
+                prune: vec![other.to_string()],
+            }),
         }
     }
     out
+}
+
+/// `table` without the key at `path` (a list of keys from the top).
+fn prune(table: &mut toml::Table, path: &[String]) {
+    match path {
+        [] => {}
+        [last] => {
+            table.remove(last);
+        }
+        [first, rest @ ..] => {
+            if let Some(toml::Value::Table(t)) = table.get_mut(first) {
+                prune(t, rest);
+            }
+        }
+    }
 }
 
 fn summarisable(domain: Domain) -> bool {
@@ -317,46 +440,62 @@ impl Template {
             overlay_table = Some(t);
         }
 
-        let spec: TemplateSpec = {
-            let value = toml::Value::Table(merged.clone());
-            serde_path_to_error::deserialize(value).map_err(|e| {
-                // serde stops at the first problem; read each section on its own
-                // to report every one.
-                let mut found = section_errors(&merged);
-                if found.is_empty() {
-                    found.push((e.path().to_string(), e.inner().to_string()));
-                }
-                TemplateErrors(
-                    found
-                        .into_iter()
-                        .map(|(path, message)| {
-                            let file = match &overlay_table {
-                                Some(t) if has_path(t, &path) => overlay.map(|o| o.name.clone()),
-                                _ => None,
-                            }
-                            .unwrap_or_else(|| base.name.clone());
-                            TemplateError {
-                                file,
-                                path: if path == "." { String::new() } else { path },
-                                line: None,
-                                message,
-                            }
-                        })
-                        .collect(),
-                )
-            })?
-        };
-
-        let mut errors = Vec::new();
-        let file_of = |path: &str| -> String {
+        let file_for = |path: &str| -> String {
             match (&overlay_table, overlay) {
                 (Some(t), Some(o)) if has_path(t, path) => o.name.clone(),
                 _ => base.name.clone(),
             }
         };
+        // What serde refuses is reported key by key; the template is then read
+        // without those keys, so that the checks below still run on the rest
+        // and every problem is reported at once.
+        let (spec, structural): (TemplateSpec, Vec<TemplateError>) =
+            match serde_path_to_error::deserialize(toml::Value::Table(merged.clone())) {
+                Ok(spec) => (spec, Vec::new()),
+                Err(e) => {
+                    let mut found = section_errors(&merged);
+                    if found.is_empty() {
+                        found.push(Structural {
+                            path: e.path().to_string(),
+                            message: e.inner().to_string(),
+                            prune: Vec::new(),
+                        });
+                    }
+                    let mut rest = merged.clone();
+                    for f in &found {
+                        prune(&mut rest, &f.prune);
+                    }
+                    // Without a key a section needs (a domain's direction), leave
+                    // out its whole entry instead.
+                    if serde_path_to_error::deserialize::<_, TemplateSpec>(toml::Value::Table(
+                        rest.clone(),
+                    ))
+                    .is_err()
+                    {
+                        for f in &found {
+                            prune(&mut rest, &f.prune[..f.prune.len().min(2)]);
+                        }
+                    }
+                    let errors: Vec<TemplateError> = found
+                        .into_iter()
+                        .map(|f| TemplateError {
+                            file: file_for(&f.path),
+                            path: if f.path == "." { String::new() } else { f.path },
+                            line: None,
+                            message: f.message,
+                        })
+                        .collect();
+                    match serde_path_to_error::deserialize(toml::Value::Table(rest)) {
+                        Ok(spec) => (spec, errors),
+                        Err(_) => return Err(TemplateErrors(errors)),
+                    }
+                }
+            };
+
+        let mut errors = structural;
         let mut err = |path: String, message: String| {
             errors.push(TemplateError {
-                file: file_of(&path),
+                file: file_for(&path),
                 path,
                 line: None,
                 message,
@@ -399,17 +538,28 @@ impl Template {
             max_days_ahead: spec.bounds.max_days_ahead,
             max_days_back: spec.bounds.max_days_back,
         };
-        if spec.defaults.reference_prefix.is_empty() || spec.defaults.reference_prefix.len() > 10 {
+        let prefix = &spec.defaults.reference_prefix;
+        if !(1..=10).contains(&prefix.chars().count())
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             err(
                 "defaults.reference_prefix".into(),
-                "must be 1-10 characters".into(),
+                format!("must be 1-10 letters, digits, '-' or '_', got {prefix:?}"),
+            );
+        }
+        if spec.defaults.payment_terms_days > 3650 {
+            err(
+                "defaults.payment_terms_days".into(),
+                "at most 3650 days".into(),
             );
         }
 
         for (name, map) in &spec.value_maps {
             for (k, v) in map {
                 if let Err(m) = check_value(v) {
-                    err(format!("value_maps.{name}.{k:?}"), m);
+                    err(format!("value_maps.{}.{k:?}", seg(name)), m);
                 }
             }
         }
@@ -465,7 +615,7 @@ impl Template {
         let shared_vars = Vars::for_domains(&POSTABLE);
         let mut dimensions = Vec::new();
         for (name, rule) in &spec.dimensions {
-            let path = format!("dimensions.{name}");
+            let path = format!("dimensions.{}", seg(name));
             match DimensionKind::parse(name) {
                 None => err(
                     path,
@@ -475,6 +625,11 @@ impl Template {
                     ),
                 ),
                 Some(kind) => {
+                    if let Some(category) = &rule.erp_category
+                        && let Err(m) = check_value(category)
+                    {
+                        err(format!("{path}.erp_category"), m);
+                    }
                     let source = compile_source(&path, &rule.source, &shared_vars, &mut err);
                     dimensions.push(CompiledDimension {
                         kind,
@@ -508,7 +663,7 @@ impl Template {
 
         let mut rules = BTreeMap::new();
         for (name, rule) in &spec.domains {
-            let path = format!("domains.{name}");
+            let path = format!("domains.{}", seg(name));
             let Some(domain) = Domain::parse(name) else {
                 err(path, "unknown domain".into());
                 continue;
@@ -539,10 +694,13 @@ impl Template {
                 _ => {}
             }
             if let Some(s) = &rule.summary {
-                if s.document.is_empty() {
+                if let Err(m) = check_value(&s.document) {
+                    err(format!("{path}.summary.document"), m);
+                }
+                if s.group_by.is_empty() {
                     err(
-                        format!("{path}.summary.document"),
-                        "must not be empty".into(),
+                        format!("{path}.summary.group_by"),
+                        "must name at least one of \"project\", \"period\"".into(),
                     );
                 }
                 if s.coalesce_seconds > 900 {
@@ -836,16 +994,57 @@ fn merge(base: &mut toml::Table, overlay: &toml::Table) {
 /// Whether a dotted path (as serde_path_to_error prints it) exists in a table.
 fn has_path(table: &toml::Table, path: &str) -> bool {
     let mut current = table;
-    let parts: Vec<&str> = path.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let key = part.split('[').next().unwrap_or(part);
-        match current.get(key) {
+    for (i, part) in path_segments(path).iter().enumerate() {
+        let found = current.get(part.as_str()).or_else(|| {
+            // A quoted segment names the key it quotes.
+            current
+                .iter()
+                .find(|(k, _)| format!("{k:?}") == *part)
+                .map(|(_, v)| v)
+        });
+        match found {
             Some(toml::Value::Table(t)) => current = t,
             Some(_) => return true,
-            None => return i > 0 && key.is_empty(),
+            None => return i > 0 && part.is_empty(),
         }
     }
     true
+}
+
+/// A key path's segments: split at `.` outside quotes, without `[n]` indices.
+fn path_segments(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in path.chars() {
+        if quoted {
+            cur.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                quoted = true;
+                cur.push(c);
+            }
+            '.' => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|p| match p.find('[') {
+            Some(i) if !p.starts_with('"') => p[..i].to_string(),
+            _ => p,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1050,6 +1249,79 @@ timesheets = true
     }
 
     #[test]
+    fn every_wrong_key_is_reported_and_the_rest_is_still_checked() {
+        let ov = r#"
+[template]
+version = "2"
+[bounds]
+max_hourly_rate = 5000
+max_amount = true
+bogus = 1
+[defaults]
+billing_currency = "both"
+time_zone = "Mars/Olympus"
+reference_prefix = "A B"
+[domains.time_entries]
+approved_only = "yes"
+billable_only = "no"
+skip_when = [{ when = "record.notes", reason = "r" }]
+"#;
+        let errs = Template::load(&src("base.toml", BASE), Some(&src("acme.toml", ov)))
+            .unwrap_err()
+            .0;
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        for expected in [
+            "bounds.max_hourly_rate",
+            "bounds.max_amount",
+            "bounds.bogus",
+            "defaults.billing_currency",
+            "domains.time_entries.approved_only",
+            "domains.time_entries.billable_only",
+            // and the checks that need the rest read:
+            "defaults.time_zone",
+            "defaults.reference_prefix",
+            "domains.time_entries.skip_when[0].when",
+        ] {
+            assert!(
+                paths.contains(&expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+        assert!(errs.iter().all(|e| e.file == "acme.toml"), "{errs:?}");
+    }
+
+    #[test]
+    fn names_are_quoted_in_paths_blamed_on_their_file_and_never_reach_a_terminal_raw() {
+        let ov = "[template]\nversion = \"2\"\n[value_maps.\"Sr. roles\"]\n\"Sr. Consultant\" = \"a\\u0000b\"\n[domains.\"\\u001b[31mEVIL\"]\ndirection = \"none\"\n[bogus]\nx = 1\n";
+        let errs =
+            Template::load(&src("base.toml", BASE), Some(&src("acme.toml", ov))).unwrap_err();
+        for e in &errs.0 {
+            assert_eq!(e.file, "acme.toml", "{e:?}");
+        }
+        let shown = errs.to_string();
+        assert!(!shown.contains('\u{1b}'), "{shown:?}");
+        assert!(
+            shown.contains("value_maps.\"Sr. roles\".\"Sr. Consultant\""),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("acme.toml: bogus: unknown section"),
+            "{shown}"
+        );
+        for invisible in ["\\u200b", "\\u202eABC", "\\u00ad", " x"] {
+            let ov = format!(
+                "[template]\nversion = \"2\"\n[value_maps.work_role_item]\n\"A\" = \"{invisible}\"\n"
+            );
+            assert!(
+                Template::load(&src("base.toml", BASE), Some(&src("acme.toml", &ov))).is_err(),
+                "{invisible}"
+            );
+        }
+        let ok = "[template]\nversion = \"2\"\n[defaults]\nreference_prefix = \"ACME_1\"\n";
+        assert!(Template::load(&src("base.toml", BASE), Some(&src("acme.toml", ok))).is_ok());
+    }
+
+    #[test]
     fn every_expression_problem_is_reported_with_its_path() {
         let ov = r#"
 [template]
@@ -1092,7 +1364,7 @@ skip_when = [{ when = "record.notes", reason = "r" }, { when = "projcet.x == 1",
             .unwrap_err()
             .to_string();
         assert!(
-            errs.contains("value_maps.work_role_item.\"A\": contains the control character"),
+            errs.contains("value_maps.work_role_item.\"A\": contains the character '\\0'"),
             "{errs}"
         );
         assert!(
@@ -1108,6 +1380,11 @@ skip_when = [{ when = "record.notes", reason = "r" }, { when = "projcet.x == 1",
     #[test]
     fn a_file_that_never_ends_is_refused_after_the_size_limit() {
         let e = TemplateSource::read(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let big = std::env::temp_dir().join(format!("ferry-big-{}.toml", std::process::id()));
+        std::fs::write(&big, "#".repeat(MAX_TEMPLATE_BYTES + 1)).expect("write");
+        let e = TemplateSource::read(&big).unwrap_err();
+        let _ = std::fs::remove_file(&big);
         assert!(e.to_string().contains("larger than"), "{e}");
         let huge = src("big.toml", &"#".repeat(MAX_TEMPLATE_BYTES + 1));
         assert!(Template::load(&huge, None).is_err());

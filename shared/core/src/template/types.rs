@@ -23,7 +23,12 @@ pub enum Ty {
     Bool,
     Int,
     Float,
+    /// An integer or a float, not known which.
+    Number,
     Str,
+    Bytes,
+    /// A type value (`type(x)`, `string`).
+    Type,
     /// Text that is one of these values (a snake_case enum).
     Enum(BTreeSet<String>),
     List(Box<Ty>),
@@ -66,7 +71,9 @@ impl Ty {
             Ty::Null => "null".into(),
             Ty::Bool => "true or false".into(),
             Ty::Int => "an integer".into(),
-            Ty::Float => "a number".into(),
+            Ty::Float | Ty::Number => "a number".into(),
+            Ty::Bytes => "bytes".into(),
+            Ty::Type => "a type".into(),
             Ty::Str | Ty::Enum(_) => "text".into(),
             Ty::List(_) => "a list".into(),
             Ty::Map(_) | Ty::Object(_) => "a map".into(),
@@ -257,10 +264,13 @@ pub fn check(expr: &Expr, vars: &Vars, use_: Use) -> Vec<String> {
         problems: Vec::new(),
     };
     let t = c.infer(expr.ast());
-    // Null is always allowed (a filter on a missing value is an error at run
-    // time, a missing value takes its source's default); name what else it gives.
+    // A missing value is allowed where it means something: a value source then
+    // takes its default. A filter must decide, so it cannot be only null.
     let shown = Ty::union(t.present().into_iter().cloned().collect()).name();
     match use_ {
+        Use::Condition if t == Ty::Null => {
+            c.problems.push("gives null, expected true or false".into())
+        }
         Use::Condition if !t.all_present(&|t| *t == Ty::Bool) => c
             .problems
             .push(format!("gives {shown}, expected true or false")),
@@ -275,10 +285,28 @@ pub fn check(expr: &Expr, vars: &Vars, use_: Use) -> Vec<String> {
     c.problems
 }
 
+/// The CEL standard functions Ferry's evaluator has (no extensions, no
+/// `duration`/`timestamp`), by name, called as functions or as methods.
+const FUNCTIONS: &[&str] = &[
+    "size",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "type",
+    "dyn",
+    "matches",
+    "contains",
+    "startsWith",
+    "endsWith",
+];
+
 struct Checker<'a> {
     vars: &'a Vars,
-    /// Names bound by comprehensions (`exists(x, …)`), innermost last.
-    bound: Vec<String>,
+    /// Names bound by comprehensions (`exists(x, …)`) with their types, innermost last.
+    bound: Vec<(String, Ty)>,
     problems: Vec<String>,
 }
 
@@ -288,18 +316,16 @@ impl Checker<'_> {
             Node::Ident(name) => self.ident(name),
             Node::Select(s) => {
                 let operand = self.infer(&s.operand);
-                if s.test {
-                    // has(x.f): the field must exist for the test to mean anything.
-                    self.field(&operand, &s.field, &s.operand);
-                    return Ty::Bool;
-                }
-                self.field(&operand, &s.field, &s.operand)
+                let t = self.field(&operand, &s.field, &s.operand);
+                // has(x.f): the field must exist for the test to mean anything.
+                if s.test { Ty::Bool } else { t }
             }
             Node::Literal(l) => match l {
                 LiteralValue::Boolean(_) => Ty::Bool,
                 LiteralValue::Int(_) | LiteralValue::UInt(_) => Ty::Int,
                 LiteralValue::Double(_) => Ty::Float,
-                LiteralValue::String(_) | LiteralValue::Bytes(_) => Ty::Str,
+                LiteralValue::String(_) => Ty::Str,
+                LiteralValue::Bytes(_) => Ty::Bytes,
                 LiteralValue::Null => Ty::Null,
             },
             Node::List(l) => {
@@ -311,27 +337,47 @@ impl Checker<'_> {
                 }))
             }
             Node::Map(m) => {
+                let mut values = Vec::new();
                 for entry in &m.entries {
                     if let cel::common::ast::EntryExpr::MapEntry(me) = &entry.expr {
                         self.infer(&me.key);
-                        self.infer(&me.value);
+                        values.push(self.infer(&me.value));
                     }
                 }
-                Ty::Map(Box::new(Ty::Any))
+                Ty::Map(Box::new(if values.is_empty() {
+                    Ty::Any
+                } else {
+                    Ty::union(values)
+                }))
             }
             Node::Comprehension(c) => {
-                self.infer(&c.iter_range);
-                self.bound.push(c.iter_var.clone());
+                // The macros (all, exists, exists_one, map, filter) expand to a
+                // loop: its variables have the range's element type and the
+                // accumulator its start's; the result is typed with them bound.
+                let range = self.infer(&c.iter_range);
+                let element = Ty::union(
+                    range
+                        .present()
+                        .into_iter()
+                        .map(|t| match t {
+                            Ty::List(i) => (**i).clone(),
+                            Ty::Map(_) | Ty::Object(_) => Ty::Str,
+                            _ => Ty::Any,
+                        })
+                        .collect(),
+                );
+                let depth = self.bound.len();
+                self.bound.push((c.iter_var.clone(), element));
                 if let Some(v2) = &c.iter_var2 {
-                    self.bound.push(v2.clone());
+                    self.bound.push((v2.clone(), Ty::Any));
                 }
-                self.bound.push(c.accu_var.clone());
-                for part in [&c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
-                    self.infer(part);
-                }
-                let n = 2 + usize::from(c.iter_var2.is_some());
-                self.bound.truncate(self.bound.len() - n);
-                Ty::Any
+                let accu = self.infer(&c.accu_init);
+                self.bound.push((c.accu_var.clone(), accu));
+                self.infer(&c.loop_cond);
+                self.infer(&c.loop_step);
+                let result = self.infer(&c.result);
+                self.bound.truncate(depth);
+                result
             }
             Node::Call(call) => self.call(call),
             Node::Struct(_) | Node::Unspecified => Ty::Any,
@@ -339,8 +385,8 @@ impl Checker<'_> {
     }
 
     fn ident(&mut self, name: &str) -> Ty {
-        if self.bound.iter().any(|b| b == name) {
-            return Ty::Any;
+        if let Some((_, t)) = self.bound.iter().rev().find(|(b, _)| b == name) {
+            return t.clone();
         }
         match name {
             "record" => self.vars.record.clone(),
@@ -348,7 +394,7 @@ impl Checker<'_> {
             "account" => self.vars.account.clone(),
             // CEL's type names (`type(x) == string`).
             "int" | "uint" | "double" | "string" | "bool" | "bytes" | "list" | "map"
-            | "null_type" | "type" => Ty::Any,
+            | "null_type" | "type" => Ty::Type,
             other => {
                 self.problems.push(format!(
                     "unknown variable `{other}`; expressions see `record`, `project` and `account`"
@@ -401,49 +447,185 @@ impl Checker<'_> {
     fn call(&mut self, call: &cel::common::ast::CallExpr) -> Ty {
         let target = call.target.as_ref().map(|t| self.infer(t));
         let args: Vec<Ty> = call.args.iter().map(|a| self.infer(a)).collect();
-        match call.func_name.as_str() {
+        let name = call.func_name.as_str();
+        match name {
             operators::EQUALS | operators::NOT_EQUALS => {
+                self.comparable(&call.args, &args);
                 self.enum_literal(&call.args, &args);
                 Ty::Bool
             }
+            operators::LESS
+            | operators::LESS_EQUALS
+            | operators::GREATER
+            | operators::GREATER_EQUALS => {
+                self.comparable(&call.args, &args);
+                Ty::Bool
+            }
             operators::IN => {
-                if let (Some(Ty::List(_)), Some(needle)) = (args.get(1), args.first()) {
-                    self.in_list(needle, &call.args[1]);
+                if let (Some(needle), Some(list)) = (call.args.first(), args.get(1)) {
+                    for t in list.present() {
+                        if let Ty::List(element) = t
+                            && let Node::Literal(LiteralValue::String(s)) = &needle.expr
+                        {
+                            let at = match &call.args[1].expr {
+                                Node::List(l) => l.elements.first().unwrap_or(&call.args[1]),
+                                _ => &call.args[1],
+                            };
+                            self.one_of(element, s.as_ref(), at);
+                        }
+                    }
+                    if let (Node::List(l), Some(t)) = (&call.args[1].expr, args.first()) {
+                        for item in &l.elements {
+                            if let Node::Literal(LiteralValue::String(s)) = &item.expr {
+                                self.one_of(t, s.as_ref(), needle);
+                            }
+                        }
+                    }
                 }
                 Ty::Bool
             }
-            operators::LOGICAL_AND
-            | operators::LOGICAL_OR
-            | operators::LOGICAL_NOT
-            | operators::NOT_STRICTLY_FALSE
-            | operators::LESS
-            | operators::LESS_EQUALS
-            | operators::GREATER
-            | operators::GREATER_EQUALS
-            | "startsWith"
-            | "endsWith"
-            | "contains"
-            | "matches" => Ty::Bool,
-            operators::CONDITIONAL => Ty::union(args.into_iter().skip(1).collect()),
-            operators::INDEX | operators::OPT_INDEX => match args.first() {
-                Some(t) => Ty::union(
-                    t.present()
-                        .into_iter()
-                        .map(|t| match t {
-                            Ty::List(i) | Ty::Map(i) => (**i).clone(),
-                            _ => Ty::Any,
-                        })
-                        .collect(),
-                ),
-                None => Ty::Any,
-            },
-            operators::ADD => match (args.first(), target) {
-                (Some(Ty::Str), _) => Ty::Str,
+            operators::LOGICAL_AND | operators::LOGICAL_OR | operators::LOGICAL_NOT => {
+                for (node, t) in call.args.iter().zip(&args) {
+                    self.boolean(node, t, name);
+                }
+                Ty::Bool
+            }
+            operators::NOT_STRICTLY_FALSE => Ty::Bool,
+            operators::CONDITIONAL => {
+                if let (Some(node), Some(t)) = (call.args.first(), args.first()) {
+                    self.boolean(node, t, "?:");
+                }
+                Ty::union(args.into_iter().skip(1).collect())
+            }
+            operators::INDEX | operators::OPT_INDEX => self.index(call, &args),
+            operators::ADD => match (args.first(), args.get(1)) {
+                (Some(a), Some(b))
+                    if a == b && matches!(a, Ty::Str | Ty::Bytes | Ty::Int | Ty::Float) =>
+                {
+                    a.clone()
+                }
+                (Some(Ty::List(a)), Some(Ty::List(b))) => {
+                    Ty::List(Box::new(Ty::union(vec![(**a).clone(), (**b).clone()])))
+                }
+                (Some(Ty::Enum(_) | Ty::Str), Some(Ty::Enum(_) | Ty::Str)) => Ty::Str,
                 _ => Ty::Any,
             },
-            "size" | "int" => Ty::Int,
-            "string" | "lowerAscii" | "upperAscii" | "trim" => Ty::Str,
+            operators::SUBSTRACT
+            | operators::MULTIPLY
+            | operators::DIVIDE
+            | operators::MODULO
+            | operators::NEGATE => {
+                if args.iter().all(|a| *a == Ty::Int) {
+                    Ty::Int
+                } else if args.contains(&Ty::Float) {
+                    Ty::Float
+                } else {
+                    Ty::Number
+                }
+            }
+            _ if !FUNCTIONS.contains(&name) && !name.starts_with('@') && !name.starts_with('_') => {
+                self.problems.push(format!(
+                    "unknown function `{name}`; expressions may use {}",
+                    FUNCTIONS.join(", ")
+                ));
+                Ty::Any
+            }
+            "size" | "int" | "uint" => Ty::Int,
+            "double" => Ty::Float,
+            "string" => Ty::Str,
+            "bytes" => Ty::Bytes,
+            "bool" | "matches" | "contains" | "startsWith" | "endsWith" => {
+                if name != "bool" {
+                    for t in target
+                        .iter()
+                        .chain(args.first().filter(|_| target.is_none()))
+                    {
+                        if !t.all_present(&|t| matches!(t, Ty::Str | Ty::Enum(_))) {
+                            self.problems
+                                .push(format!("`{name}` reads text, not {}", t.name()));
+                        }
+                    }
+                }
+                Ty::Bool
+            }
+            "type" => Ty::Type,
+            // `dyn` only says "check this at run time": it is what it wraps.
+            "dyn" => args.into_iter().next().unwrap_or(Ty::Any),
             _ => Ty::Any,
+        }
+    }
+
+    /// `x[i]`: a list's element, a map's value, or, for a record with a
+    /// literal key, that field (checked like `x.key`).
+    fn index(&mut self, call: &cel::common::ast::CallExpr, args: &[Ty]) -> Ty {
+        let Some(t) = args.first() else {
+            return Ty::Any;
+        };
+        if let (Some(Node::Literal(LiteralValue::String(key))), Some(on)) =
+            (call.args.get(1).map(|k| &k.expr), call.args.first())
+            && t.present().iter().any(|t| matches!(t, Ty::Object(_)))
+        {
+            return self.field(t, key.as_ref(), on);
+        }
+        Ty::union(
+            t.present()
+                .into_iter()
+                .map(|t| match t {
+                    Ty::List(i) | Ty::Map(i) => (**i).clone(),
+                    _ => Ty::Any,
+                })
+                .collect(),
+        )
+    }
+
+    /// An operand that must be true or false.
+    fn boolean(&mut self, node: &IdedExpr, t: &Ty, op: &str) {
+        if *t == Ty::Null || !t.all_present(&|t| *t == Ty::Bool) {
+            let what = path_of(node)
+                .map(|p| format!("`{p}`"))
+                .unwrap_or_else(|| "an operand".into());
+            self.problems.push(format!(
+                "{what} of `{}` gives {}, expected true or false",
+                op.trim_matches('_'),
+                t.name()
+            ));
+        }
+    }
+
+    /// Two values compared must be of kinds that can be equal or ordered.
+    fn comparable(&mut self, nodes: &[IdedExpr], tys: &[Ty]) {
+        let (Some(a), Some(b)) = (tys.first(), tys.get(1)) else {
+            return;
+        };
+        let kind = |t: &Ty| -> Option<&'static str> {
+            let kinds: BTreeSet<&'static str> = t
+                .present()
+                .into_iter()
+                .filter_map(|t| match t {
+                    Ty::Bool => Some("true or false"),
+                    Ty::Int | Ty::Float | Ty::Number => Some("a number"),
+                    Ty::Str | Ty::Enum(_) => Some("text"),
+                    Ty::Bytes => Some("bytes"),
+                    Ty::List(_) => Some("a list"),
+                    Ty::Map(_) | Ty::Object(_) => Some("a map"),
+                    Ty::Type => Some("a type"),
+                    Ty::Any | Ty::Null | Ty::Union(_) => None,
+                })
+                .collect();
+            // Known only when every alternative is of one kind.
+            let all_known = t.present().iter().all(|t| !matches!(t, Ty::Any));
+            (all_known && kinds.len() == 1).then(|| *kinds.iter().next().expect("one"))
+        };
+        if let (Some(ka), Some(kb)) = (kind(a), kind(b))
+            && ka != kb
+        {
+            let what = nodes
+                .first()
+                .and_then(path_of)
+                .map(|p| format!("`{p}`"))
+                .unwrap_or_else(|| "the left side".into());
+            self.problems
+                .push(format!("{what} is {ka} and is compared with {kb}"));
         }
     }
 
@@ -456,16 +638,6 @@ impl Checker<'_> {
                 continue;
             };
             self.one_of(t, s.as_ref(), &nodes[i]);
-        }
-    }
-
-    fn in_list(&mut self, needle: &Ty, list: &IdedExpr) {
-        if let Node::List(l) = &list.expr {
-            for item in &l.elements {
-                if let Node::Literal(LiteralValue::String(s)) = &item.expr {
-                    self.one_of(needle, s.as_ref(), list);
-                }
-            }
         }
     }
 
@@ -632,5 +804,81 @@ mod tests {
         assert!(check(&ok, &vars, Use::Text).is_empty());
         let bad = Expr::compile("record.tax_cod").unwrap();
         assert_eq!(check(&bad, &vars, Use::Text).len(), 1);
+    }
+
+    #[test]
+    fn what_a_filter_cannot_decide_is_refused() {
+        for bad in [
+            "1 + 2",
+            "-(1)",
+            "null",
+            "double(1)",
+            "type(record)",
+            "dyn(record.notes)",
+            "[1, 2].map(x, x)",
+            "[1].filter(x, x > 0)",
+            "nosuchfn(record)",
+            "record.role.nosuch()",
+            "record.notes ? true : false",
+            "record.notes && true",
+            "!record.notes",
+            "record.notes < 5",
+            "record.approval == 1",
+            "duration('1s') == duration('1s')",
+            "[1].all(x, x)",
+        ] {
+            let p = problems(bad, Domain::TimeEntries, Use::Condition);
+            assert!(!p.is_empty(), "{bad} was accepted as a filter");
+        }
+        for good in [
+            "record.billable && !has(record.notes)",
+            "size(record.role) > 3 || record.hours == '1'",
+            "['a', 'b'].exists(x, x == record.role)",
+            "[record.role].all(r, r.startsWith('Sen'))",
+            "record.approval in ['approved', 'submitted']",
+            "dyn(record.billable)",
+            "type(record.role) == string",
+            "record.notes == null",
+        ] {
+            assert_eq!(
+                problems(good, Domain::TimeEntries, Use::Condition),
+                Vec::<String>::new(),
+                "{good}"
+            );
+        }
+    }
+
+    #[test]
+    fn index_access_and_lists_are_checked_like_fields() {
+        let p = problems("record['nosuch']", Domain::TimeEntries, Use::Text);
+        assert!(p[0].contains("no field `nosuch`"), "{p:?}");
+        let p = problems(
+            "record['rolee'] == 'x'",
+            Domain::TimeEntries,
+            Use::Condition,
+        );
+        assert!(p[0].contains("did you mean `role`"), "{p:?}");
+        for bad in [
+            "project['billing_type'] == 'fixed_fe'",
+            "'fixed_fe' in [project.billing_type]",
+            "[project.billing_type].exists(b, b == 'fixed_fe')",
+            "project.billing_type == b'fixed_fe'",
+        ] {
+            let p = problems(bad, Domain::TimeEntries, Use::Condition);
+            assert!(!p.is_empty(), "{bad} was accepted");
+        }
+        let p = problems(
+            "record.approval in ['approved', 'aproved']",
+            Domain::TimeEntries,
+            Use::Condition,
+        );
+        assert!(
+            p[0].starts_with("`record.approval` is never \"aproved\""),
+            "{p:?}"
+        );
+        for bad in ["[1].map(x, x)", "dyn([1])", "b'x'", "[record.role]"] {
+            let p = problems(bad, Domain::TimeEntries, Use::Text);
+            assert!(!p.is_empty(), "{bad} was accepted as text");
+        }
     }
 }
