@@ -516,9 +516,25 @@ async fn forged_callbacks_cannot_grow_memory_or_make_ferry_fetch_keys_without_bo
         let forged_url = format!("{key_url}&n={i}&pad={pad}");
         let body = callback(&h, &format!("forged-{i}"), h.now(), &forged_url);
         let sig = ferry_sim::connectwise::sign("not the key", &body);
-        let (status, _) = post(&url, body, Some(sig)).await;
-        assert!(matches!(status, 401 | 503), "forgery {i}: {status}");
+        let (status, answer) = post(&url, body, Some(sig)).await;
+        assert_eq!(
+            (status, answer),
+            (401, json!({"error": "signature does not match"})),
+            "forgery {i}: unsigned, it learns nothing about its key URL"
+        );
     }
+    // Nor does one naming an allowed origin's key URL that cannot be read.
+    let origin = key_url
+        .split("/v4_6_release")
+        .next()
+        .expect("origin")
+        .to_string();
+    let body = callback(&h, "forged-nope", h.now(), &format!("{origin}/nope"));
+    let sig = ferry_sim::connectwise::sign("not the key", &body);
+    assert_eq!(
+        post(&url, body, Some(sig)).await,
+        (401, json!({"error": "signature does not match"}))
+    );
     for i in 0..50 {
         let body = callback(&h, &format!("forged-real-{i}"), h.now(), &key_url);
         let sig = ferry_sim::connectwise::sign("not the key", &body);
@@ -530,10 +546,13 @@ async fn forged_callbacks_cannot_grow_memory_or_make_ferry_fetch_keys_without_bo
         "350 forgeries made {fetched} key fetches"
     );
 
-    // The real key is still cached: ConnectWise's own deliveries still pass.
+    // The real key is still cached (forged keys are never kept, so none pushed
+    // it out): ConnectWise's own deliveries pass without another fetch.
+    let fetches = h.sims.cw.stats().key_fetches;
     let good = callback(&h, "msg-good-2", h.now(), &key_url);
     let sig = ferry_sim::connectwise::sign(&key, &good);
     assert_eq!(post(&url, good, Some(sig)).await.0, 200);
+    assert_eq!(h.sims.cw.stats().key_fetches, fetches);
     assert_eq!(
         enqueued(&h).await,
         2,
@@ -575,6 +594,26 @@ async fn every_refusal_of_the_edge_is_json_and_a_stalled_client_is_let_go() {
         nowhere.json::<Value>().await.expect("json"),
         json!({"error": "not found"})
     );
+    // A path that is not UTF-8 is not found, in JSON like the rest.
+    let answer = raw_exchange(
+        &h.edge.origin(),
+        b"POST /webhooks/%FF/test-firm HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.ends_with(r#"{"error":"not found"}"#), "{answer}");
+    // A body announced larger than the limit is refused before it is sent.
+    let started = std::time::Instant::now();
+    let answer = raw_exchange(
+        &h.edge.origin(),
+        b"POST /webhooks/connectwise/test-firm HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
     let wrong_method = http.get(&url).send().await.expect("answer");
     assert_eq!(wrong_method.status().as_u16(), 405);
     assert_eq!(

@@ -276,11 +276,25 @@ fn answer(resp: intake::WebhookResponse) -> Response {
 
 async fn webhook(
     State(deps): State<Deps>,
-    Path((route, tenant)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // A path that is not UTF-8 names no route or tenant: not found, in JSON.
+    let Ok(Path((route, tenant))) = path else {
+        return answer(intake::WebhookResponse::error(404, "not found"));
+    };
     let limit = deps.settings.max_webhook_body;
+    // A body announced larger than the limit is refused before any of it is
+    // read (and before `Expect: 100-continue` is answered).
+    if headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64)
+    {
+        return answer(intake::WebhookResponse::too_large(limit));
+    }
     let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit));
     let body = match tokio::time::timeout(deps.settings.edge_read_timeout, read).await {
         Ok(Ok(collected)) => collected.to_bytes(),
@@ -324,6 +338,9 @@ async fn webhook(
     )
 }
 
+/// Connections the local edge serves at once.
+pub const MAX_CONNECTIONS: usize = 256;
+
 /// Starts the webhook edge on `addr` (port 0 for an ephemeral port). Every
 /// refusal, the edge's own (unknown path, wrong method, body too large or too
 /// slow) and intake's, is JSON of one shape; a client that does not finish its
@@ -344,6 +361,8 @@ pub async fn serve_webhooks(deps: Deps, addr: SocketAddr) -> std::io::Result<Web
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    // Each connection's memory is bounded by the body limit; their number is too.
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
@@ -358,6 +377,12 @@ pub async fn serve_webhooks(deps: Deps, addr: SocketAddr) -> std::io::Result<Web
                 },
                 _ = &mut rx => return,
             };
+            let Ok(permit) = open.clone().try_acquire_owned() else {
+                // At the limit: closed at once rather than queued.
+                tracing::warn!("webhook edge at {MAX_CONNECTIONS} connections; one refused");
+                drop(stream);
+                continue;
+            };
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -367,6 +392,7 @@ pub async fn serve_webhooks(deps: Deps, addr: SocketAddr) -> std::io::Result<Web
                 if let Err(e) = conn.await {
                     tracing::debug!(error = %e, "webhook connection ended with an error");
                 }
+                drop(permit);
             });
         }
     });

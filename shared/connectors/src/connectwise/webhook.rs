@@ -3,12 +3,17 @@
 //! The payload names a key URL (`Metadata.key_url`); GET it for `signing_key`.
 //! `x-content-signature` = base64(HMAC-SHA256(raw body, key = SHA-256(signing_key))).
 //! The key URL is untrusted input: only configured origins are fetched, a URL
-//! longer than [`MAX_KEY_URL`] is refused unfetched, keys are cached (at most
-//! [`MAX_KEYS`], the oldest evicted first), a signature that fails refetches its
-//! key only when the cached one is older than [`REFETCH_AFTER`] (rotation), and
-//! a verifier fetches at most [`FETCHES_PER_MINUTE`] keys a minute: forged
-//! deliveries can neither grow memory nor turn Ferry into a request amplifier.
-//! Nothing about the body is revealed before its signature is verified.
+//! longer than [`MAX_KEY_URL`] is refused unfetched, and only a key that has
+//! verified a signature is kept (at most [`MAX_KEYS`], the oldest evicted first).
+//! A known key URL's key is fetched again when it is over an hour old, or when a
+//! signature fails and it is older than [`REFETCH_AFTER`] (rotation); unknown key
+//! URLs share [`FETCHES_PER_MINUTE`] fetches a minute. So forged deliveries
+//! cannot grow memory, turn Ferry into a request amplifier, push a good key out
+//! of the cache, or use up the fetches ConnectWise's own deliveries need.
+//! Nothing about the body is revealed before its signature is verified: every
+//! failure to verify a delivery whose key URL Ferry has not verified with before
+//! is a 401; only a key URL known good that cannot be fetched is a 503 (the key
+//! endpoint is down: ConnectWise should retry).
 //!
 //! Freshness: ConnectWise signs no delivery time, and a correctly signed callback
 //! is never refused for its age (a retry can come late, and a record can be
@@ -59,11 +64,21 @@ pub struct CallbackVerifier {
     keys: Mutex<KeyCache>,
 }
 
-/// Signing keys by key URL, with when they were fetched, and the recent fetches.
+/// Signing keys that verified a signature, by key URL, with when they were
+/// fetched; and the recent fetches for key URLs not known good.
 #[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, (DateTime<Utc>, String)>,
     fetches: VecDeque<DateTime<Utc>>,
+}
+
+/// What verifying a signature with a key URL's key came to.
+enum Checked {
+    Verified,
+    /// Not verified; `known` when the URL's key had verified before.
+    Refused {
+        known: bool,
+    },
 }
 
 impl KeyCache {
@@ -162,30 +177,70 @@ impl CallbackVerifier {
             .any(|allowed| allowed == o)
     }
 
-    /// The signing key at `key_url`: cached while fresh; fetched when missing,
-    /// stale, or (`refresh`) when a signature failed and the cached key is older
-    /// than [`REFETCH_AFTER`]. `None` on a refresh that would refetch a key this young.
-    async fn key(
+    /// Verifies `signature` over `body` with `key_url`'s key: the known one
+    /// while it is fresh and verifies; fetched again when it is stale, or when it
+    /// fails and is old enough to have rotated; fetched for the first time
+    /// within the unknown URLs' allowance. Only a key that verifies is kept.
+    async fn check(
         &self,
         key_url: &str,
-        refresh: bool,
+        body: &[u8],
+        signature: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Option<String>, WebhookError> {
-        {
-            let mut cache = self.keys.lock().expect("not poisoned");
-            match cache.keys.get(key_url) {
-                Some((at, k)) if !refresh && fresh(*at, now, KEY_TTL) => {
-                    return Ok(Some(k.clone()));
-                }
-                Some((at, _)) if refresh && fresh(*at, now, REFETCH_AFTER) => return Ok(None),
-                _ => {}
+    ) -> Result<Checked, WebhookError> {
+        let known = self
+            .keys
+            .lock()
+            .expect("not poisoned")
+            .keys
+            .get(key_url)
+            .cloned();
+        if let Some((at, key)) = &known {
+            let fresh_key = fresh(*at, now, KEY_TTL);
+            if fresh_key && verify_with(key, body, signature) {
+                return Ok(Checked::Verified);
             }
-            if !cache.take_fetch(now) {
-                return Err(WebhookError::KeyUnavailable(format!(
-                    "more than {FETCHES_PER_MINUTE} signing-key fetches in a minute"
-                )));
+            if fresh_key && fresh(*at, now, REFETCH_AFTER) {
+                // Too young to have rotated: the signature is simply wrong.
+                return Ok(Checked::Refused { known: true });
             }
+        } else if !self.keys.lock().expect("not poisoned").take_fetch(now) {
+            tracing::info!(
+                key_url,
+                "signing-key fetch allowance for unknown key URLs used up"
+            );
+            return Ok(Checked::Refused { known: false });
         }
+        let key = match self.fetch(key_url).await {
+            Ok(k) => k,
+            // A key URL that has verified before cannot be read: ConnectWise's
+            // key endpoint is in trouble, and its delivery should be retried.
+            Err(e) if known.is_some() => return Err(e),
+            Err(e) => {
+                tracing::info!(key_url, error = %e, "signing key of an unknown key URL unavailable");
+                return Ok(Checked::Refused { known: false });
+            }
+        };
+        let verified = verify_with(&key, body, signature);
+        // A known URL's key is kept as fetched (so it is not fetched again
+        // within a minute, whatever is sent); an unknown URL's only if it verified.
+        if verified || known.is_some() {
+            self.keys
+                .lock()
+                .expect("not poisoned")
+                .insert(key_url, now, key);
+        }
+        if verified {
+            Ok(Checked::Verified)
+        } else {
+            Ok(Checked::Refused {
+                known: known.is_some(),
+            })
+        }
+    }
+
+    /// `GET key_url` for its `signing_key`.
+    async fn fetch(&self, key_url: &str) -> Result<String, WebhookError> {
         let resp = self
             .http
             .get(key_url)
@@ -210,14 +265,9 @@ impl CallbackVerifier {
         let body: raw::SigningKey = serde_json::from_slice(&bytes).map_err(|e| {
             WebhookError::KeyUnavailable(format!("key URL answered unreadable JSON: {e}"))
         })?;
-        let key = body.signing_key.filter(|k| !k.is_empty()).ok_or_else(|| {
-            WebhookError::KeyUnavailable("key URL answered no signing_key".into())
-        })?;
-        self.keys
-            .lock()
-            .expect("not poisoned")
-            .insert(key_url, now, key.clone());
-        Ok(Some(key))
+        body.signing_key
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| WebhookError::KeyUnavailable("key URL answered no signing_key".into()))
     }
 }
 
@@ -253,15 +303,11 @@ impl WebhookVerifier for CallbackVerifier {
                 key_url.chars().take(120).collect::<String>()
             )));
         }
-        let key = self.key(key_url, false, now).await?.unwrap_or_default();
-        if !verify_with(&key, body, &signature) {
-            // The key may have rotated: fetch once more before refusing, unless
-            // the cached key is too young to have rotated.
-            let fresh = self.key(key_url, true, now).await?;
-            match fresh {
-                Some(k) if k != key && verify_with(&k, body, &signature) => {}
-                _ => return Err(WebhookError::BadSignature),
+        if let Checked::Refused { known } = self.check(key_url, body, &signature, now).await? {
+            if !known {
+                tracing::info!(key_url, "callback not verified with an unknown key URL");
             }
+            return Err(WebhookError::BadSignature);
         }
 
         // Only now, with the body authenticated, interpret it.
