@@ -110,8 +110,8 @@ def template_rules(cfn):
         if of_type(cfn, "AWS::ApiGatewayV2::Route") else sorted(
             f"{m.upper()} {p}" for api in of_type(cfn, "AWS::ApiGatewayV2::Api").values()
             for p, ops in api["Properties"].get("Body", {}).get("paths", {}).items() for m in ops)
-    gate("one webhook route per connector",
-         routes == ["POST /webhooks/connectwise/{tenant}", "POST /webhooks/xero/{tenant}"], str(routes))
+    gate("one webhook route for every connector",
+         routes == ["POST /webhooks/{connector}/{tenant}"], str(routes))
     stages = of_type(cfn, "AWS::ApiGatewayV2::Stage")
     gate("HTTP API has throttling and access logs", any(
         s["Properties"].get("DefaultRouteSettings", {}).get("ThrottlingRateLimit") and

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use ferry_connectors::registry::{Connection, Side};
 use serde::{Deserialize, Serialize};
 
 /// A configuration problem, with the file and key it is about.
@@ -161,9 +162,6 @@ pub struct Plan {
     pub customer_file: PathBuf,
 }
 
-/// Connectors the functions have.
-const PSAS: [&str; 1] = ["connectwise"];
-const ERPS: [&str; 1] = ["xero"];
 /// CloudWatch Logs retention values the template allows.
 const RETENTIONS: [u32; 7] = [7, 14, 30, 60, 90, 180, 365];
 
@@ -260,28 +258,8 @@ pub fn plan(infra: &Path, partner: &str, customer: &str) -> Result<Plan, ConfigE
             format!("{:?} is not a 12-digit AWS account id", c.customer.account),
         ));
     }
-    for (key, table, known) in [("psa", &c.psa, &PSAS[..]), ("erp", &c.erp, &ERPS[..])] {
-        let names: Vec<&String> = table.keys().collect();
-        match names.as_slice() {
-            [one] if known.contains(&one.as_str()) => {}
-            [one] => {
-                return Err(err(
-                    &cfile,
-                    &format!("{key}.{one}"),
-                    format!("not a connector Ferry has ({})", known.join(", ")),
-                ));
-            }
-            _ => {
-                return Err(err(
-                    &cfile,
-                    key,
-                    format!(
-                        "name exactly one connector table, e.g. [{key}.{}]",
-                        known[0]
-                    ),
-                ));
-            }
-        }
+    for (side, table) in [(Side::Psa, &c.psa), (Side::Erp, &c.erp)] {
+        Connection::read(side, table).map_err(|(path, message)| err(&cfile, &path, message))?;
     }
     let tier = c
         .customer
@@ -713,7 +691,7 @@ post_concurrency = 2
         );
         let e = problem(PARTNER, &customer("").replace("[erp.xero]", "[erp.sage]"));
         assert!(
-            e.contains("c1.toml: erp.sage: not a connector Ferry has (xero)"),
+            e.contains("c1.toml: erp.sage: not an ERP connector Ferry has (xero, tryton)"),
             "{e}"
         );
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use ferry_canon::TenantId;
 use ferry_connectors::connectwise::ConnectWiseConfig;
+use ferry_connectors::registry::Connection;
 use ferry_connectors::tenant::{
-    self, ConfiguredTenants, ErpConfig, PsaConfig, TemplatePaths, TenantConfig, TenantSection,
-    Wiring,
+    self, ConfiguredTenants, TemplatePaths, TenantConfig, TenantSection, Wiring,
 };
 use ferry_connectors::xero::XeroConfig;
 use ferry_core::ports::{Clock, SystemClock};
@@ -162,7 +162,7 @@ impl Simulators {
                 id: tenant.clone(),
                 name: Some(self.xero.config().name.clone()),
             },
-            psa: PsaConfig::Connectwise(ConnectWiseConfig {
+            psa: Connection::of(&ConnectWiseConfig {
                 base_url: self.cw.base_url(),
                 company_id: self.cw.config().company_id.clone(),
                 home_currency: "USD".into(),
@@ -170,7 +170,7 @@ impl Simulators {
                 max_callback_age_seconds: 24 * 3600,
                 timeout_seconds: 10,
             }),
-            erp: ErpConfig::Xero(XeroConfig {
+            erp: Connection::of(&XeroConfig {
                 base_url: self.xero.base_url(),
                 tenant_id: self.xero.config().tenant_id.clone(),
                 timeout_seconds: 10,

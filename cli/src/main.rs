@@ -17,7 +17,6 @@ use ferry_cli::local::{Local, LocalOptions, Simulators, repo_dir};
 use ferry_cli::preview::RecordingErp;
 use ferry_cli::render;
 use ferry_connectors::tenant::TenantConfig;
-use ferry_core::TenantContext;
 use ferry_core::ports::{ExceptionQuery, ExceptionStatus, Owner, SystemClock};
 use ferry_core::template::{Template, TemplateSource};
 use ferry_core::usecases::{intake, reconcile, retry};
@@ -596,13 +595,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             local.add_tenant(&cfg, template, &[]).await?;
             let real = local.tenants.get(&cfg.tenant.id).context("tenant")?;
             let recording = Arc::new(RecordingErp::new(real.erp.clone()));
-            local.tenants.insert(TenantContext {
-                tenant: real.tenant.clone(),
-                template: real.template.clone(),
-                psa: real.psa.clone(),
-                erp: recording.clone(),
-                webhooks: real.webhooks.clone(),
-            });
+            local.tenants.insert(real.with_erp(recording.clone())?);
             let host = LocalHost::start(local.deps.clone(), HostConfig::default());
             let work = async {
                 poll_all(&local, &cfg.tenant.id, &a.domain, !a.json).await?;

@@ -12,7 +12,8 @@ use chrono::NaiveDate;
 use ferry_canon::SystemId;
 use ferry_core::ConnectorError;
 use ferry_core::ports::{
-    ErpConnector, ErpDocument, ErpPayment, ErpRef, ItemResult, OutboundItem, RateLimits,
+    ErpCapabilities, ErpConnector, ErpDocument, ErpPayment, ErpReader, ErpRef, ErpWriter,
+    ItemResult, OutboundItem, RateLimits,
 };
 use ferry_core::posting::{DocKind, PostingDoc};
 use serde::Serialize;
@@ -52,7 +53,7 @@ impl RecordingErp {
 }
 
 #[async_trait]
-impl ErpConnector for RecordingErp {
+impl ErpWriter for RecordingErp {
     fn system(&self) -> SystemId {
         self.inner.system()
     }
@@ -66,12 +67,8 @@ impl ErpConnector for RecordingErp {
             concurrent: u32::MAX,
         }
     }
-    fn max_batch(&self) -> usize {
-        self.inner.max_batch()
-    }
-
-    fn unit_price_decimals(&self) -> u32 {
-        self.inner.unit_price_decimals()
+    fn capabilities(&self) -> ErpCapabilities {
+        self.inner.capabilities()
     }
     fn render(&self, item: &OutboundItem) -> Result<serde_json::Value, ConnectorError> {
         self.inner.render(item)
@@ -104,6 +101,10 @@ impl ErpConnector for RecordingErp {
     async fn find_by_reference(&self, _doc: &PostingDoc) -> Result<Option<ErpRef>, ConnectorError> {
         Ok(None)
     }
+}
+
+#[async_trait]
+impl ErpReader for RecordingErp {
     async fn list_documents(
         &self,
         _k: DocKind,
@@ -128,7 +129,7 @@ impl ErpConnector for RecordingErp {
     async fn list_payments(
         &self,
         _f: NaiveDate,
-        _t: NaiveDate,
+        _t: Option<NaiveDate>,
     ) -> Result<Vec<ErpPayment>, ConnectorError> {
         Ok(Vec::new())
     }

@@ -200,7 +200,7 @@ pub fn reconciliation(out: &mut String, r: &Report) {
             (rust_decimal::Decimal, rust_decimal::Decimal),
         > = Default::default();
         for d in &docs {
-            *by_status.entry(d.status.as_str()).or_default() += 1;
+            *by_status.entry(d.state.as_str()).or_default() += 1;
             let m = money.entry(d.currency.as_str()).or_default();
             m.0 += d.sign() * d.amount_paid;
             m.1 += d.sign() * d.amount_due;
@@ -227,7 +227,7 @@ pub fn reconciliation(out: &mut String, r: &Report) {
                     d.doc_key,
                     d.kind,
                     d.number.as_deref().unwrap_or("(no number)"),
-                    d.status,
+                    d.state,
                     d.currency,
                     d.total.round_dp(2),
                     d.amount_paid.round_dp(2),

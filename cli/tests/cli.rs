@@ -146,6 +146,48 @@ fn sim_preview_sync_exceptions_and_reconcile_work_together() {
     }
     assert_eq!(unmapped.len(), 3, "and nothing else: {unmapped:?}");
 
+    // The same tenant wired to a template written for other connectors is
+    // refused when it is loaded, with every reason, before anything is read.
+    let text = std::fs::read_to_string(&tenant).expect("tenant file");
+    let misfit = simdir.join("misfit.toml");
+    let rewired = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("base =") {
+                format!(
+                    "base = {:?}",
+                    repo()
+                        .join("templates/redmine-tryton.toml")
+                        .display()
+                        .to_string()
+                )
+            } else if l.trim_start().starts_with("override =") {
+                String::new()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&misfit, rewired).expect("write");
+    let out = ferry()
+        .args(["template", "validate", "-t"])
+        .arg(&misfit)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a misfit template is refused: {err}");
+    for reason in [
+        "template.psa is \"redmine\", but this tenant's psa is \"connectwise\"",
+        "template.erp is \"tryton\", but this tenant's erp is \"xero\"",
+        "domains.projects: this ERP connector does not write project documents",
+        "timesheet",
+    ] {
+        assert!(err.contains(reason), "{reason:?} in {err}");
+    }
+
     let preview = run_json(
         ferry()
             .args(["preview", "--json", "-t"])

@@ -115,14 +115,16 @@ impl Harness {
         .expect("store opens");
         let tenant = TenantId::parse("test-firm").expect("valid");
         let mut cfg = sims.tenant_config(&tenant, &repo_dir().join("templates"));
-        let ferry_connectors::tenant::ErpConfig::Xero(x) = &mut cfg.erp else {
-            unreachable!("the simulators' tenant posts to Xero")
-        };
-        x.batch_size = o.xero_batch;
-        x.minute_headroom = o.xero_headroom;
-        if let Some(t) = o.xero_timeout_seconds {
-            x.timeout_seconds = t;
-        }
+        let xero = cfg
+            .erp
+            .update(|x: &mut ferry_connectors::xero::XeroConfig| {
+                x.batch_size = o.xero_batch;
+                x.minute_headroom = o.xero_headroom;
+                if let Some(t) = o.xero_timeout_seconds {
+                    x.timeout_seconds = t;
+                }
+            });
+        assert!(xero, "the simulators' tenant posts to Xero");
         local
             .add_tenant(&cfg, o.template, &sims.secrets())
             .await

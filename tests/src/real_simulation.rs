@@ -25,10 +25,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use ferry_core::deps::TenantContext;
 use ferry_core::error::ConnectorError;
 use ferry_core::ports::{
-    ErpChange, ErpConnector, ErpDocument, ErpPayment, ErpRef, ItemResult, OutboundItem, RateLimits,
+    ErpCapabilities, ErpChange, ErpConnector, ErpDocument, ErpPayment, ErpReader, ErpRef,
+    ErpWriter, ItemResult, OutboundItem, RateLimits,
 };
 use ferry_core::posting::{DocKind, PostingDoc};
 use ferry_core::usecases::reconcile;
@@ -58,7 +58,7 @@ fn take(n: &AtomicU32) -> bool {
 }
 
 #[async_trait]
-impl ErpConnector for LossyErp {
+impl ErpWriter for LossyErp {
     fn system(&self) -> ferry_canon::SystemId {
         self.inner.system()
     }
@@ -68,12 +68,8 @@ impl ErpConnector for LossyErp {
     fn limits(&self) -> RateLimits {
         self.inner.limits()
     }
-    fn max_batch(&self) -> usize {
-        self.inner.max_batch()
-    }
-
-    fn unit_price_decimals(&self) -> u32 {
-        self.inner.unit_price_decimals()
+    fn capabilities(&self) -> ErpCapabilities {
+        self.inner.capabilities()
     }
     fn render(&self, item: &OutboundItem) -> Result<serde_json::Value, ConnectorError> {
         self.inner.render(item)
@@ -101,6 +97,10 @@ impl ErpConnector for LossyErp {
     async fn find_by_reference(&self, doc: &PostingDoc) -> Result<Option<ErpRef>, ConnectorError> {
         self.inner.find_by_reference(doc).await
     }
+}
+
+#[async_trait]
+impl ErpReader for LossyErp {
     async fn list_documents(
         &self,
         kind: DocKind,
@@ -125,7 +125,7 @@ impl ErpConnector for LossyErp {
     async fn list_payments(
         &self,
         from: NaiveDate,
-        to: NaiveDate,
+        to: Option<NaiveDate>,
     ) -> Result<Vec<ErpPayment>, ConnectorError> {
         self.inner.list_payments(from, to).await
     }
@@ -212,13 +212,9 @@ pub async fn run(seed: u64, steps: usize) -> RealReport {
         lose_next: AtomicU32::new(0),
         late_next: AtomicU32::new(0),
     });
-    r.local.tenants.insert(TenantContext {
-        tenant: ctx.tenant.clone(),
-        template: ctx.template.clone(),
-        psa: ctx.psa.clone(),
-        erp: lossy.clone(),
-        webhooks: ctx.webhooks.clone(),
-    });
+    r.local
+        .tenants
+        .insert(ctx.with_erp(lossy.clone()).expect("fits"));
     let mut entries: BTreeMap<i64, Entry> = BTreeMap::new();
     for (id, e) in r.firm.entries.iter().zip(crate::real::ENTRIES) {
         entries.insert(

@@ -26,7 +26,8 @@ use std::time::Duration;
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use ferry_canon::{Domain, TenantId};
 use ferry_cli::local::{Local, LocalOptions, Simulators, repo_dir};
-use ferry_connectors::tenant::{ErpConfig, TenantConfig};
+use ferry_connectors::tenant::TenantConfig;
+use ferry_connectors::xero::XeroConfig;
 use ferry_core::Deps;
 use ferry_core::Settings;
 use ferry_core::ports::Clock;
@@ -257,9 +258,8 @@ impl World {
             + sims.firm.projects.len()) as u64;
         let tenant = TenantId::parse("sim-firm").expect("valid");
         let mut cfg = sims.tenant_config(&tenant, &repo_dir().join("templates"));
-        if let ErpConfig::Xero(x) = &mut cfg.erp {
-            x.timeout_seconds = XERO_TIMEOUT_SECONDS;
-        }
+        cfg.erp
+            .update(|x: &mut XeroConfig| x.timeout_seconds = XERO_TIMEOUT_SECONDS);
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("ferry.db");
         let mut w = World {
@@ -1173,9 +1173,7 @@ impl World {
         )
         .await;
         let mut cfg = sims.tenant_config(&self.tenant, &repo_dir().join("templates"));
-        if let ErpConfig::Xero(x) = &mut cfg.erp {
-            x.timeout_seconds = 30;
-        }
+        cfg.erp.update(|x: &mut XeroConfig| x.timeout_seconds = 30);
         let local = open_local(None, &self.settings, &clock, &cfg, &self.template, &sims).await;
         let deps = local.deps.clone();
         let ctx = local.tenants.get(&self.tenant).expect("tenant");

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use ferry_canon::Domain;
-use ferry_core::ports::{Disposition, Owner};
+use ferry_core::ports::{Disposition, ErpState, Owner};
 use ferry_core::usecases::{reconcile, retry};
 use ferry_tests::LostCommits;
 use ferry_tests::real::{Real, SERIAL, dec, line_ids, lines, october, template, timesheets};
@@ -344,7 +344,7 @@ async fn an_invoice_posted_and_paid_in_tryton_reconciles_clean_and_shows_paid() 
         .iter()
         .find(|doc| doc.erp_id == format!("account.invoice,{}", web["id"]))
         .expect("the web invoice is reconciled");
-    assert_eq!(web_doc.status, "PAID");
+    assert_eq!(web_doc.state, ErpState::Paid);
     assert_eq!(
         (web_doc.amount_paid, web_doc.amount_due),
         (d("1087.50"), d("0"))
@@ -352,7 +352,7 @@ async fn an_invoice_posted_and_paid_in_tryton_reconciles_clean_and_shows_paid() 
     assert!(
         docs.iter()
             .filter(|doc| doc.erp_id != web_doc.erp_id)
-            .all(|doc| doc.status == "AUTHORISED"),
+            .all(|doc| doc.state == ErpState::Posted),
         "{docs:#?}"
     );
     // Timesheet lines are reconciled too: every approved billable hour is on one.
@@ -447,7 +447,12 @@ async fn a_tryton_validation_error_is_an_exception_in_trytons_words_and_replays_
         "nothing half-written in Tryton"
     );
 
-    assert!(r.local.tenants.set_template(&r.tenant, template(None)));
+    assert!(
+        r.local
+            .tenants
+            .set_template(&r.tenant, template(None))
+            .expect("fits")
+    );
     let n = retry::replay_all(&r.deps, &r.tenant, Some(Owner::Finance), None)
         .await
         .expect("replay");
@@ -572,9 +577,10 @@ async fn a_tryton_search_reads_every_record_whatever_the_count_against_the_page_
         &tenant,
         &ferry_cli::local::repo_dir().join("templates/redmine-tryton.toml"),
     );
-    let ferry_connectors::tenant::ErpConfig::Tryton(mut cfg) = cfg.erp else {
-        panic!("the real systems' tenant posts to Tryton")
-    };
+    let mut cfg: ferry_connectors::tryton::TrytonConfig = cfg
+        .erp
+        .typed()
+        .expect("the real systems' tenant posts to Tryton");
     const PAGE: usize = 4;
     cfg.page_size = PAGE;
     let client = ferry_connectors::tryton::Client::new(

@@ -792,7 +792,7 @@ async fn a_mapping_gap_fixed_in_the_template_replays_to_posted() {
         "[template]\nversion = \"2\"\ncustomer = \"test\"\n[value_maps.expense_type_account]\n\"Ground Transport\" = \"260\"\n[value_maps.work_role_item]\n\"Quantum Architect\" = \"CONS-PRN\"\n",
     );
     let t = Template::load(&base, Some(&fixed)).expect("fixed template");
-    assert!(h.local.tenants.set_template(&h.tenant, t));
+    assert!(h.local.tenants.set_template(&h.tenant, t).expect("fits"));
     let n = retry::replay_all(
         &h.deps,
         &h.tenant,

@@ -4,12 +4,14 @@
 //! (pure, fallible conversions to and from the canonical model), `webhook`
 //! (signature verification over the raw body), and retry rules in `client`.
 
+pub mod api;
 pub mod connectwise;
 pub mod credential;
 pub mod http;
 #[cfg(test)]
 mod properties;
 pub mod redmine;
+pub mod registry;
 pub mod tenant;
 pub mod tombstone;
 pub mod tryton;

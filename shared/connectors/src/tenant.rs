@@ -8,30 +8,61 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ferry_canon::{Currency, TenantId};
+use ferry_canon::TenantId;
 use ferry_core::PortError;
-use ferry_core::deps::{TenantContext, Tenants};
-use ferry_core::gate::BudgetGate;
-use ferry_core::ports::{
-    Clock, ErpConnector, LockStore, PsaConnector, RateBudget, Secrets, WebhookVerifier,
-};
+use ferry_core::deps::{MisfitError, TenantContext, Tenants};
+use ferry_core::ports::{Clock, LockStore, RateBudget, Secrets, WebhookVerifier};
 use ferry_core::template::{Template, TemplateSource};
 use serde::Deserialize;
 
-use crate::connectwise::{ConnectWise, ConnectWiseConfig, ConnectWiseCredentials};
-use crate::credential::Credential;
-use crate::redmine::{Redmine, RedmineConfig};
-use crate::tryton::{Tryton, TrytonConfig};
-use crate::xero::{OAuthTokens, Xero, XeroAuth, XeroConfig, XeroWebhooks};
+use crate::registry::{self, Connection, Side, Site};
 
-/// A tenant file (`tenant.toml`).
+/// A tenant file (`tenant.toml`). The `[psa.<connector>]` and
+/// `[erp.<connector>]` tables are checked against the connector registry.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawTenantConfig", into = "RawTenantConfig")]
 pub struct TenantConfig {
     pub tenant: TenantSection,
-    pub psa: PsaConfig,
-    pub erp: ErpConfig,
+    pub psa: Connection,
+    pub erp: Connection,
     pub template: TemplatePaths,
+}
+
+/// A tenant file as TOML holds it.
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenantConfig {
+    tenant: TenantSection,
+    psa: toml::Table,
+    erp: toml::Table,
+    template: TemplatePaths,
+}
+
+impl TryFrom<RawTenantConfig> for TenantConfig {
+    type Error = String;
+
+    fn try_from(raw: RawTenantConfig) -> Result<Self, String> {
+        let read = |side, table: &toml::Table| {
+            Connection::read(side, table).map_err(|(path, message)| format!("{path}: {message}"))
+        };
+        Ok(TenantConfig {
+            psa: read(Side::Psa, &raw.psa)?,
+            erp: read(Side::Erp, &raw.erp)?,
+            tenant: raw.tenant,
+            template: raw.template,
+        })
+    }
+}
+
+impl From<TenantConfig> for RawTenantConfig {
+    fn from(c: TenantConfig) -> Self {
+        RawTenantConfig {
+            tenant: c.tenant,
+            psa: c.psa.to_table(),
+            erp: c.erp.to_table(),
+            template: c.template,
+        }
+    }
 }
 
 /// Identity.
@@ -41,22 +72,6 @@ pub struct TenantSection {
     pub id: TenantId,
     #[serde(default)]
     pub name: Option<String>,
-}
-
-/// The PSA connection: one table named after the connector (`[psa.connectwise]`).
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum PsaConfig {
-    Connectwise(ConnectWiseConfig),
-    Redmine(RedmineConfig),
-}
-
-/// The ERP connection: one table named after the connector (`[erp.xero]`).
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum ErpConfig {
-    Xero(XeroConfig),
-    Tryton(TrytonConfig),
 }
 
 /// Template files, relative to the tenant file.
@@ -77,6 +92,8 @@ pub enum WiringError {
     Template(#[from] ferry_core::template::TemplateErrors),
     #[error("tenant {tenant}: {source}")]
     Secret { tenant: TenantId, source: PortError },
+    #[error("{0}")]
+    Misfit(#[from] MisfitError),
 }
 
 impl TenantConfig {
@@ -106,23 +123,11 @@ impl TenantConfig {
 
     /// The secret names this tenant needs, for documentation and setup.
     pub fn secret_names(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        match self.psa {
-            PsaConfig::Connectwise(_) => v.extend([
-                "connectwise.public_key",
-                "connectwise.private_key",
-                "connectwise.client_id",
-            ]),
-            PsaConfig::Redmine(_) => v.push("redmine.api_key"),
-        }
-        match self.erp {
-            // xero.access_token for a fixed token, or xero.client_id, xero.client_secret
-            // and xero.refresh_token for an OAuth connection (then Ferry keeps
-            // xero.access_token and xero.access_token_expires_at up to date itself).
-            ErpConfig::Xero(_) => v.extend(["xero.access_token", "xero.webhook_key"]),
-            ErpConfig::Tryton(_) => v.push("tryton.rest_key"),
-        }
-        v
+        [&self.psa, &self.erp]
+            .into_iter()
+            .filter_map(|c| registry::find(c.name()))
+            .flat_map(|e| e.about().secrets.iter().copied())
+            .collect()
     }
 }
 
@@ -138,118 +143,42 @@ pub struct Wiring {
     pub budget_max_wait: Duration,
 }
 
-/// Builds one tenant's context.
+/// Builds one tenant's context from the registry: its PSA, its ERP, their
+/// webhook verifiers (by connector name), and its template, which must fit them.
 pub async fn build(
     cfg: &TenantConfig,
     template: Template,
     w: &Wiring,
 ) -> Result<TenantContext, WiringError> {
-    let tenant = cfg.tenant.id.clone();
-    let secret = |name: &'static str| {
-        let tenant = tenant.clone();
-        let secrets = w.secrets.clone();
-        async move {
-            secrets
-                .get(&tenant, name)
-                .await
-                .map_err(|source| WiringError::Secret { tenant, source })
-        }
+    let site = Site {
+        tenant: &cfg.tenant.id,
+        wiring: w,
     };
+    let unknown = |c: &Connection| WiringError::Config {
+        file: format!("tenant {}", cfg.tenant.id),
+        message: format!("{} is not a connector Ferry has", c.name()),
+    };
+    let psa = registry::psa(cfg.psa.name())
+        .ok_or_else(|| unknown(&cfg.psa))?
+        .build(cfg.psa.settings(), &site)
+        .await?;
+    let erp = registry::erp(cfg.erp.name())
+        .ok_or_else(|| unknown(&cfg.erp))?
+        .build(cfg.erp.settings(), &site)
+        .await?;
     let mut webhooks: BTreeMap<String, Arc<dyn WebhookVerifier>> = BTreeMap::new();
-    let psa: Arc<dyn PsaConnector> = match &cfg.psa {
-        PsaConfig::Connectwise(settings) => {
-            let home =
-                Currency::parse(&settings.home_currency).map_err(|e| WiringError::Config {
-                    file: format!("tenant {tenant}"),
-                    message: format!("psa.home_currency: {e}"),
-                })?;
-            // Checked now, so a tenant without credentials fails at cold start;
-            // read on use afterwards, so rotation needs no restart.
-            for name in [
-                "connectwise.public_key",
-                "connectwise.private_key",
-                "connectwise.client_id",
-            ] {
-                secret(name).await?;
-            }
-            let creds = ConnectWiseCredentials {
-                public_key: Credential::stored(&w.secrets, &tenant, "connectwise.public_key"),
-                private_key: Credential::stored(&w.secrets, &tenant, "connectwise.private_key"),
-                client_id: Credential::stored(&w.secrets, &tenant, "connectwise.client_id"),
-            };
-            let cw = ConnectWise::new(settings.clone(), creds, home);
-            webhooks.insert("connectwise".into(), cw.verifier());
-            Arc::new(cw)
+    for (name, verifier) in [(cfg.psa.name(), psa.webhook), (cfg.erp.name(), erp.webhook)] {
+        if let Some(v) = verifier {
+            webhooks.insert(name.to_string(), v);
         }
-        // Redmine sends no webhooks: it is polled, and swept for deletions.
-        PsaConfig::Redmine(settings) => {
-            let home =
-                Currency::parse(&settings.home_currency).map_err(|e| WiringError::Config {
-                    file: format!("tenant {tenant}"),
-                    message: format!("psa.home_currency: {e}"),
-                })?;
-            secret("redmine.api_key").await?;
-            Arc::new(Redmine::new(
-                settings.clone(),
-                Credential::stored(&w.secrets, &tenant, "redmine.api_key"),
-                home,
-            ))
-        }
-    };
-    let erp: Arc<dyn ErpConnector> = match &cfg.erp {
-        ErpConfig::Xero(settings) => {
-            let gate = Arc::new(BudgetGate {
-                budget: w.budget.clone(),
-                clock: w.clock.clone(),
-                account: Xero::account_key_for(settings),
-                limits: Xero::limits_for(settings),
-                max_wait: w.budget_max_wait,
-            });
-            webhooks.insert(
-                "xero".into(),
-                Arc::new(XeroWebhooks::new({
-                    secret("xero.webhook_key").await?;
-                    Credential::stored(&w.secrets, &tenant, "xero.webhook_key")
-                })),
-            );
-            // An OAuth connection when the secret holds a refresh token; a fixed token otherwise.
-            let auth = match w.secrets.get(&tenant, "xero.refresh_token").await {
-                Ok(_) => XeroAuth::OAuth(Arc::new(OAuthTokens::new(
-                    tenant.clone(),
-                    w.secrets.clone(),
-                    w.locks.clone(),
-                    w.clock.clone(),
-                    settings.token_url.clone(),
-                    Duration::from_secs(settings.timeout_seconds),
-                ))),
-                Err(_) => XeroAuth::Fixed(secret("xero.access_token").await?),
-            };
-            Arc::new(Xero::new(settings.clone(), auth, gate))
-        }
-        // Tryton sends no webhooks: payments are read back by the sweep and reconciliation.
-        ErpConfig::Tryton(settings) => {
-            let gate = Arc::new(BudgetGate {
-                budget: w.budget.clone(),
-                clock: w.clock.clone(),
-                account: Tryton::account_key_for(settings),
-                limits: Tryton::limits_for(settings),
-                max_wait: w.budget_max_wait,
-            });
-            secret("tryton.rest_key").await?;
-            Arc::new(Tryton::new(
-                settings.clone(),
-                Credential::stored(&w.secrets, &tenant, "tryton.rest_key"),
-                gate,
-            ))
-        }
-    };
-    Ok(TenantContext {
-        tenant,
-        template: Arc::new(template),
-        psa,
-        erp,
+    }
+    Ok(TenantContext::new(
+        cfg.tenant.id.clone(),
+        Arc::new(template),
+        psa.connector,
+        erp.connector,
         webhooks,
-    })
+    )?)
 }
 
 /// Tenants held in memory, built at start-up. Templates can be swapped (a fixed
@@ -271,21 +200,16 @@ impl ConfiguredTenants {
             .insert(ctx.tenant.clone(), Arc::new(ctx));
     }
 
-    /// Replaces a tenant's template, keeping its connectors.
-    pub fn set_template(&self, tenant: &TenantId, template: Template) -> bool {
+    /// Replaces a tenant's template, keeping its connectors; `false` when
+    /// there is no such tenant, an error when the template does not fit them.
+    pub fn set_template(&self, tenant: &TenantId, template: Template) -> Result<bool, MisfitError> {
         let mut map = self.inner.write().expect("not poisoned");
         let Some(old) = map.get(tenant).cloned() else {
-            return false;
+            return Ok(false);
         };
-        let ctx = TenantContext {
-            tenant: old.tenant.clone(),
-            template: Arc::new(template),
-            psa: old.psa.clone(),
-            erp: old.erp.clone(),
-            webhooks: old.webhooks.clone(),
-        };
+        let ctx = old.with_template(Arc::new(template))?;
         map.insert(tenant.clone(), Arc::new(ctx));
-        true
+        Ok(true)
     }
 
     pub fn get(&self, tenant: &TenantId) -> Option<Arc<TenantContext>> {

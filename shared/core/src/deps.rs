@@ -12,17 +12,98 @@ use crate::error::PortError;
 use crate::ports::*;
 use crate::template::Template;
 
-/// A tenant's connections and mapping, ready to use.
+/// A tenant's connections and mapping, ready to use. Built only through
+/// [`TenantContext::new`], which refuses a template that does not fit the ERP.
 pub struct TenantContext {
     pub tenant: TenantId,
     pub template: Arc<Template>,
+    /// Ferry's reference rule in this tenant's ERP.
+    pub references: crate::mapping::References,
     pub psa: Arc<dyn PsaConnector>,
     pub erp: Arc<dyn ErpConnector>,
     /// Webhook verifiers by route name (`connectwise`, `xero`).
     pub webhooks: BTreeMap<String, Arc<dyn WebhookVerifier>>,
 }
 
+/// Why a template cannot serve a tenant's connectors: every reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the template does not fit {erp}:\n  {}", .reasons.join("\n  "))]
+pub struct MisfitError {
+    pub erp: String,
+    pub reasons: Vec<String>,
+}
+
+impl MisfitError {
+    fn new(erp: &dyn ErpConnector, reasons: Vec<String>) -> Self {
+        Self {
+            erp: erp.system().to_string(),
+            reasons,
+        }
+    }
+}
+
 impl TenantContext {
+    pub fn new(
+        tenant: TenantId,
+        template: Arc<Template>,
+        psa: Arc<dyn PsaConnector>,
+        erp: Arc<dyn ErpConnector>,
+        webhooks: BTreeMap<String, Arc<dyn WebhookVerifier>>,
+    ) -> Result<Self, MisfitError> {
+        let mut reasons = Vec::new();
+        let header = &template.spec.template;
+        for (key, named, actual) in [
+            ("psa", &header.psa, psa.system()),
+            ("erp", &header.erp, erp.system()),
+        ] {
+            if named.as_str() != actual.as_str() {
+                reasons.push(format!(
+                    "template.{key} is {named:?}, but this tenant's {key} is {actual:?}"
+                ));
+            }
+        }
+        let references = match template.fit(&erp.capabilities()) {
+            Ok(r) if reasons.is_empty() => r,
+            Ok(_) => return Err(MisfitError::new(&*erp, reasons)),
+            Err(more) => {
+                reasons.extend(more);
+                return Err(MisfitError::new(&*erp, reasons));
+            }
+        };
+        Ok(Self {
+            tenant,
+            template,
+            references,
+            psa,
+            erp,
+            webhooks,
+        })
+    }
+
+    /// The same tenant with its ERP seen through `erp` (a wrapper that records
+    /// or injects faults), if the template fits it.
+    pub fn with_erp(&self, erp: Arc<dyn ErpConnector>) -> Result<Self, MisfitError> {
+        Self::new(
+            self.tenant.clone(),
+            self.template.clone(),
+            self.psa.clone(),
+            erp,
+            self.webhooks.clone(),
+        )
+    }
+
+    /// The same connectors under another template (a fixed template takes
+    /// effect for the next message), if it fits.
+    pub fn with_template(&self, template: Arc<Template>) -> Result<Self, MisfitError> {
+        Self::new(
+            self.tenant.clone(),
+            template,
+            self.psa.clone(),
+            self.erp.clone(),
+            self.webhooks.clone(),
+        )
+    }
+
     /// A PSA record as Ferry reads it: the connector's mapping, then the
     /// tenant's rules that apply to every record (the firm's local dates). Every
     /// use case reads PSA records through here, never the connector directly.

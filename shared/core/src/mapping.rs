@@ -222,17 +222,49 @@ pub fn tax_type(template: &Template, scope: &Scope) -> Result<Option<String>, Vi
     Ok(t)
 }
 
-/// Ferry's reference for a document: `PREFIX-<key hash>` within the ERP's 50 characters.
-fn reference(template: &Template, kind: &str, id: &str) -> String {
-    let r = format!(
-        "{}-{}-{}",
-        template.spec.defaults.reference_prefix, kind, id
-    );
-    if r.len() <= 50 {
-        r
-    } else {
-        let h = crate::hash::sha256_hex(r.as_bytes());
-        format!("{}-{}", template.spec.defaults.reference_prefix, &h[..24])
+/// How Ferry names its documents in one ERP: `PREFIX-<kind>-<id>`, or
+/// `PREFIX-<hash of that>` when it would not fit the ERP's reference length
+/// (the ERP connector declares it). The rule never changes for a deployed
+/// tenant: the reference is how a document is found again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct References {
+    prefix: String,
+    max_len: usize,
+}
+
+/// Hex characters of the hash in a shortened reference.
+const REFERENCE_HASH_LEN: usize = 24;
+
+impl References {
+    /// Fails when even the shortened form would not fit.
+    pub fn new(prefix: &str, max_len: usize) -> Result<Self, String> {
+        let shortest = prefix.len() + 1 + REFERENCE_HASH_LEN;
+        if shortest > max_len {
+            return Err(format!(
+                "defaults.reference_prefix {prefix:?} is too long for this ERP: its references \
+                 hold {max_len} characters, and Ferry needs the prefix plus {} more",
+                1 + REFERENCE_HASH_LEN
+            ));
+        }
+        Ok(Self {
+            prefix: prefix.to_string(),
+            max_len,
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The reference of document `id` of kind `kind` (a one-letter tag).
+    pub fn make(&self, kind: &str, id: &str) -> String {
+        let r = format!("{}-{}-{}", self.prefix, kind, id);
+        if r.len() <= self.max_len {
+            r
+        } else {
+            let h = crate::hash::sha256_hex(r.as_bytes());
+            format!("{}-{}", self.prefix, &h[..REFERENCE_HASH_LEN])
+        }
     }
 }
 
@@ -244,6 +276,7 @@ pub fn customer_key(account: &SourceRef) -> String {
 /// A customer → an ERP contact.
 pub fn contact_doc(
     template: &Template,
+    refs: &References,
     account: &Account,
     scope: &Scope,
 ) -> Result<PostingDoc, Violation> {
@@ -259,7 +292,7 @@ pub fn contact_doc(
     Ok(PostingDoc {
         kind: DocKind::Contact,
         key: customer_key(&account.meta.source),
-        reference: reference(template, "C", &account.meta.source.id),
+        reference: refs.make("C", &account.meta.source.id),
         body: DocBody::Contact(ContactDoc {
             name: account.name.trim().to_string(),
             email: account.email.clone(),
@@ -278,7 +311,7 @@ pub fn contact_doc(
 
 /// A project → the ERP project under its customer. Its document key is its record key.
 pub fn project_doc(
-    template: &Template,
+    refs: &References,
     project: &Project,
     contact: &ContactRef,
 ) -> Result<PostingDoc, Violation> {
@@ -293,7 +326,7 @@ pub fn project_doc(
     Ok(PostingDoc {
         kind: DocKind::Project,
         key: crate::messages::record_key(Domain::Projects, &project.meta.source),
-        reference: reference(template, "P", &project.meta.source.id),
+        reference: refs.make("P", &project.meta.source.id),
         body: DocBody::Project(ProjectDoc {
             name: project.name.trim().to_string(),
             code: project.code.clone(),
@@ -305,7 +338,7 @@ pub fn project_doc(
                 .iter()
                 .flat_map(|ph| &ph.tasks)
                 .map(|t| TaskDoc {
-                    reference: reference(template, "K", &t.id),
+                    reference: refs.make("K", &t.id),
                     name: t.name.clone(),
                 })
                 .collect(),
@@ -320,7 +353,7 @@ pub fn timesheet_key(entry_key: &str) -> String {
 
 /// A time entry → a timesheet line on its ERP project.
 pub fn timesheet_doc(
-    template: &Template,
+    refs: &References,
     t: &ferry_canon::TimeEntry,
     project: &ContactRef,
     removed: bool,
@@ -335,13 +368,13 @@ pub fn timesheet_doc(
     PostingDoc {
         kind: DocKind::Timesheet,
         key: timesheet_key(&entry_key),
-        reference: reference(template, "T", &t.meta.source.id),
+        reference: refs.make("T", &t.meta.source.id),
         body: DocBody::Timesheet(TimesheetDoc {
             project_erp_id: project.erp_id.clone(),
             project_key: project.key.clone(),
             date: t.date,
             hours: t.hours,
-            task_reference: t.task.as_ref().map(|k| reference(template, "K", &k.id)),
+            task_reference: t.task.as_ref().map(|k| refs.make("K", &k.id)),
             description: match &person {
                 Some(p) => format!("{p}: {what}"),
                 None => what,
@@ -747,7 +780,7 @@ fn month_end(d: NaiveDate) -> NaiveDate {
 
 /// The summary group a line belongs to.
 pub fn summary_group(
-    template: &Template,
+    refs: &References,
     rule: &CompiledRule,
     line: &StagedLine,
     project: Option<&SourceRef>,
@@ -784,11 +817,7 @@ pub fn summary_group(
     let group = parts.join("/");
     Ok(SummaryGroup {
         doc_key: format!("summary/{group}"),
-        reference: reference(
-            template,
-            &format!("S-{}", summary.document),
-            &ref_parts.join("-"),
-        ),
+        reference: refs.make(&format!("S-{}", summary.document), &ref_parts.join("-")),
         group,
         project: project.cloned(),
         account: account.clone(),
@@ -952,6 +981,7 @@ pub fn render_summary(
 /// A single record as its own invoice (per-record granularity for time, expenses, billing events).
 pub fn single_line_invoice(
     template: &Template,
+    refs: &References,
     rule: &CompiledRule,
     line: &StagedLine,
     contact: &ContactRef,
@@ -966,7 +996,7 @@ pub fn single_line_invoice(
     let key = format!("{}/{}", rule.domain, line.source_key);
     PostingDoc {
         kind: DocKind::Invoice,
-        reference: reference(template, "R", &line.source_key.replace(':', "-")),
+        reference: refs.make("R", &line.source_key.replace(':', "-")),
         key,
         body: DocBody::Invoice(InvoiceDoc {
             contact_erp_id: contact.erp_id.clone(),
@@ -1001,6 +1031,7 @@ pub fn single_line_invoice(
 /// A PSA invoice or credit memo → an ERP invoice or credit note.
 pub fn invoice_doc(
     template: &Template,
+    refs: &References,
     rule: &CompiledRule,
     invoice: &Invoice,
     contact: &ContactRef,
@@ -1102,7 +1133,7 @@ pub fn invoice_doc(
     Ok(PostingDoc {
         kind,
         key: format!("{}/{}", rule.domain, invoice.meta.source.key()),
-        reference: reference(template, tag, &invoice.meta.source.id),
+        reference: refs.make(tag, &invoice.meta.source.id),
         body: DocBody::Invoice(InvoiceDoc {
             contact_erp_id: contact.erp_id.clone(),
             contact_key: contact.key.clone(),

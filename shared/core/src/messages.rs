@@ -6,7 +6,7 @@ use ferry_canon::{Domain, SourceVersion, SystemId, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::hash::hash_parts;
-use crate::ports::connectors::ChangeAction;
+use crate::ports::webhook::ChangeAction;
 use crate::posting::PostingDoc;
 
 /// A source record's key in the ledger and exception store:

@@ -4,16 +4,17 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use ferry_canon::Domain;
 use ferry_core::ConnectorError;
-use ferry_core::ports::Cursor;
-use reqwest::StatusCode;
+use ferry_core::ports::{Cursor, Secret};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 
 use super::config::{ConnectWiseConfig, ConnectWiseCredentials};
 use super::raw;
-use crate::http;
+use crate::api::{Api, Vendor};
 
 /// The API version this client speaks (sent in `Accept`).
 pub const API_VERSION: &str = "2025.1";
@@ -24,8 +25,65 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 /// Thin HTTP client; one per tenant connection.
 pub struct Client {
     pub(crate) cfg: ConnectWiseConfig,
+    api: Api<ConnectWiseApi>,
+}
+
+/// What ConnectWise adds to the shared client: Basic auth of the company and
+/// API member keys, the integration's `clientId`, the API version, and its
+/// error shape. ConnectWise's limits are not published; Ferry reads it at its
+/// own pace, without a shared budget.
+struct ConnectWiseApi {
+    company_id: String,
     creds: ConnectWiseCredentials,
-    pub(crate) http: reqwest::Client,
+}
+
+/// The three keys a request is signed with.
+struct Keys {
+    public: Secret,
+    private: Secret,
+    client_id: Secret,
+}
+
+#[async_trait]
+impl Vendor for ConnectWiseApi {
+    type Credential = Keys;
+
+    fn name(&self) -> &'static str {
+        "connectwise"
+    }
+
+    async fn credential(&self) -> Result<Keys, ConnectorError> {
+        Ok(Keys {
+            public: self.creds.public_key.get().await?,
+            private: self.creds.private_key.get().await?,
+            client_id: self.creds.client_id.get().await?,
+        })
+    }
+
+    fn authorize(&self, req: RequestBuilder, keys: &Keys) -> RequestBuilder {
+        req.basic_auth(
+            format!("{}+{}", self.company_id, keys.public.expose()),
+            Some(keys.private.expose()),
+        )
+        .header("clientId", keys.client_id.expose())
+        .header(
+            reqwest::header::ACCEPT,
+            format!("application/vnd.connectwise.com+json; version={API_VERSION}"),
+        )
+    }
+
+    fn error_text(&self, body: &Value) -> Option<String> {
+        let e: raw::ErrorBody = serde_json::from_value(body.clone()).ok()?;
+        let mut m = e.message?;
+        for d in e.errors.unwrap_or_default() {
+            m.push_str(&format!(
+                "; {}: {}",
+                d.field.unwrap_or_default(),
+                d.message.unwrap_or_default()
+            ));
+        }
+        Some(m)
+    }
 }
 
 /// The collection path of a domain.
@@ -78,71 +136,27 @@ fn date_field(domain: Domain) -> &'static str {
 
 impl Client {
     pub fn new(cfg: ConnectWiseConfig, creds: ConnectWiseCredentials) -> Self {
-        let http = http::client(Duration::from_secs(cfg.timeout_seconds));
-        Client { cfg, creds, http }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.cfg.base_url.trim_end_matches('/'), path)
-    }
-
-    async fn authed(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, ConnectorError> {
-        let (public, private, client_id) = (
-            self.creds.public_key.get().await?,
-            self.creds.private_key.get().await?,
-            self.creds.client_id.get().await?,
+        let api = Api::new(
+            ConnectWiseApi {
+                company_id: cfg.company_id.clone(),
+                creds,
+            },
+            Duration::from_secs(cfg.timeout_seconds),
+            None,
+            None,
         );
-        Ok(req
-            .basic_auth(
-                format!("{}+{}", self.cfg.company_id, public.expose()),
-                Some(private.expose()),
-            )
-            .header("clientId", client_id.expose())
-            .header(
-                reqwest::header::ACCEPT,
-                format!("application/vnd.connectwise.com+json; version={API_VERSION}"),
-            ))
+        Client { cfg, api }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Value>, ConnectorError> {
-        let resp = self
-            .authed(req)
-            .await?
-            .send()
-            .await
-            .map_err(http::transport)?;
-        let status = resp.status();
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let retry = http::retry_after(&resp);
-        let text = resp.text().await.map_err(http::transport)?;
-        if !status.is_success() {
-            let message = serde_json::from_str::<raw::ErrorBody>(&text)
-                .ok()
-                .and_then(|e| {
-                    let mut m = e.message?;
-                    for d in e.errors.unwrap_or_default() {
-                        m.push_str(&format!(
-                            "; {}: {}",
-                            d.field.unwrap_or_default(),
-                            d.message.unwrap_or_default()
-                        ));
-                    }
-                    Some(m)
-                })
-                .unwrap_or_else(|| text.chars().take(300).collect());
-            return Err(http::status_error(status, retry, "connectwise", message));
-        }
-        if text.trim().is_empty() {
-            return Ok(Some(Value::Null));
-        }
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            ConnectorError::protocol(format!("ConnectWise answered invalid JSON: {e}"))
-        })
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let url = format!("{}/{}", self.cfg.base_url.trim_end_matches('/'), path);
+        self.api.request(method, &url)
+    }
+
+    /// One call; `None` on 404.
+    async fn send(&self, req: RequestBuilder) -> Result<Option<Value>, ConnectorError> {
+        let answer = self.api.send(req, &[StatusCode::NOT_FOUND]).await?;
+        Ok((answer.status != StatusCode::NOT_FOUND).then_some(answer.body))
     }
 
     /// `GET /{path}/{id}`; `None` on 404.
@@ -150,7 +164,7 @@ impl Client {
         let p = path(domain).ok_or_else(|| ConnectorError::Config {
             message: format!("ConnectWise has no endpoint for {domain}"),
         })?;
-        self.send(self.http.get(self.url(&format!("{p}/{id}"))))
+        self.send(self.request(Method::GET, &format!("{p}/{id}")))
             .await
     }
 
@@ -174,7 +188,10 @@ impl Client {
         if let Some(c) = conditions {
             query.push(("conditions", c.to_string()));
         }
-        match self.send(self.http.get(self.url(p)).query(&query)).await? {
+        match self
+            .send(self.request(Method::GET, p).query(&query))
+            .await?
+        {
             Some(Value::Array(items)) => Ok(items),
             Some(other) => Err(ConnectorError::protocol(format!(
                 "ConnectWise list answered {} instead of an array",
@@ -259,8 +276,11 @@ impl Client {
             "paymentDate": date.map(|d| format!("{d}T00:00:00Z")),
             "appliedBy": "Ferry",
         });
-        let url = self.url(&format!("finance/invoices/{invoice_id}/payments"));
-        match self.send(self.http.post(url).json(&body)).await? {
+        let path = format!("finance/invoices/{invoice_id}/payments");
+        match self
+            .send(self.request(Method::POST, &path).json(&body))
+            .await?
+        {
             Some(_) => Ok(()),
             None => Err(ConnectorError::Rejected {
                 status: 404,

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod config;
+pub mod entry;
 pub mod mapper;
 pub mod raw;
 pub mod webhook;

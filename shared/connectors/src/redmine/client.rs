@@ -5,16 +5,18 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::NaiveDate;
 use ferry_canon::Domain;
 use ferry_core::ConnectorError;
-use reqwest::StatusCode;
+use ferry_core::ports::Secret;
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 
 use super::config::RedmineConfig;
 use super::raw;
+use crate::api::{Api, Vendor};
 use crate::credential::Credential;
-use crate::http;
 
 /// Redmine's largest page.
 pub const PAGE: usize = 100;
@@ -25,8 +27,39 @@ const SCAN_ATTEMPTS: usize = 3;
 /// Thin HTTP client; one per tenant connection.
 pub struct Client {
     pub(crate) cfg: RedmineConfig,
+    api: Api<RedmineApi>,
+}
+
+/// What Redmine adds to the shared client: the API key header and its error
+/// shape (`{"errors": [...]}`). Redmine is the firm's own server, read at
+/// Ferry's own pace.
+struct RedmineApi {
     key: Credential,
-    http: reqwest::Client,
+}
+
+#[async_trait]
+impl Vendor for RedmineApi {
+    type Credential = Secret;
+
+    fn name(&self) -> &'static str {
+        "redmine"
+    }
+
+    async fn credential(&self) -> Result<Secret, ConnectorError> {
+        self.key.get().await
+    }
+
+    fn authorize(&self, req: RequestBuilder, key: &Secret) -> RequestBuilder {
+        req.header("X-Redmine-API-Key", key.expose())
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    fn error_text(&self, body: &Value) -> Option<String> {
+        serde_json::from_value::<raw::Errors>(body.clone())
+            .ok()
+            .filter(|e| !e.errors.is_empty())
+            .map(|e| e.errors.join("; "))
+    }
 }
 
 /// The collection path and JSON key of a domain.
@@ -54,12 +87,13 @@ fn every_status(domain: Domain) -> Vec<(String, String)> {
 
 impl Client {
     pub fn new(cfg: RedmineConfig, key: Credential) -> Self {
-        let http = http::client(Duration::from_secs(cfg.timeout_seconds));
-        Client { cfg, key, http }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}/{path}", self.cfg.base_url.trim_end_matches('/'))
+        let api = Api::new(
+            RedmineApi { key },
+            Duration::from_secs(cfg.timeout_seconds),
+            None,
+            None,
+        );
+        Client { cfg, api }
     }
 
     /// `GET /<path>.json`; `None` on 404.
@@ -68,33 +102,10 @@ impl Client {
         path: &str,
         query: &[(String, String)],
     ) -> Result<Option<Value>, ConnectorError> {
-        let key = self.key.get().await?;
-        let resp = self
-            .http
-            .get(self.url(&format!("{path}.json")))
-            .query(query)
-            .header("X-Redmine-API-Key", key.expose())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(http::transport)?;
-        let status = resp.status();
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let retry = http::retry_after(&resp);
-        let text = resp.text().await.map_err(http::transport)?;
-        if !status.is_success() {
-            let message = serde_json::from_str::<raw::Errors>(&text)
-                .ok()
-                .filter(|e| !e.errors.is_empty())
-                .map(|e| e.errors.join("; "))
-                .unwrap_or_else(|| text.chars().take(300).collect());
-            return Err(http::status_error(status, retry, "redmine", message));
-        }
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| ConnectorError::protocol(format!("Redmine answered invalid JSON: {e}")))
+        let url = format!("{}/{path}.json", self.cfg.base_url.trim_end_matches('/'));
+        let req = self.api.request(Method::GET, &url).query(query);
+        let answer = self.api.send(req, &[StatusCode::NOT_FOUND]).await?;
+        Ok((answer.status != StatusCode::NOT_FOUND).then_some(answer.body))
     }
 
     /// One record: `GET /<collection>/<id>.json`.

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod config;
+pub mod entry;
 pub mod mapper;
 pub mod raw;
 

@@ -7,19 +7,20 @@
 //! `{"status": 400, "message": …, "description": …}`.
 //! Reference: https://docs.tryton.org/8.0/server/topics/rest.html
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use base64::Engine as _;
 use ferry_core::ConnectorError;
-use ferry_core::ports::CallGate;
-use reqwest::{Method, StatusCode};
+use ferry_core::ports::{CallGate, Secret};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 use super::config::TrytonConfig;
+use crate::api::{Api, Vendor};
 use crate::credential::Credential;
-use crate::http;
 
 /// What Tryton answered to a write: done, or refused with its own words.
 pub type Answer<T> = Result<T, String>;
@@ -27,11 +28,37 @@ pub type Answer<T> = Result<T, String>;
 /// Thin HTTP client; one per tenant connection.
 pub struct Client {
     pub(crate) cfg: TrytonConfig,
+    api: Api<TrytonApi>,
+}
+
+/// What Tryton adds to the shared client: the user-application key, the
+/// company context, and its error shape.
+struct TrytonApi {
     key: Credential,
-    http: reqwest::Client,
-    gate: Arc<dyn CallGate>,
-    inflight: Semaphore,
     context: String,
+}
+
+#[async_trait]
+impl Vendor for TrytonApi {
+    type Credential = Secret;
+
+    fn name(&self) -> &'static str {
+        "tryton"
+    }
+
+    async fn credential(&self) -> Result<Secret, ConnectorError> {
+        self.key.get().await
+    }
+
+    fn authorize(&self, req: RequestBuilder, key: &Secret) -> RequestBuilder {
+        req.bearer_auth(key.expose())
+            .header("X-Tryton-Context", &self.context)
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    fn error_text(&self, body: &Value) -> Option<String> {
+        message(body)
+    }
 }
 
 enum Reply {
@@ -42,12 +69,8 @@ enum Reply {
 
 /// The total of `Content-Range: records <first>-<end>/<total>`; `None` for `*`
 /// or an absent or unreadable header.
-fn range_total(resp: &reqwest::Response) -> Option<usize> {
-    let v = resp
-        .headers()
-        .get(reqwest::header::CONTENT_RANGE)?
-        .to_str()
-        .ok()?;
+fn range_total(headers: &HeaderMap) -> Option<usize> {
+    let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
     v.trim()
         .strip_prefix("records ")?
         .rsplit_once('/')?
@@ -64,14 +87,13 @@ fn b64(v: &Value) -> String {
 impl Client {
     pub fn new(cfg: TrytonConfig, key: Credential, gate: Arc<dyn CallGate>) -> Self {
         let context = b64(&json!({ "company": cfg.company, "companies": [cfg.company] }));
-        Client {
-            http: http::client(Duration::from_secs(cfg.timeout_seconds)),
-            inflight: Semaphore::new(cfg.concurrent.max(1) as usize),
-            cfg,
-            key,
-            gate,
-            context,
-        }
+        let api = Api::new(
+            TrytonApi { key, context },
+            Duration::from_secs(cfg.timeout_seconds),
+            Some(gate),
+            Some(cfg.concurrent),
+        );
+        Client { cfg, api }
     }
 
     fn url(&self, path: &str) -> String {
@@ -93,8 +115,8 @@ impl Client {
         Ok(self.exchange(method, path, query, body, None).await?.0)
     }
 
-    /// One call: budget, concurrency, auth and context headers, status
-    /// classification; with a range, also the total from `Content-Range`.
+    /// One call through the shared client; with a range, also the total
+    /// from `Content-Range`.
     async fn exchange(
         &self,
         method: Method,
@@ -103,62 +125,24 @@ impl Client {
         body: Option<&Value>,
         range: Option<(usize, usize)>,
     ) -> Result<(Reply, Option<usize>), ConnectorError> {
-        let _permit = self
-            .inflight
-            .acquire()
-            .await
-            .map_err(|_| ConnectorError::transient("connector shutting down"))?;
-        self.gate.admit().await?;
-        let key = self.key.get().await?;
-        let mut req = self
-            .http
-            .request(method, self.url(path))
-            .query(query)
-            .bearer_auth(key.expose())
-            .header("X-Tryton-Context", &self.context)
-            .header(reqwest::header::ACCEPT, "application/json");
+        let mut req = self.api.request(method, &self.url(path)).query(query);
         if let Some((first, last)) = range {
             req = req.header(reqwest::header::RANGE, format!("records={first}-{last}"));
         }
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(http::transport)?;
-        let status = resp.status();
-        let retry = http::retry_after(&resp);
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            let wait = retry.unwrap_or(Duration::from_secs(60));
-            self.gate.throttled(wait).await;
-            return Err(ConnectorError::Throttled {
-                retry_after: Some(wait),
-                problem: "tryton".into(),
-            });
-        }
-        let total = range.and_then(|_| range_total(&resp));
-        let text = resp.text().await.map_err(http::transport)?;
-        if status == StatusCode::NOT_FOUND {
-            return Ok((Reply::NotFound, None));
-        }
-        let value: Option<Value> = serde_json::from_str(&text).ok();
-        if status == StatusCode::BAD_REQUEST {
-            return Ok((Reply::Refused(message(value.as_ref(), &text)), None));
-        }
-        if !status.is_success() {
-            return Err(http::status_error(
-                status,
-                retry,
-                "tryton",
-                message(value.as_ref(), &text),
-            ));
-        }
-        if text.trim().is_empty() {
-            return Ok((Reply::Ok(Value::Null), total));
-        }
-        value.map(|v| (Reply::Ok(v), total)).ok_or_else(|| {
-            ConnectorError::protocol(format!(
-                "Tryton answered {status} with invalid JSON: {}",
-                text.chars().take(200).collect::<String>()
-            ))
+        let answer = self
+            .api
+            .send(req, &[StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND])
+            .await?;
+        Ok(match answer.status {
+            StatusCode::NOT_FOUND => (Reply::NotFound, None),
+            StatusCode::BAD_REQUEST => (Reply::Refused(answer.message(&self.api.vendor)), None),
+            _ => {
+                let total = range.and_then(|_| range_total(&answer.headers));
+                (Reply::Ok(answer.body), total)
+            }
         })
     }
 
@@ -317,19 +301,16 @@ impl Client {
 }
 
 /// Tryton's own words from an error body (`message`, then `description` when it adds anything).
-fn message(v: Option<&Value>, text: &str) -> String {
-    let m = v
-        .and_then(|v| v.get("message"))
-        .and_then(Value::as_str)
-        .map(str::trim);
+/// Tryton's words in an error body: its message, and its description if any.
+fn message(v: &Value) -> Option<String> {
+    let m = v.get("message").and_then(Value::as_str).map(str::trim)?;
     let d = v
-        .and_then(|v| v.get("description"))
+        .get("description")
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|d| !d.is_empty());
-    match (m, d) {
-        (Some(m), Some(d)) => format!("{m} {d}"),
-        (Some(m), None) => m.to_string(),
-        _ => text.chars().take(300).collect(),
-    }
+    Some(match d {
+        Some(d) => format!("{m} {d}"),
+        None => m.to_string(),
+    })
 }

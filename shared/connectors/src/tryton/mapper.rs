@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use ferry_canon::{Address, Currency};
 use ferry_core::ConnectorError;
-use ferry_core::ports::{ErpDocument, ErpLine, OutboundItem};
+use ferry_core::ports::{ErpDocument, ErpLine, ErpState, OutboundItem};
 use ferry_core::posting::{
     ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingLine, ProjectDoc, TaskDoc,
     TimesheetDoc,
@@ -335,14 +335,21 @@ pub fn render(item: &OutboundItem) -> Result<Value, ConnectorError> {
 }
 
 /// Tryton's invoice state in Ferry's status words.
-pub fn status(state: &str) -> &'static str {
-    match state {
-        "draft" | "validated" => "DRAFT",
-        "posted" => "AUTHORISED",
-        "paid" => "PAID",
-        "cancelled" => "VOIDED",
-        _ => "UNKNOWN",
-    }
+/// A Tryton invoice state in Ferry's words.
+pub fn state(state: &str, id: i64) -> Result<ErpState, ConnectorError> {
+    Ok(match state {
+        "draft" => ErpState::Draft,
+        // Numbered and checked, waiting to be posted.
+        "validated" => ErpState::Submitted,
+        "posted" => ErpState::Posted,
+        "paid" => ErpState::Paid,
+        "cancelled" => ErpState::Voided,
+        other => {
+            return Err(ConnectorError::protocol(format!(
+                "Tryton invoice {id} has state {other:?}, which Ferry does not know"
+            )));
+        }
+    })
 }
 
 fn dec(v: &Value, k: &str) -> Decimal {
@@ -412,7 +419,7 @@ pub fn read_document(v: &Value) -> Result<ErpDocument, ConnectorError> {
         contact_erp_id: v.get("party").and_then(raw::id).map(|p| erp_id(PARTY, p)),
         date,
         currency,
-        status: status(&state).to_string(),
+        state: self::state(&state, id)?,
         subtotal: s * dec(v, "untaxed_amount"),
         tax: s * dec(v, "tax_amount"),
         total: s * total,
@@ -482,7 +489,7 @@ mod tests {
         );
         assert_eq!(doc.lines[0].quantity, d("6.5"));
         assert_eq!(doc.lines[0].item_code.as_deref(), Some("CONSULT"));
-        assert_eq!(doc.status, "AUTHORISED");
+        assert_eq!(doc.state, ErpState::Posted);
     }
 
     #[test]
@@ -492,7 +499,7 @@ mod tests {
             "untaxed_amount": {"__class__": "Decimal", "decimal": "1064.90"},
             "amount_to_pay": {"__class__": "Decimal", "decimal": "0"}});
         let doc = read_document(&read).unwrap();
-        assert_eq!(doc.status, "PAID");
+        assert_eq!(doc.state, ErpState::Paid);
         assert_eq!(doc.amount_paid, d("1064.90"));
         assert_eq!(doc.amount_due, Decimal::ZERO);
     }

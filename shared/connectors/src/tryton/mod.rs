@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod config;
+pub mod entry;
 pub mod mapper;
 pub mod raw;
 
@@ -21,8 +22,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ferry_canon::{Money, SystemId};
 use ferry_core::ConnectorError;
 use ferry_core::ports::{
-    CallGate, ErpChange, ErpConnector, ErpDocument, ErpPayment, ErpRef, ItemResult, OutboundItem,
-    RateLimits,
+    CallGate, ErpCapabilities, ErpChange, ErpDocument, ErpPayment, ErpReader, ErpRef, ErpState,
+    ErpWriter, ItemResult, OutboundItem, RateLimits,
 };
 use ferry_core::posting::{DocKind, DocStatus, InvoiceDoc, PostingDoc};
 use rust_decimal::Decimal;
@@ -714,7 +715,7 @@ impl Tryton {
 }
 
 #[async_trait]
-impl ErpConnector for Tryton {
+impl ErpWriter for Tryton {
     fn system(&self) -> SystemId {
         system()
     }
@@ -726,15 +727,23 @@ impl ErpConnector for Tryton {
     fn limits(&self) -> RateLimits {
         Self::limits_for(&self.client.cfg)
     }
-
-    /// One document per call: Tryton's REST API writes one record per request.
-    fn max_batch(&self) -> usize {
-        1
-    }
-
-    fn unit_price_decimals(&self) -> u32 {
-        // Tryton's price_decimal, 4 unless the server is configured otherwise.
-        4
+    fn capabilities(&self) -> ErpCapabilities {
+        ErpCapabilities {
+            kinds: &[
+                DocKind::Contact,
+                DocKind::Invoice,
+                DocKind::CreditNote,
+                DocKind::Project,
+                DocKind::Timesheet,
+            ],
+            // Tryton's text fields have no length limit; 50 keeps every reference
+            // Ferry has written the same, so documents are still found by it.
+            reference_len: 50,
+            // One document per call: each write is its own transaction.
+            max_batch: 1,
+            // Tryton's price_decimal, 4 unless the server is configured otherwise.
+            unit_price_decimals: 4,
+        }
     }
 
     fn render(&self, item: &OutboundItem) -> Result<Value, ConnectorError> {
@@ -796,7 +805,10 @@ impl ErpConnector for Tryton {
                 })),
         }
     }
+}
 
+#[async_trait]
+impl ErpReader for Tryton {
     async fn list_documents(
         &self,
         kind: DocKind,
@@ -885,13 +897,13 @@ impl ErpConnector for Tryton {
     async fn list_payments(
         &self,
         from: NaiveDate,
-        to: NaiveDate,
+        to: Option<NaiveDate>,
     ) -> Result<Vec<ErpPayment>, ConnectorError> {
         let mut domain = vec![
             json!(["type", "=", "out"]),
             json!(["payment_lines.date", ">=", raw::date(from)]),
         ];
-        if to < NaiveDate::from_ymd_opt(9000, 1, 1).expect("valid") {
+        if let Some(to) = to {
             domain.push(json!(["payment_lines.date", "<=", raw::date(to)]));
         }
         let invoices = self
@@ -929,7 +941,7 @@ impl ErpConnector for Tryton {
                 else {
                     continue;
                 };
-                if date < from || date > to {
+                if date < from || to.is_some_and(|to| date > to) {
                     continue;
                 }
                 let amount = line
@@ -946,7 +958,7 @@ impl ErpConnector for Tryton {
                     date,
                     amount: Money::new(amount, currency),
                     reference: raw::text(line, "description"),
-                    status: "AUTHORISED".into(),
+                    state: ErpState::Posted,
                 });
             }
         }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate};
 use ferry_canon::Currency;
 use ferry_core::ConnectorError;
-use ferry_core::ports::{ErpDocument, ErpLine, ErpPayment, ItemResult, OutboundItem};
+use ferry_core::ports::{ErpDocument, ErpLine, ErpPayment, ErpState, ItemResult, OutboundItem};
 use ferry_core::posting::{DocBody, DocKind, DocStatus, PostingDoc};
 use serde_json::{Map, Value, json};
 
@@ -271,6 +271,7 @@ pub fn read_document(kind: DocKind, d: &raw::Document) -> Result<ErpDocument, Co
         DocKind::CreditNote => total - d.remaining_credit.unwrap_or(total),
         _ => d.amount_paid.unwrap_or_default(),
     };
+    let state = state(d.status.as_deref(), &erp_id)?;
     Ok(ErpDocument {
         kind,
         number: match kind {
@@ -282,7 +283,7 @@ pub fn read_document(kind: DocKind, d: &raw::Document) -> Result<ErpDocument, Co
         contact_erp_id: d.contact.as_ref().and_then(|c| c.contact_id.clone()),
         date,
         currency,
-        status: d.status.clone().unwrap_or_default(),
+        state,
         subtotal: d.sub_total.unwrap_or_default(),
         tax: d.total_tax.unwrap_or_default(),
         total,
@@ -301,22 +302,62 @@ pub fn read_document(kind: DocKind, d: &raw::Document) -> Result<ErpDocument, Co
     })
 }
 
-/// A Xero payment on an invoice → the neutral payment.
-pub fn read_payment(p: &raw::Payment) -> Option<ErpPayment> {
-    let invoice = p.invoice.as_ref()?;
+/// A Xero document status in Ferry's words.
+fn state(status: Option<&str>, erp_id: &str) -> Result<ErpState, ConnectorError> {
+    Ok(match status {
+        Some("DRAFT") => ErpState::Draft,
+        Some("SUBMITTED") => ErpState::Submitted,
+        Some("AUTHORISED") => ErpState::Posted,
+        Some("PAID") => ErpState::Paid,
+        Some("VOIDED") => ErpState::Voided,
+        Some("DELETED") => ErpState::Deleted,
+        other => {
+            return Err(ConnectorError::protocol(format!(
+                "Xero document {erp_id} has status {other:?}, which Ferry does not know"
+            )));
+        }
+    })
+}
+
+/// A Xero payment → the neutral payment; `None` for a payment on no invoice
+/// (a prepayment or overpayment, which Ferry never posts). A payment on an
+/// invoice that cannot be read whole is an error, never dropped or guessed.
+pub fn read_payment(p: &raw::Payment) -> Result<Option<ErpPayment>, ConnectorError> {
+    let Some(invoice) = p.invoice.as_ref() else {
+        return Ok(None);
+    };
+    let id = p.payment_id.clone().unwrap_or_default();
+    let missing = |what: &str| {
+        ConnectorError::protocol(format!("Xero payment {id:?} on an invoice without {what}"))
+    };
     let currency = invoice
         .currency_code
         .as_deref()
-        .and_then(|c| Currency::parse(c).ok())
-        .unwrap_or_else(|| Currency::parse("USD").expect("valid"));
-    Some(ErpPayment {
-        erp_id: p.payment_id.clone()?,
-        invoice_erp_id: invoice.invoice_id.clone()?,
-        date: p.date.as_deref().and_then(parse_date)?,
-        amount: ferry_canon::Money::new(p.amount?, currency),
+        .ok_or_else(|| missing("the invoice's CurrencyCode"))
+        .and_then(|c| Currency::parse(c).map_err(|e| ConnectorError::protocol(e.to_string())))?;
+    Ok(Some(ErpPayment {
+        erp_id: p.payment_id.clone().ok_or_else(|| missing("a PaymentID"))?,
+        invoice_erp_id: invoice
+            .invoice_id
+            .clone()
+            .ok_or_else(|| missing("the InvoiceID"))?,
+        date: p
+            .date
+            .as_deref()
+            .and_then(parse_date)
+            .ok_or_else(|| missing("a readable Date"))?,
+        amount: ferry_canon::Money::new(p.amount.ok_or_else(|| missing("an Amount"))?, currency),
         reference: p.reference.clone(),
-        status: p.status.clone().unwrap_or_default(),
-    })
+        state: match p.status.as_deref() {
+            Some("AUTHORISED") => ErpState::Posted,
+            Some("DELETED") => ErpState::Deleted,
+            other => {
+                return Err(ConnectorError::protocol(format!(
+                    "Xero payment {id:?} has status {other:?}, which Ferry does not know"
+                )));
+            }
+        },
+    }))
 }
 
 /// The `where` filter for a document's reference.

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod entry;
 pub mod mapper;
 pub mod raw;
 pub mod webhook;
@@ -19,19 +20,18 @@ use chrono::{Datelike, NaiveDate};
 use ferry_canon::SystemId;
 use ferry_core::ConnectorError;
 use ferry_core::ports::{
-    CallGate, ErpConnector, ErpDocument, ErpPayment, ErpRef, ItemResult, OutboundItem, RateLimits,
-    Secret,
+    CallGate, ErpCapabilities, ErpDocument, ErpPayment, ErpReader, ErpRef, ErpWriter, ItemResult,
+    OutboundItem, RateLimits, Secret,
 };
 use ferry_core::posting::{DocKind, PostingDoc};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
 pub use auth::{OAuthTokens, XeroAuth};
 pub use config::XeroConfig;
 pub use webhook::XeroWebhooks;
 
-use crate::http;
+use crate::api::{Api, Vendor};
 
 /// Xero's per-organisation limits.
 pub const PER_MINUTE: u32 = 60;
@@ -46,10 +46,51 @@ pub fn system() -> SystemId {
 /// One organisation's Xero connection.
 pub struct Xero {
     cfg: XeroConfig,
+    api: Api<XeroApi>,
+}
+
+/// What Xero adds to the shared client: a bearer token (renewed once when
+/// refused, for an OAuth connection), the organisation header, and its error shape.
+struct XeroApi {
     auth: XeroAuth,
-    http: reqwest::Client,
-    gate: Arc<dyn CallGate>,
-    inflight: Semaphore,
+    tenant_id: String,
+}
+
+#[async_trait]
+impl Vendor for XeroApi {
+    type Credential = Secret;
+
+    fn name(&self) -> &'static str {
+        "xero"
+    }
+
+    async fn credential(&self) -> Result<Secret, ConnectorError> {
+        self.auth.token().await
+    }
+
+    fn authorize(&self, req: RequestBuilder, token: &Secret) -> RequestBuilder {
+        req.bearer_auth(token.expose())
+            .header("xero-tenant-id", &self.tenant_id)
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    async fn renew(&self, refused: &Secret) -> Result<Option<Secret>, ConnectorError> {
+        self.auth.renew(refused).await
+    }
+
+    fn error_text(&self, body: &Value) -> Option<String> {
+        body.get("Message")
+            .or_else(|| body.get("Detail"))
+            .and_then(Value::as_str)
+            .map(String::from)
+    }
+
+    fn throttle_problem(&self, headers: &reqwest::header::HeaderMap) -> Option<String> {
+        headers
+            .get("x-rate-limit-problem")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    }
 }
 
 fn collection(kind: DocKind) -> &'static str {
@@ -70,13 +111,16 @@ fn date_literal(d: NaiveDate) -> String {
 impl Xero {
     /// `gate` is the tenant's shared rate budget; every request passes it.
     pub fn new(cfg: XeroConfig, auth: XeroAuth, gate: Arc<dyn CallGate>) -> Self {
-        Xero {
-            http: http::client(Duration::from_secs(cfg.timeout_seconds)),
-            cfg,
-            auth,
-            gate,
-            inflight: Semaphore::new(CONCURRENT as usize),
-        }
+        let api = Api::new(
+            XeroApi {
+                auth,
+                tenant_id: cfg.tenant_id.clone(),
+            },
+            Duration::from_secs(cfg.timeout_seconds),
+            Some(gate),
+            Some(CONCURRENT),
+        );
+        Xero { cfg, api }
     }
 
     /// The limits every Ferry process applies to this organisation.
@@ -117,79 +161,32 @@ impl Xero {
         idempotency_key: Option<&str>,
         if_modified_since: Option<&str>,
     ) -> Result<(StatusCode, Value), ConnectorError> {
-        let _permit = self
-            .inflight
-            .acquire()
-            .await
-            .map_err(|_| ConnectorError::transient("connector shutting down"))?;
-        self.gate.admit().await?;
         let url = format!("{}/{}", self.cfg.base_url.trim_end_matches('/'), path);
-        let request = |token: &Secret| {
-            let mut req = self
-                .http
-                .request(method.clone(), &url)
-                .query(query)
-                // Four decimal places for unit amounts, in and out: without it Xero
-                // rounds a unit price of 12.3456 to 12.35 and its line differs from Ferry's.
-                .query(&[("unitdp", "4")])
-                .bearer_auth(token.expose())
-                .header("xero-tenant-id", &self.cfg.tenant_id)
-                .header(reqwest::header::ACCEPT, "application/json");
-            if let Some(k) = idempotency_key {
-                req = req.header("Idempotency-Key", k);
-            }
-            if let Some(since) = if_modified_since {
-                req = req.header("If-Modified-Since", since);
-            }
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            req
-        };
-        let token = self.auth.token().await?;
-        let mut resp = request(&token).send().await.map_err(http::transport)?;
-        // A refused token (revoked, or expired early): renew once and repeat.
-        // Xero authenticates before doing anything, so the repeat is safe.
-        if resp.status() == StatusCode::UNAUTHORIZED
-            && let Some(renewed) = self.auth.renew(&token).await?
-        {
-            self.gate.admit().await?;
-            resp = request(&renewed).send().await.map_err(http::transport)?;
+        let mut req = self
+            .api
+            .request(method, &url)
+            .query(query)
+            // Four decimal places for unit amounts, in and out: without it Xero
+            // rounds a unit price of 12.3456 to 12.35 and its line differs from Ferry's.
+            .query(&[("unitdp", "4")]);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
         }
-        let status = resp.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            let retry = http::retry_after(&resp).unwrap_or(Duration::from_secs(60));
-            let problem = resp
-                .headers()
-                .get("x-rate-limit-problem")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("unknown")
-                .to_string();
-            self.gate.throttled(retry).await;
-            return Err(ConnectorError::Throttled {
-                retry_after: Some(retry),
-                problem: format!("xero {problem}"),
-            });
+        if let Some(since) = if_modified_since {
+            req = req.header("If-Modified-Since", since);
         }
-        let retry = http::retry_after(&resp);
-        let text = resp.text().await.map_err(http::transport)?;
-        let value: Value = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).map_err(|e| {
-                ConnectorError::protocol(format!("Xero answered invalid JSON ({status}): {e}"))
-            })?
-        };
-        if status.is_success() || status == StatusCode::BAD_REQUEST {
-            return Ok((status, value));
+        if let Some(b) = body {
+            req = req.json(b);
         }
-        let message = value
-            .get("Message")
-            .or_else(|| value.get("Detail"))
-            .and_then(Value::as_str)
-            .map(String::from)
-            .unwrap_or_else(|| text.chars().take(300).collect());
-        Err(http::status_error(status, retry, "xero", message))
+        let answer = self.api.send(req, &[StatusCode::BAD_REQUEST]).await?;
+        if answer.status == StatusCode::BAD_REQUEST && answer.body.is_null() {
+            // A refusal Ferry cannot read is not a validation error it can show.
+            return Err(ConnectorError::protocol(format!(
+                "Xero answered 400 without a readable body: {}",
+                answer.text.chars().take(200).collect::<String>()
+            )));
+        }
+        Ok((answer.status, answer.body))
     }
 
     /// All pages of a GET collection (`page=1..`, 100 per page).
@@ -234,7 +231,7 @@ fn rejection(v: &Value) -> ConnectorError {
 }
 
 #[async_trait]
-impl ErpConnector for Xero {
+impl ErpWriter for Xero {
     fn system(&self) -> SystemId {
         system()
     }
@@ -246,14 +243,16 @@ impl ErpConnector for Xero {
     fn limits(&self) -> RateLimits {
         Self::limits_for(&self.cfg)
     }
-
-    fn max_batch(&self) -> usize {
-        self.cfg.batch_size.clamp(1, 100)
-    }
-
-    fn unit_price_decimals(&self) -> u32 {
-        // With unitdp=4 on every call (see `call_with`).
-        4
+    fn capabilities(&self) -> ErpCapabilities {
+        ErpCapabilities {
+            // Projects and timesheets live in Xero Projects, a separate API Ferry does not write.
+            kinds: &[DocKind::Contact, DocKind::Invoice, DocKind::CreditNote],
+            // ContactNumber and Reference hold 50 characters.
+            reference_len: 50,
+            max_batch: self.cfg.batch_size.clamp(1, 100),
+            // With unitdp=4 on every call (see `call_with`).
+            unit_price_decimals: 4,
+        }
     }
 
     fn render(&self, item: &OutboundItem) -> Result<Value, ConnectorError> {
@@ -368,7 +367,10 @@ impl ErpConnector for Xero {
             number: number.and_then(Value::as_str).map(String::from),
         }))
     }
+}
 
+#[async_trait]
+impl ErpReader for Xero {
     /// `GET /Invoices` or `/CreditNotes` with a date-range `where`, paged.
     async fn list_documents(
         &self,
@@ -492,19 +494,20 @@ impl ErpConnector for Xero {
     async fn list_payments(
         &self,
         from: NaiveDate,
-        to: NaiveDate,
+        to: Option<NaiveDate>,
     ) -> Result<Vec<ErpPayment>, ConnectorError> {
         let mut filter = format!("Date>={}", date_literal(from));
-        if to < NaiveDate::from_ymd_opt(9000, 1, 1).expect("valid") {
+        if let Some(to) = to {
             filter.push_str(&format!(" AND Date<={}", date_literal(to)));
         }
-        Ok(self
-            .get_all("Payments", "Payments", Some(filter))
-            .await?
-            .iter()
-            .filter_map(|v| serde_json::from_value::<raw::Payment>(v.clone()).ok())
-            .filter_map(|p| mapper::read_payment(&p))
-            .collect())
+        let mut out = Vec::new();
+        for v in self.get_all("Payments", "Payments", Some(filter)).await? {
+            let p: raw::Payment = serde_json::from_value(v).map_err(|e| {
+                ConnectorError::protocol(format!("a Xero payment Ferry cannot read: {e}"))
+            })?;
+            out.extend(mapper::read_payment(&p)?);
+        }
+        Ok(out)
     }
 
     /// `GET /Organisation` → `PeriodLockDate`.

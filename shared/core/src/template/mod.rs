@@ -3,6 +3,7 @@
 //! the key path and what is wrong.
 
 pub mod eval;
+mod fit;
 pub mod spec;
 pub mod types;
 

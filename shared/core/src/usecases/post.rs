@@ -382,7 +382,7 @@ async fn post_group(
 
     // A stable order: the same batch always reaches the ERP the same way.
     ready.sort_by(|a, b| a.job.doc.key.cmp(&b.job.doc.key));
-    for chunk in ready.chunks(ctx.erp.max_batch().max(1)) {
+    for chunk in ready.chunks(ctx.erp.capabilities().max_batch.max(1)) {
         let items: Vec<OutboundItem> = chunk
             .iter()
             .map(|h| OutboundItem {

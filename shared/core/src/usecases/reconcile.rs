@@ -141,7 +141,7 @@ pub struct DocumentState {
     /// `invoice` or `credit_note`: a credit note's amounts are owed to the customer.
     pub kind: String,
     pub number: Option<String>,
-    pub status: String,
+    pub state: crate::ports::ErpState,
     pub currency: String,
     pub total: Decimal,
     pub amount_paid: Decimal,
@@ -636,7 +636,7 @@ pub async fn run(
             })
             .await?;
         for doc in docs {
-            if matches!(doc.status.as_str(), "DELETED" | "VOIDED") {
+            if doc.state.is_gone() {
                 continue;
             }
             let Some(entry) = deps.idmap.find_by_erp_id(tenant, &doc.erp_id).await? else {
@@ -666,7 +666,7 @@ pub async fn run(
                 erp_id: doc.erp_id.clone(),
                 kind: kind.as_str().to_string(),
                 number: doc.number.clone(),
-                status: doc.status.clone(),
+                state: doc.state,
                 currency: key.currency.clone(),
                 total: doc.total,
                 amount_paid: doc.amount_paid,
@@ -720,12 +720,10 @@ pub async fn run(
     let mut payments_written_back = 0;
     let mut paid_by_doc: HashMap<String, (Decimal, Option<NaiveDate>)> = HashMap::new();
     let payments = patience
-        .call("reading ERP payments", || {
-            ctx.erp.list_payments(from, chrono::NaiveDate::MAX)
-        })
+        .call("reading ERP payments", || ctx.erp.list_payments(from, None))
         .await?;
     for p in payments {
-        if p.status == "DELETED" {
+        if p.state.is_gone() {
             continue;
         }
         let e = paid_by_doc.entry(p.invoice_erp_id.clone()).or_default();

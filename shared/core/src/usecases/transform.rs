@@ -478,6 +478,7 @@ impl Work<'_> {
         prev_doc: Option<String>,
     ) -> Result<Outcome, Failure> {
         let template = &self.ctx.template;
+        let refs = &self.ctx.references;
         let rule = match (template.direction(self.notice.domain), self.rule()) {
             (Direction::PsaToErp, Some(rule)) => rule,
             (direction, _) => {
@@ -547,7 +548,7 @@ impl Work<'_> {
 
         match canon {
             CanonicalRecord::Customers(account) => {
-                let doc = match mapping::contact_doc(template, account, &scope) {
+                let doc = match mapping::contact_doc(template, refs, account, &scope) {
                     Ok(d) => d,
                     Err(v) => {
                         return self.refuse(version, canon, v).await;
@@ -577,14 +578,14 @@ impl Work<'_> {
                 };
                 match canon {
                     CanonicalRecord::Projects(project) => {
-                        match mapping::project_doc(template, project, &contact) {
+                        match mapping::project_doc(refs, project, &contact) {
                             Ok(doc) => self.post(version, canon, doc, prev_doc.as_deref()).await,
                             Err(v) => self.refuse(version, canon, v).await,
                         }
                     }
                     CanonicalRecord::Invoices(inv) | CanonicalRecord::CreditMemos(inv) => {
-                        let dp = self.ctx.erp.unit_price_decimals();
-                        let doc = mapping::invoice_doc(template, rule, inv, &contact, &scope)
+                        let dp = self.ctx.erp.capabilities().unit_price_decimals;
+                        let doc = mapping::invoice_doc(template, refs, rule, inv, &contact, &scope)
                             .and_then(|d| {
                                 if let crate::posting::DocBody::Invoice(i) = &d.body {
                                     for l in &i.lines {
@@ -603,7 +604,7 @@ impl Work<'_> {
                             .and_then(|l| {
                                 mapping::check_unit_precision(
                                     l.unit_amount,
-                                    self.ctx.erp.unit_price_decimals(),
+                                    self.ctx.erp.capabilities().unit_price_decimals,
                                 )?;
                                 Ok(l)
                             }) {
@@ -621,6 +622,7 @@ impl Work<'_> {
                         } else {
                             let doc = mapping::single_line_invoice(
                                 template,
+                                refs,
                                 rule,
                                 &line,
                                 &contact,
@@ -979,7 +981,7 @@ impl Work<'_> {
         at: &ContactRef,
         removed: bool,
     ) -> Result<(), Failure> {
-        let doc = mapping::timesheet_doc(&self.ctx.template, t, at, removed);
+        let doc = mapping::timesheet_doc(&self.ctx.references, t, at, removed);
         self.enqueue(version, canon, doc, vec![self.key.clone()])
             .await?;
         Ok(())
@@ -996,9 +998,8 @@ impl Work<'_> {
         contact: &ContactRef,
         prev_doc: Option<String>,
     ) -> Result<Outcome, Failure> {
-        let template = &self.ctx.template;
         let group = match mapping::summary_group(
-            template,
+            &self.ctx.references,
             rule,
             &line,
             mapping::project_of(canon),

@@ -1,98 +1,82 @@
-//! Vendor-neutral connector ports. Each vendor module in `ferry-connectors`
-//! implements these with the same shape: config, client, raw types, mapper,
-//! webhook verifier, retry rules.
+//! The ERP port, split by direction: [`ErpWriter`] posts documents and
+//! [`ErpReader`] reads back what the ERP holds. Everything here is in Ferry's
+//! words; each connector maps its vendor's states, limits and shapes onto them.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use ferry_canon::{CanonicalRecord, Currency, Domain, Money, SourceVersion, SystemId, TenantId};
+use ferry_canon::{Currency, Money, SystemId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ConnectorError, MappingError};
+use crate::error::ConnectorError;
 use crate::ports::budget::RateLimits;
-use crate::ports::cursor::Cursor;
 use crate::posting::{DocKind, PostingDoc};
 
-/// A record as a source system returned it: raw JSON plus what the pipeline
-/// needs to order and dedupe it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceRecord {
-    pub domain: Domain,
-    pub id: String,
-    pub version: SourceVersion,
-    #[serde(default)]
-    pub deleted: bool,
-    pub raw: serde_json::Value,
+/// Where a document or payment stands in the ERP, in Ferry's words. Each
+/// connector maps its own states onto these; a state it cannot map is a
+/// protocol error, never a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErpState {
+    /// Editable, not in the ledger.
+    Draft,
+    /// Waiting for someone's approval; not yet in the ledger.
+    Submitted,
+    /// In the ledger and open: amounts can no longer be edited, payments can be applied.
+    Posted,
+    /// In the ledger and fully paid.
+    Paid,
+    /// Cancelled after posting: kept for the record, worth nothing.
+    Voided,
+    /// Removed (a draft deleted, a payment reversed).
+    Deleted,
 }
 
-/// Payment status to write back to the PSA.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentUpdate {
-    pub amount_paid: Money,
-    pub amount_due: Money,
-    pub paid_on: Option<NaiveDate>,
-    pub erp_reference: String,
+impl ErpState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErpState::Draft => "draft",
+            ErpState::Submitted => "submitted",
+            ErpState::Posted => "posted",
+            ErpState::Paid => "paid",
+            ErpState::Voided => "voided",
+            ErpState::Deleted => "deleted",
+        }
+    }
+
+    /// Whether the document no longer counts (voided or deleted).
+    pub fn is_gone(&self) -> bool {
+        matches!(self, ErpState::Voided | ErpState::Deleted)
+    }
 }
 
-/// The PSA side of a tenant's connection.
-#[async_trait]
-pub trait PsaConnector: Send + Sync {
-    fn system(&self) -> SystemId;
-
-    /// Domains this connector can poll, in dependency order (customers first).
-    fn pollable(&self) -> Vec<Domain>;
-
-    /// Domains whose deletions this PSA does not announce (no webhook, no
-    /// deleted flag): a periodic sweep compares ids to find them.
-    fn swept(&self) -> Vec<Domain> {
-        Vec::new()
+impl std::fmt::Display for ErpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
+}
 
-    /// Other domains whose records share ids with `domain`'s, where a notice
-    /// cannot always tell them apart (ConnectWise sends credit memos as
-    /// invoices, and a deletion carries no type): a deletion of a record Ferry
-    /// does not hold under the notice's domain is looked for under these.
-    fn shares_ids_with(&self, _domain: Domain) -> Vec<Domain> {
-        Vec::new()
+/// What an ERP connector can post, and the limits its writes obey. Declared
+/// by the connector; core asks, never assumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErpCapabilities {
+    /// Document kinds it writes.
+    pub kinds: &'static [DocKind],
+    /// Longest reference (Ferry's key on the ERP document) the ERP stores.
+    pub reference_len: usize,
+    /// Most documents one write call may carry.
+    pub max_batch: usize,
+    /// Decimal places the ERP keeps in a line's unit price; a price with more
+    /// is refused before posting rather than rounded by the ERP.
+    pub unit_price_decimals: u32,
+}
+
+impl ErpCapabilities {
+    pub fn posts(&self, kind: DocKind) -> bool {
+        self.kinds.contains(&kind)
     }
-
-    /// Records of `domain` strictly after `after` in `(updated_at, id)` order,
-    /// at most `limit`. `None` starts from the beginning.
-    async fn changes(
-        &self,
-        domain: Domain,
-        after: Option<&Cursor>,
-        limit: u32,
-    ) -> Result<Vec<SourceRecord>, ConnectorError>;
-
-    /// The current state of one record; `None` when it no longer exists.
-    async fn fetch(&self, domain: Domain, id: &str)
-    -> Result<Option<SourceRecord>, ConnectorError>;
-
-    /// Pure, fallible mapping of a raw record to the canonical model.
-    fn to_canonical(
-        &self,
-        tenant: &TenantId,
-        record: &SourceRecord,
-    ) -> Result<CanonicalRecord, MappingError>;
-
-    /// Every live record of `domain` whose accounting date is in `[from, to]`
-    /// (reconciliation reads the source of truth, not our copy).
-    async fn list_period(
-        &self,
-        domain: Domain,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<SourceRecord>, ConnectorError>;
-
-    /// Writes payment status back onto a PSA invoice.
-    async fn apply_payment(
-        &self,
-        invoice_id: &str,
-        update: &PaymentUpdate,
-    ) -> Result<(), ConnectorError>;
 }
 
 /// A document to write, with the ERP id when it already exists there.
@@ -150,7 +134,7 @@ pub struct ErpDocument {
     pub contact_erp_id: Option<String>,
     pub date: NaiveDate,
     pub currency: Currency,
-    pub status: String,
+    pub state: ErpState,
     pub subtotal: Decimal,
     pub tax: Decimal,
     pub total: Decimal,
@@ -174,7 +158,7 @@ pub struct ErpPayment {
     pub date: NaiveDate,
     pub amount: Money,
     pub reference: Option<String>,
-    pub status: String,
+    pub state: ErpState,
 }
 
 /// A timesheet line as read back from the ERP.
@@ -204,9 +188,9 @@ pub enum TaxRounding {
     PerTaxType,
 }
 
-/// The ERP side of a tenant's connection.
+/// The write side of a tenant's ERP.
 #[async_trait]
-pub trait ErpConnector: Send + Sync {
+pub trait ErpWriter: Send + Sync {
     fn system(&self) -> SystemId;
 
     /// The key of the shared rate-limit budget (one per ERP account/organisation).
@@ -214,12 +198,7 @@ pub trait ErpConnector: Send + Sync {
 
     fn limits(&self) -> RateLimits;
 
-    /// Most documents one write call may carry.
-    fn max_batch(&self) -> usize;
-
-    /// Decimal places the ERP keeps in a line's unit price; a price with more
-    /// is refused before posting rather than rounded by the ERP.
-    fn unit_price_decimals(&self) -> u32;
+    fn capabilities(&self) -> ErpCapabilities;
 
     /// The vendor request body for one item (used by posting, preview and audit).
     fn render(&self, item: &OutboundItem) -> Result<serde_json::Value, ConnectorError>;
@@ -234,7 +213,12 @@ pub trait ErpConnector: Send + Sync {
 
     /// Looks a document up by Ferry's reference (after an attempt whose outcome is unknown).
     async fn find_by_reference(&self, doc: &PostingDoc) -> Result<Option<ErpRef>, ConnectorError>;
+}
 
+/// The read side of a tenant's ERP: what reconciliation, the payment sweep and
+/// the period checks read back.
+#[async_trait]
+pub trait ErpReader: Send + Sync {
     /// Documents of one kind dated in `[from, to]`.
     async fn list_documents(
         &self,
@@ -257,11 +241,11 @@ pub trait ErpConnector: Send + Sync {
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ErpChange>, ConnectorError>;
 
-    /// Payments dated in `[from, to]`.
+    /// Payments dated from `from`, up to `to` when given (open-ended otherwise).
     async fn list_payments(
         &self,
         from: NaiveDate,
-        to: NaiveDate,
+        to: Option<NaiveDate>,
     ) -> Result<Vec<ErpPayment>, ConnectorError>;
 
     /// The last date of the closed (locked) accounting periods, if any.
@@ -269,7 +253,7 @@ pub trait ErpConnector: Send + Sync {
 
     /// How the ERP taxes the lines Ferry sends with tax types, so reconciliation
     /// can check the tax it adds; `None` where the ERP decides tax from its own
-    /// data (Tryton: the product's taxes), which reconciliation then reports
+    /// data (e.g. the product's taxes), which reconciliation then reports
     /// without checking.
     async fn tax_rules(&self) -> Result<Option<TaxRules>, ConnectorError>;
 
@@ -282,71 +266,10 @@ pub trait ErpConnector: Send + Sync {
     ) -> Result<Vec<ErpTimesheetLine>, ConnectorError>;
 }
 
-/// What changed, according to a verified webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeAction {
-    Upsert,
-    Delete,
-}
+/// A tenant's ERP: both sides. Implemented for every type that has both.
+pub trait ErpConnector: ErpWriter + ErpReader {}
 
-/// One event from a verified webhook delivery.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifiedEvent {
-    /// The vendor's event or message id, for dedupe.
-    pub event_id: String,
-    /// The system the record lives in (the PSA, or the ERP for payment events).
-    pub system: SystemId,
-    pub domain: Domain,
-    pub id: String,
-    pub action: ChangeAction,
-    pub version: Option<SourceVersion>,
-    /// The full record when the vendor sent it ("fat" notice).
-    pub record: Option<serde_json::Value>,
-}
-
-/// Why a webhook delivery was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookError {
-    #[error("missing header {0}")]
-    MissingHeader(&'static str),
-    #[error("signature does not match")]
-    BadSignature,
-    #[error("signing key unavailable: {0}")]
-    KeyUnavailable(String),
-    #[error("malformed payload: {0}")]
-    Malformed(String),
-}
-
-/// Request headers with lower-cased names.
-pub type Headers = Vec<(String, String)>;
-
-/// Finds a header by lower-case name.
-pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// Verifies a vendor's webhook over the raw body and parses its events.
-/// Signature first, on the raw bytes, with a constant-time compare.
-///
-/// A correctly signed delivery is never refused for its age: replays are
-/// harmless (event-id dedupe, and the ledger never lets an older version
-/// overwrite a newer one). `now` (the injected clock) only decides whether a
-/// body is recent enough to be mapped as sent; an event whose body is not
-/// trusted is returned thin (`record: None`), and transform reads the record
-/// from the vendor.
-#[async_trait]
-pub trait WebhookVerifier: Send + Sync {
-    async fn verify(
-        &self,
-        headers: &Headers,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<VerifiedEvent>, WebhookError>;
-}
+impl<T: ErpWriter + ErpReader + ?Sized> ErpConnector for T {}
 
 /// Admission control for every outbound ERP call: the shared rate budget.
 /// Connectors call `admit` before each HTTP request and `throttled` on a 429.

@@ -1,0 +1,60 @@
+//! ConnectWise Manage in the connector registry.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{ConnectWise, ConnectWiseConfig, ConnectWiseCredentials};
+use crate::registry::{About, BuiltPsa, PsaEntry, Settings, Site, parse};
+use crate::tenant::WiringError;
+
+pub struct Entry;
+
+pub static ENTRY: Entry = Entry;
+
+impl Settings for ConnectWiseConfig {
+    const CONNECTOR: &'static str = "connectwise";
+}
+
+const SECRETS: &[&str] = &[
+    "connectwise.public_key",
+    "connectwise.private_key",
+    "connectwise.client_id",
+];
+
+#[async_trait]
+impl PsaEntry for Entry {
+    fn about(&self) -> About {
+        About {
+            name: ConnectWiseConfig::CONNECTOR,
+            secrets: SECRETS,
+            webhooks: true,
+        }
+    }
+
+    fn check(&self, settings: &toml::Table) -> Result<(), String> {
+        parse::<ConnectWiseConfig>(settings).map(drop)
+    }
+
+    async fn build(
+        &self,
+        settings: &toml::Table,
+        site: &Site<'_>,
+    ) -> Result<BuiltPsa, WiringError> {
+        let cfg: ConnectWiseConfig = parse(settings).map_err(|e| site.config_error(e))?;
+        let home = site.currency("psa.home_currency", &cfg.home_currency)?;
+        for name in SECRETS {
+            site.require(name).await?;
+        }
+        let creds = ConnectWiseCredentials {
+            public_key: site.credential("connectwise.public_key"),
+            private_key: site.credential("connectwise.private_key"),
+            client_id: site.credential("connectwise.client_id"),
+        };
+        let cw = ConnectWise::new(cfg, creds, home);
+        Ok(BuiltPsa {
+            webhook: Some(cw.verifier()),
+            connector: Arc::new(cw),
+        })
+    }
+}

@@ -1,0 +1,384 @@
+//! The one list of connectors. Each vendor folder declares its entry (name,
+//! side, settings type, secrets, webhooks, and how it builds from a tenant's
+//! wiring) in its `entry.rs`; tenant files, `ferry deploy`, the CLI and the
+//! webhook routes derive everything from [`CONNECTORS`]. Adding a connector is
+//! its folder plus one line here.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_canon::{Currency, TenantId};
+use ferry_core::gate::BudgetGate;
+use ferry_core::ports::{ErpConnector, PsaConnector, RateLimits, Secret, WebhookVerifier};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::credential::Credential;
+use crate::tenant::{Wiring, WiringError};
+
+/// Every connector Ferry has.
+pub static CONNECTORS: &[Entry] = &[
+    Entry::Psa(&crate::connectwise::entry::ENTRY),
+    Entry::Psa(&crate::redmine::entry::ENTRY),
+    Entry::Erp(&crate::xero::entry::ENTRY),
+    Entry::Erp(&crate::tryton::entry::ENTRY),
+];
+
+/// Which side of a tenant a connector serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Psa,
+    Erp,
+}
+
+impl Side {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Side::Psa => "psa",
+            Side::Erp => "erp",
+        }
+    }
+
+    /// "a PSA", "an ERP".
+    pub fn article(&self) -> &'static str {
+        match self {
+            Side::Psa => "a PSA",
+            Side::Erp => "an ERP",
+        }
+    }
+}
+
+/// What a connector declares about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct About {
+    /// Its table name in tenant files (`[psa.<name>]`) and its webhook route
+    /// (`/webhooks/<name>/<tenant>`).
+    pub name: &'static str,
+    /// Secrets it reads (`<name>.<secret>`), for setup and documentation.
+    pub secrets: &'static [&'static str],
+    /// Whether the vendor delivers signed webhooks to Ferry.
+    pub webhooks: bool,
+}
+
+/// A PSA connector, built.
+pub struct BuiltPsa {
+    pub connector: Arc<dyn PsaConnector>,
+    pub webhook: Option<Arc<dyn WebhookVerifier>>,
+}
+
+/// An ERP connector, built.
+pub struct BuiltErp {
+    pub connector: Arc<dyn ErpConnector>,
+    pub webhook: Option<Arc<dyn WebhookVerifier>>,
+}
+
+/// A PSA connector's registry entry.
+#[async_trait]
+pub trait PsaEntry: Sync {
+    fn about(&self) -> About;
+    /// Reads the settings table; every problem in words a person can act on.
+    fn check(&self, settings: &toml::Table) -> Result<(), String>;
+    async fn build(&self, settings: &toml::Table, site: &Site<'_>)
+    -> Result<BuiltPsa, WiringError>;
+}
+
+/// An ERP connector's registry entry.
+#[async_trait]
+pub trait ErpEntry: Sync {
+    fn about(&self) -> About;
+    fn check(&self, settings: &toml::Table) -> Result<(), String>;
+    async fn build(&self, settings: &toml::Table, site: &Site<'_>)
+    -> Result<BuiltErp, WiringError>;
+}
+
+/// One line of the registry.
+#[derive(Clone, Copy)]
+pub enum Entry {
+    Psa(&'static dyn PsaEntry),
+    Erp(&'static dyn ErpEntry),
+}
+
+impl Entry {
+    pub fn about(&self) -> About {
+        match self {
+            Entry::Psa(e) => e.about(),
+            Entry::Erp(e) => e.about(),
+        }
+    }
+
+    pub fn side(&self) -> Side {
+        match self {
+            Entry::Psa(_) => Side::Psa,
+            Entry::Erp(_) => Side::Erp,
+        }
+    }
+
+    fn check(&self, settings: &toml::Table) -> Result<(), String> {
+        match self {
+            Entry::Psa(e) => e.check(settings),
+            Entry::Erp(e) => e.check(settings),
+        }
+    }
+}
+
+/// The names of the connectors on one side, in registry order.
+pub fn names(side: Side) -> Vec<&'static str> {
+    CONNECTORS
+        .iter()
+        .filter(|e| e.side() == side)
+        .map(|e| e.about().name)
+        .collect()
+}
+
+/// The entry named `name`, on any side.
+pub fn find(name: &str) -> Option<Entry> {
+    CONNECTORS.iter().copied().find(|e| e.about().name == name)
+}
+
+pub(crate) fn psa(name: &str) -> Option<&'static dyn PsaEntry> {
+    CONNECTORS.iter().find_map(|e| match e {
+        Entry::Psa(p) if p.about().name == name => Some(*p),
+        _ => None,
+    })
+}
+
+pub(crate) fn erp(name: &str) -> Option<&'static dyn ErpEntry> {
+    CONNECTORS.iter().find_map(|e| match e {
+        Entry::Erp(p) if p.about().name == name => Some(*p),
+        _ => None,
+    })
+}
+
+/// Reads a settings table as a connector's typed config (unknown keys refused
+/// where the type says so).
+pub fn parse<C: DeserializeOwned>(settings: &toml::Table) -> Result<C, String> {
+    toml::Value::Table(settings.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_string())
+}
+
+/// A connector's typed settings, tied to its name.
+pub trait Settings: Serialize + DeserializeOwned {
+    /// The connector's registry name.
+    const CONNECTOR: &'static str;
+}
+
+/// One side of a tenant file: `[psa.<connector>]` or `[erp.<connector>]`,
+/// exactly one table, naming a connector of that side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    name: String,
+    settings: toml::Table,
+}
+
+impl Connection {
+    /// A connection with typed settings (tenant files Ferry writes).
+    pub fn of<C: Settings>(settings: &C) -> Self {
+        let settings = match toml::Value::try_from(settings) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => panic!("connector settings serialise to a table"),
+        };
+        Self {
+            name: C::CONNECTOR.to_string(),
+            settings,
+        }
+    }
+
+    /// Reads `[<side>.<name>]` from the tenant file's `<side>` table; the error
+    /// names the key to fix and the connectors there are.
+    pub fn read(side: Side, table: &toml::Table) -> Result<Self, (String, String)> {
+        let key = side.as_str();
+        let known = names(side);
+        let mut entries = table.iter();
+        let (Some((name, settings)), None) = (entries.next(), entries.next()) else {
+            return Err((
+                key.to_string(),
+                format!(
+                    "name exactly one connector table, e.g. [{key}.{}]",
+                    known.first().copied().unwrap_or("…")
+                ),
+            ));
+        };
+        let path = format!("{key}.{name}");
+        let entry = find(name).filter(|e| e.side() == side).ok_or_else(|| {
+            (
+                path.clone(),
+                format!(
+                    "not {} connector Ferry has ({})",
+                    side.article(),
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let toml::Value::Table(settings) = settings else {
+            return Err((path, "must be a table of settings".into()));
+        };
+        entry.check(settings).map_err(|m| (path, m))?;
+        Ok(Self {
+            name: name.clone(),
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn settings(&self) -> &toml::Table {
+        &self.settings
+    }
+
+    /// The settings as `C`, if this is `C`'s connector.
+    pub fn typed<C: Settings>(&self) -> Option<C> {
+        (self.name == C::CONNECTOR)
+            .then(|| parse(&self.settings).ok())
+            .flatten()
+    }
+
+    /// Changes typed settings in place (tests and tools that adjust a
+    /// tenant); `false` when this is not `C`'s connector.
+    pub fn update<C: Settings>(&mut self, f: impl FnOnce(&mut C)) -> bool {
+        let Some(mut c) = self.typed::<C>() else {
+            return false;
+        };
+        f(&mut c);
+        *self = Self::of(&c);
+        true
+    }
+
+    /// `{ <name> = { settings } }`, as a tenant file holds it.
+    pub fn to_table(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        t.insert(self.name.clone(), toml::Value::Table(self.settings.clone()));
+        t
+    }
+}
+
+/// What a connector builds with: the tenant, and the shared wiring (secrets,
+/// locks, rate budget, clock).
+pub struct Site<'a> {
+    pub tenant: &'a TenantId,
+    pub wiring: &'a Wiring,
+}
+
+impl Site<'_> {
+    /// A secret the connector cannot work without: checked now, so a tenant
+    /// without it fails at cold start.
+    pub async fn require(&self, name: &'static str) -> Result<Secret, WiringError> {
+        self.wiring
+            .secrets
+            .get(self.tenant, name)
+            .await
+            .map_err(|source| WiringError::Secret {
+                tenant: self.tenant.clone(),
+                source,
+            })
+    }
+
+    /// Whether an optional secret is set.
+    pub async fn has(&self, name: &'static str) -> bool {
+        self.wiring.secrets.get(self.tenant, name).await.is_ok()
+    }
+
+    /// A secret read on every use, so rotation needs no restart.
+    pub fn credential(&self, name: &'static str) -> Credential {
+        Credential::stored(&self.wiring.secrets, self.tenant, name)
+    }
+
+    /// The admission gate of one ERP account's shared rate budget.
+    pub fn gate(&self, account: String, limits: RateLimits) -> Arc<BudgetGate> {
+        Arc::new(BudgetGate {
+            budget: self.wiring.budget.clone(),
+            clock: self.wiring.clock.clone(),
+            account,
+            limits,
+            max_wait: self.wiring.budget_max_wait,
+        })
+    }
+
+    /// A settings value the connector could not accept.
+    pub fn config_error(&self, message: String) -> WiringError {
+        WiringError::Config {
+            file: format!("tenant {}", self.tenant),
+            message,
+        }
+    }
+
+    /// A currency code from the settings (`key` names it in the error).
+    pub fn currency(&self, key: &str, code: &str) -> Result<Currency, WiringError> {
+        Currency::parse(code).map_err(|e| self.config_error(format!("{key}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connector_has_one_unique_name_and_its_own_secrets() {
+        let mut seen = std::collections::BTreeSet::new();
+        for e in CONNECTORS {
+            let a = e.about();
+            assert!(seen.insert(a.name), "{} listed twice", a.name);
+            assert!(
+                a.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{} is a table name and a URL segment",
+                a.name
+            );
+            for s in a.secrets {
+                assert!(
+                    s.starts_with(&format!("{}.", a.name)),
+                    "{s} belongs to {}",
+                    a.name
+                );
+            }
+        }
+        assert_eq!(names(Side::Psa), vec!["connectwise", "redmine"]);
+        assert_eq!(names(Side::Erp), vec!["xero", "tryton"]);
+    }
+
+    #[test]
+    fn a_connection_names_one_known_connector_of_its_side_with_settings_it_accepts() {
+        let table = |text: &str| -> toml::Table { toml::from_str(text).expect("toml") };
+        let err = |side, text| Connection::read(side, &table(text)).expect_err("refused");
+        assert_eq!(
+            err(Side::Erp, "[sage]\nx = 1\n"),
+            (
+                "erp.sage".to_string(),
+                "not an ERP connector Ferry has (xero, tryton)".to_string()
+            )
+        );
+        assert_eq!(
+            err(Side::Erp, "[connectwise]\nx = 1\n").0,
+            "erp.connectwise",
+            "a PSA is not an ERP"
+        );
+        assert_eq!(err(Side::Psa, "").0, "psa");
+        assert_eq!(
+            err(Side::Erp, "[xero]\ntenant_id = \"o\"\n[tryton]\n").1,
+            "name exactly one connector table, e.g. [erp.xero]"
+        );
+        let (path, message) = err(Side::Erp, "[xero]\ntenant_id = \"o\"\nbatch_sise = 5\n");
+        assert_eq!(path, "erp.xero");
+        assert!(message.contains("batch_sise"), "{message}");
+        let ok = Connection::read(Side::Erp, &table("[xero]\ntenant_id = \"org-1\"\n"))
+            .expect("a minimal Xero connection");
+        assert_eq!(ok.name(), "xero");
+        let mut c = ok.clone();
+        assert!(c.update::<crate::xero::XeroConfig>(|x| x.batch_size = 7));
+        assert!(!c.update::<crate::tryton::TrytonConfig>(|t| t.page_size = 1));
+        assert_eq!(
+            c.typed::<crate::xero::XeroConfig>()
+                .expect("typed")
+                .batch_size,
+            7
+        );
+        assert_eq!(
+            Connection::read(Side::Erp, &c.to_table()).expect("round trip"),
+            c
+        );
+    }
+}
