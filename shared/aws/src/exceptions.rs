@@ -206,18 +206,9 @@ impl ExceptionStore for DynamoExceptions {
                 &pk(&record.tenant),
                 &record.id,
                 |prev: Option<Item>| {
-                    let stored = match prev {
-                        // Same record and stage again: one exception, counted.
-                        Some(p) => {
-                            let old = p.record()?;
-                            ExceptionRecord {
-                                attempts: old.attempts + 1,
-                                first_seen: old.first_seen,
-                                ..record.clone()
-                            }
-                        }
-                        None => record.clone(),
-                    };
+                    let previous = prev.map(|p| p.record()).transpose()?;
+                    let stored =
+                        ferry_core::rules::exceptions::merge(previous.as_ref(), record.clone());
                     Ok((Some(Item::of(&stored, 0)?), stored))
                 },
             )

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use ferry_canon::TenantId;
 use ferry_core::PortError;
 use ferry_core::ports::{Begin, BeginRequest, IdemRecord, IdemStatus, IdempotencyStore};
+use ferry_core::rules::idempotency::{self as rules, BeginStep};
 use serde::{Deserialize, Serialize};
 
 use crate::table::{
@@ -128,42 +129,24 @@ impl IdempotencyStore for DynamoIdempotency {
             let Some(old) = self.put_new(&req, &fresh(1)).await? else {
                 return Ok(Begin::Started { prior_attempts: 0 });
             };
-            if old.payload_hash != req.payload_hash {
-                return Ok(Begin::PayloadMismatch {
-                    stored_hash: old.payload_hash,
-                });
-            }
-            if old.status == COMPLETED {
-                return Ok(Begin::Completed {
-                    response: old.response,
-                });
-            }
-            if let Some(until) = old.in_progress_us.filter(|u| *u > us(req.now)) {
-                return Ok(Begin::InProgress {
-                    until: from_us(until),
-                });
-            }
-            // An in-progress attempt past its expiry: take it over, counted.
+            let seen = old.attempts;
+            let prior = match rules::begin(Some(&old.record(req.key)), req.payload_hash, req.now) {
+                BeginStep::Answer(a) => return Ok(a),
+                BeginStep::Take { prior_attempts } => prior_attempts,
+            };
+            // An in-progress attempt past its expiry: take it over, counted,
+            // if nobody else did since it was read.
             let cond = Cond::Expr(
                 "#st = :inprog AND attempts = :a",
-                vec![
-                    (":inprog", s(IN_PROGRESS)),
-                    (":a", n(i64::from(old.attempts))),
-                ],
+                vec![(":inprog", s(IN_PROGRESS)), (":a", n(i64::from(seen)))],
             );
             if self
                 .table
-                .put_named(
-                    PORT,
-                    "begin",
-                    &fresh(old.attempts + 1),
-                    cond,
-                    &[("#st", "status")],
-                )
+                .put_named(PORT, "begin", &fresh(prior + 1), cond, &[("#st", "status")])
                 .await?
             {
                 return Ok(Begin::Started {
-                    prior_attempts: old.attempts,
+                    prior_attempts: prior,
                 });
             }
         }

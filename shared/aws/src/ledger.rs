@@ -19,6 +19,7 @@ use ferry_core::PortError;
 use ferry_core::ports::{
     Disposition, LedgerCount, LedgerEntry, Observation, Observe, Owner, RecordLedger,
 };
+use ferry_core::rules::ledger as rules;
 use serde::{Deserialize, Serialize};
 
 use crate::table::{Cond, Table, versioned};
@@ -117,51 +118,29 @@ fn apply(item: &mut Item, d: &Disposition) {
 #[async_trait]
 impl RecordLedger for DynamoLedger {
     async fn observe(&self, obs: Observation<'_>) -> Result<Observe, PortError> {
-        self.update(
-            obs.tenant,
-            obs.source_key,
-            "observe",
-            |current| match current {
-                Some(e) if *obs.version < e.version => {
-                    (None, Observe::Stale { current: e.version })
-                }
-                Some(e) if *obs.version == e.version && obs.content_hash == e.content_hash => {
-                    let answer = if e.disposition.is_final() {
-                        Observe::Duplicate {
-                            disposition: e.disposition,
-                            last_doc: e.last_doc,
-                        }
-                    } else {
-                        // An unfinished attempt at this very version: try again, keep its receipt time.
-                        Observe::New {
-                            previous: Some(e.disposition),
-                            last_doc: e.last_doc,
-                        }
-                    };
-                    (None, answer)
-                }
-                existing => {
-                    let (previous, last_doc) = match &existing {
-                        Some(e) => (Some(e.disposition.clone()), e.last_doc.clone()),
-                        None => (None, None),
-                    };
-                    let next = Item {
-                        pk: pk(obs.tenant),
-                        sk: obs.source_key.to_string(),
-                        rev: 0,
-                        domain: obs.domain,
-                        version: obs.version.clone(),
-                        content_hash: obs.content_hash.to_string(),
-                        disposition: Disposition::Pending,
-                        last_doc: last_doc.clone(),
-                        received_at: obs.received_at,
-                        posted_at: None,
-                        canonical: obs.canonical.map(str::to_string),
-                    };
-                    (Some(next), Observe::New { previous, last_doc })
-                }
-            },
-        )
+        self.update(obs.tenant, obs.source_key, "observe", |current| {
+            let held = current.as_ref().map(|e| rules::Held {
+                version: &e.version,
+                content_hash: &e.content_hash,
+                disposition: &e.disposition,
+                last_doc: e.last_doc.as_deref(),
+            });
+            let decided = rules::observe(held, obs.version, obs.content_hash);
+            let next = decided.replace.then(|| Item {
+                pk: pk(obs.tenant),
+                sk: obs.source_key.to_string(),
+                rev: 0,
+                domain: obs.domain,
+                version: obs.version.clone(),
+                content_hash: obs.content_hash.to_string(),
+                disposition: Disposition::Pending,
+                last_doc: current.as_ref().and_then(|e| e.last_doc.clone()),
+                received_at: obs.received_at,
+                posted_at: None,
+                canonical: obs.canonical.map(str::to_string),
+            });
+            (next, decided.answer)
+        })
         .await
     }
 

@@ -12,6 +12,7 @@ pub mod periods;
 pub mod ports;
 pub mod posting;
 pub mod report;
+pub mod rules;
 pub mod template;
 pub mod usecases;
 

@@ -65,15 +65,8 @@ impl ExceptionStore for SqliteExceptions {
         self.db
             .with(|c| {
                 let tx = c.transaction()?;
-                let stored = match get(&tx, record.tenant.as_str(), &record.id)? {
-                    // Same record and stage again: one exception, counted.
-                    Some(prev) => ExceptionRecord {
-                        attempts: prev.attempts + 1,
-                        first_seen: prev.first_seen,
-                        ..record
-                    },
-                    None => record,
-                };
+                let previous = get(&tx, record.tenant.as_str(), &record.id)?;
+                let stored = ferry_core::rules::exceptions::merge(previous.as_ref(), record);
                 put(&tx, &stored)?;
                 tx.commit()?;
                 Ok(stored)

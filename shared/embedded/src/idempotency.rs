@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use ferry_canon::TenantId;
 use ferry_core::PortError;
 use ferry_core::ports::{Begin, BeginRequest, IdemRecord, IdemStatus, IdempotencyStore};
+use ferry_core::rules::idempotency::{self as rules, BeginStep};
 use rusqlite::{OptionalExtension, params};
 
 use crate::db::{Db, from_micros, micros, sql_err};
@@ -45,23 +46,9 @@ impl IdempotencyStore for SqliteIdempotency {
             .with(|c| {
                 let tx = c.transaction()?;
                 let existing = read(&tx, req.tenant.as_str(), req.key)?;
-                let live = existing.filter(|r| r.expires_at > now);
-                let prior = match &live {
-                    None => 0,
-                    Some(r) if r.payload_hash != req.payload_hash => {
-                        return Ok(Begin::PayloadMismatch {
-                            stored_hash: r.payload_hash.clone(),
-                        });
-                    }
-                    Some(r) if r.status == IdemStatus::Completed => {
-                        return Ok(Begin::Completed {
-                            response: r.response.clone(),
-                        });
-                    }
-                    Some(r) => match r.in_progress_until {
-                        Some(until) if until > now => return Ok(Begin::InProgress { until }),
-                        _ => r.attempts,
-                    },
+                let prior = match rules::begin(existing.as_ref(), req.payload_hash, now) {
+                    BeginStep::Answer(a) => return Ok(a),
+                    BeginStep::Take { prior_attempts } => prior_attempts,
                 };
                 tx.execute(
                     "INSERT INTO idempotency (tenant, key, status, payload_hash, expires_at, in_progress_until, response, attempts)

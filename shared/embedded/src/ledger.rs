@@ -9,6 +9,7 @@ use ferry_core::PortError;
 use ferry_core::ports::{
     Disposition, LedgerCount, LedgerEntry, Observation, Observe, Owner, RecordLedger,
 };
+use ferry_core::rules::ledger as rules;
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::db::{Db, from_micros, micros, sql_err};
@@ -123,27 +124,14 @@ impl RecordLedger for SqliteLedger {
             .with(|c| {
                 let tx = c.transaction()?;
                 let existing = get(&tx, tenant, obs.source_key)?;
-                let result = match existing {
-                    Some((e, _)) if *obs.version < e.version => Observe::Stale { current: e.version },
-                    Some((e, last_doc))
-                        if *obs.version == e.version
-                            && obs.content_hash == e.content_hash
-                            && e.disposition.is_final() =>
-                    {
-                        Observe::Duplicate {
-                            disposition: e.disposition,
-                            last_doc,
-                        }
-                    }
-                    Some((e, last_doc)) if *obs.version == e.version && obs.content_hash == e.content_hash => {
-                        // An unfinished attempt at this very version: try again, keep its receipt time.
-                        Observe::New { previous: Some(e.disposition), last_doc }
-                    }
-                    existing => {
-                        let (previous, last_doc) = match existing {
-                            Some((e, d)) => (Some(e.disposition), d),
-                            None => (None, None),
-                        };
+                let held = existing.as_ref().map(|(e, last_doc)| rules::Held {
+                    version: &e.version,
+                    content_hash: &e.content_hash,
+                    disposition: &e.disposition,
+                    last_doc: last_doc.as_deref(),
+                });
+                let decided = rules::observe(held, obs.version, obs.content_hash);
+                if decided.replace {
                         tx.execute(
                             "INSERT INTO ledger (tenant, source_key, domain, version_at, version_etag, content_hash, state,
                                                  received_at, canonical)
@@ -164,11 +152,9 @@ impl RecordLedger for SqliteLedger {
                                 obs.canonical
                             ],
                         )?;
-                        Observe::New { previous, last_doc }
-                    }
-                };
+                }
                 tx.commit()?;
-                Ok(result)
+                Ok(decided.answer)
             })
             .map_err(sql_err("ledger", "observe"))
     }
