@@ -262,7 +262,7 @@ async fn each_poison_sample_is_the_only_failure_of_its_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erp_429_is_a_throttled_retry_apart_from_other_retries() {
-    use ferry_core::usecases::retry::Outcome;
+    use ferry_core::usecases::outcome::Outcome;
     use ferry_core::usecases::{post, transform};
     let h = Harness::start_opts(Options {
         host: false,

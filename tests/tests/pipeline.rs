@@ -213,7 +213,7 @@ async fn a_message_for_a_tenant_this_process_does_not_serve_stays_queued_with_an
     use ferry_core::ports::{
         ChangeAction, ExceptionStatus, OutboundMessage, QueueName, ReceivedMessage,
     };
-    use ferry_core::usecases::{post, retry::Outcome, transform};
+    use ferry_core::usecases::{outcome::Outcome, post, transform};
     let h = ferry_tests::Harness::start_opts(ferry_tests::Options {
         host: false,
         ..ferry_tests::Options::default()
@@ -390,7 +390,7 @@ async fn a_dead_letter_that_a_newer_version_superseded_is_dropped_and_the_record
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exception_that_still_holds_its_record_is_not_resolved_by_a_write_of_another_version() {
     use ferry_core::ports::{Disposition, ExceptionRecord, ExceptionStatus, Owner, QueueName};
-    use ferry_core::usecases::retry::{exception_id, raise, resolve_moved_on};
+    use ferry_core::usecases::exceptions::{exception_id, raise, resolve_moved_on};
     let h = Harness::start(small_firm()).await;
     h.sync().await;
     let id = h.sims.firm.time[0]["id"].as_i64().expect("id");

@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use ferry_core::Deps;
 use ferry_core::ports::{QueueDepth, QueueName, ReceivedMessage};
 use ferry_core::usecases::intake::{self, WebhookRequest};
-use ferry_core::usecases::retry::{self, Outcome};
+use ferry_core::usecases::outcome::{self, Outcome};
+use ferry_core::usecases::retry;
 use ferry_core::usecases::{post as post_uc, transform};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -94,7 +95,7 @@ pub async fn handle_and_settle(deps: &Deps, queue: QueueName, msgs: &[ReceivedMe
                 after, throttled, ..
             } => {
                 settled.retried += 1;
-                retry::put_back(deps.queue.as_ref(), queue, m, after, throttled)
+                outcome::put_back(deps.queue.as_ref(), queue, m, after, throttled)
                     .await
                     .map(|_| ())
             }

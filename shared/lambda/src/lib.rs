@@ -17,7 +17,8 @@ use ferry_core::Deps;
 use ferry_core::messages::Envelope;
 use ferry_core::ports::{QueueName, ReceivedMessage, previous_month};
 use ferry_core::usecases::intake::{self, WebhookRequest};
-use ferry_core::usecases::retry::{self, Outcome};
+use ferry_core::usecases::outcome::Outcome;
+use ferry_core::usecases::retry;
 use ferry_core::usecases::{post, reconcile, transform};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
@@ -127,7 +128,7 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
                 retried += 1;
                 throttled += u64::from(erp_429);
                 tracing::info!(message_id = %m.id, %tenant, %correlation_id, receive_count = m.receive_count, %reason, ?after, "will retry");
-                match ferry_core::usecases::retry::put_back(
+                match ferry_core::usecases::outcome::put_back(
                     deps.queue.as_ref(),
                     queue,
                     m,

@@ -2,7 +2,9 @@
 //! Lambda functions and the local host call with the same arguments.
 
 pub mod coverage;
+pub mod exceptions;
 pub mod intake;
+pub mod outcome;
 pub mod post;
 pub mod reconcile;
 pub mod related;

@@ -35,7 +35,8 @@ use crate::ports::{
     QueueName, ReceivedMessage,
 };
 use crate::posting::{DocKind, PostingDoc};
-use crate::usecases::retry::{self, Outcome, exception_id};
+use crate::usecases::exceptions::{self, exception_id};
+use crate::usecases::outcome::{self, Outcome};
 use crate::usecases::transform::{SummaryHeader, release_dependents};
 
 /// One document to write, from a post command or a summary flush.
@@ -109,9 +110,9 @@ pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outc
                 Ok(Flushed::Nothing) => outcomes[index] = Some(Outcome::Done),
                 Ok(Flushed::NotServed) => {
                     outcomes[index] = Some(
-                        retry::not_served(
+                        exceptions::not_served(
                             deps,
-                            retry::Unserved {
+                            exceptions::Unserved {
                                 tenant: &f.tenant,
                                 stage: "post",
                                 domain: f.domain,
@@ -311,9 +312,9 @@ async fn post_group(
             let mut out = Vec::new();
             for j in jobs {
                 let body = j.body.clone();
-                let outcome = retry::not_served(
+                let outcome = exceptions::not_served(
                     deps,
-                    retry::Unserved {
+                    exceptions::Unserved {
                         tenant,
                         stage: "post",
                         domain: j.domain,
@@ -723,10 +724,10 @@ async fn record_success(
     deps.ledger
         .settle_doc(&job.tenant, &job.doc.key, job.version, &posted, now)
         .await?;
-    let mut resolved = retry::resolve_moved_on(deps, &job.tenant, &job.doc.key, now).await?;
+    let mut resolved = exceptions::resolve_moved_on(deps, &job.tenant, &job.doc.key, now).await?;
     // A per-record document's key is its record's key: resolved just above.
     for k in job.source_keys.iter().filter(|k| **k != job.doc.key) {
-        resolved += retry::resolve_moved_on(deps, &job.tenant, k, now).await?;
+        resolved += exceptions::resolve_moved_on(deps, &job.tenant, k, now).await?;
     }
     // What a customer or project held back (records that need it in the ERP)
     // goes through again now that it is there.
@@ -838,7 +839,7 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
                 let_go(deps, h).await?;
                 deps.idempotency.release(&job.tenant, &h.key).await?;
                 let after =
-                    retry::retry_after_or_backoff(&deps.settings, job.receive_count, retry_after);
+                    outcome::retry_after_or_backoff(&deps.settings, job.receive_count, retry_after);
                 Ok(Outcome::throttled(after, e.to_string()))
             }
             RetryClass::Transient => {
@@ -956,7 +957,8 @@ async fn raise_post_exception(
     erp: Option<(String, &serde_json::Value)>,
     owner: Owner,
 ) -> Result<(), PortError> {
-    let stored = retry::raise(deps, post_exception(deps, job, reason, message, erp, owner)).await?;
+    let stored =
+        exceptions::raise(deps, post_exception(deps, job, reason, message, erp, owner)).await?;
     let d = Disposition::Exception {
         exception_id: stored.id,
         reason: reason.to_string(),
