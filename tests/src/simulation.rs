@@ -1339,7 +1339,8 @@ impl World {
             }
         }
         for e in &run.exceptions {
-            if e.message.trim().is_empty() || e.reason.trim().is_empty() {
+            // The reason is a ReasonCode: never empty by its type.
+            if e.message.trim().is_empty() {
                 v.push(format!(
                     "exception {} on {} has no reason",
                     e.id, e.source_key

@@ -77,7 +77,7 @@ async fn exception_reason(h: &Harness, domain: Domain, id: i64) -> Option<String
             .await
             .into_iter()
             .find(|e| e.source_key == format!("{domain}/connectwise:{id}"))
-            .map(|e| e.reason),
+            .map(|e| e.reason.to_string()),
         _ => None,
     }
 }

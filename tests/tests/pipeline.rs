@@ -269,7 +269,7 @@ async fn a_message_for_a_tenant_this_process_does_not_serve_stays_queued_with_an
         .expect("exceptions");
     let mut seen: Vec<(String, String)> = raised
         .iter()
-        .map(|e| (e.stage.clone(), e.reason.clone()))
+        .map(|e| (e.stage.clone(), e.reason.to_string()))
         .collect();
     seen.sort();
     assert_eq!(
@@ -389,6 +389,7 @@ async fn a_dead_letter_that_a_newer_version_superseded_is_dropped_and_the_record
 /// a newer version is held, say): a held record always names an open exception.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exception_that_still_holds_its_record_is_not_resolved_by_a_write_of_another_version() {
+    use ferry_core::ReasonCode;
     use ferry_core::ports::{Disposition, ExceptionRecord, ExceptionStatus, Owner, QueueName};
     use ferry_core::usecases::exceptions::{exception_id, raise, resolve_moved_on};
     let h = Harness::start(small_firm()).await;
@@ -404,13 +405,13 @@ async fn an_exception_that_still_holds_its_record_is_not_resolved_by_a_write_of_
         .expect("in the ledger");
     let posted = entry.disposition.clone();
     let now = h.now();
-    let exception = |stage: &str, reason: &str| ExceptionRecord {
+    let exception = |stage: &str, reason: ReasonCode| ExceptionRecord {
         id: exception_id(&h.tenant, stage, &key),
         tenant: h.tenant.clone(),
         stage: stage.into(),
         domain: Domain::TimeEntries,
         source_key: key.clone(),
-        reason: reason.into(),
+        reason,
         message: format!("{reason} (test)"),
         field: None,
         rule: None,
@@ -427,10 +428,13 @@ async fn an_exception_that_still_holds_its_record_is_not_resolved_by_a_write_of_
         replay_queue: QueueName::Transform,
         replay_body: String::new(),
     };
-    let holder = raise(&h.deps, exception("transform", "dependency.blocked"))
-        .await
-        .expect("raised");
-    let other = raise(&h.deps, exception("post", "erp.unavailable"))
+    let holder = raise(
+        &h.deps,
+        exception("transform", ReasonCode::DependencyBlocked),
+    )
+    .await
+    .expect("raised");
+    let other = raise(&h.deps, exception("post", ReasonCode::ErpUnavailable))
         .await
         .expect("raised");
     let held = Disposition::Exception {

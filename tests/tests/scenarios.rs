@@ -457,7 +457,7 @@ async fn an_answer_with_unreadable_fields_keeps_the_created_documents_and_their_
         .open_exceptions()
         .await
         .into_iter()
-        .filter(|e| e.reason.starts_with("erp."))
+        .filter(|e| e.reason.as_str().starts_with("erp."))
         .map(|e| (e.source_key, e.reason, e.message))
         .collect();
     assert_eq!(
@@ -1082,7 +1082,9 @@ async fn an_erp_outage_beyond_the_retry_limit_is_parked_then_replayed_to_posted(
         .await
         .into_iter()
         .filter(|e| {
-            e.stage == "post" || e.reason.starts_with("erp.") || e.reason.starts_with("retry.")
+            e.stage == "post"
+                || e.reason.as_str().starts_with("erp.")
+                || e.reason.as_str().starts_with("retry.")
         })
         .collect();
     assert!(

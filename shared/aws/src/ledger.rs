@@ -257,7 +257,7 @@ impl RecordLedger for DynamoLedger {
         for i in &items {
             let (reason, owner) = match &i.disposition {
                 Disposition::Skipped { reason } => (reason.clone(), None),
-                Disposition::Exception { reason, owner, .. } => (reason.clone(), Some(*owner)),
+                Disposition::Exception { reason, owner, .. } => (reason.to_string(), Some(*owner)),
                 _ => (String::new(), None),
             };
             *groups

@@ -11,6 +11,7 @@ pub mod messages;
 pub mod periods;
 pub mod ports;
 pub mod posting;
+pub mod reason;
 pub mod report;
 pub mod rules;
 pub mod template;
@@ -18,3 +19,4 @@ pub mod usecases;
 
 pub use deps::{Deps, Settings, TenantContext, Tenants};
 pub use error::{ConnectorError, MappingError, PortError, RetryClass};
+pub use reason::ReasonCode;

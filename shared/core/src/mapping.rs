@@ -12,6 +12,7 @@ use ferry_canon::{
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::ReasonCode;
 use crate::ports::Owner;
 use crate::posting::{
     ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingDoc, PostingLine, ProjectDoc,
@@ -22,8 +23,7 @@ use crate::template::{CompiledRule, CompiledSource, Scope, SummaryKey, Template}
 /// Why a record cannot be posted as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// Stable code, e.g. `validation.unmapped_value`.
-    pub reason: String,
+    pub reason: ReasonCode,
     pub message: String,
     pub field: Option<String>,
     pub rule: Option<String>,
@@ -31,9 +31,9 @@ pub struct Violation {
 }
 
 impl Violation {
-    pub fn new(reason: &str, owner: Owner, message: impl Into<String>) -> Self {
+    pub fn new(reason: ReasonCode, owner: Owner, message: impl Into<String>) -> Self {
         Violation {
-            reason: reason.to_string(),
+            reason,
             message: message.into(),
             field: None,
             rule: None,
@@ -103,7 +103,7 @@ pub fn gate(
     }
     for (expr, reason) in &rule.skip_when {
         let skip = scope.boolean(expr).map_err(|m| {
-            Violation::new("template.expression_error", Owner::Support, m)
+            Violation::new(ReasonCode::TemplateExpressionError, Owner::Support, m)
                 .rule(format!("domains.{}.skip_when", rule.domain))
         })?;
         if skip {
@@ -125,7 +125,7 @@ pub fn resolve(
     }
     let raw = match &src.expr {
         Some(e) => scope.text(e).map_err(|m| {
-            Violation::new("template.expression_error", Owner::Support, m).rule(&src.path)
+            Violation::new(ReasonCode::TemplateExpressionError, Owner::Support, m).rule(&src.path)
         })?,
         None => None,
     };
@@ -143,7 +143,7 @@ pub fn resolve(
         return Ok(Some(d.clone()));
     }
     Err(Violation::new(
-        "validation.unmapped_value",
+        ReasonCode::UnmappedValue,
         owner,
         format!(
             "no entry for {raw:?} in value map `{map_name}` (used by {})",
@@ -189,7 +189,7 @@ pub fn dimensions(
                     .map(|e| e.source.clone())
                     .unwrap_or_default();
                 return Err(Violation::new(
-                    "validation.required_dimension",
+                    ReasonCode::RequiredDimension,
                     rule.owner,
                     format!(
                         "required dimension {} is missing (derived from `{src}`)",
@@ -208,12 +208,12 @@ pub fn dimensions(
 /// The ERP tax type for a record, through the template's tax map.
 pub fn tax_type(template: &Template, scope: &Scope) -> Result<Option<String>, Violation> {
     let t = resolve(template, &template.tax, scope, Owner::Finance).map_err(|mut v| {
-        v.reason = "validation.unknown_tax_code".into();
+        v.reason = ReasonCode::UnknownTaxCode;
         v
     })?;
     if t.is_none() && template.spec.tax.required {
         return Err(Violation::new(
-            "validation.unknown_tax_code",
+            ReasonCode::UnknownTaxCode,
             Owner::Finance,
             "no tax code could be determined and [tax] is required",
         )
@@ -282,7 +282,7 @@ pub fn contact_doc(
 ) -> Result<PostingDoc, Violation> {
     if account.name.trim().is_empty() {
         return Err(Violation::new(
-            "validation.required_field",
+            ReasonCode::RequiredField,
             Owner::ProjectOperations,
             "customer has no name",
         )
@@ -317,7 +317,7 @@ pub fn project_doc(
 ) -> Result<PostingDoc, Violation> {
     if project.name.trim().is_empty() {
         return Err(Violation::new(
-            "validation.required_field",
+            ReasonCode::RequiredField,
             Owner::ProjectOperations,
             "project has no name",
         )
@@ -408,7 +408,7 @@ pub struct StagedLine {
 fn check_hours(hours: Decimal) -> Result<(), Violation> {
     if hours <= Decimal::ZERO || hours > Decimal::from(24) {
         return Err(Violation::new(
-            "validation.hours_out_of_range",
+            ReasonCode::HoursOutOfRange,
             Owner::ProjectOperations,
             format!("hours must be more than 0 and at most 24 (got {hours})"),
         )
@@ -437,7 +437,7 @@ pub fn time_rate(
         }
         (None, None) => {
             return Err(Violation::new(
-                "validation.missing_rate",
+                ReasonCode::MissingRate,
                 rule.owner,
                 "billable time entry has no bill rate",
             )
@@ -447,7 +447,7 @@ pub fn time_rate(
     let max = template.bounds.max_hourly_rate;
     if rate.amount < Decimal::ZERO || rate.amount > max {
         return Err(Violation::new(
-            "validation.rate_out_of_range",
+            ReasonCode::RateOutOfRange,
             Owner::Finance,
             format!("hourly rate {rate} is outside 0 to {max}"),
         )
@@ -492,7 +492,7 @@ pub fn billing_currency(template: &Template, currency: Currency, related: &Relat
 fn in_customer_currency(amount: Money, related: &Related, field: &str) -> Result<Money, Violation> {
     match customer_currency(related) {
         Some(c) if c != amount.currency => Err(Violation::new(
-            "validation.currency_mismatch",
+            ReasonCode::CurrencyMismatch,
             Owner::Finance,
             format!(
                 "{field} is in {} but the customer is billed in {c}; Ferry does not convert currencies",
@@ -510,7 +510,7 @@ fn check_amount(template: &Template, amount: Money, field: &str) -> Result<(), V
     let max = template.bounds.max_amount;
     if amount.amount.abs() > max {
         return Err(Violation::new(
-            "validation.amount_out_of_range",
+            ReasonCode::AmountOutOfRange,
             Owner::Finance,
             format!("{field} of {amount} is beyond the bound of {max}"),
         )
@@ -526,7 +526,7 @@ fn check_amount(template: &Template, amount: Money, field: &str) -> Result<(), V
 pub fn check_unit_precision(unit: Decimal, decimals: u32) -> Result<(), Violation> {
     if unit.normalize().scale() > decimals {
         return Err(Violation::new(
-            "validation.unit_price_precision",
+            ReasonCode::UnitPricePrecision,
             Owner::Finance,
             format!(
                 "unit price {} has more than the {decimals} decimal places the ERP keeps",
@@ -551,7 +551,7 @@ pub fn plausible_date(
     let latest = today.checked_add_days(Days::new(b.max_days_ahead.into()));
     if earliest.is_some_and(|e| date < e) || latest.is_some_and(|l| date > l) {
         return Err(Violation::new(
-            "validation.date_out_of_range",
+            ReasonCode::DateOutOfRange,
             Owner::ProjectOperations,
             format!(
                 "dated {date}, more than {} days before or {} days after today ({today})",
@@ -585,7 +585,7 @@ fn template_rate(
 ) -> Result<Money, Violation> {
     let text = resolve(template, src, scope, Owner::Finance)?.ok_or_else(|| {
         Violation::new(
-            "validation.missing_rate",
+            ReasonCode::MissingRate,
             owner,
             format!(
                 "the template gives no rate for this time entry ({})",
@@ -597,15 +597,19 @@ fn template_rate(
     })?;
     let amount = text.parse::<Decimal>().map_err(|_| {
         Violation::new(
-            "template.invalid_rate",
+            ReasonCode::TemplateInvalidRate,
             Owner::Support,
             format!("rate {text:?} from {} is not a decimal", src.path),
         )
         .rule(&src.path)
     })?;
     let currency = Currency::parse(&template.spec.defaults.currency).map_err(|e| {
-        Violation::new("template.invalid_currency", Owner::Support, e.to_string())
-            .rule("defaults.currency")
+        Violation::new(
+            ReasonCode::TemplateInvalidCurrency,
+            Owner::Support,
+            e.to_string(),
+        )
+        .rule("defaults.currency")
     })?;
     Ok(Money::new(amount, currency))
 }
@@ -638,7 +642,7 @@ pub fn line(
         let src = rule.item.as_ref().or(rule.account.as_ref());
         let from = src.and_then(|s| s.expr.as_ref()).map(|e| e.source.clone());
         return Err(Violation::new(
-            "validation.unmapped_value",
+            ReasonCode::UnmappedValue,
             Owner::Finance,
             format!(
                 "no item or account for this line: {} gave no value and has no default",
@@ -656,7 +660,7 @@ pub fn line(
             Some(e) => Ok(scope
                 .text(e)
                 .map_err(|m| {
-                    Violation::new("template.expression_error", Owner::Support, m)
+                    Violation::new(ReasonCode::TemplateExpressionError, Owner::Support, m)
                         .rule(format!("domains.{}.description", rule.domain))
                 })?
                 .unwrap_or(default)),
@@ -698,7 +702,7 @@ pub fn line(
         CanonicalRecord::Expenses(e) => {
             if e.amount.amount <= Decimal::ZERO {
                 return Err(Violation::new(
-                    "validation.amount_not_positive",
+                    ReasonCode::AmountNotPositive,
                     rule.owner,
                     format!("expense amount must be positive (got {})", e.amount),
                 )
@@ -750,7 +754,7 @@ pub fn line(
             })
         }
         other => Err(Violation::new(
-            "template.unsupported",
+            ReasonCode::TemplateUnsupported,
             Owner::Support,
             format!("{} records cannot become invoice lines", other.domain()),
         )),
@@ -794,7 +798,7 @@ pub fn summary_group(
             SummaryKey::Project => {
                 let Some(p) = project else {
                     return Err(Violation::new(
-                        "validation.required_field",
+                        ReasonCode::RequiredField,
                         rule.owner,
                         "summarised by project, but the record has no project",
                     )
@@ -943,7 +947,7 @@ pub fn render_summary(
 ) -> Result<PostingDoc, Violation> {
     if let Some(m) = members.iter().find(|m| m.currency != group.currency) {
         return Err(Violation::new(
-            "validation.currency_mismatch",
+            ReasonCode::CurrencyMismatch,
             Owner::Finance,
             format!(
                 "{} is in {} but its summary document is in {}",
@@ -1045,7 +1049,7 @@ pub fn invoice_doc(
     };
     if invoice.lines.is_empty() {
         return Err(Violation::new(
-            "validation.required_field",
+            ReasonCode::RequiredField,
             rule.owner,
             "invoice has no lines",
         )
@@ -1057,7 +1061,7 @@ pub fn invoice_doc(
     };
     if invoice.total.amount < Decimal::ZERO || invoice.subtotal.amount < Decimal::ZERO {
         return Err(Violation::new(
-            "validation.negative_amount",
+            ReasonCode::NegativeAmount,
             Owner::Finance,
             format!(
                 "the {what} totals {} ({} before tax); an ERP {what} cannot be below zero: issue {instead} in the PSA instead",
@@ -1075,7 +1079,7 @@ pub fn invoice_doc(
     for (i, l) in invoice.lines.iter().enumerate() {
         if l.unit_price.currency != invoice.currency {
             return Err(Violation::new(
-                "validation.currency_mismatch",
+                ReasonCode::CurrencyMismatch,
                 Owner::Finance,
                 format!(
                     "line {i} is in {} but the invoice is in {}",
@@ -1087,7 +1091,7 @@ pub fn invoice_doc(
         let account_code = l.account_code.clone().or_else(|| default_account.clone());
         if account_code.is_none() && l.item_code.is_none() {
             return Err(Violation::new(
-                "validation.unmapped_value",
+                ReasonCode::UnmappedValue,
                 Owner::Finance,
                 format!("line {i} has neither an item nor an account, and the template gives no default account"),
             )
@@ -1115,7 +1119,7 @@ pub fn invoice_doc(
     let expected = invoice.subtotal.amount;
     if rounding.round(subtotal, dp) != rounding.round(expected, dp) {
         return Err(Violation::new(
-            "validation.totals_mismatch",
+            ReasonCode::TotalsMismatch,
             Owner::Finance,
             format!("lines add up to {subtotal} but the invoice subtotal is {expected}"),
         )
@@ -1158,7 +1162,7 @@ fn map_tax_code(template: &Template, code: &str) -> Result<String, Violation> {
         .cloned()
         .ok_or_else(|| {
             Violation::new(
-                "validation.unknown_tax_code",
+                ReasonCode::UnknownTaxCode,
                 Owner::Finance,
                 format!("tax code {code:?} has no entry in value map `{map_name}`"),
             )

@@ -5,11 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_canon::{Domain, SourceVersion, TenantId};
-use ferry_core::PortError;
 use ferry_core::ports::{
     Disposition, LedgerCount, LedgerEntry, Observation, Observe, Owner, RecordLedger,
 };
 use ferry_core::rules::ledger as rules;
+use ferry_core::{PortError, ReasonCode};
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::db::{Db, from_micros, micros, sql_err};
@@ -32,7 +32,16 @@ fn disposition(state: &str, r: &Row<'_>) -> rusqlite::Result<Disposition> {
         },
         "exception" => Disposition::Exception {
             exception_id: exception_id.unwrap_or_default(),
-            reason: reason.unwrap_or_default(),
+            reason: reason
+                .as_deref()
+                .and_then(ReasonCode::parse)
+                .ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        6,
+                        rusqlite::types::Type::Text,
+                        format!("unknown reason code {reason:?}").into(),
+                    )
+                })?,
             owner: owner
                 .as_deref()
                 .and_then(Owner::parse)
@@ -101,7 +110,7 @@ fn columns(d: &Disposition) -> Cols<'_> {
             owner,
         } => (
             "exception",
-            Some(reason),
+            Some(reason.as_str()),
             Some(owner.as_str()),
             Some(exception_id),
             None,

@@ -88,8 +88,7 @@ pub struct ExceptionRecord {
     pub domain: Domain,
     /// The source record (`connectwise:123`) or document key the failure is about.
     pub source_key: String,
-    /// A stable machine code, e.g. `validation.required_dimension`.
-    pub reason: String,
+    pub reason: crate::ReasonCode,
     /// A sentence a person can act on.
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,7 +19,7 @@ pub enum Disposition {
     /// Failed with a reason and an owner; see the exception store.
     Exception {
         exception_id: String,
-        reason: String,
+        reason: crate::ReasonCode,
         owner: Owner,
     },
     /// A post command was queued for `doc_key` at `revision`.

@@ -19,11 +19,12 @@ pub fn merge(previous: Option<&ExceptionRecord>, raised: ExceptionRecord) -> Exc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ReasonCode;
     use crate::ports::{ExceptionStatus, Owner, QueueName};
     use chrono::{Duration, TimeZone, Utc};
     use ferry_canon::{Domain, TenantId};
 
-    fn raised(reason: &str, at: i64) -> ExceptionRecord {
+    fn raised(reason: ReasonCode, at: i64) -> ExceptionRecord {
         let t = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap() + Duration::seconds(at);
         ExceptionRecord {
             id: "transform:cw:1".into(),
@@ -31,8 +32,8 @@ mod tests {
             stage: "transform".into(),
             domain: Domain::TimeEntries,
             source_key: "cw:1".into(),
-            reason: reason.into(),
-            message: reason.into(),
+            reason,
+            message: reason.to_string(),
             field: None,
             rule: None,
             erp_message: None,
@@ -52,13 +53,16 @@ mod tests {
 
     #[test]
     fn a_repeat_keeps_its_first_sighting_counts_and_takes_the_newest_words() {
-        let first = raised("validation.a", 0);
+        let first = raised(ReasonCode::MissingRate, 0);
         assert_eq!(merge(None, first.clone()), first);
-        let again = merge(Some(&first), raised("validation.b", 60));
+        let again = merge(Some(&first), raised(ReasonCode::ClosedPeriod, 60));
         assert_eq!(again.attempts, 2);
         assert_eq!(again.first_seen, first.first_seen);
         assert_eq!(again.last_seen, first.first_seen + Duration::seconds(60));
-        assert_eq!(again.reason, "validation.b");
-        assert_eq!(merge(Some(&again), raised("validation.b", 90)).attempts, 3);
+        assert_eq!(again.reason, ReasonCode::ClosedPeriod);
+        assert_eq!(
+            merge(Some(&again), raised(ReasonCode::ClosedPeriod, 90)).attempts,
+            3
+        );
     }
 }

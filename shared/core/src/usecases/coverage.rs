@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use ferry_canon::Domain;
 use serde::Serialize;
 
+use crate::ReasonCode;
 use crate::deps::{Deps, TenantContext};
 use crate::error::{ConnectorError, PortError};
 use crate::gate::Patience;
@@ -133,7 +134,7 @@ pub async fn unmapped_values(
             let key = crate::messages::record_key(canon.domain(), &canon.meta().source);
             for src in &sources {
                 if let Err(v) = mapping::resolve(template, src, &scope, rule.owner)
-                    && v.reason == "validation.unmapped_value"
+                    && v.reason == ReasonCode::UnmappedValue
                     && let (Some(map), Some(expr)) = (&src.map, &src.expr)
                     && let Ok(Some(value)) = scope.text(expr)
                 {

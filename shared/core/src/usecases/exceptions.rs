@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use ferry_canon::{Domain, TenantId};
 
+use crate::ReasonCode;
 use crate::deps::Deps;
 use crate::error::PortError;
 use crate::hash::hash_parts;
@@ -106,7 +107,7 @@ pub async fn not_served(deps: &Deps, u: Unserved<'_>) -> Outcome {
             stage: u.stage.into(),
             domain: u.domain,
             source_key: u.source_key.into(),
-            reason: "tenant.not_served".into(),
+            reason: ReasonCode::TenantNotServed,
             message: message.clone(),
             field: None,
             rule: None,

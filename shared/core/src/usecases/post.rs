@@ -24,6 +24,7 @@ use std::time::Duration;
 use ferry_canon::{Domain, Money, TenantId};
 use tracing::Instrument;
 
+use crate::ReasonCode;
 use crate::deps::{Deps, TenantContext, chrono_duration};
 use crate::error::{ConnectorError, PortError, RetryClass};
 use crate::hash::{hash_json, hash_parts};
@@ -531,7 +532,7 @@ async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError>
             raise_post_exception(
                 deps,
                 &job,
-                "idempotency.payload_mismatch",
+                ReasonCode::IdempotencyPayloadMismatch,
                 &message,
                 None,
                 Owner::Support,
@@ -814,7 +815,7 @@ async fn rejected(
         raise_post_exception(
             deps,
             job,
-            "erp.validation",
+            ReasonCode::ErpValidation,
             &message,
             Some((text.clone(), response)),
             Owner::Finance,
@@ -856,7 +857,7 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
                 let ex = post_exception(
                     deps,
                     job,
-                    "erp.unavailable",
+                    ReasonCode::ErpUnavailable,
                     &e.to_string(),
                     None,
                     Owner::Support,
@@ -880,8 +881,15 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
                     ConnectorError::Rejected { .. } => Owner::Finance,
                     _ => Owner::Support,
                 };
-                raise_post_exception(deps, job, "erp.refused_call", &e.to_string(), None, owner)
-                    .await?;
+                raise_post_exception(
+                    deps,
+                    job,
+                    ReasonCode::ErpRefusedCall,
+                    &e.to_string(),
+                    None,
+                    owner,
+                )
+                .await?;
                 Ok(Outcome::Done)
             }
         }
@@ -899,7 +907,7 @@ async fn call_failed(deps: &Deps, h: &Held, e: &ConnectorError) -> (usize, Outco
 fn post_exception(
     deps: &Deps,
     job: &Job,
-    reason: &str,
+    reason: ReasonCode,
     message: &str,
     erp: Option<(String, &serde_json::Value)>,
     owner: Owner,
@@ -930,7 +938,7 @@ fn post_exception(
         stage: "post".into(),
         domain: job.domain,
         source_key: job.doc.key.clone(),
-        reason: reason.into(),
+        reason,
         message: message.into(),
         field: None,
         rule: None,
@@ -952,7 +960,7 @@ fn post_exception(
 async fn raise_post_exception(
     deps: &Deps,
     job: &Job,
-    reason: &str,
+    reason: ReasonCode,
     message: &str,
     erp: Option<(String, &serde_json::Value)>,
     owner: Owner,
@@ -961,7 +969,7 @@ async fn raise_post_exception(
         exceptions::raise(deps, post_exception(deps, job, reason, message, erp, owner)).await?;
     let d = Disposition::Exception {
         exception_id: stored.id,
-        reason: reason.to_string(),
+        reason,
         owner,
     };
     deps.ledger

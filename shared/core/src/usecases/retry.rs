@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ferry_canon::{Domain, TenantId};
 
+use crate::ReasonCode;
 use crate::deps::Deps;
 use crate::error::PortError;
 use crate::messages::{ChangeNotice, Envelope, Origin};
@@ -74,7 +75,7 @@ async fn park(
                 stage: "dead_letter".into(),
                 domain: Domain::Customers,
                 source_key: msg.id.clone(),
-                reason: "message.unreadable".into(),
+                reason: ReasonCode::MessageUnreadable,
                 message: "a dead-lettered message could not be parsed".into(),
                 field: None,
                 rule: None,
@@ -123,7 +124,7 @@ async fn park(
             e.erp_message.clone(),
         ),
         None => (
-            "retry.exhausted".to_string(),
+            ReasonCode::RetryExhausted,
             format!(
                 "retries exhausted after {} deliveries",
                 msg.receive_count.saturating_sub(1)

@@ -1,6 +1,7 @@
 //! Contracts for the stores. Stores take `now` as an argument, so these suites
 //! use fixed instants and need no clock.
 
+use ferry_core::ReasonCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -486,7 +487,7 @@ fn exception(id: &str, source: &str, owner: Owner, at: DateTime<Utc>) -> Excepti
         stage: "transform".into(),
         domain: Domain::TimeEntries,
         source_key: source.into(),
-        reason: "validation.required_dimension".into(),
+        reason: ReasonCode::RequiredDimension,
         message: "department missing".into(),
         field: Some("dimensions.department".into()),
         rule: None,

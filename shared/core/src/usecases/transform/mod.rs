@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use ferry_canon::{CanonicalRecord, Domain, SourceRef, SourceVersion, TenantId};
 use tracing::Instrument;
 
+use crate::ReasonCode;
 use crate::deps::{Deps, TenantContext};
 use crate::error::{ConnectorError, PortError, RetryClass};
 use crate::hash::{hash_json, sha256_hex};
@@ -313,7 +314,7 @@ impl Work<'_> {
                     .map(|r| r.owner)
                     .unwrap_or(Owner::ProjectOperations);
                 let v = Violation::new(
-                    "validation.source_record",
+                    ReasonCode::SourceRecord,
                     owner,
                     format!("{} {} cannot be read: {e}", self.notice.domain, self.key),
                 )

@@ -82,7 +82,7 @@ impl Work<'_> {
             }
             Err(e) if e.class() == RetryClass::Permanent => {
                 let v = Violation::new(
-                    "psa.refused",
+                    ReasonCode::PsaRefused,
                     Owner::Finance,
                     format!("payment status could not be written to the PSA: {e}"),
                 );

@@ -63,7 +63,7 @@ impl Work<'_> {
             && !canon.meta().deleted
         {
             let v = Violation::new(
-                "validation.closed_period",
+                ReasonCode::ClosedPeriod,
                 Owner::Finance,
                 format!("accounting period of {date} is closed (closed through {closed})"),
             )
@@ -92,7 +92,7 @@ impl Work<'_> {
             _ => {
                 let Some(account) = mapping::billed_account(canon, &related) else {
                     let v = Violation::new(
-                        "validation.required_field",
+                        ReasonCode::RequiredField,
                         rule.owner,
                         "record has no customer (directly or through its project)",
                     )
@@ -221,7 +221,7 @@ impl Work<'_> {
         match self.ctx.canonical(&src) {
             Ok(rec) => Ok(Ok(Some(rec))),
             Err(e) => Ok(Err(Violation::new(
-                "validation.related_record",
+                ReasonCode::RelatedRecord,
                 Owner::ProjectOperations,
                 format!("{domain} {r} cannot be read: {e}"),
             )
@@ -272,7 +272,7 @@ impl Work<'_> {
             .find(|e| e.status == ExceptionStatus::Open);
         if let Some(b) = blocking {
             let v = Violation::new(
-                "dependency.blocked",
+                ReasonCode::DependencyBlocked,
                 b.owner,
                 format!(
                     "customer {account} is held by exception {}: {}",
@@ -402,7 +402,7 @@ pub(super) enum Dependency {
 /// A record names a project or customer the PSA does not have.
 pub(super) fn unknown_reference(what: &str, r: &SourceRef, field: &str) -> Violation {
     Violation::new(
-        "validation.unknown_reference",
+        ReasonCode::UnknownReference,
         Owner::ProjectOperations,
         format!("{what} {r} does not exist in the PSA"),
     )

@@ -29,7 +29,7 @@ impl Work<'_> {
         };
         if line.currency != group.currency {
             let v = Violation::new(
-                "validation.currency_mismatch",
+                ReasonCode::CurrencyMismatch,
                 Owner::Finance,
                 format!(
                     "{} is in {} but its document is in {}",

@@ -50,14 +50,14 @@ impl Work<'_> {
             Some(other) => {
                 let v = match other {
                     Disposition::Exception { exception_id, .. } => Violation::new(
-                        "dependency.blocked",
+                        ReasonCode::DependencyBlocked,
                         rule.owner,
                         format!(
                             "project {project} is held by exception {exception_id}; its time waits for it (timesheet lines go on the ERP project)"
                         ),
                     ),
                     other => Violation::new(
-                        "dependency.not_in_erp",
+                        ReasonCode::DependencyNotInErp,
                         rule.owner,
                         format!(
                             "project {project} is not in the ERP ({}), so this entry can get no timesheet line: post the project, or set timesheets = false",
