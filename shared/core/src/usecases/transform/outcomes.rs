@@ -9,13 +9,23 @@ impl Work<'_> {
         version: &SourceVersion,
         reason: &str,
     ) -> Result<Outcome, Failure> {
-        self.settle(
+        self.decided(
             version,
             Disposition::Skipped {
                 reason: reason.to_string(),
             },
         )
-        .await?;
+        .await
+    }
+
+    /// Settles this version and resolves the exceptions the record has moved
+    /// on from: the end of every decision that is not an exception.
+    pub(super) async fn decided(
+        &self,
+        version: &SourceVersion,
+        d: Disposition,
+    ) -> Result<Outcome, Failure> {
+        self.settle(version, d).await?;
         exceptions::resolve_moved_on(
             self.deps,
             &self.notice.tenant,

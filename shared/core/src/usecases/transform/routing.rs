@@ -338,22 +338,14 @@ impl Work<'_> {
         let (doc_key, doc_version) = self
             .enqueue(version, canon, doc, vec![self.key.clone()])
             .await?;
-        self.settle(
+        self.decided(
             version,
             Disposition::Queued {
                 doc_key,
                 revision: doc_version,
             },
         )
-        .await?;
-        exceptions::resolve_moved_on(
-            self.deps,
-            &self.notice.tenant,
-            &self.key,
-            self.deps.clock.now(),
-        )
-        .await?;
-        Ok(Outcome::Done)
+        .await
     }
 
     /// Sends a post command for `doc`; returns its key and revision. The ledger is

@@ -70,28 +70,14 @@ impl Work<'_> {
             .get(tenant, &group.doc_key)
             .await?
             .is_some_and(|e| e.erp_id.is_some() && e.version >= revision);
-        if posted {
-            self.settle(
-                version,
-                Disposition::Posted {
-                    doc_key: group.doc_key.clone(),
-                    revision,
-                },
-            )
-            .await?;
+        let doc_key = group.doc_key.clone();
+        let d = if posted {
+            Disposition::Posted { doc_key, revision }
         } else {
             self.schedule_flush(&group.group).await?;
-            self.settle(
-                version,
-                Disposition::Queued {
-                    doc_key: group.doc_key.clone(),
-                    revision,
-                },
-            )
-            .await?;
-        }
-        exceptions::resolve_moved_on(self.deps, tenant, &self.key, self.deps.clock.now()).await?;
-        Ok(Outcome::Done)
+            Disposition::Queued { doc_key, revision }
+        };
+        self.decided(version, d).await
     }
 
     /// Sends a flush for the group unless one is already pending (single flight).
