@@ -66,6 +66,11 @@ enum Cmd {
     SecretSet(SecretArgs),
     /// Deploy one customer's stack from infra/partners/ (`--dry-run`: print the plan only).
     Deploy(DeployArgs),
+    /// The connectors Ferry has: side, tenant-file table, secrets, webhooks.
+    Connectors {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print (or `--write`) the canonical model's JSON Schema.
     Schema {
         #[arg(long)]
@@ -834,6 +839,43 @@ async fn run() -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Connectors { json } => {
+            let rows: Vec<serde_json::Value> = ferry_connectors::registry::CONNECTORS
+                .iter()
+                .map(|e| {
+                    let a = e.about();
+                    serde_json::json!({
+                        "name": a.name,
+                        "side": e.side(),
+                        "table": format!("[{}.{}]", e.side().as_str(), a.name),
+                        "secrets": a.secrets,
+                        "webhook": a.webhooks.then(|| format!("POST /webhooks/{}/{{tenant}}", a.name)),
+                    })
+                })
+                .collect();
+            if json {
+                print_json(&serde_json::json!({ "connectors": rows }))?;
+            } else {
+                for r in &rows {
+                    println!(
+                        "{:<12} {:<4} {:<20} secrets: {}; webhooks: {}",
+                        r["name"].as_str().unwrap_or_default(),
+                        r["side"].as_str().unwrap_or_default(),
+                        r["table"].as_str().unwrap_or_default(),
+                        r["secrets"]
+                            .as_array()
+                            .map(|s| s
+                                .iter()
+                                .filter_map(|x| x.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "))
+                            .unwrap_or_default(),
+                        r["webhook"].as_str().unwrap_or("none (polled)")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Schema { write } => {
             let text = ferry_canon::schema::export();
             if write {
@@ -987,6 +1029,7 @@ async fn aws_sim_stack(
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
+    ferry_cli::process::quiet_on_closed_stdout();
     match run().await {
         Ok(code) => code,
         Err(e) => {

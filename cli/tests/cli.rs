@@ -352,3 +352,20 @@ fn sim_preview_sync_exceptions_and_reconcile_work_together() {
         serde_json::to_string_pretty(&report["rows"]).unwrap_or_default()
     );
 }
+
+/// `ferry … | head`: a reader that closes the pipe ends ferry quietly with
+/// SIGPIPE's status, never a panic and a backtrace.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let mut child = ferry()
+        .args(["connectors", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
