@@ -94,6 +94,27 @@ pub async fn stop_requested() -> &'static str {
     }
 }
 
+/// A reader that stopped reading (`ferry … --json | head`) ends the process
+/// quietly, as it ends any Unix tool, instead of a panic with a backtrace:
+/// Rust ignores SIGPIPE, so a print to a closed pipe panics, and this hook
+/// turns exactly that panic into the exit status a SIGPIPE would give (141).
+pub fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,24 +136,4 @@ mod tests {
         let _again = WorkerLock::acquire(&db).expect("the lock is free once the holder ends");
         let _ = std::fs::remove_dir_all(dir);
     }
-}
-
-/// A reader that stopped reading (`ferry … --json | head`) ends the process
-/// quietly, as it ends any Unix tool, instead of a panic with a backtrace:
-/// Rust ignores SIGPIPE, so a print to a closed pipe panics, and this hook
-/// turns exactly that panic into the exit status a SIGPIPE would give (141).
-pub fn quiet_on_closed_stdout() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default(info);
-    }));
 }

@@ -439,7 +439,7 @@ async fn an_exception_that_still_holds_its_record_is_not_resolved_by_a_write_of_
         .expect("raised");
     let held = Disposition::Exception {
         exception_id: holder.id.clone(),
-        reason: holder.reason.clone(),
+        reason: holder.reason,
         owner: holder.owner,
     };
     assert!(

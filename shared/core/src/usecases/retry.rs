@@ -114,7 +114,7 @@ async fn park(
     let last = previous.iter().max_by_key(|e| e.last_seen);
     let (reason, message, owner, erp_message) = match last {
         Some(e) => (
-            e.reason.clone(),
+            e.reason,
             format!(
                 "retries exhausted after {} deliveries: {}",
                 msg.receive_count.saturating_sub(1),
@@ -142,7 +142,7 @@ async fn park(
             stage: stage.into(),
             domain,
             source_key: source_key.clone(),
-            reason: reason.clone(),
+            reason,
             message,
             field: None,
             rule: None,

@@ -103,7 +103,7 @@ impl Work<'_> {
                 stage: "transform".into(),
                 domain: self.notice.domain,
                 source_key: self.key.clone(),
-                reason: v.reason.clone(),
+                reason: v.reason,
                 message: v.message,
                 field: v.field,
                 rule: v.rule,

@@ -1,0 +1,71 @@
+//! `ferry run` and `ferry run-real`: the demos.
+
+use super::*;
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// People in the demo firm.
+    #[arg(long, default_value_t = 600)]
+    pub(crate) members: usize,
+    /// Seed for the demo data.
+    #[arg(long, default_value_t = 20261125)]
+    pub(crate) seed: u64,
+    /// Where the demo's state is kept (recreated on every run).
+    #[arg(long, default_value = ".ferry/demo.db")]
+    pub(crate) db: PathBuf,
+    /// The month the firm's time and expenses fall in, as YYYY-MM (default: the
+    /// month before today's, by the clock).
+    #[arg(long, value_parser = parse_month, value_name = "YYYY-MM")]
+    pub(crate) month: Option<chrono::NaiveDate>,
+    /// Print the result as JSON instead of the report.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct RunRealArgs {
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Keep Ferry's state in this SQLite file (in memory when absent).
+    #[arg(long)]
+    pub(crate) db: Option<PathBuf>,
+}
+
+pub(crate) async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let outcome = demo::run(&DemoOptions {
+        members: a.members,
+        seed: a.seed,
+        month: a.month,
+        db: a.db,
+        progress: !a.quiet && !a.json,
+    })
+    .await?;
+    if a.json {
+        print_json(&outcome)?;
+    } else {
+        print!("{}", render::demo(&outcome));
+    }
+    Ok(if outcome.unexplained.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub(crate) async fn run_real(a: RunRealArgs) -> anyhow::Result<ExitCode> {
+    let outcome = ferry_cli::real::run(a.db, !a.json).await?;
+    if a.json {
+        print_json(&outcome)?;
+    } else {
+        print!("{}", render::real(&outcome));
+    }
+    Ok(if outcome.unexplained.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,135 @@
+//! One module per `ferry` command: its arguments and what it does. Shared
+//! helpers (opening the store, polling, printing) live here.
+
+pub(crate) mod admin;
+pub(crate) mod demos;
+pub(crate) mod exceptions;
+pub(crate) mod preview;
+pub(crate) mod reconciliation;
+pub(crate) mod sim;
+pub(crate) mod sync;
+pub(crate) mod template;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use clap::{Args, Subcommand};
+use ferry_canon::{Domain, TenantId};
+use ferry_cli::demo::{self, DemoOptions};
+use ferry_cli::local::{Local, LocalOptions, Simulators, repo_dir};
+use ferry_cli::preview::RecordingErp;
+use ferry_cli::render;
+use ferry_connectors::tenant::TenantConfig;
+use ferry_core::ports::{ExceptionQuery, ExceptionStatus, Owner, SystemClock};
+use ferry_core::template::{Template, TemplateSource};
+use ferry_core::usecases::{intake, reconcile, retry};
+use ferry_embedded::host::{HostConfig, LocalHost, serve_webhooks};
+use ferry_sim::demo::DemoSpec;
+
+pub(crate) fn parse_domain(s: &str) -> Result<Domain, String> {
+    Domain::parse(s).ok_or_else(|| {
+        format!(
+            "unknown domain {s:?}; one of {}",
+            Domain::ALL.map(|d| d.as_str()).join(", ")
+        )
+    })
+}
+
+pub(crate) fn parse_month(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+        .map_err(|_| format!("not a month {s:?}; write it as YYYY-MM, e.g. 2026-10"))
+}
+
+pub(crate) fn parse_owner(s: &str) -> Result<Owner, String> {
+    Owner::parse(s)
+        .ok_or_else(|| format!("unknown owner {s:?}; one of project_operations, finance, support"))
+}
+
+pub(crate) fn parse_status(s: &str) -> Result<ExceptionStatus, String> {
+    ExceptionStatus::parse(s)
+        .ok_or_else(|| format!("unknown status {s:?}; one of retrying, open, replayed, resolved"))
+}
+
+pub(crate) fn open(db: &std::path::Path) -> anyhow::Result<Local> {
+    Local::open(&LocalOptions {
+        db: Some(db.to_path_buf()),
+        ..LocalOptions::default()
+    })
+    .with_context(|| format!("opening {}", db.display()))
+}
+
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+pub(crate) async fn settle(host: &LocalHost) -> anyhow::Result<()> {
+    host.wait_idle(Duration::from_secs(1800))
+        .await
+        .map_err(|b| anyhow::anyhow!("the pipeline did not settle: {b}"))
+}
+
+pub(crate) async fn poll_all(
+    local: &Local,
+    tenant: &TenantId,
+    domains: &[Domain],
+    progress: bool,
+) -> anyhow::Result<()> {
+    let ctx = local.tenants.get(tenant).context("tenant not wired")?;
+    let domains = if domains.is_empty() {
+        ctx.psa.pollable()
+    } else {
+        domains.to_vec()
+    };
+    for d in domains {
+        let bar = if progress {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_message(format!("polling {d}"));
+        let b = bar.clone();
+        let count = std::sync::atomic::AtomicU64::new(0);
+        let r = intake::poll(&local.deps, tenant, d, &move |n| {
+            let total = count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed) + n as u64;
+            b.set_message(format!("polling {d}: {total} records"));
+            b.tick();
+        })
+        .await
+        .with_context(|| format!("polling {d}"))?;
+        bar.finish_and_clear();
+        eprintln!("polled {d}: {} records in {} pages", r.enqueued, r.pages);
+    }
+    let since = local.clock.now().date_naive() - chrono::Days::new(intake::DELETION_SWEEP_DAYS);
+    for d in ctx.psa.swept() {
+        let r = intake::sweep_deletions(&local.deps, tenant, d, since)
+            .await
+            .with_context(|| format!("sweeping {d} for deletions"))?;
+        eprintln!(
+            "swept {d} for deletions: {} compared, {} gone from the PSA",
+            r.compared, r.enqueued
+        );
+    }
+    let r = intake::poll_erp_payments(&local.deps, tenant)
+        .await
+        .context("sweeping ERP payments")?;
+    eprintln!(
+        "swept ERP invoices for payments: {} to write back",
+        r.enqueued
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct TenantArgs {
+    /// The tenant file (`tenant.toml`).
+    #[arg(long, short = 't')]
+    pub(crate) tenant_config: PathBuf,
+    #[arg(long, default_value = ".ferry/ferry.db")]
+    pub(crate) db: PathBuf,
+}
