@@ -114,7 +114,6 @@ pub fn quiet_on_closed_stdout() {
     }));
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -422,8 +422,7 @@ fn compile_rule(
                 format!("{path}.timesheets"),
                 "only time entries become timesheet lines",
             );
-        } else if spec.domains.get("projects").map(|p| p.direction) != Some(Direction::PsaToErp)
-        {
+        } else if spec.domains.get("projects").map(|p| p.direction) != Some(Direction::PsaToErp) {
             p.at(
                 format!("{path}.timesheets"),
                 "timesheet lines go on ERP projects: set [domains.projects] direction = \"psa_to_erp\"",
@@ -435,7 +434,10 @@ fn compile_rule(
         && rule.item.is_none()
         && rule.account.is_none()
     {
-        p.at(path.clone(), "lines need an `item` or an `account` to post to");
+        p.at(
+            path.clone(),
+            "lines need an `item` or an `account` to post to",
+        );
     }
     Some(CompiledRule {
         domain,
@@ -514,7 +516,10 @@ fn rates(spec: &TemplateSpec, domain: Domain, path: &str, src: &ValueSource, p: 
         }
     }
     if domain != Domain::TimeEntries {
-        p.at(format!("{path}.rate"), "only time entries have an hourly rate");
+        p.at(
+            format!("{path}.rate"),
+            "only time entries have an hourly rate",
+        );
     }
 }
 
