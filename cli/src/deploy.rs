@@ -447,13 +447,16 @@ pub fn render_bundle(plan: &Plan, repo: &Path, out: &Path) -> Result<PathBuf, Co
     std::fs::write(&path, text).map_err(io)?;
     let (cfg, base) = ferry_connectors::tenant::TenantConfig::read(&path)
         .map_err(|e| err(&plan.customer_file, "psa/erp", e.to_string()))?;
-    cfg.load_template(&base).map_err(|e| {
+    let template = cfg.load_template(&base).map_err(|e| {
         err(
             &plan.customer_file,
             "customer.template_override",
             e.to_string(),
         )
     })?;
+    // What the functions check at cold start, checked before anything deploys.
+    cfg.check(&template)
+        .map_err(|e| err(&plan.customer_file, "psa/erp", e.to_string()))?;
     Ok(path)
 }
 
@@ -471,12 +474,13 @@ impl Plan {
         }
     }
 
-    /// The `sam deploy` command line this plan runs.
-    pub fn sam_deploy_args(&self) -> Vec<String> {
+    /// The `sam deploy` command line this plan runs, of the template `sam
+    /// build` wrote into `build_dir`.
+    pub fn sam_deploy_args(&self, build_dir: &Path) -> Vec<String> {
         let mut args = vec![
             "deploy".to_string(),
             "--template-file".into(),
-            "infra/.aws-sam/build/template.yaml".into(),
+            build_dir.join("template.yaml").display().to_string(),
             "--stack-name".into(),
             self.stack_name.clone(),
             "--region".into(),
@@ -602,18 +606,53 @@ post_concurrency = 2
     }
 
     #[test]
+    fn connection_settings_the_connector_cannot_use_are_refused_in_the_plan() {
+        for (from, to, says) in [
+            (
+                "home_currency = \"USD\"\n",
+                "",
+                "missing field `home_currency`",
+            ),
+            (
+                "home_currency = \"USD\"",
+                "home_currency = \"XYZ\"",
+                "home_currency",
+            ),
+            (
+                "tenant_id = \"org-1\"",
+                "tenant_id = \"\"",
+                "tenant_id: must not be empty",
+            ),
+            (
+                "tenant_id = \"org-1\"",
+                "tenant_id = \"o\"\nbatch_size = 0",
+                "batch_size: 0 is outside 1..=100",
+            ),
+        ] {
+            let e = problem(PARTNER, &customer("").replace(from, to));
+            assert!(e.contains("c1.toml") && e.contains(says), "{says}: {e}");
+        }
+    }
+
+    #[test]
     fn a_bundle_the_functions_would_refuse_is_not_rendered() {
+        // Valid connection tables, but a template written for other connectors:
+        // the functions would refuse it at cold start, so the deploy does now.
         let dir = tempfile::tempdir().expect("tempdir");
         write(dir.path(), "partners/p1/partner.toml", PARTNER);
-        let text = customer("").replace("home_currency = \"USD\"\n", "");
+        let text = customer("").replace(
+            "[erp.xero]\ntenant_id = \"org-1\"\n",
+            "[erp.tryton]\nbase_url = \"https://erp.example\"\ndatabase = \"d\"\n",
+        );
         write(dir.path(), "partners/p1/customers/c1.toml", &text);
-        let plan = plan(dir.path(), "p1", "c1").expect("the deployment itself is valid");
+        let plan = plan(dir.path(), "p1", "c1").expect("the tables themselves are valid");
         let repo = repo_infra().join("..");
         let e = render_bundle(&plan, &repo, &dir.path().join("out"))
-            .expect_err("missing home_currency")
+            .expect_err("the template does not fit")
             .to_string();
         assert!(
-            e.contains("c1.toml: psa/erp") && e.contains("home_currency"),
+            e.contains("c1.toml: psa/erp")
+                && e.contains("template.erp is \"xero\", but this tenant's erp is \"tryton\""),
             "{e}"
         );
     }

@@ -105,9 +105,9 @@ impl Local {
             self.store
                 .secrets
                 .set(&cfg.tenant.id, name, value)
-                .map_err(|source| tenant::WiringError::Secret {
+                .map_err(|error| tenant::WiringError::Secret {
                     tenant: cfg.tenant.id.clone(),
-                    source,
+                    error,
                 })?;
         }
         let ctx = tenant::build(cfg, template, &self.wiring()).await?;

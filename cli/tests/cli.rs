@@ -67,6 +67,31 @@ fn template_validate_accepts_the_shipped_templates_and_names_what_is_wrong() {
             .arg("--json"),
     );
     assert_eq!(v["valid"], true);
+
+    // A template for connectors Ferry does not have (or of the wrong side).
+    let text = std::fs::read_to_string(&base).expect("base");
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        text.replace("psa = \"connectwise\"", "psa = \"sage\"")
+            .replace("erp = \"xero\"", "erp = \"redmine\""),
+    )
+    .expect("write");
+    let out = ferry()
+        .args(["template", "validate"])
+        .arg(&other)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("template.psa: \"sage\" is not a PSA connector"),
+        "{err}"
+    );
+    assert!(
+        err.contains("template.erp: \"redmine\" is not an ERP connector"),
+        "{err}"
+    );
 }
 
 struct Sim(Child);

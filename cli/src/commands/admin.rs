@@ -40,19 +40,26 @@ pub(crate) async fn secret_set(a: SecretArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) async fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
-    let plan = ferry_cli::deploy::plan(&a.infra, &a.partner, &a.customer)?;
+    // Absolute, because sam runs in the repository: the template it builds
+    // must be the one beside the bundle rendered here (its ContentUri is
+    // relative to it), whatever folder --infra names.
+    let infra =
+        std::path::absolute(&a.infra).with_context(|| format!("--infra {}", a.infra.display()))?;
+    let plan = ferry_cli::deploy::plan(&infra, &a.partner, &a.customer)?;
     // The config layer's content (local files only; checked by loading it back).
     let tenant_file =
-        ferry_cli::deploy::render_bundle(&plan, &repo_dir(), &a.infra.join(".build/config"))?;
+        ferry_cli::deploy::render_bundle(&plan, &repo_dir(), &infra.join(".build/config"))?;
+    let template_file = infra.join("template.yaml").display().to_string();
+    let build_dir = infra.join(".aws-sam/build").display().to_string();
     let build = [
         "build",
         "--beta-features",
         "--template-file",
-        "infra/template.yaml",
+        template_file.as_str(),
         "--build-dir",
-        "infra/.aws-sam/build",
+        build_dir.as_str(),
     ];
-    let deploy = plan.sam_deploy_args();
+    let deploy = plan.sam_deploy_args(&infra.join(".aws-sam/build"));
     if a.json {
         let build_cmd: Vec<&str> = std::iter::once("sam")
             .chain(build.iter().copied())

@@ -53,7 +53,9 @@ pub(crate) async fn template(c: TemplateCmd) -> anyhow::Result<ExitCode> {
                     .as_ref()
                     .map(|p| TemplateSource::read(p))
                     .transpose()?;
-                Template::load(&b, o.as_ref())
+                let t = Template::load(&b, o.as_ref())?;
+                connectors_known(&t, &b.name)?;
+                Ok(t)
             });
             match loaded {
                 Ok(t) => {
@@ -149,4 +151,32 @@ pub(crate) async fn template_coverage(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The template's `psa` and `erp` name connectors Ferry has, of that side.
+fn connectors_known(t: &Template, file: &str) -> Result<(), ferry_core::template::TemplateErrors> {
+    use ferry_connectors::registry::{self, Side};
+    let mut errors = Vec::new();
+    for (key, name, side) in [
+        ("template.psa", &t.spec.template.psa, Side::Psa),
+        ("template.erp", &t.spec.template.erp, Side::Erp),
+    ] {
+        if registry::find(name).is_none_or(|e| e.side() != side) {
+            errors.push(ferry_core::template::TemplateError {
+                file: file.to_string(),
+                path: key.into(),
+                line: None,
+                message: format!(
+                    "{name:?} is not {} connector Ferry has ({})",
+                    side.article(),
+                    registry::names(side).join(", ")
+                ),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ferry_core::template::TemplateErrors(errors))
+    }
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_canon::{Currency, TenantId};
 use ferry_core::gate::BudgetGate;
-use ferry_core::ports::{ErpConnector, PsaConnector, RateLimits, Secret, WebhookVerifier};
+use ferry_core::ports::{
+    ErpCapabilities, ErpConnector, PsaConnector, RateLimits, Secret, WebhookVerifier,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -88,6 +90,9 @@ pub trait PsaEntry: Sync {
 pub trait ErpEntry: Sync {
     fn about(&self) -> About;
     fn check(&self, settings: &toml::Table) -> Result<(), String>;
+    /// What the connector with these settings writes, and its limits: known
+    /// before it is built, so a template can be checked without secrets.
+    fn capabilities(&self, settings: &toml::Table) -> Result<ErpCapabilities, String>;
     async fn build(&self, settings: &toml::Table, site: &Site<'_>)
     -> Result<BuiltErp, WiringError>;
 }
@@ -150,6 +155,68 @@ pub(crate) fn erp(name: &str) -> Option<&'static dyn ErpEntry> {
     })
 }
 
+/// A name from a file as it may be shown: itself when it is short printable
+/// text, otherwise escaped and cut (a name never reaches a terminal raw).
+fn shown(name: &str) -> String {
+    const MAX: usize = 64;
+    if name.chars().count() <= MAX && !name.chars().any(|c| c.is_control()) {
+        return name.to_string();
+    }
+    let cut: String = name.chars().take(MAX).collect();
+    let more = if name.chars().count() > MAX {
+        "…"
+    } else {
+        ""
+    };
+    format!("{:?}{more}", cut)
+}
+
+/// Settings checks every connector shares; each returns the problem in words.
+pub mod checks {
+    use ferry_canon::Currency;
+
+    /// An `http(s)://host…` URL.
+    pub fn http_url(key: &str, v: &str) -> Result<(), String> {
+        match url::Url::parse(v) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+            _ => Err(format!("{key}: {v:?} is not an http(s) URL")),
+        }
+    }
+
+    pub fn not_empty(key: &str, v: &str) -> Result<(), String> {
+        if v.trim().is_empty() {
+            Err(format!("{key}: must not be empty"))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn currency(key: &str, v: &str) -> Result<(), String> {
+        Currency::parse(v)
+            .map(drop)
+            .map_err(|e| format!("{key}: {e}"))
+    }
+
+    /// An integer setting within `[min, max]`.
+    pub fn within(key: &str, v: u64, min: u64, max: u64) -> Result<(), String> {
+        if (min..=max).contains(&v) {
+            Ok(())
+        } else {
+            Err(format!("{key}: {v} is outside {min}..={max}"))
+        }
+    }
+
+    /// Every problem at once, one per line.
+    pub fn all(results: impl IntoIterator<Item = Result<(), String>>) -> Result<(), String> {
+        let problems: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
 /// Reads a settings table as a connector's typed config (unknown keys refused
 /// where the type says so).
 pub fn parse<C: DeserializeOwned>(settings: &toml::Table) -> Result<C, String> {
@@ -200,7 +267,7 @@ impl Connection {
                 ),
             ));
         };
-        let path = format!("{key}.{name}");
+        let path = format!("{key}.{}", shown(name));
         let entry = find(name).filter(|e| e.side() == side).ok_or_else(|| {
             (
                 path.clone(),
@@ -270,9 +337,9 @@ impl Site<'_> {
             .secrets
             .get(self.tenant, name)
             .await
-            .map_err(|source| WiringError::Secret {
+            .map_err(|error| WiringError::Secret {
                 tenant: self.tenant.clone(),
-                source,
+                error,
             })
     }
 
@@ -342,8 +409,12 @@ mod tests {
 
     #[test]
     fn a_connection_names_one_known_connector_of_its_side_with_settings_it_accepts() {
-        let table = |text: &str| -> toml::Table { toml::from_str(text).expect("toml") };
-        let err = |side, text| Connection::read(side, &table(text)).expect_err("refused");
+        fn table(text: &str) -> toml::Table {
+            toml::from_str(text).expect("toml")
+        }
+        fn err(side: Side, text: &str) -> (String, String) {
+            Connection::read(side, &table(text)).expect_err("refused")
+        }
         assert_eq!(
             err(Side::Erp, "[sage]\nx = 1\n"),
             (
@@ -357,6 +428,11 @@ mod tests {
             "a PSA is not an ERP"
         );
         assert_eq!(err(Side::Psa, "").0, "psa");
+        // A name with control characters, or a very long one, is shown escaped and cut.
+        let (path, _) = err(Side::Psa, "[\"evil\\u001b[31mRED\"]\nx = 1\n");
+        assert_eq!(path, "psa.\"evil\\u{1b}[31mRED\"");
+        let (path, _) = err(Side::Psa, &format!("[{}]\nx = 1\n", "a".repeat(5000)));
+        assert!(path.len() < 80 && path.ends_with('…'), "{path}");
         assert_eq!(
             err(Side::Erp, "[xero]\ntenant_id = \"o\"\n[tryton]\n").1,
             "name exactly one connector table, e.g. [erp.xero]"

@@ -11,11 +11,15 @@ use async_trait::async_trait;
 use ferry_canon::TenantId;
 use ferry_core::PortError;
 use ferry_core::deps::{MisfitError, TenantContext, Tenants};
+use ferry_core::mapping::References;
 use ferry_core::ports::{Clock, LockStore, RateBudget, Secrets, WebhookVerifier};
 use ferry_core::template::{Template, TemplateSource};
 use serde::Deserialize;
 
 use crate::registry::{self, Connection, Side, Site};
+
+/// Largest tenant file read, in bytes.
+pub const MAX_TENANT_FILE_BYTES: u64 = 64 * 1024;
 
 /// A tenant file (`tenant.toml`). The `[psa.<connector>]` and
 /// `[erp.<connector>]` tables are checked against the connector registry.
@@ -88,21 +92,33 @@ pub struct TemplatePaths {
 pub enum WiringError {
     #[error("{file}: {message}")]
     Config { file: String, message: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Template(#[from] ferry_core::template::TemplateErrors),
-    #[error("tenant {tenant}: {source}")]
-    Secret { tenant: TenantId, source: PortError },
-    #[error("{0}")]
+    #[error("tenant {tenant}: {error}")]
+    Secret { tenant: TenantId, error: PortError },
+    #[error(transparent)]
     Misfit(#[from] MisfitError),
 }
 
 impl TenantConfig {
     /// Reads a tenant file; errors name the file and the key.
     pub fn read(path: &Path) -> Result<(TenantConfig, PathBuf), WiringError> {
-        let text = std::fs::read_to_string(path).map_err(|e| WiringError::Config {
+        let refuse = |message: String| WiringError::Config {
             file: path.display().to_string(),
-            message: format!("cannot read: {e}"),
-        })?;
+            message,
+        };
+        // A device or a pipe is never read: it may never end.
+        let meta = std::fs::metadata(path).map_err(|e| refuse(format!("cannot read: {e}")))?;
+        if !meta.is_file() {
+            return Err(refuse("not a regular file".into()));
+        }
+        if meta.len() > MAX_TENANT_FILE_BYTES {
+            return Err(refuse(format!(
+                "larger than {MAX_TENANT_FILE_BYTES} bytes; a tenant file is a few lines"
+            )));
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| refuse(format!("cannot read: {e}")))?;
         let cfg: TenantConfig = toml::from_str(&text).map_err(|e| WiringError::Config {
             file: path.display().to_string(),
             message: e.to_string(),
@@ -119,6 +135,27 @@ impl TenantConfig {
             None => None,
         };
         Ok(Template::load(&base, overlay.as_ref())?)
+    }
+
+    /// Whether `template` fits this tenant's connectors, before any is built
+    /// or any secret read: Ferry's reference rule if so, every reason if not.
+    pub fn check(&self, template: &Template) -> Result<References, WiringError> {
+        let erp = registry::erp(self.erp.name()).ok_or_else(|| WiringError::Config {
+            file: format!("tenant {}", self.tenant.id),
+            message: format!("{} is not an ERP connector Ferry has", self.erp.name()),
+        })?;
+        let caps =
+            erp.capabilities(self.erp.settings())
+                .map_err(|message| WiringError::Config {
+                    file: format!("tenant {}", self.tenant.id),
+                    message: format!("erp.{}: {message}", self.erp.name()),
+                })?;
+        Ok(ferry_core::deps::fit(
+            template,
+            self.psa.name(),
+            self.erp.name(),
+            &caps,
+        )?)
     }
 
     /// The secret names this tenant needs, for documentation and setup.
@@ -150,6 +187,9 @@ pub async fn build(
     template: Template,
     w: &Wiring,
 ) -> Result<TenantContext, WiringError> {
+    // The template against the connectors first: a misfit is reported
+    // before anything asks for a secret.
+    cfg.check(&template)?;
     let site = Site {
         tenant: &cfg.tenant.id,
         wiring: w,

@@ -27,17 +27,46 @@ pub struct TenantContext {
 
 /// Why a template cannot serve a tenant's connectors: every reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the template does not fit {erp}:\n  {}", .reasons.join("\n  "))]
+#[error("the template does not fit this tenant's connectors ({psa} and {erp}):\n  {}", .reasons.join("\n  "))]
 pub struct MisfitError {
+    pub psa: String,
     pub erp: String,
     pub reasons: Vec<String>,
 }
 
-impl MisfitError {
-    fn new(erp: &dyn ErpConnector, reasons: Vec<String>) -> Self {
-        Self {
-            erp: erp.system().to_string(),
+/// Whether `template` fits a tenant whose PSA and ERP connectors are named
+/// `psa` and `erp`, the ERP having `caps`: Ferry's reference rule if it does,
+/// every reason if not. Pure, so a tenant can be checked before any
+/// connector is built or any secret exists.
+pub fn fit(
+    template: &Template,
+    psa: &str,
+    erp: &str,
+    caps: &ErpCapabilities,
+) -> Result<crate::mapping::References, MisfitError> {
+    let mut reasons = Vec::new();
+    let header = &template.spec.template;
+    for (key, named, actual) in [("psa", &header.psa, psa), ("erp", &header.erp, erp)] {
+        if named.as_str() != actual {
+            reasons.push(format!(
+                "template.{key} is {named:?}, but this tenant's {key} is {actual:?}"
+            ));
+        }
+    }
+    match template.fit(caps) {
+        Ok(r) if reasons.is_empty() => Ok(r),
+        Ok(_) => Err(MisfitError {
+            psa: psa.into(),
+            erp: erp.into(),
             reasons,
+        }),
+        Err(more) => {
+            reasons.extend(more);
+            Err(MisfitError {
+                psa: psa.into(),
+                erp: erp.into(),
+                reasons,
+            })
         }
     }
 }
@@ -50,26 +79,12 @@ impl TenantContext {
         erp: Arc<dyn ErpConnector>,
         webhooks: BTreeMap<String, Arc<dyn WebhookVerifier>>,
     ) -> Result<Self, MisfitError> {
-        let mut reasons = Vec::new();
-        let header = &template.spec.template;
-        for (key, named, actual) in [
-            ("psa", &header.psa, psa.system()),
-            ("erp", &header.erp, erp.system()),
-        ] {
-            if named.as_str() != actual.as_str() {
-                reasons.push(format!(
-                    "template.{key} is {named:?}, but this tenant's {key} is {actual:?}"
-                ));
-            }
-        }
-        let references = match template.fit(&erp.capabilities()) {
-            Ok(r) if reasons.is_empty() => r,
-            Ok(_) => return Err(MisfitError::new(&*erp, reasons)),
-            Err(more) => {
-                reasons.extend(more);
-                return Err(MisfitError::new(&*erp, reasons));
-            }
-        };
+        let references = fit(
+            &template,
+            psa.system().as_str(),
+            erp.system().as_str(),
+            &erp.capabilities(),
+        )?;
         Ok(Self {
             tenant,
             template,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{ConnectWise, ConnectWiseConfig, ConnectWiseCredentials};
-use crate::registry::{About, BuiltPsa, PsaEntry, Settings, Site, parse};
+use crate::registry::{About, BuiltPsa, PsaEntry, Settings, Site, checks, parse};
 use crate::tenant::WiringError;
 
 pub struct Entry;
@@ -33,7 +33,21 @@ impl PsaEntry for Entry {
     }
 
     fn check(&self, settings: &toml::Table) -> Result<(), String> {
-        parse::<ConnectWiseConfig>(settings).map(drop)
+        let c: ConnectWiseConfig = parse(settings)?;
+        checks::all(
+            [
+                checks::http_url("base_url", &c.base_url),
+                checks::not_empty("company_id", &c.company_id),
+                checks::currency("home_currency", &c.home_currency),
+                checks::within("timeout_seconds", c.timeout_seconds, 1, 300),
+            ]
+            .into_iter()
+            .chain(
+                c.key_url_origins
+                    .iter()
+                    .map(|o| checks::http_url("key_url_origins", o)),
+            ),
+        )
     }
 
     async fn build(

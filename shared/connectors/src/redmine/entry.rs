@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{Redmine, RedmineConfig};
-use crate::registry::{About, BuiltPsa, PsaEntry, Settings, Site, parse};
+use crate::registry::{About, BuiltPsa, PsaEntry, Settings, Site, checks, parse};
 use crate::tenant::WiringError;
 
 pub struct Entry;
@@ -28,7 +28,12 @@ impl PsaEntry for Entry {
     }
 
     fn check(&self, settings: &toml::Table) -> Result<(), String> {
-        parse::<RedmineConfig>(settings).map(drop)
+        let c: RedmineConfig = parse(settings)?;
+        checks::all([
+            checks::http_url("base_url", &c.base_url),
+            checks::currency("home_currency", &c.home_currency),
+            checks::within("timeout_seconds", c.timeout_seconds, 1, 300),
+        ])
     }
 
     async fn build(

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{Tryton, TrytonConfig};
-use crate::registry::{About, BuiltErp, ErpEntry, Settings, Site, parse};
+use crate::registry::{About, BuiltErp, ErpEntry, Settings, Site, checks, parse};
 use crate::tenant::WiringError;
+use ferry_core::ports::ErpCapabilities;
 
 pub struct Entry;
 
@@ -28,7 +29,19 @@ impl ErpEntry for Entry {
     }
 
     fn check(&self, settings: &toml::Table) -> Result<(), String> {
-        parse::<TrytonConfig>(settings).map(drop)
+        let c: TrytonConfig = parse(settings)?;
+        checks::all([
+            checks::http_url("base_url", &c.base_url),
+            checks::not_empty("database", &c.database),
+            checks::within("timeout_seconds", c.timeout_seconds, 1, 300),
+            checks::within("per_minute", c.per_minute.into(), 1, 100_000),
+            checks::within("concurrent", c.concurrent.into(), 1, 64),
+            checks::within("page_size", c.page_size as u64, 1, 10_000),
+        ])
+    }
+
+    fn capabilities(&self, _settings: &toml::Table) -> Result<ErpCapabilities, String> {
+        Ok(Tryton::capabilities_for())
     }
 
     async fn build(

@@ -70,6 +70,26 @@ fn ok(erp_id: String, number: Option<String>, response: Value) -> ItemResult {
 }
 
 impl Tryton {
+    /// What Tryton writes and its limits.
+    pub fn capabilities_for() -> ErpCapabilities {
+        ErpCapabilities {
+            kinds: &[
+                DocKind::Contact,
+                DocKind::Invoice,
+                DocKind::CreditNote,
+                DocKind::Project,
+                DocKind::Timesheet,
+            ],
+            // Tryton's text fields have no length limit; 50 keeps every reference
+            // Ferry has written the same, so documents are still found by it.
+            reference_len: 50,
+            // One document per call: each write is its own transaction.
+            max_batch: 1,
+            // Tryton's price_decimal, 4 unless the server is configured otherwise.
+            unit_price_decimals: 4,
+        }
+    }
+
     /// `gate` is the tenant's shared rate budget; every request passes it.
     pub fn new(cfg: TrytonConfig, key: Credential, gate: Arc<dyn CallGate>) -> Self {
         Tryton {
@@ -728,22 +748,7 @@ impl ErpWriter for Tryton {
         Self::limits_for(&self.client.cfg)
     }
     fn capabilities(&self) -> ErpCapabilities {
-        ErpCapabilities {
-            kinds: &[
-                DocKind::Contact,
-                DocKind::Invoice,
-                DocKind::CreditNote,
-                DocKind::Project,
-                DocKind::Timesheet,
-            ],
-            // Tryton's text fields have no length limit; 50 keeps every reference
-            // Ferry has written the same, so documents are still found by it.
-            reference_len: 50,
-            // One document per call: each write is its own transaction.
-            max_batch: 1,
-            // Tryton's price_decimal, 4 unless the server is configured otherwise.
-            unit_price_decimals: 4,
-        }
+        Tryton::capabilities_for()
     }
 
     fn render(&self, item: &OutboundItem) -> Result<Value, ConnectorError> {

@@ -6,8 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{OAuthTokens, Xero, XeroAuth, XeroConfig, XeroWebhooks};
-use crate::registry::{About, BuiltErp, ErpEntry, Settings, Site, parse};
+use crate::registry::{About, BuiltErp, ErpEntry, Settings, Site, checks, parse};
 use crate::tenant::WiringError;
+use ferry_core::ports::ErpCapabilities;
 
 pub struct Entry;
 
@@ -32,7 +33,20 @@ impl ErpEntry for Entry {
     }
 
     fn check(&self, settings: &toml::Table) -> Result<(), String> {
-        parse::<XeroConfig>(settings).map(drop)
+        let c: XeroConfig = parse(settings)?;
+        checks::all([
+            checks::http_url("base_url", &c.base_url),
+            checks::http_url("token_url", &c.token_url),
+            checks::not_empty("tenant_id", &c.tenant_id),
+            checks::within("timeout_seconds", c.timeout_seconds, 1, 300),
+            // Xero allows 60 calls a minute; the headroom is what Ferry leaves unused.
+            checks::within("minute_headroom", c.minute_headroom.into(), 0, 59),
+            checks::within("batch_size", c.batch_size as u64, 1, 100),
+        ])
+    }
+
+    fn capabilities(&self, settings: &toml::Table) -> Result<ErpCapabilities, String> {
+        Ok(Xero::capabilities_for(&parse(settings)?))
     }
 
     async fn build(

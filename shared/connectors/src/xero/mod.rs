@@ -123,6 +123,19 @@ impl Xero {
         Xero { cfg, api }
     }
 
+    /// What Xero writes and its limits, for these settings.
+    pub fn capabilities_for(cfg: &XeroConfig) -> ErpCapabilities {
+        ErpCapabilities {
+            // Projects and timesheets live in Xero Projects, a separate API Ferry does not write.
+            kinds: &[DocKind::Contact, DocKind::Invoice, DocKind::CreditNote],
+            // ContactNumber and Reference hold 50 characters.
+            reference_len: 50,
+            max_batch: cfg.batch_size.clamp(1, 100),
+            // With unitdp=4 on every call (see `call_with`).
+            unit_price_decimals: 4,
+        }
+    }
+
     /// The limits every Ferry process applies to this organisation.
     pub fn limits_for(cfg: &XeroConfig) -> RateLimits {
         RateLimits {
@@ -244,15 +257,7 @@ impl ErpWriter for Xero {
         Self::limits_for(&self.cfg)
     }
     fn capabilities(&self) -> ErpCapabilities {
-        ErpCapabilities {
-            // Projects and timesheets live in Xero Projects, a separate API Ferry does not write.
-            kinds: &[DocKind::Contact, DocKind::Invoice, DocKind::CreditNote],
-            // ContactNumber and Reference hold 50 characters.
-            reference_len: 50,
-            max_batch: self.cfg.batch_size.clamp(1, 100),
-            // With unitdp=4 on every call (see `call_with`).
-            unit_price_decimals: 4,
-        }
+        Xero::capabilities_for(&self.cfg)
     }
 
     fn render(&self, item: &OutboundItem) -> Result<Value, ConnectorError> {
