@@ -95,27 +95,30 @@ pub(crate) async fn poll_all(
         bar.set_message(format!("polling {d}"));
         let b = bar.clone();
         let count = std::sync::atomic::AtomicU64::new(0);
-        let r = intake::poll(&local.deps, tenant, d, &move |n| {
+        let on_page = move |n: usize| {
             let total = count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed) + n as u64;
             b.set_message(format!("polling {d}: {total} records"));
             b.tick();
-        })
-        .await
-        .with_context(|| format!("polling {d}"))?;
+        };
+        let r = patiently(local, || intake::poll(&local.deps, tenant, d, &on_page))
+            .await
+            .with_context(|| format!("polling {d}"))?;
         bar.finish_and_clear();
         eprintln!("polled {d}: {} records in {} pages", r.enqueued, r.pages);
     }
     let since = local.clock.now().date_naive() - chrono::Days::new(intake::DELETION_SWEEP_DAYS);
     for d in ctx.psa.swept() {
-        let r = intake::sweep_deletions(&local.deps, tenant, d, since)
-            .await
-            .with_context(|| format!("sweeping {d} for deletions"))?;
+        let r = patiently(local, || {
+            intake::sweep_deletions(&local.deps, tenant, d, since)
+        })
+        .await
+        .with_context(|| format!("sweeping {d} for deletions"))?;
         eprintln!(
             "swept {d} for deletions: {} compared, {} gone from the PSA",
             r.compared, r.enqueued
         );
     }
-    let r = intake::poll_erp_payments(&local.deps, tenant)
+    let r = patiently(local, || intake::poll_erp_payments(&local.deps, tenant))
         .await
         .context("sweeping ERP payments")?;
     eprintln!(
@@ -132,4 +135,38 @@ pub(crate) struct TenantArgs {
     pub(crate) tenant_config: PathBuf,
     #[arg(long, default_value = ".ferry/ferry.db")]
     pub(crate) db: PathBuf,
+}
+
+/// Runs a poll or sweep, waiting out a vendor's or the shared budget's
+/// throttle (the wait it names) instead of giving up: a sync on a busy ERP
+/// account finishes late rather than failing. Gives up after the settings'
+/// `reconcile_budget_wait` in all.
+async fn patiently<T, F, Fut>(local: &Local, mut f: F) -> Result<T, intake::PollError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, intake::PollError>>,
+{
+    let mut left = local.deps.settings.reconcile_budget_wait;
+    loop {
+        match f().await {
+            Err(e) => match e.class() {
+                ferry_core::RetryClass::Throttled { retry_after } => {
+                    let wait = retry_after
+                        .unwrap_or(Duration::from_secs(5))
+                        .max(Duration::from_millis(100));
+                    if wait > left {
+                        return Err(e);
+                    }
+                    eprintln!(
+                        "waiting {}s for the rate budget ({e})",
+                        wait.as_secs().max(1)
+                    );
+                    tokio::time::sleep(wait).await;
+                    left -= wait;
+                }
+                _ => return Err(e),
+            },
+            ok => return ok,
+        }
+    }
 }

@@ -174,7 +174,7 @@ async fn forget_all<T>(deps: &Deps, tenant: &TenantId, fresh: &[(String, T)]) {
 pub enum PollError {
     #[error("unknown tenant {0}")]
     UnknownTenant(TenantId),
-    #[error("vendor call failed: {0}")]
+    #[error(transparent)]
     Vendor(#[from] ConnectorError),
     #[error(transparent)]
     Port(#[from] PortError),
