@@ -105,7 +105,19 @@ impl Client {
         let url = format!("{}/{path}.json", self.cfg.base_url.trim_end_matches('/'));
         let req = self.api.request(Method::GET, &url).query(query);
         let answer = self.api.send(req, &[StatusCode::NOT_FOUND]).await?;
-        Ok((answer.status != StatusCode::NOT_FOUND).then_some(answer.body))
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        // Every read answers a JSON object: an empty body is not "no such
+        // record" (a deletion) nor an empty page (the end of a scan).
+        if !answer.body.is_object() {
+            return Err(ConnectorError::protocol(format!(
+                "Redmine answered {} to GET {path} without a JSON object: {:?}",
+                answer.status,
+                answer.text.chars().take(200).collect::<String>()
+            )));
+        }
+        Ok(Some(answer.body))
     }
 
     /// One record: `GET /<collection>/<id>.json`.
@@ -248,5 +260,58 @@ impl Client {
             ],
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::ports::Secret;
+    use std::io::{Read, Write};
+
+    /// One HTTP answer on loopback, for every request, until the test ends.
+    fn serve(answer: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(answer.as_bytes());
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn client(base_url: String) -> Client {
+        Client::new(
+            RedmineConfig {
+                base_url,
+                home_currency: "USD".into(),
+                billable_field: None,
+                approved_field: None,
+                timeout_seconds: 5,
+            },
+            Credential::Fixed(Secret::new("k".to_string())),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_empty_answer_is_an_error_never_a_deleted_record_or_an_empty_page() {
+        let empty = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let c = client(serve(empty));
+        let one = c.one(Domain::TimeEntries, "7").await;
+        assert!(
+            matches!(one, Err(ConnectorError::Protocol { .. })),
+            "{one:?}"
+        );
+        let all = c.all(Domain::TimeEntries, &[]).await;
+        assert!(
+            matches!(all, Err(ConnectorError::Protocol { .. })),
+            "{all:?}"
+        );
+        let gone = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let c = client(serve(gone));
+        assert!(matches!(c.one(Domain::TimeEntries, "7").await, Ok(None)));
     }
 }

@@ -192,7 +192,10 @@ impl Xero {
             req = req.json(b);
         }
         let answer = self.api.send(req, &[StatusCode::BAD_REQUEST]).await?;
-        if answer.status == StatusCode::BAD_REQUEST && answer.body.is_null() {
+        if answer.status == StatusCode::BAD_REQUEST
+            && answer.body.is_null()
+            && !answer.text.trim().is_empty()
+        {
             // A refusal Ferry cannot read is not a validation error it can show.
             return Err(ConnectorError::protocol(format!(
                 "Xero answered 400 without a readable body: {}",
