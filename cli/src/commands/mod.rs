@@ -86,6 +86,10 @@ pub(crate) async fn poll_all(
     } else {
         domains.to_vec()
     };
+    // A poll or sweep the vendor or the shared budget throttles waits the
+    // time named, up to this much in all: a sync on a busy account finishes
+    // late rather than failing.
+    let mut patience = ferry_core::gate::Patience::new(local.deps.settings.reconcile_budget_wait);
     for d in domains {
         let bar = if progress {
             indicatif::ProgressBar::new_spinner()
@@ -100,7 +104,8 @@ pub(crate) async fn poll_all(
             b.set_message(format!("polling {d}: {total} records"));
             b.tick();
         };
-        let r = patiently(local, || intake::poll(&local.deps, tenant, d, &on_page))
+        let r = patience
+            .call("polling", || intake::poll(&local.deps, tenant, d, &on_page))
             .await
             .with_context(|| format!("polling {d}"))?;
         bar.finish_and_clear();
@@ -108,17 +113,21 @@ pub(crate) async fn poll_all(
     }
     let since = local.clock.now().date_naive() - chrono::Days::new(intake::DELETION_SWEEP_DAYS);
     for d in ctx.psa.swept() {
-        let r = patiently(local, || {
-            intake::sweep_deletions(&local.deps, tenant, d, since)
-        })
-        .await
-        .with_context(|| format!("sweeping {d} for deletions"))?;
+        let r = patience
+            .call("sweeping for deletions", || {
+                intake::sweep_deletions(&local.deps, tenant, d, since)
+            })
+            .await
+            .with_context(|| format!("sweeping {d} for deletions"))?;
         eprintln!(
             "swept {d} for deletions: {} compared, {} gone from the PSA",
             r.compared, r.enqueued
         );
     }
-    let r = patiently(local, || intake::poll_erp_payments(&local.deps, tenant))
+    let r = patience
+        .call("sweeping ERP payments", || {
+            intake::poll_erp_payments(&local.deps, tenant)
+        })
         .await
         .context("sweeping ERP payments")?;
     eprintln!(
@@ -135,38 +144,4 @@ pub(crate) struct TenantArgs {
     pub(crate) tenant_config: PathBuf,
     #[arg(long, default_value = ".ferry/ferry.db")]
     pub(crate) db: PathBuf,
-}
-
-/// Runs a poll or sweep, waiting out a vendor's or the shared budget's
-/// throttle (the wait it names) instead of giving up: a sync on a busy ERP
-/// account finishes late rather than failing. Gives up after the settings'
-/// `reconcile_budget_wait` in all.
-async fn patiently<T, F, Fut>(local: &Local, mut f: F) -> Result<T, intake::PollError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, intake::PollError>>,
-{
-    let mut left = local.deps.settings.reconcile_budget_wait;
-    loop {
-        match f().await {
-            Err(e) => match e.class() {
-                ferry_core::RetryClass::Throttled { retry_after } => {
-                    let wait = retry_after
-                        .unwrap_or(Duration::from_secs(5))
-                        .max(Duration::from_millis(100));
-                    if wait > left {
-                        return Err(e);
-                    }
-                    eprintln!(
-                        "waiting {}s for the rate budget ({e})",
-                        wait.as_secs().max(1)
-                    );
-                    tokio::time::sleep(wait).await;
-                    left -= wait;
-                }
-                _ => return Err(e),
-            },
-            ok => return ok,
-        }
-    }
 }

@@ -74,6 +74,18 @@ pub enum ConnectorError {
     Protocol { message: String },
 }
 
+/// An error that says what it means for retrying (connectors, ports, the
+/// use cases' own errors): what [`crate::gate::Patience`] waits out.
+pub trait Classified: fmt::Display {
+    fn class(&self) -> RetryClass;
+}
+
+impl Classified for ConnectorError {
+    fn class(&self) -> RetryClass {
+        ConnectorError::class(self)
+    }
+}
+
 impl ConnectorError {
     pub fn class(&self) -> RetryClass {
         match self {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::deps::chrono_duration;
-use crate::error::ConnectorError;
+use crate::error::{Classified, ConnectorError, RetryClass};
 use crate::ports::{Acquire, CallGate, Clock, RateBudget, RateLimits};
 
 /// After waiting for budget, a call goes this long after the window allows it.
@@ -81,36 +81,35 @@ impl Patience {
 
     /// Calls `f` until it is not throttled; a throttle whose wait is longer
     /// than what is left is returned as it came.
-    pub async fn call<T, F, Fut>(&mut self, what: &str, mut f: F) -> Result<T, ConnectorError>
+    pub async fn call<T, E, F, Fut>(&mut self, what: &str, mut f: F) -> Result<T, E>
     where
+        E: Classified,
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+        Fut: std::future::Future<Output = Result<T, E>>,
     {
         loop {
-            match f().await {
-                Err(ConnectorError::Throttled {
-                    retry_after,
-                    problem,
-                }) => {
-                    let wait = retry_after.unwrap_or(UNNAMED_WAIT);
-                    if wait > self.left {
-                        return Err(ConnectorError::Throttled {
-                            retry_after,
-                            problem,
-                        });
-                    }
-                    self.left -= wait;
-                    tracing::info!(
-                        what,
-                        %problem,
-                        wait_ms = wait.as_millis() as u64,
-                        left_ms = self.left.as_millis() as u64,
-                        "throttled; waiting for the rate budget"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other,
+            let e = match f().await {
+                Err(e) => e,
+                ok => return ok,
+            };
+            let RetryClass::Throttled { retry_after } = e.class() else {
+                return Err(e);
+            };
+            let wait = retry_after.unwrap_or(UNNAMED_WAIT);
+            if wait > self.left {
+                return Err(e);
             }
+            self.left -= wait;
+            // A warning: whoever waits (a person at a command, a monthly
+            // reconciliation) should see why nothing moves.
+            tracing::warn!(
+                what,
+                error = %e,
+                wait_ms = wait.as_millis() as u64,
+                left_ms = self.left.as_millis() as u64,
+                "throttled; waiting for the rate budget"
+            );
+            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -191,6 +191,12 @@ impl PollError {
     }
 }
 
+impl crate::error::Classified for PollError {
+    fn class(&self) -> crate::error::RetryClass {
+        PollError::class(self)
+    }
+}
+
 /// A change notice found by polling or sweeping (not by a webhook).
 #[allow(clippy::too_many_arguments)]
 fn polled(
