@@ -12,6 +12,7 @@ use ferry_core::gate::BudgetGate;
 use ferry_core::ports::{
     ErpCapabilities, ErpConnector, PsaConnector, RateLimits, Secret, WebhookVerifier,
 };
+use ferry_core::template::key_segment;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -155,22 +156,6 @@ pub(crate) fn erp(name: &str) -> Option<&'static dyn ErpEntry> {
     })
 }
 
-/// A name from a file as it may be shown: itself when it is short printable
-/// text, otherwise escaped and cut (a name never reaches a terminal raw).
-fn shown(name: &str) -> String {
-    const MAX: usize = 64;
-    if name.chars().count() <= MAX && !name.chars().any(|c| c.is_control()) {
-        return name.to_string();
-    }
-    let cut: String = name.chars().take(MAX).collect();
-    let more = if name.chars().count() > MAX {
-        "…"
-    } else {
-        ""
-    };
-    format!("{:?}{more}", cut)
-}
-
 /// Settings checks every connector shares; each returns the problem in words.
 pub mod checks {
     use ferry_canon::Currency;
@@ -267,7 +252,7 @@ impl Connection {
                 ),
             ));
         };
-        let path = format!("{key}.{}", shown(name));
+        let path = format!("{key}.{}", key_segment(name));
         let entry = find(name).filter(|e| e.side() == side).ok_or_else(|| {
             (
                 path.clone(),

@@ -104,7 +104,7 @@ impl Template {
         for (name, map) in &spec.value_maps {
             for (k, v) in map {
                 if let Err(m) = check_value(v) {
-                    p.at(format!("value_maps.{}.{k:?}", seg(name)), m);
+                    p.at(format!("value_maps.{}.{k:?}", key_segment(name)), m);
                 }
             }
         }
@@ -291,7 +291,7 @@ fn source(
 fn dimensions(spec: &TemplateSpec, vars: &Vars, p: &mut Problems<'_>) -> Vec<CompiledDimension> {
     let mut out = Vec::new();
     for (name, rule) in &spec.dimensions {
-        let path = format!("dimensions.{}", seg(name));
+        let path = format!("dimensions.{}", key_segment(name));
         let Some(kind) = DimensionKind::parse(name) else {
             p.at(
                 path,
@@ -341,7 +341,7 @@ fn compile_rule(
     rule: &DomainRule,
     p: &mut Problems<'_>,
 ) -> Option<CompiledRule> {
-    let path = format!("domains.{}", seg(name));
+    let path = format!("domains.{}", key_segment(name));
     let Some(domain) = Domain::parse(name) else {
         p.at(path, "unknown domain");
         return None;

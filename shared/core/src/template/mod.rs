@@ -69,14 +69,22 @@ fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
-/// A table key as one segment of a key path: as written when it is a plain
-/// name, quoted when it holds what a path uses (`.`, `[`, quotes, spaces).
-fn seg(key: &str) -> String {
-    if !key.is_empty()
+/// Longest key shown whole in a key path; a longer one is cut.
+const MAX_KEY_SHOWN: usize = 64;
+
+/// A key from a file (a table name, a connector name) as one segment of a
+/// key path a person reads: as written when it is a plain name, quoted and
+/// escaped when it holds what a path uses (`.`, `[`, quotes, spaces) or what
+/// a terminal would act on, and cut when it is longer than anyone types.
+pub fn key_segment(key: &str) -> String {
+    let plain = !key.is_empty()
         && key
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if key.chars().count() > MAX_KEY_SHOWN {
+        let cut: String = key.chars().take(MAX_KEY_SHOWN).collect();
+        format!("{cut:?}…")
+    } else if plain {
         key.to_string()
     } else {
         format!("{key:?}")
@@ -285,7 +293,11 @@ fn section_errors(merged: &toml::Table) -> Vec<Structural> {
         let Err(e) = serde_path_to_error::deserialize::<_, T>(v.clone()) else {
             return;
         };
-        let path = at.iter().map(|p| seg(p)).collect::<Vec<_>>().join(".");
+        let path = at
+            .iter()
+            .map(|p| key_segment(p))
+            .collect::<Vec<_>>()
+            .join(".");
         let before = out.len();
         if let Some(t) = v.as_table() {
             for (k, item) in t {
@@ -300,7 +312,7 @@ fn section_errors(merged: &toml::Table) -> Vec<Structural> {
                     prune.push(k.clone());
                     out.push(Structural {
                         path: if inner == "." {
-                            format!("{path}.{}", seg(k))
+                            format!("{path}.{}", key_segment(k))
                         } else {
                             format!("{path}.{inner}")
                         },
@@ -369,7 +381,7 @@ fn section_errors(merged: &toml::Table) -> Vec<Structural> {
             "periods" => read::<PeriodRule>(&at, v, &[], &mut out),
             "bounds" => read::<Bounds>(&at, v, &[], &mut out),
             other => out.push(Structural {
-                path: seg(other),
+                path: key_segment(other),
                 message: "unknown section; expected template, defaults, domains, value_maps, dimensions, tax, periods or bounds".into(),
                 prune: vec![other.to_string()],
             }),
