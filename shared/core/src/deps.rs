@@ -53,21 +53,13 @@ pub fn fit(
             ));
         }
     }
-    match template.fit(caps) {
+    match template.fit(caps).map_err(|more| reasons.extend(more)) {
         Ok(r) if reasons.is_empty() => Ok(r),
-        Ok(_) => Err(MisfitError {
+        _ => Err(MisfitError {
             psa: psa.into(),
             erp: erp.into(),
             reasons,
         }),
-        Err(more) => {
-            reasons.extend(more);
-            Err(MisfitError {
-                psa: psa.into(),
-                erp: erp.into(),
-                reasons,
-            })
-        }
     }
 }
 

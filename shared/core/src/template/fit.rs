@@ -3,8 +3,6 @@
 //! fit the ERP's reference field. Checked when a tenant is wired, so a
 //! mismatch is refused at load, never discovered at post time.
 
-use std::collections::BTreeSet;
-
 use ferry_canon::Domain;
 
 use crate::mapping::References;
@@ -35,14 +33,6 @@ fn kinds_of(template: &Template, domain: Domain) -> Vec<DocKind> {
 }
 
 impl Template {
-    /// Every document kind this template's rules may post.
-    pub fn doc_kinds(&self) -> BTreeSet<DocKind> {
-        Domain::ALL
-            .into_iter()
-            .flat_map(|d| kinds_of(self, d))
-            .collect()
-    }
-
     /// Ferry's reference rule for an ERP with these capabilities, if the
     /// template fits them; otherwise every reason it does not.
     pub fn fit(&self, erp: &ErpCapabilities) -> Result<References, Vec<String>> {
@@ -116,8 +106,12 @@ direction = "psa_to_erp"
         let t = template(
             "[domains.time_entries]\ndirection = \"psa_to_erp\"\ntimesheets = true\naccount = { value = \"200\" }\n",
         );
+        let doc_kinds: std::collections::BTreeSet<DocKind> = Domain::ALL
+            .into_iter()
+            .flat_map(|d| kinds_of(&t, d))
+            .collect();
         assert_eq!(
-            t.doc_kinds().into_iter().collect::<Vec<_>>(),
+            doc_kinds.into_iter().collect::<Vec<_>>(),
             vec![
                 DocKind::Contact,
                 DocKind::Invoice,
