@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ferry_connectors::registry::{Connection, Side};
+use ferry_connectors::registry::{ErpConnection, PsaConnection};
 use serde::{Deserialize, Serialize};
 
 /// A configuration problem, with the file and key it is about.
@@ -258,9 +258,9 @@ pub fn plan(infra: &Path, partner: &str, customer: &str) -> Result<Plan, ConfigE
             format!("{:?} is not a 12-digit AWS account id", c.customer.account),
         ));
     }
-    for (side, table) in [(Side::Psa, &c.psa), (Side::Erp, &c.erp)] {
-        Connection::read(side, table).map_err(|(path, message)| err(&cfile, &path, message))?;
-    }
+    let refused = |(path, message): (String, String)| err(&cfile, &path, message);
+    PsaConnection::read(&c.psa).map_err(refused)?;
+    ErpConnection::read(&c.erp).map_err(refused)?;
     let tier = c
         .customer
         .tier

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ferry_canon::TenantId;
 use ferry_connectors::connectwise::ConnectWiseConfig;
-use ferry_connectors::registry::Connection;
+use ferry_connectors::registry::{ErpConnection, PsaConnection};
 use ferry_connectors::tenant::{
     self, ConfiguredTenants, TemplatePaths, TenantConfig, TenantSection, Wiring,
 };
@@ -162,7 +162,7 @@ impl Simulators {
                 id: tenant.clone(),
                 name: Some(self.xero.config().name.clone()),
             },
-            psa: Connection::of(&ConnectWiseConfig {
+            psa: PsaConnection::of(&ConnectWiseConfig {
                 base_url: self.cw.base_url(),
                 company_id: self.cw.config().company_id.clone(),
                 home_currency: "USD".into(),
@@ -170,7 +170,7 @@ impl Simulators {
                 max_callback_age_seconds: 24 * 3600,
                 timeout_seconds: 10,
             }),
-            erp: Connection::of(&XeroConfig {
+            erp: ErpConnection::of(&XeroConfig {
                 base_url: self.xero.base_url(),
                 tenant_id: self.xero.config().tenant_id.clone(),
                 timeout_seconds: 10,

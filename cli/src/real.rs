@@ -13,7 +13,7 @@ use base64::Engine as _;
 use chrono::NaiveDate;
 use ferry_canon::TenantId;
 use ferry_connectors::redmine::RedmineConfig;
-use ferry_connectors::registry::Connection;
+use ferry_connectors::registry::{ErpConnection, PsaConnection};
 use ferry_connectors::tenant::{TemplatePaths, TenantConfig, TenantSection};
 use ferry_connectors::tryton::TrytonConfig;
 use rust_decimal::Decimal;
@@ -79,14 +79,14 @@ impl RealSystems {
                 id: tenant.clone(),
                 name: Some("Ferry Test Consulting".into()),
             },
-            psa: Connection::of(&RedmineConfig {
+            psa: PsaConnection::of(&RedmineConfig {
                 base_url: self.redmine_url.clone(),
                 home_currency: "USD".into(),
                 billable_field: Some("Billable".into()),
                 approved_field: Some("Approved".into()),
                 timeout_seconds: 30,
             }),
-            erp: Connection::of(&TrytonConfig {
+            erp: ErpConnection::of(&TrytonConfig {
                 base_url: self.tryton_url.clone(),
                 database: self.tryton_db.clone(),
                 company: 1,

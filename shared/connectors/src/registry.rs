@@ -119,13 +119,6 @@ impl Entry {
             Entry::Erp(_) => Side::Erp,
         }
     }
-
-    fn check(&self, settings: &toml::Table) -> Result<(), String> {
-        match self {
-            Entry::Psa(e) => e.check(settings),
-            Entry::Erp(e) => e.check(settings),
-        }
-    }
 }
 
 /// The names of the connectors on one side, in registry order.
@@ -216,30 +209,96 @@ pub trait Settings: Serialize + DeserializeOwned {
     const CONNECTOR: &'static str;
 }
 
+/// One side of the registry, as a tenant file's `[psa.*]` or `[erp.*]`
+/// table is read against it.
+pub trait SideEntry: Sync {
+    const SIDE: Side;
+    /// The entry of this side named `name`.
+    fn lookup(name: &str) -> Option<&'static Self>;
+    fn about(&self) -> About;
+    fn check(&self, settings: &toml::Table) -> Result<(), String>;
+}
+
+impl SideEntry for dyn PsaEntry {
+    const SIDE: Side = Side::Psa;
+    fn lookup(name: &str) -> Option<&'static Self> {
+        psa(name)
+    }
+    fn about(&self) -> About {
+        PsaEntry::about(self)
+    }
+    fn check(&self, settings: &toml::Table) -> Result<(), String> {
+        PsaEntry::check(self, settings)
+    }
+}
+
+impl SideEntry for dyn ErpEntry {
+    const SIDE: Side = Side::Erp;
+    fn lookup(name: &str) -> Option<&'static Self> {
+        erp(name)
+    }
+    fn about(&self) -> About {
+        ErpEntry::about(self)
+    }
+    fn check(&self, settings: &toml::Table) -> Result<(), String> {
+        ErpEntry::check(self, settings)
+    }
+}
+
 /// One side of a tenant file: `[psa.<connector>]` or `[erp.<connector>]`,
-/// exactly one table, naming a connector of that side.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Connection {
-    name: String,
+/// exactly one table, naming a connector of that side, with settings it
+/// accepts. It holds the registry entry itself, so nothing after reading
+/// looks the connector up again.
+pub struct Connection<E: ?Sized + 'static> {
+    entry: &'static E,
     settings: toml::Table,
 }
 
-impl Connection {
+/// A tenant's PSA connection.
+pub type PsaConnection = Connection<dyn PsaEntry>;
+/// A tenant's ERP connection.
+pub type ErpConnection = Connection<dyn ErpEntry>;
+
+impl<E: SideEntry + ?Sized> Clone for Connection<E> {
+    fn clone(&self) -> Self {
+        Self {
+            entry: self.entry,
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<E: SideEntry + ?Sized> std::fmt::Debug for Connection<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("name", &self.name())
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl<E: SideEntry + ?Sized> PartialEq for Connection<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name() && self.settings == other.settings
+    }
+}
+
+impl<E: SideEntry + ?Sized> Connection<E> {
     /// A connection with typed settings (tenant files Ferry writes).
     pub fn of<C: Settings>(settings: &C) -> Self {
+        let entry = E::lookup(C::CONNECTOR)
+            .unwrap_or_else(|| panic!("{} is not a {} connector", C::CONNECTOR, E::SIDE.as_str()));
         let settings = match toml::Value::try_from(settings) {
             Ok(toml::Value::Table(t)) => t,
             _ => panic!("connector settings serialise to a table"),
         };
-        Self {
-            name: C::CONNECTOR.to_string(),
-            settings,
-        }
+        Self { entry, settings }
     }
 
     /// Reads `[<side>.<name>]` from the tenant file's `<side>` table; the error
     /// names the key to fix and the connectors there are.
-    pub fn read(side: Side, table: &toml::Table) -> Result<Self, (String, String)> {
+    pub fn read(table: &toml::Table) -> Result<Self, (String, String)> {
+        let side = E::SIDE;
         let key = side.as_str();
         let known = names(side);
         let mut entries = table.iter();
@@ -253,7 +312,7 @@ impl Connection {
             ));
         };
         let path = format!("{key}.{}", key_segment(name));
-        let entry = find(name).filter(|e| e.side() == side).ok_or_else(|| {
+        let entry = E::lookup(name).ok_or_else(|| {
             (
                 path.clone(),
                 format!(
@@ -268,13 +327,18 @@ impl Connection {
         };
         entry.check(settings).map_err(|m| (path, m))?;
         Ok(Self {
-            name: name.clone(),
+            entry,
             settings: settings.clone(),
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The registry entry this connection names.
+    pub fn entry(&self) -> &'static E {
+        self.entry
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.entry.about().name
     }
 
     pub fn settings(&self) -> &toml::Table {
@@ -283,7 +347,7 @@ impl Connection {
 
     /// The settings as `C`, if this is `C`'s connector.
     pub fn typed<C: Settings>(&self) -> Option<C> {
-        (self.name == C::CONNECTOR)
+        (self.name() == C::CONNECTOR)
             .then(|| parse(&self.settings).ok())
             .flatten()
     }
@@ -302,7 +366,10 @@ impl Connection {
     /// `{ <name> = { settings } }`, as a tenant file holds it.
     pub fn to_table(&self) -> toml::Table {
         let mut t = toml::Table::new();
-        t.insert(self.name.clone(), toml::Value::Table(self.settings.clone()));
+        t.insert(
+            self.name().to_string(),
+            toml::Value::Table(self.settings.clone()),
+        );
         t
     }
 }
@@ -388,6 +455,11 @@ mod tests {
                 );
             }
         }
+        // Every settings type names a connector of its side (Connection::of relies on it).
+        assert!(<dyn PsaEntry>::lookup(crate::connectwise::ConnectWiseConfig::CONNECTOR).is_some());
+        assert!(<dyn PsaEntry>::lookup(crate::redmine::RedmineConfig::CONNECTOR).is_some());
+        assert!(<dyn ErpEntry>::lookup(crate::xero::XeroConfig::CONNECTOR).is_some());
+        assert!(<dyn ErpEntry>::lookup(crate::tryton::TrytonConfig::CONNECTOR).is_some());
         assert_eq!(names(Side::Psa), vec!["connectwise", "redmine"]);
         assert_eq!(names(Side::Erp), vec!["xero", "tryton"]);
     }
@@ -398,7 +470,11 @@ mod tests {
             toml::from_str(text).expect("toml")
         }
         fn err(side: Side, text: &str) -> (String, String) {
-            Connection::read(side, &table(text)).expect_err("refused")
+            match side {
+                Side::Psa => PsaConnection::read(&table(text)).map(drop),
+                Side::Erp => ErpConnection::read(&table(text)).map(drop),
+            }
+            .expect_err("refused")
         }
         assert_eq!(
             err(Side::Erp, "[sage]\nx = 1\n"),
@@ -425,7 +501,7 @@ mod tests {
         let (path, message) = err(Side::Erp, "[xero]\ntenant_id = \"o\"\nbatch_sise = 5\n");
         assert_eq!(path, "erp.xero");
         assert!(message.contains("batch_sise"), "{message}");
-        let ok = Connection::read(Side::Erp, &table("[xero]\ntenant_id = \"org-1\"\n"))
+        let ok = ErpConnection::read(&table("[xero]\ntenant_id = \"org-1\"\n"))
             .expect("a minimal Xero connection");
         assert_eq!(ok.name(), "xero");
         let mut c = ok.clone();
@@ -437,9 +513,6 @@ mod tests {
                 .batch_size,
             7
         );
-        assert_eq!(
-            Connection::read(Side::Erp, &c.to_table()).expect("round trip"),
-            c
-        );
+        assert_eq!(ErpConnection::read(&c.to_table()).expect("round trip"), c);
     }
 }

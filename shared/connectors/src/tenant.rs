@@ -16,7 +16,7 @@ use ferry_core::ports::{Clock, LockStore, RateBudget, Secrets, WebhookVerifier};
 use ferry_core::template::{Template, TemplateSource};
 use serde::Deserialize;
 
-use crate::registry::{self, Connection, Side, Site};
+use crate::registry::{ErpConnection, PsaConnection, Site};
 
 /// Largest tenant file read, in bytes.
 pub const MAX_TENANT_FILE_BYTES: u64 = 64 * 1024;
@@ -27,8 +27,8 @@ pub const MAX_TENANT_FILE_BYTES: u64 = 64 * 1024;
 #[serde(try_from = "RawTenantConfig", into = "RawTenantConfig")]
 pub struct TenantConfig {
     pub tenant: TenantSection,
-    pub psa: Connection,
-    pub erp: Connection,
+    pub psa: PsaConnection,
+    pub erp: ErpConnection,
     pub template: TemplatePaths,
 }
 
@@ -46,12 +46,10 @@ impl TryFrom<RawTenantConfig> for TenantConfig {
     type Error = String;
 
     fn try_from(raw: RawTenantConfig) -> Result<Self, String> {
-        let read = |side, table: &toml::Table| {
-            Connection::read(side, table).map_err(|(path, message)| format!("{path}: {message}"))
-        };
+        let shown = |(path, message): (String, String)| format!("{path}: {message}");
         Ok(TenantConfig {
-            psa: read(Side::Psa, &raw.psa)?,
-            erp: read(Side::Erp, &raw.erp)?,
+            psa: PsaConnection::read(&raw.psa).map_err(shown)?,
+            erp: ErpConnection::read(&raw.erp).map_err(shown)?,
             tenant: raw.tenant,
             template: raw.template,
         })
@@ -140,16 +138,14 @@ impl TenantConfig {
     /// Whether `template` fits this tenant's connectors, before any is built
     /// or any secret read: Ferry's reference rule if so, every reason if not.
     pub fn check(&self, template: &Template) -> Result<References, WiringError> {
-        let erp = registry::erp(self.erp.name()).ok_or_else(|| WiringError::Config {
-            file: format!("tenant {}", self.tenant.id),
-            message: format!("{} is not an ERP connector Ferry has", self.erp.name()),
-        })?;
-        let caps =
-            erp.capabilities(self.erp.settings())
-                .map_err(|message| WiringError::Config {
-                    file: format!("tenant {}", self.tenant.id),
-                    message: format!("erp.{}: {message}", self.erp.name()),
-                })?;
+        let caps = self
+            .erp
+            .entry()
+            .capabilities(self.erp.settings())
+            .map_err(|message| WiringError::Config {
+                file: format!("tenant {}", self.tenant.id),
+                message: format!("erp.{}: {message}", self.erp.name()),
+            })?;
         Ok(ferry_core::deps::fit(
             template,
             self.psa.name(),
@@ -160,11 +156,13 @@ impl TenantConfig {
 
     /// The secret names this tenant needs, for documentation and setup.
     pub fn secret_names(&self) -> Vec<&'static str> {
-        [&self.psa, &self.erp]
-            .into_iter()
-            .filter_map(|c| registry::find(c.name()))
-            .flat_map(|e| e.about().secrets.iter().copied())
-            .collect()
+        [
+            self.psa.entry().about().secrets,
+            self.erp.entry().about().secrets,
+        ]
+        .into_iter()
+        .flat_map(|secrets| secrets.iter().copied())
+        .collect()
     }
 }
 
@@ -194,18 +192,8 @@ pub async fn build(
         tenant: &cfg.tenant.id,
         wiring: w,
     };
-    let unknown = |c: &Connection| WiringError::Config {
-        file: format!("tenant {}", cfg.tenant.id),
-        message: format!("{} is not a connector Ferry has", c.name()),
-    };
-    let psa = registry::psa(cfg.psa.name())
-        .ok_or_else(|| unknown(&cfg.psa))?
-        .build(cfg.psa.settings(), &site)
-        .await?;
-    let erp = registry::erp(cfg.erp.name())
-        .ok_or_else(|| unknown(&cfg.erp))?
-        .build(cfg.erp.settings(), &site)
-        .await?;
+    let psa = cfg.psa.entry().build(cfg.psa.settings(), &site).await?;
+    let erp = cfg.erp.entry().build(cfg.erp.settings(), &site).await?;
     let mut webhooks: BTreeMap<String, Arc<dyn WebhookVerifier>> = BTreeMap::new();
     for (name, verifier) in [(cfg.psa.name(), psa.webhook), (cfg.erp.name(), erp.webhook)] {
         if let Some(v) = verifier {
