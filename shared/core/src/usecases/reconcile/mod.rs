@@ -22,6 +22,9 @@ use crate::posting::DocKind;
 use crate::template::{CompiledRule, CompiledSource, Direction, Granularity, Scope, Template};
 use crate::usecases::related::RelatedReader;
 
+mod run;
+pub use run::run;
+
 /// The measures compared.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
@@ -229,11 +232,11 @@ impl From<crate::usecases::related::RelatedError> for ReconcileError {
 struct Acc {
     psa: Totals,
     erp: Totals,
-    held: Totals,
-    in_flight: Totals,
     /// Exceptions about a document (not a record) that hold records here: they
     /// hold whatever the ERP's copy lacks.
     by_document: BTreeSet<String>,
+    /// What each exception holds back, and what each record has in flight;
+    /// the row's held and in-flight totals are their sums.
     held_by: BTreeMap<String, Totals>,
     in_flight_by: BTreeMap<String, Totals>,
     /// Lines of posted records, and whether their rule summarises them.
@@ -330,7 +333,6 @@ impl Acc {
         match standing {
             Standing::Posted | Standing::Skipped => {}
             Standing::HeldBeforePosting(exception) => {
-                self.held.add(&base);
                 self.held_by
                     .entry(exception.to_string())
                     .or_default()
@@ -344,7 +346,6 @@ impl Acc {
     }
 
     fn fly(&mut self, record: &str, t: &Totals) {
-        self.in_flight.add(t);
         self.in_flight_by
             .entry(record.to_string())
             .or_default()
@@ -354,14 +355,22 @@ impl Acc {
     /// The key's row: what a document's exception holds (what the ERP's copy
     /// lacks), then every measure that nothing explains.
     fn into_row(mut self, key: Key) -> Row {
+        let sum = |by: &BTreeMap<String, Totals>| {
+            by.values().fold(Totals::default(), |mut t, v| {
+                t.add(v);
+                t
+            })
+        };
+        let mut held = sum(&self.held_by);
+        let in_flight = sum(&self.in_flight_by);
         if !self.by_document.is_empty() {
             // Payments excepted: they are the ERP's, and must agree anyway.
             let mut by_document = self.psa.clone();
             by_document.sub(&self.erp);
-            by_document.sub(&self.held);
-            by_document.sub(&self.in_flight);
+            by_document.sub(&held);
+            by_document.sub(&in_flight);
             by_document.paid = Decimal::ZERO;
-            self.held.add(&by_document);
+            held.add(&by_document);
             // One document per key is the rule; several share what it lacks.
             let by = self
                 .by_document
@@ -371,20 +380,20 @@ impl Acc {
                 .join(" + ");
             self.held_by.entry(by).or_default().add(&by_document);
         }
-        let (psa, erp, held, fly) = (
+        let (psa, erp, held_m, fly) = (
             self.psa.measures(),
             self.erp.measures(),
-            self.held.measures(),
-            self.in_flight.measures(),
+            held.measures(),
+            in_flight.measures(),
         );
         let mismatches = (0..psa.len())
             .filter_map(|i| {
-                let unexplained = psa[i].1 - erp[i].1 - held[i].1 - fly[i].1;
+                let unexplained = psa[i].1 - erp[i].1 - held_m[i].1 - fly[i].1;
                 (!unexplained.is_zero()).then(|| Mismatch {
                     measure: psa[i].0.to_string(),
                     psa: psa[i].1,
                     erp: erp[i].1,
-                    held: held[i].1,
+                    held: held_m[i].1,
                     in_flight: fly[i].1,
                     unexplained,
                 })
@@ -394,8 +403,8 @@ impl Acc {
             key,
             psa: self.psa,
             erp: self.erp,
-            held: self.held,
-            in_flight: self.in_flight,
+            held,
+            in_flight,
             held_by: attributions(self.held_by),
             in_flight_by: attributions(self.in_flight_by),
             mismatches,
@@ -408,9 +417,6 @@ impl Acc {
 fn period(d: NaiveDate) -> String {
     d.format("%Y-%m").to_string()
 }
-
-mod run;
-pub use run::run;
 
 async fn note_unreadable(
     deps: &Deps,
