@@ -2,6 +2,8 @@
 //! against fresh simulators, per test. Tests read as sentences about behaviour.
 
 pub mod aws;
+pub mod harvest;
+pub mod openapi;
 pub mod real;
 pub mod real_simulation;
 pub mod simulation;

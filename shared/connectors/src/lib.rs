@@ -7,7 +7,9 @@
 pub mod api;
 pub mod connectwise;
 pub mod credential;
+pub mod harvest;
 pub mod http;
+pub mod polled;
 #[cfg(test)]
 mod properties;
 pub mod redmine;

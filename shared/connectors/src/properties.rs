@@ -173,6 +173,18 @@ proptest! {
                 home_currency: Currency::parse("USD").unwrap(),
                 cfg: &cfg,
             },
+            &record(domain, raw.clone()),
+        );
+        let hv = SystemId::parse("harvest").unwrap();
+        let cfg: crate::harvest::HarvestConfig =
+            toml::from_str("account_id = \"1\"\nhome_currency = \"USD\"").unwrap();
+        let _ = crate::harvest::mapper::to_canonical(
+            &crate::harvest::mapper::MapContext {
+                tenant: &tenant,
+                system: &hv,
+                home_currency: Currency::parse("USD").unwrap(),
+                cfg: &cfg,
+            },
             &record(domain, raw),
         );
     }

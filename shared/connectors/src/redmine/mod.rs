@@ -24,6 +24,7 @@ pub use client::Client;
 pub use config::RedmineConfig;
 
 use crate::credential::Credential;
+use crate::polled::after_cursor;
 
 /// The system id records from Redmine carry.
 pub fn system() -> SystemId {
@@ -57,27 +58,6 @@ pub fn source_record(domain: Domain, raw: Value) -> Result<SourceRecord, Connect
         deleted: false,
         raw,
     })
-}
-
-/// Orders records by `(updated_on, id)` and keeps those strictly after the cursor.
-/// An empty cursor id keeps every record at the cursor's instant.
-pub fn after_cursor(
-    mut records: Vec<SourceRecord>,
-    after: Option<&Cursor>,
-    limit: u32,
-) -> Vec<SourceRecord> {
-    let num = |id: &str| id.parse::<i64>().unwrap_or(i64::MIN);
-    records.sort_by(|a, b| {
-        (a.version.updated_at, num(&a.id)).cmp(&(b.version.updated_at, num(&b.id)))
-    });
-    records
-        .into_iter()
-        .filter(|r| match after {
-            None => true,
-            Some(c) => (r.version.updated_at, num(&r.id)) > (c.updated_at, num(&c.id)),
-        })
-        .take(limit as usize)
-        .collect()
 }
 
 /// A project's issues as its tasks (`ferry_issues`).
@@ -370,56 +350,5 @@ impl PsaConnector for Redmine {
                  set [domains.payments] direction = \"none\" in the template"
             ),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn rec(id: &str, second: u32) -> SourceRecord {
-        SourceRecord {
-            domain: Domain::TimeEntries,
-            id: id.into(),
-            version: SourceVersion::at(
-                chrono::Utc
-                    .with_ymd_and_hms(2026, 11, 2, 9, 0, second)
-                    .unwrap(),
-            ),
-            deleted: false,
-            raw: Value::Null,
-        }
-    }
-
-    #[test]
-    fn records_sharing_a_timestamp_are_paged_by_id_without_loss() {
-        let all = vec![
-            rec("12", 0),
-            rec("9", 0),
-            rec("10", 0),
-            rec("3", 1),
-            rec("2", 0),
-        ];
-        let first = after_cursor(all.clone(), None, 2);
-        assert_eq!(
-            first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            ["2", "9"]
-        );
-        let c = Cursor::new(first[1].version.updated_at, "9");
-        let next = after_cursor(all.clone(), Some(&c), 2);
-        assert_eq!(
-            next.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            ["10", "12"]
-        );
-        let c = Cursor::new(next[1].version.updated_at, "12");
-        let last = after_cursor(all.clone(), Some(&c), 2);
-        assert_eq!(
-            last.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            ["3"]
-        );
-        // The poll's overlap restarts at an instant with an empty id: everything at it is included.
-        let overlap = Cursor::new(first[0].version.updated_at, "");
-        assert_eq!(after_cursor(all, Some(&overlap), 10).len(), 5);
     }
 }
