@@ -51,6 +51,7 @@ impl HarvestAccount {
             self.config(page_size),
             Credential::Fixed(Secret::new(self.sim.config().token.clone())),
             Currency::parse("USD").expect("USD"),
+            None,
         )
     }
 

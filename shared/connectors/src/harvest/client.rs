@@ -4,13 +4,14 @@
 //! Reference: https://help.getharvest.com/api-v2/introduction/overview/pagination/
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use ferry_canon::Domain;
 use ferry_core::ConnectorError;
-use ferry_core::ports::Secret;
+use ferry_core::ports::{CallGate, RateLimits, Secret};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -19,6 +20,18 @@ use super::config::HarvestConfig;
 use super::raw;
 use crate::api::{Api, Vendor};
 use crate::credential::Credential;
+
+/// Harvest's limit is 100 requests per 15 seconds per token; Ferry keeps to
+/// 100 a minute, so no 15 seconds of it can exceed Harvest's.
+/// (`../shared/docs/VENDORS.md` [H3]: 100 per 15 s, 429 with `Retry-After`.)
+pub const LIMITS: RateLimits = RateLimits {
+    per_minute: 100,
+    per_day: 100 * 60 * 24,
+    concurrent: CONCURRENT,
+};
+
+/// Calls in flight at once from one process.
+const CONCURRENT: u32 = 4;
 
 /// How often a list read restarts when records are added or removed while it pages.
 const SCAN_ATTEMPTS: usize = 3;
@@ -87,7 +100,8 @@ pub fn since(at: DateTime<Utc>) -> String {
 }
 
 impl Client {
-    pub fn new(cfg: HarvestConfig, token: Credential) -> Self {
+    /// `gate`: the account's rate budget (Harvest allows 100 requests per 15 s).
+    pub fn new(cfg: HarvestConfig, token: Credential, gate: Option<Arc<dyn CallGate>>) -> Self {
         let api = Api::new(
             HarvestApi {
                 token,
@@ -95,8 +109,8 @@ impl Client {
                 user_agent: cfg.user_agent.clone(),
             },
             Duration::from_secs(cfg.timeout_seconds),
-            None,
-            None,
+            gate,
+            Some(CONCURRENT),
         );
         Client { cfg, api }
     }

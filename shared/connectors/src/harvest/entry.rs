@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::client::LIMITS;
 use super::config::MAX_PAGE;
 use super::{Harvest, HarvestConfig};
 use crate::registry::{About, BuiltPsa, PsaEntry, Settings, Site, checks, parse};
@@ -51,7 +52,12 @@ impl PsaEntry for Entry {
         let home = site.currency("psa.home_currency", &cfg.home_currency)?;
         site.require(TOKEN).await?;
         Ok(BuiltPsa {
-            connector: Arc::new(Harvest::new(cfg, site.credential(TOKEN), home)),
+            connector: Arc::new(Harvest::new(
+                cfg.clone(),
+                site.credential(TOKEN),
+                home,
+                Some(site.gate(format!("harvest:{}", cfg.account_id), LIMITS)),
+            )),
             webhook: None,
         })
     }

@@ -14,11 +14,12 @@ pub mod mapper;
 pub mod raw;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use ferry_canon::{CanonicalRecord, Currency, Domain, SourceVersion, SystemId, TenantId};
-use ferry_core::ports::{Cursor, PaymentUpdate, PsaConnector, SourceRecord};
+use ferry_core::ports::{CallGate, Cursor, PaymentUpdate, PsaConnector, SourceRecord};
 use ferry_core::{ConnectorError, MappingError};
 use serde_json::{Value, json};
 
@@ -26,7 +27,7 @@ pub use client::Client;
 pub use config::HarvestConfig;
 
 use crate::credential::Credential;
-use crate::polled::after_cursor;
+use crate::polled::ReadAhead;
 
 /// The system id records from Harvest carry.
 pub fn system() -> SystemId {
@@ -37,6 +38,7 @@ pub fn system() -> SystemId {
 pub struct Harvest {
     client: Client,
     home_currency: Currency,
+    read_ahead: ReadAhead,
 }
 
 /// A raw record with the id and version the pipeline orders by.
@@ -68,10 +70,16 @@ fn client_of(raw: &Value) -> Option<i64> {
 }
 
 impl Harvest {
-    pub fn new(cfg: HarvestConfig, token: Credential, home_currency: Currency) -> Self {
+    pub fn new(
+        cfg: HarvestConfig,
+        token: Credential,
+        home_currency: Currency,
+        gate: Option<Arc<dyn CallGate>>,
+    ) -> Self {
         Harvest {
-            client: Client::new(cfg, token),
+            client: Client::new(cfg, token, gate),
             home_currency,
+            read_ahead: ReadAhead::default(),
         }
     }
 
@@ -202,13 +210,17 @@ impl PsaConnector for Harvest {
     /// Clients, projects and users are read whole (firms have hundreds) and
     /// filtered here; time, expenses and invoices since the cursor's instant
     /// (`updated_since`, a second early), then ordered and cut by `(updated_at, id)` here, since
-    /// Harvest sorts them by date, not by change.
+    /// Harvest sorts them by date, not by change. A backfill's later pages come
+    /// from the same read ([`ReadAhead`]).
     async fn changes(
         &self,
         domain: Domain,
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<SourceRecord>, ConnectorError> {
+        if let Some(page) = self.read_ahead.next(domain, after, limit) {
+            return Ok(page);
+        }
         // A second early: whether Harvest's `updated_since` includes its own
         // instant is not documented, and records sharing the cursor's second
         // with a higher id must not be lost. The cut below drops the overlap.
@@ -240,7 +252,7 @@ impl PsaConnector for Harvest {
             .into_iter()
             .map(|r| source_record(domain, r))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(after_cursor(records, after, limit))
+        Ok(self.read_ahead.cut(domain, records, after, limit))
     }
 
     async fn fetch(
