@@ -6,19 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_canon::TenantId;
-use ferry_connectors::connectwise::ConnectWiseConfig;
 use ferry_connectors::registry::{ErpConnection, PsaConnection};
 use ferry_connectors::tenant::{
     self, ConfiguredTenants, TemplatePaths, TenantConfig, TenantSection, Wiring,
 };
-use ferry_connectors::xero::XeroConfig;
 use ferry_core::ports::{Clock, SystemClock};
 use ferry_core::template::Template;
 use ferry_core::{Deps, Settings};
 use ferry_embedded::Store;
+use ferry_sim::connectwise::stage as cw_stage;
 use ferry_sim::connectwise::{CwSim, CwSimConfig};
 use ferry_sim::demo::{DemoFirm, DemoSpec};
 use ferry_sim::xero::XeroSim;
+use ferry_sim::xero::stage as xero_stage;
 
 /// How a local process runs.
 #[derive(Clone)]
@@ -157,27 +157,22 @@ impl Simulators {
 
     /// A tenant whose PSA and ERP are these simulators.
     pub fn tenant_config(&self, tenant: &TenantId, templates: &Path) -> TenantConfig {
+        let side = |name: &str, settings: toml::Table| {
+            let mut t = toml::Table::new();
+            t.insert(name.to_string(), toml::Value::Table(settings));
+            t
+        };
+        let psa = PsaConnection::read(&side("connectwise", cw_stage::settings(&self.cw)))
+            .expect("the ConnectWise simulator's settings are a connection");
+        let erp = ErpConnection::read(&side("xero", xero_stage::settings(&self.xero)))
+            .expect("the Xero simulator's settings are a connection");
         TenantConfig {
             tenant: TenantSection {
                 id: tenant.clone(),
                 name: Some(self.xero.config().name.clone()),
             },
-            psa: PsaConnection::of(&ConnectWiseConfig {
-                base_url: self.cw.base_url(),
-                company_id: self.cw.config().company_id.clone(),
-                home_currency: "USD".into(),
-                key_url_origins: vec![self.cw.origin()],
-                max_callback_age_seconds: 24 * 3600,
-                timeout_seconds: 10,
-            }),
-            erp: ErpConnection::of(&XeroConfig {
-                base_url: self.xero.base_url(),
-                tenant_id: self.xero.config().tenant_id.clone(),
-                timeout_seconds: 10,
-                minute_headroom: 5,
-                batch_size: 50,
-                token_url: self.xero.token_url(),
-            }),
+            psa,
+            erp,
             template: TemplatePaths {
                 base: templates.join("connectwise-xero.toml"),
                 overlay: None,
@@ -187,34 +182,14 @@ impl Simulators {
 
     /// The secrets a tenant on these simulators needs.
     pub fn secrets(&self) -> Vec<(&'static str, String)> {
-        let c = self.cw.config();
-        vec![
-            ("connectwise.public_key", c.public_key.clone()),
-            ("connectwise.private_key", c.private_key.clone()),
-            ("connectwise.client_id", c.client_id.clone()),
-            ("xero.access_token", self.xero.config().token.clone()),
-            ("xero.webhook_key", self.xero.config().webhook_key.clone()),
-        ]
+        let mut s = cw_stage::secrets(&self.cw);
+        s.extend(xero_stage::secrets(&self.xero));
+        s
     }
 
-    /// Subscribes the tenant's webhook URLs with both simulators
-    /// (`POST /system/callbacks` for each ConnectWise record type).
-    pub async fn subscribe(
-        &self,
-        connectwise_url: &str,
-        xero_url: &str,
-    ) -> Result<(), reqwest::Error> {
-        let http = reqwest::Client::new();
-        let c = self.cw.config();
-        for kind in ["company", "project", "time", "expense", "invoice"] {
-            http.post(format!("{}/system/callbacks", self.cw.base_url()))
-                .basic_auth(format!("{}+{}", c.company_id, c.public_key), Some(&c.private_key))
-                .header("clientId", &c.client_id)
-                .json(&serde_json::json!({ "url": connectwise_url, "type": kind, "level": "owner", "objectId": 1, "description": "Ferry" }))
-                .send()
-                .await?
-                .error_for_status()?;
-        }
+    /// Subscribes the tenant's webhook URLs with both simulators.
+    pub async fn subscribe(&self, connectwise_url: &str, xero_url: &str) -> Result<(), String> {
+        cw_stage::subscribe(&self.cw, connectwise_url).await?;
         self.xero.set_webhook(Some(xero_url.to_string()));
         Ok(())
     }

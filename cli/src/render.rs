@@ -303,8 +303,8 @@ pub fn demo(o: &DemoOutcome) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Ferry demo: ConnectWise PSA → Xero for tenant {} ({} s)",
-        o.tenant, o.elapsed_seconds
+        "Ferry demo: {} → {} for tenant {} ({} s)",
+        o.psa, o.erp, o.tenant, o.elapsed_seconds
     );
     let phases: Vec<String> = o.phases.iter().map(|(n, s)| format!("{n} {s} s")).collect();
     let _ = writeln!(out, "phases: {}", phases.join(" · "));

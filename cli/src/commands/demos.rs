@@ -23,6 +23,13 @@ pub(crate) struct RunArgs {
     /// No progress bars.
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// The PSA to simulate (`ferry connectors` lists them; the demo runs on
+    /// every pair with a simulator on both sides and a partner template).
+    #[arg(long, default_value = demo::DEFAULT_PSA)]
+    pub(crate) psa: String,
+    /// The ERP to simulate.
+    #[arg(long, default_value = demo::DEFAULT_ERP)]
+    pub(crate) erp: String,
 }
 
 #[derive(Args)]
@@ -42,6 +49,8 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         month: a.month,
         db: a.db,
         progress: !a.quiet && !a.json,
+        psa: a.psa,
+        erp: a.erp,
     })
     .await?;
     if a.json {

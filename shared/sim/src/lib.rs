@@ -7,6 +7,7 @@ pub mod connectwise;
 pub mod demo;
 pub mod harvest;
 pub mod server;
+pub mod stage;
 pub mod xero;
 pub mod xero_where;
 

@@ -395,14 +395,16 @@ fn invoice_status(state: Option<&str>) -> Result<InvoiceStatus, MappingError> {
     })
 }
 
-/// The tax a line is subject to: Harvest's first tax, its second, or both.
-fn line_tax(l: &raw::LineItem) -> Option<String> {
+/// The tax a line is subject to: Harvest's first tax, its second, both, or
+/// none (a template maps each to an ERP tax type).
+fn line_tax(l: &raw::LineItem) -> String {
     match (l.taxed == Some(true), l.taxed2 == Some(true)) {
-        (true, true) => Some("tax+tax2".into()),
-        (true, false) => Some("tax".into()),
-        (false, true) => Some("tax2".into()),
-        (false, false) => None,
+        (true, true) => "tax+tax2",
+        (true, false) => "tax",
+        (false, true) => "tax2",
+        (false, false) => "none",
     }
+    .to_string()
 }
 
 /// An invoice. `amount` is Harvest's total (after discount, with tax); the
@@ -431,9 +433,10 @@ pub fn invoice(
             quantity,
             unit_price: money(l.unit_price.unwrap_or(amount)),
             amount: money(amount),
-            item_code: l.kind.clone(),
+            // Harvest's kinds (Service, Product, …) are not ERP items.
+            item_code: None,
             account_code: None,
-            tax_code: line_tax(l),
+            tax_code: Some(line_tax(l)),
             tax_amount: None,
             dimensions: Dimensions::default(),
         });

@@ -5,6 +5,8 @@
 //! fault knobs: duplicate and out-of-order deliveries, 5xx and 429 bursts.
 //! ConnectWise documents no hard rate limit; `max_per_second` makes one.
 
+pub mod stage;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -10,6 +10,8 @@
 //! `links.next` that points at another host.
 //! Reference: https://help.getharvest.com/api-v2/
 
+pub mod stage;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

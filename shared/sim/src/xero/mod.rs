@@ -10,6 +10,8 @@
 //! the wording of validation messages, and the answer to an `Idempotency-Key`
 //! reused with a different request (400), are this simulator's own (‡).
 
+pub mod stage;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::str::FromStr;
