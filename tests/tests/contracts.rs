@@ -275,3 +275,73 @@ fn the_harvest_validator_catches_what_harvest_would_not_send() {
     bad["time_entries"] = json!([{ "id": 1, "hours": "2.5" }]);
     assert!(!call(&q, &bad).is_empty(), "hours sent as text are caught");
 }
+
+/// The conformance suite every simulated connector meets, whatever its vendor:
+/// an answer it cannot use (a body that is not JSON, a 500, a 429) is an error
+/// of its retry class, never an empty read or a panic; once the vendor answers
+/// again, the same read returns the records. Runs on every pair of the
+/// simulators' stage (`shared/sim/src/stage.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_simulated_connector_reads_an_answer_it_cannot_use_as_an_error_of_its_class() {
+    use ferry_cli::demo::stage::{Pair, pairs, template};
+    use ferry_cli::local::{Local, LocalOptions};
+    use ferry_core::ConnectorError;
+    use ferry_core::posting::DocKind;
+    use ferry_sim::stage::Fault;
+
+    fn class<T>(r: &Result<Vec<T>, ConnectorError>) -> String {
+        match r {
+            Ok(v) => format!("ok {}", v.len()),
+            Err(ConnectorError::Protocol { .. }) => "protocol".into(),
+            Err(ConnectorError::Transient { .. }) => "transient".into(),
+            Err(ConnectorError::Throttled { .. }) => "throttled".into(),
+            Err(e) => format!("other: {e}"),
+        }
+    }
+    let expect = |f: Fault| match f {
+        Fault::NotJson => "protocol",
+        Fault::ServerError => "transient",
+        Fault::Throttled => "throttled",
+    };
+    let spec = small_firm();
+    let (from, to) = (spec.month, spec.month + chrono::Months::new(1));
+    assert!(pairs().len() >= 2, "the stage has pairs: {:?}", pairs());
+    for (psa, erp) in pairs() {
+        let pair = Pair::start(psa, erp, &spec)
+            .await
+            .expect("simulators start");
+        let local = Local::open(&LocalOptions::default()).expect("store");
+        let tenant = ferry_canon::TenantId::parse("conformance").expect("tenant");
+        local
+            .add_tenant(
+                &pair.tenant_config(&tenant).expect("tenant config"),
+                template(psa, erp).expect("template"),
+                &pair.secrets(),
+            )
+            .await
+            .expect("tenant wires");
+        let ctx = local.tenants.get(&tenant).expect("tenant");
+        for fault in Fault::ALL {
+            pair.psa.inject(fault);
+            let read = ctx
+                .psa
+                .changes(ferry_canon::Domain::Customers, None, 100)
+                .await;
+            assert_eq!(class(&read), expect(fault), "{psa} after {fault:?}");
+            pair.erp.inject(fault);
+            let read = ctx.erp.list_documents(DocKind::Invoice, from, to).await;
+            assert_eq!(class(&read), expect(fault), "{erp} after {fault:?}");
+        }
+        let customers = ctx
+            .psa
+            .changes(ferry_canon::Domain::Customers, None, 100)
+            .await;
+        assert!(
+            matches!(&customers, Ok(v) if v.len() >= 3),
+            "{psa} reads again: {}",
+            class(&customers)
+        );
+        let docs = ctx.erp.list_documents(DocKind::Invoice, from, to).await;
+        assert_eq!(class(&docs), "ok 0", "{erp} reads again");
+    }
+}

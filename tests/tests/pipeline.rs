@@ -479,3 +479,45 @@ async fn an_exception_that_still_holds_its_record_is_not_resolved_by_a_write_of_
             .any(|e| e.source_key == key)
     );
 }
+
+/// `ferry run --psa X --erp Y` on every pair of the simulators' stage but the
+/// default one (which every other test here runs on): a small firm, the whole
+/// story (backfill, people's changes, finance, payments, reconciliation), and
+/// nothing unexplained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_explained_on_every_other_pair_of_simulators() {
+    use ferry_cli::demo::{DEFAULT_ERP, DEFAULT_PSA, DemoOptions, run, stage::pairs};
+    let others: Vec<_> = pairs()
+        .into_iter()
+        .filter(|p| *p != (DEFAULT_PSA, DEFAULT_ERP))
+        .collect();
+    assert!(!others.is_empty(), "Harvest → Xero at least");
+    let dir = tempfile::tempdir().expect("dir");
+    for (psa, erp) in others {
+        let outcome = run(&DemoOptions {
+            members: 12,
+            seed: 7,
+            db: dir.path().join(format!("{psa}-{erp}.db")),
+            month: Some(small_firm().month),
+            progress: false,
+            psa: psa.into(),
+            erp: erp.into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{psa} → {erp}: {e:#}"));
+        assert!(
+            outcome.unexplained.is_empty(),
+            "{psa} → {erp}: {:#?}",
+            outcome.unexplained
+        );
+        assert!(
+            outcome.expected_bad_records >= 8,
+            "{psa} → {erp}: the firm's bad records were carried: {}",
+            outcome.expected_bad_records
+        );
+        assert!(
+            outcome.summary.total().posted > 0,
+            "{psa} → {erp}: something posted"
+        );
+    }
+}

@@ -10,7 +10,7 @@
 //! people do during the run, `verdict` decides what is explained.
 
 mod live;
-mod stage;
+pub mod stage;
 mod verdict;
 
 use std::path::PathBuf;

@@ -13,7 +13,7 @@ use super::{DEFAULT_ERP, DEFAULT_PSA};
 use crate::local::repo_dir;
 
 /// A PSA and an ERP simulator with the demo firm in them.
-pub(crate) struct Pair {
+pub struct Pair {
     pub psa: Box<dyn SimPsa>,
     pub erp: Box<dyn SimErp>,
     pub firm: DemoFirm,
@@ -44,7 +44,7 @@ fn pair_list() -> String {
 /// The partner base template for the pair (`templates/<psa>-<erp>.toml`) with
 /// the demo firm's override: `tenants/demo-firm/template.toml` for the default
 /// pair, `tenants/demo-firm/<psa>-<erp>.toml` for another where there is one.
-pub(crate) fn template(psa: &str, erp: &str) -> anyhow::Result<Template> {
+pub fn template(psa: &str, erp: &str) -> anyhow::Result<Template> {
     let repo = repo_dir();
     let base = repo.join(format!("templates/{psa}-{erp}.toml"));
     if !base.is_file() {
@@ -66,7 +66,7 @@ pub(crate) fn template(psa: &str, erp: &str) -> anyhow::Result<Template> {
 
 impl Pair {
     /// Starts both simulators on loopback and seeds the firm.
-    pub(crate) async fn start(psa: &str, erp: &str, spec: &DemoSpec) -> anyhow::Result<Pair> {
+    pub async fn start(psa: &str, erp: &str, spec: &DemoSpec) -> anyhow::Result<Pair> {
         let (Some(p), Some(e)) = (stage::psa(psa), stage::erp(erp)) else {
             bail!(
                 "no simulator for {psa} → {erp}; the demo runs on {}",
@@ -86,7 +86,7 @@ impl Pair {
     }
 
     /// A tenant whose PSA and ERP are these simulators.
-    pub(crate) fn tenant_config(&self, tenant: &TenantId) -> anyhow::Result<TenantConfig> {
+    pub fn tenant_config(&self, tenant: &TenantId) -> anyhow::Result<TenantConfig> {
         let side = |name: &str, settings: toml::Table| {
             let mut t = toml::Table::new();
             t.insert(name.to_string(), toml::Value::Table(settings));
@@ -127,7 +127,7 @@ impl Pair {
     }
 
     /// Both sides' secrets.
-    pub(crate) fn secrets(&self) -> Vec<(&'static str, String)> {
+    pub fn secrets(&self) -> Vec<(&'static str, String)> {
         let mut s = self.psa.secrets();
         s.extend(self.erp.secrets());
         s

@@ -81,6 +81,22 @@ pub enum Delivery {
     Reordered,
 }
 
+/// A fault a simulator puts in its next answers (the conformance suite's
+/// malformed and refused answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 200 with a body that is not JSON.
+    NotJson,
+    /// 500.
+    ServerError,
+    /// 429 with `Retry-After`.
+    Throttled,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 3] = [Fault::NotJson, Fault::ServerError, Fault::Throttled];
+}
+
 /// A running PSA simulator the demo drives.
 #[async_trait]
 pub trait SimPsa: Send + Sync {
@@ -113,6 +129,8 @@ pub trait SimPsa: Send + Sync {
     async fn add_late(&self);
     /// Payments written back on a PSA invoice, if any (for the demo's report).
     fn paid_invoices(&self) -> usize;
+    /// Puts `fault` in the next answer.
+    fn inject(&self, fault: Fault);
 }
 
 /// A running ERP simulator the demo drives.
@@ -130,6 +148,8 @@ pub trait SimErp: Send + Sync {
     /// Finance approves (posts) the draft with Ferry's `reference`; `false`
     /// when no such draft exists.
     async fn approve(&self, reference: &str) -> Result<bool, String>;
+    /// Puts `fault` in the next answer.
+    fn inject(&self, fault: Fault);
 }
 
 /// A settings table from `key = value` pairs.

@@ -110,6 +110,8 @@ pub struct CwFaults {
     pub fail_next: u32,
     /// Answer the next N API requests with 429.
     pub throttle_next: u32,
+    /// Answer the next N API requests with 200 and a body that is not JSON.
+    pub garbage_next: u32,
     /// Send no callbacks at all (Ferry was not running, or the subscription lapsed).
     pub drop_callbacks: bool,
     /// Sign callbacks and keep them in an outbox instead of sending them: the
@@ -559,6 +561,10 @@ async fn api(
         if f.throttle_next > 0 {
             f.throttle_next -= 1;
             return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "").into_response();
+        }
+        if f.garbage_next > 0 {
+            f.garbage_next -= 1;
+            return (StatusCode::OK, "<html>maintenance</html>").into_response();
         }
     }
     if let Some(max) = inner.cfg.max_per_second {

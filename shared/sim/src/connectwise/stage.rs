@@ -11,7 +11,7 @@ use toml::Value as T;
 
 use super::{CwFaults, CwSim, CwSimConfig, Kind};
 use crate::demo::DemoFirm;
-use crate::stage::{Delivery, Expected, PsaStage, SimPsa, SimTime, table};
+use crate::stage::{Delivery, Expected, Fault, PsaStage, SimPsa, SimTime, table};
 
 pub struct Stage;
 
@@ -251,5 +251,16 @@ impl SimPsa for OnStage {
             .filter_map(|i| i["id"].as_i64())
             .filter(|i| !self.cw.payments(*i).is_empty())
             .count()
+    }
+
+    fn inject(&self, fault: Fault) {
+        let one = |f: &mut CwFaults| match fault {
+            Fault::NotJson => f.garbage_next = 1,
+            Fault::ServerError => f.fail_next = 1,
+            Fault::Throttled => f.throttle_next = 1,
+        };
+        let mut f = CwFaults::default();
+        one(&mut f);
+        self.cw.set_faults(f);
     }
 }

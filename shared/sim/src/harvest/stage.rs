@@ -15,10 +15,10 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use toml::Value as T;
 
-use super::{HarvestSim, HarvestSimConfig};
+use super::{HarvestFaults, HarvestSim, HarvestSimConfig};
 use crate::connectwise::Kind;
 use crate::demo::DemoFirm;
-use crate::stage::{Delivery, Expected, PsaStage, SimPsa, SimTime, table};
+use crate::stage::{Delivery, Expected, Fault, PsaStage, SimPsa, SimTime, table};
 
 pub struct Stage;
 
@@ -385,5 +385,15 @@ impl SimPsa for Account {
             .filter_map(|i| i["id"].as_i64())
             .filter(|i| !self.sim.payments(*i).is_empty())
             .count()
+    }
+
+    fn inject(&self, fault: Fault) {
+        let mut f = HarvestFaults::default();
+        match fault {
+            Fault::NotJson => f.garbage_next = 1,
+            Fault::ServerError => f.fail_next = 1,
+            Fault::Throttled => f.throttle_next = 1,
+        }
+        self.sim.set_faults(f);
     }
 }

@@ -102,6 +102,9 @@ impl Default for XeroSimConfig {
 pub struct XeroFaults {
     /// Answer the next N requests with 500 (nothing committed).
     pub fail_next: u32,
+    /// Answer the next N requests with 200 and a body that is not JSON (a
+    /// proxy's maintenance page); nothing committed.
+    pub garbage_next: u32,
     /// Answer the next N requests with 429 (`Retry-After: retry_after_secs`), nothing committed.
     pub throttle_next: u32,
     pub retry_after_secs: u64,
@@ -722,6 +725,13 @@ async fn api(
             json!({ "Title": "Forbidden", "Status": 403, "Detail": "AuthorizationUnsuccessful" }),
             &[],
         );
+    }
+    {
+        let mut f = inner.faults.lock().expect("not poisoned");
+        if f.garbage_next > 0 {
+            f.garbage_next -= 1;
+            return (StatusCode::OK, "<html>maintenance</html>").into_response();
+        }
     }
     let flying = inner.inflight.fetch_add(1, Ordering::SeqCst) + 1;
     let _flight = Flight(&inner.inflight);

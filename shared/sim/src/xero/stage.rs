@@ -9,9 +9,9 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use toml::Value as T;
 
-use super::XeroSim;
+use super::{XeroFaults, XeroSim};
 use crate::demo::DemoFirm;
-use crate::stage::{ErpStage, SimErp, table};
+use crate::stage::{ErpStage, Fault, SimErp, table};
 
 pub struct Stage;
 
@@ -106,5 +106,18 @@ impl SimErp for OnStage {
             return Ok(false);
         };
         self.xero.authorise(&id).await.map(|()| true)
+    }
+
+    fn inject(&self, fault: Fault) {
+        let mut f = XeroFaults {
+            retry_after_secs: 1,
+            ..XeroFaults::default()
+        };
+        match fault {
+            Fault::NotJson => f.garbage_next = 1,
+            Fault::ServerError => f.fail_next = 1,
+            Fault::Throttled => f.throttle_next = 1,
+        }
+        self.xero.set_faults(f);
     }
 }
