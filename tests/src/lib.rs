@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod harvest;
+pub mod netsuite;
 pub mod openapi;
 pub mod real;
 pub mod real_simulation;

@@ -345,3 +345,218 @@ async fn every_simulated_connector_reads_an_answer_it_cannot_use_as_an_error_of_
         assert_eq!(class(&docs), "ok 0", "{erp} reads again");
     }
 }
+
+/// NetSuite writes are asynchronous batch upserts on Ferry's external id, under
+/// an idempotency key: the same batch again is the same job (one document), a
+/// new attempt updates the document it made, and a job that never answers
+/// leaves documents the next attempt finds by reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netsuite_writes_upsert_on_ferrys_reference_and_a_repeated_batch_is_the_same_job() {
+    use ferry_core::ConnectorError;
+    use ferry_core::ports::ItemResult;
+    use ferry_core::posting::DocKind;
+    use ferry_sim::netsuite::NetSuiteFaults;
+    use ferry_tests::netsuite::{NetSuiteAccount, customer, invoice};
+
+    let a = NetSuiteAccount::start().await;
+    let ok = |r: &ItemResult| match r {
+        ItemResult::Ok { erp_id, .. } => erp_id.clone(),
+        other => panic!("written: {other:?}"),
+    };
+    let c = a
+        .erp
+        .upsert(
+            DocKind::Contact,
+            &[customer("FERRY-C-1", "Globex Inc.")],
+            "attempt-1",
+        )
+        .await
+        .expect("written");
+    let id = ok(&c[0]);
+    let again = a
+        .erp
+        .upsert(
+            DocKind::Contact,
+            &[customer("FERRY-C-1", "Globex Inc.")],
+            "attempt-1",
+        )
+        .await
+        .expect("the same batch again");
+    assert_eq!(ok(&again[0]), id, "the same job's document");
+    let renamed = a
+        .erp
+        .upsert(
+            DocKind::Contact,
+            &[customer("FERRY-C-1", "Globex Corporation")],
+            "attempt-2",
+        )
+        .await
+        .expect("a new attempt");
+    assert_eq!(
+        ok(&renamed[0]),
+        id,
+        "an upsert updates the document it made"
+    );
+    assert_eq!(
+        a.sim().customers().len(),
+        1,
+        "one customer, whatever the attempts"
+    );
+    assert_eq!(a.sim().customers()[0]["companyName"], "Globex Corporation");
+
+    // A batch of three where NetSuite refuses one: the others are written, the
+    // refusal is in NetSuite's words, results in input order.
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 20).expect("date");
+    let mut bad = invoice("FERRY-S-2", &id, day, 3);
+    if let ferry_core::posting::DocBody::Invoice(i) = &mut bad.doc.body {
+        i.lines[0].item_code = Some("NO-SUCH-ITEM".into());
+    }
+    let results = a
+        .erp
+        .upsert(
+            DocKind::Invoice,
+            &[
+                invoice("FERRY-S-1", &id, day, 2),
+                bad,
+                invoice("FERRY-S-3", &id, day, 5),
+            ],
+            "attempt-3",
+        )
+        .await
+        .expect("batch");
+    assert!(matches!(results[0], ItemResult::Ok { .. }));
+    match &results[1] {
+        ItemResult::Rejected { messages, .. } => {
+            assert!(
+                messages.iter().any(|m| m.contains("NO-SUCH-ITEM")),
+                "{messages:?}"
+            )
+        }
+        other => panic!("refused: {other:?}"),
+    }
+    assert!(matches!(results[2], ItemResult::Ok { .. }));
+    assert_eq!(a.sim().transactions("invoice").len(), 2);
+
+    // A job that never finishes: the outcome is unknown, the document exists,
+    // and the next attempt finds it by reference instead of writing another.
+    a.sim().set_faults(NetSuiteFaults {
+        jobs_hang: true,
+        ..NetSuiteFaults::default()
+    });
+    let hung = a
+        .erp
+        .upsert(
+            DocKind::Invoice,
+            &[invoice("FERRY-S-4", &id, day, 1)],
+            "attempt-4",
+        )
+        .await;
+    assert!(
+        matches!(hung, Err(ConnectorError::Unanswered { .. })),
+        "{hung:?}"
+    );
+    let found = a
+        .erp
+        .find_by_reference(&invoice("FERRY-S-4", &id, day, 1).doc)
+        .await
+        .expect("lookup")
+        .expect("the document the unanswered job wrote");
+    a.sim().set_faults(NetSuiteFaults::default());
+    assert_eq!(a.sim().transactions("invoice").len(), 3);
+    let doc = a
+        .erp
+        .fetch_document(DocKind::Invoice, &found.erp_id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(doc.subtotal, rust_decimal::Decimal::from(150));
+    assert_eq!(
+        doc.lines[0].quantity,
+        rust_decimal::Decimal::ONE,
+        "lines read as the document shows them"
+    );
+    assert_eq!(
+        doc.state,
+        ferry_core::ports::ErpState::Submitted,
+        "a draft is pending approval"
+    );
+}
+
+/// SuiteQL pages of 1,000 (NetSuite's largest) read every document once, whatever the count.
+struct NetSuiteInvoicesInPeriod<'a> {
+    a: &'a ferry_tests::netsuite::NetSuiteAccount,
+    contact: String,
+    refs: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl ferry_testkit::contracts::PagedRead for NetSuiteInvoicesInPeriod<'_> {
+    fn name(&self) -> String {
+        "NetSuite invoices in a period (SuiteQL)".into()
+    }
+    fn page_size(&self) -> usize {
+        ferry_connectors::netsuite::client::SUITEQL_PAGE
+    }
+    async fn grow_to(&mut self, n: usize) -> Vec<String> {
+        let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date");
+        let items: Vec<_> = (self.refs.len()..n)
+            .map(|k| ferry_tests::netsuite::invoice(&format!("PG-{k:05}"), &self.contact, day, 1))
+            .collect();
+        for (b, chunk) in items.chunks(100).enumerate() {
+            let r = self
+                .a
+                .erp
+                .upsert(
+                    ferry_core::posting::DocKind::Invoice,
+                    chunk,
+                    &format!("grow-{}-{b}", self.refs.len()),
+                )
+                .await
+                .expect("seeded");
+            assert!(
+                r.iter()
+                    .all(|x| matches!(x, ferry_core::ports::ItemResult::Ok { .. }))
+            );
+        }
+        self.refs
+            .extend(items.iter().map(|i| i.doc.reference.clone()));
+        self.refs.clone()
+    }
+    async fn read_all(&self) -> Result<Vec<String>, String> {
+        let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date");
+        let docs = self
+            .a
+            .erp
+            .list_documents(ferry_core::posting::DocKind::Invoice, day, day)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(docs
+            .into_iter()
+            .map(|d| d.reference.unwrap_or(d.erp_id))
+            .collect())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netsuite_suiteql_reads_meet_the_paging_contract() {
+    let a = ferry_tests::netsuite::NetSuiteAccount::start().await;
+    let c = a
+        .erp
+        .upsert(
+            ferry_core::posting::DocKind::Contact,
+            &[ferry_tests::netsuite::customer("PG-C", "Paging Ltd")],
+            "paging-contact",
+        )
+        .await
+        .expect("contact");
+    let contact = match &c[0] {
+        ferry_core::ports::ItemResult::Ok { erp_id, .. } => erp_id.clone(),
+        other => panic!("{other:?}"),
+    };
+    ferry_testkit::contracts::paging(&mut NetSuiteInvoicesInPeriod {
+        a: &a,
+        contact,
+        refs: Vec::new(),
+    })
+    .await;
+}

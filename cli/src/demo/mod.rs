@@ -185,7 +185,8 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         .subscribe(&edge.url(&opts.psa, tenant.as_str()))
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-    pair.erp
+    let erp_pushes = pair
+        .erp
         .subscribe(&edge.url(&opts.erp, tenant.as_str()))
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -225,21 +226,26 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         mark("live changes", &mut phase_start);
 
         // Finance approves one project's summary invoice in the ERP; then an
-        // entry on it gains half an hour in the PSA. The ERP keeps an approved
-        // invoice as it is: the edit is an exception for finance in the ERP's
-        // words, and reconciliation holds back that half hour, nothing more.
+        // entry on it gains half an hour in the PSA. An ERP that keeps an
+        // approved invoice as it is (Xero) refuses the edit: an exception for
+        // finance in the ERP's words, and reconciliation holds back that half
+        // hour, nothing more. One that does not (NetSuite) takes it.
         let refused_edit = live::finance_approves_then_time_changes(&run).await?;
-        if refused_edit.is_some() {
-            if !psa_pushes {
-                run.poll(None).await?;
-            }
-            run.settle("an edit to an invoice finance approved").await?;
+        if !psa_pushes {
+            run.poll(None).await?;
         }
+        run.settle("an edit to an invoice finance approved").await?;
         mark("finance approves, time changes", &mut phase_start);
 
         // Customers pay: most PSA invoices in full, a few in part. The ERP's
         // webhooks carry the status back to the PSA.
         live::customers_pay(&run).await?;
+        if !erp_pushes {
+            // An ERP without webhooks is swept for payments.
+            intake::poll_erp_payments(&local.deps, &tenant)
+                .await
+                .context("sweeping the ERP for payments")?;
+        }
         run.settle("payments flowing back").await?;
         mark("payments", &mut phase_start);
 

@@ -9,6 +9,7 @@ pub mod connectwise;
 pub mod credential;
 pub mod harvest;
 pub mod http;
+pub mod netsuite;
 pub mod polled;
 #[cfg(test)]
 mod properties;

@@ -192,6 +192,12 @@ proptest! {
     #[test]
     fn erp_answers_are_read_or_refused_never_panicked_on(raw in vendor_json(), k in 0usize..3) {
         let kind = [DocKind::Contact, DocKind::Invoice, DocKind::CreditNote][k];
+        let ns: crate::netsuite::NetSuiteConfig = toml::from_str(
+            "account_id = \"1\"\nclient_id = \"c\"\ncertificate_id = \"k\"\nsubsidiary = \"1\"",
+        )
+        .unwrap();
+        let _ = crate::netsuite::mapper::read_document(kind, &ns, &raw, &[&raw]);
+        let _ = crate::netsuite::mapper::read_payment(&ns, &raw);
         let _ = crate::xero::mapper::write_receipt(kind, raw.clone());
         if let Ok(doc) = serde_json::from_value::<crate::xero::raw::Document>(raw.clone()) {
             let _ = crate::xero::mapper::read_document(kind, &doc);

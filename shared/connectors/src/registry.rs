@@ -26,6 +26,7 @@ pub static CONNECTORS: &[Entry] = &[
     Entry::Psa(&crate::harvest::entry::ENTRY),
     Entry::Erp(&crate::xero::entry::ENTRY),
     Entry::Erp(&crate::tryton::entry::ENTRY),
+    Entry::Erp(&crate::netsuite::entry::ENTRY),
 ];
 
 /// Which side of a tenant a connector serves.
@@ -484,7 +485,10 @@ mod tests {
             err(Side::Erp, "[sage]\nx = 1\n"),
             (
                 "erp.sage".to_string(),
-                "not an ERP connector Ferry has (xero, tryton)".to_string()
+                format!(
+                    "not an ERP connector Ferry has ({})",
+                    names(Side::Erp).join(", ")
+                )
             )
         );
         assert_eq!(

@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod connectwise;
 pub mod demo;
 pub mod harvest;
+pub mod netsuite;
 pub mod server;
 pub mod stage;
 pub mod xero;

@@ -19,7 +19,7 @@ pub static PSAS: &[&dyn PsaStage] = &[
 ];
 
 /// Every ERP simulator the demo can run on.
-pub static ERPS: &[&dyn ErpStage] = &[&crate::xero::stage::STAGE];
+pub static ERPS: &[&dyn ErpStage] = &[&crate::xero::stage::STAGE, &crate::netsuite::stage::STAGE];
 
 /// The PSA simulator for connector `name`.
 pub fn psa(name: &str) -> Option<&'static dyn PsaStage> {
@@ -131,6 +131,8 @@ pub trait SimPsa: Send + Sync {
     fn paid_invoices(&self) -> usize;
     /// Puts `fault` in the next answer.
     fn inject(&self, fault: Fault);
+    /// The simulator itself, for tests that turn its own knobs.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// A running ERP simulator the demo drives.
@@ -148,8 +150,13 @@ pub trait SimErp: Send + Sync {
     /// Finance approves (posts) the draft with Ferry's `reference`; `false`
     /// when no such draft exists.
     async fn approve(&self, reference: &str) -> Result<bool, String>;
+    /// Whether the ERP refuses to change a document finance approved (Xero
+    /// does; NetSuite changes an approved invoice until it is paid).
+    fn refuses_edits_after_approval(&self) -> bool;
     /// Puts `fault` in the next answer.
     fn inject(&self, fault: Fault);
+    /// The simulator itself, for tests that turn its own knobs.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// A settings table from `key = value` pairs.

@@ -274,18 +274,41 @@ impl Client {
         Ok(link.to_string())
     }
 
-    /// What Harvest records as paid on an invoice: the sum of its payments.
-    pub async fn paid(&self, invoice_id: &str) -> Result<Decimal, ConnectorError> {
+    /// What Harvest records as paid on an invoice (the sum of its payments);
+    /// `None` when Harvest has no such invoice. One page: an invoice has a
+    /// handful of payments, far fewer than a page holds.
+    pub async fn paid(&self, invoice_id: &str) -> Result<Option<Decimal>, ConnectorError> {
+        if invoice_id.parse::<u64>().is_err() {
+            return Err(ConnectorError::protocol(format!(
+                "{invoice_id:?} is not a Harvest id"
+            )));
+        }
         let path = format!("invoices/{invoice_id}/payments");
-        let payments = self.scan(&path, "invoice_payments", &[]).await?;
-        payments
-            .into_iter()
+        let query = [("per_page".to_string(), self.cfg.page_size.to_string())];
+        let Some(body) = self.get(&self.url(&path), &query).await? else {
+            return Ok(None);
+        };
+        let page: raw::Page = serde_json::from_value(body)
+            .map_err(|e| ConnectorError::protocol(format!("Harvest {path}: {e}")))?;
+        if page.links.next.is_some() {
+            return Err(ConnectorError::protocol(format!(
+                "Harvest {path}: more payments than a page holds"
+            )));
+        }
+        let Some(Value::Array(items)) = page.rest.get("invoice_payments") else {
+            return Err(ConnectorError::protocol(format!(
+                "Harvest {path} without an invoice_payments list"
+            )));
+        };
+        items
+            .iter()
             .map(|p| {
-                serde_json::from_value::<raw::Payment>(p)
+                serde_json::from_value::<raw::Payment>(p.clone())
                     .map(|p| p.amount.unwrap_or_default())
                     .map_err(|e| ConnectorError::protocol(format!("Harvest {path}: {e}")))
             })
-            .sum()
+            .sum::<Result<Decimal, _>>()
+            .map(Some)
     }
 
     /// `POST /invoices/{id}/payments`.

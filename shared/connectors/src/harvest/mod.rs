@@ -314,18 +314,12 @@ impl PsaConnector for Harvest {
         invoice_id: &str,
         update: &PaymentUpdate,
     ) -> Result<(), ConnectorError> {
-        if self
-            .client
-            .one(Domain::Invoices, invoice_id)
-            .await?
-            .is_none()
-        {
+        let Some(paid_here) = self.client.paid(invoice_id).await? else {
             return Err(ConnectorError::Rejected {
                 status: 404,
                 message: format!("Harvest invoice {invoice_id} does not exist"),
             });
-        }
-        let paid_here = self.client.paid(invoice_id).await?;
+        };
         let delta = update.amount_paid.amount - paid_here;
         if delta.is_zero() {
             return Ok(());

@@ -125,6 +125,12 @@ pub fn invoice_doc(
         Some(s) => resolve(template, s, scope, Owner::Finance)?,
         None => None,
     };
+    // An ERP that bills only by item (every line needs one) gets the rule's
+    // item for a PSA line that names none.
+    let default_item = match &rule.item {
+        Some(s) => resolve(template, s, scope, Owner::Finance)?,
+        None => None,
+    };
     if invoice.lines.is_empty() {
         return Err(Violation::new(
             ReasonCode::RequiredField,
@@ -167,11 +173,12 @@ pub fn invoice_doc(
             .field(format!("lines[{i}].unit_price")));
         }
         let account_code = l.account_code.clone().or_else(|| default_account.clone());
-        if account_code.is_none() && l.item_code.is_none() {
+        let item_code = l.item_code.clone().or_else(|| default_item.clone());
+        if account_code.is_none() && item_code.is_none() {
             return Err(Violation::new(
                 ReasonCode::UnmappedValue,
                 Owner::Finance,
-                format!("line {i} has neither an item nor an account, and the template gives no default account"),
+                format!("line {i} has neither an item nor an account, and the template gives no default item or account"),
             )
             .field(format!("lines[{i}].account_code"))
             .rule(format!("domains.{}.account", rule.domain)));
@@ -188,7 +195,7 @@ pub fn invoice_doc(
             quantity: l.quantity,
             unit_amount: l.unit_price.amount,
             line_amount,
-            item_code: l.item_code.clone(),
+            item_code,
             account_code,
             tax_type: tax,
             tracking: tracking.clone(),

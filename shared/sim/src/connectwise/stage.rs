@@ -253,6 +253,10 @@ impl SimPsa for OnStage {
             .count()
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn inject(&self, fault: Fault) {
         let one = |f: &mut CwFaults| match fault {
             Fault::NotJson => f.garbage_next = 1,

@@ -387,6 +387,10 @@ impl SimPsa for Account {
             .count()
     }
 
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn inject(&self, fault: Fault) {
         let mut f = HarvestFaults::default();
         match fault {

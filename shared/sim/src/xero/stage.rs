@@ -108,6 +108,14 @@ impl SimErp for OnStage {
         self.xero.authorise(&id).await.map(|()| true)
     }
 
+    fn refuses_edits_after_approval(&self) -> bool {
+        true
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn inject(&self, fault: Fault) {
         let mut f = XeroFaults {
             retry_after_secs: 1,
