@@ -1,6 +1,9 @@
 //! The canonical records, one type per synced domain. Vendor connectors map
 //! their raw types into these through fallible conversions; nothing here
 //! knows about any vendor.
+//!
+//! Size: the canonical model's record types, declarations only; one place so
+//! the schema (`ferry schema`) reads as one.
 
 use std::collections::BTreeMap;
 

@@ -2,6 +2,10 @@
 //! dozens of customers, over a hundred projects, a month of time and expenses),
 //! generated deterministically from a seed, with some unapproved entries and a
 //! few bad records whose expected fate is listed in [`DemoFirm::bad`].
+//!
+//! Size: `generate` is one long function on purpose: every record draws from
+//! one seeded generator in a fixed order, so a seed is always the same firm;
+//! pieces would have to thread that state and order through each other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;

@@ -10,7 +10,6 @@ pub mod netsuite;
 pub mod server;
 pub mod stage;
 pub mod xero;
-pub mod xero_where;
 
 use std::str::FromStr;
 

@@ -1,5 +1,8 @@
 //! ConnectWise raw records → canonical records. Pure and fallible: a missing
 //! required field is a [`MappingError`] naming the field, never a default.
+//!
+//! Size: about 470 lines of conversions, one per ConnectWise record kind, then
+//! their tests.
 
 use std::collections::BTreeMap;
 

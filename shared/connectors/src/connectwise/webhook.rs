@@ -25,6 +25,9 @@
 //! transform reads the current record from ConnectWise.
 //! Source: dsrosen6/go-connectwise-psa `ValidateWebhook` and NangoHQ's router
 //! (community sources; see docs/VENDORS.md †).
+//!
+//! Size: the callback verifier and its key cache (about 450 lines: the key-
+//! fetching rules are the security boundary), then its tests.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

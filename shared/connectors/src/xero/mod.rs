@@ -4,6 +4,9 @@
 //! 5,000/day per organisation; 429 with `Retry-After`).
 //! Reference: https://developer.xero.com/documentation/api/accounting/overview
 //! and the official OpenAPI `xero_accounting.yaml`.
+//!
+//! Size: the connector's two port impls (writer and reader), one method per
+//! Xero endpoint; rendering and reading are in `mapper`.
 
 pub mod auth;
 pub mod config;

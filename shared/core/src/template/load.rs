@@ -2,6 +2,9 @@
 //! (every structural problem at once, the rest still read), then compile and
 //! check each part. Every problem is collected with the file that set its key
 //! and its key path; the template loads only when there are none.
+//!
+//! Size: `Template::load` in its steps (read, merge, type, compile, check),
+//! each a function; they share one problems collector.
 
 use super::*;
 

@@ -5,6 +5,9 @@
 //! The PSA side is recomputed from the PSA's current records through the same
 //! template and rounding that produced the ERP documents, so an exact match is
 //! expected; the ledger says which records are held back by exceptions.
+//!
+//! Size: the report's types and the per-key accumulator (about 620 lines), then
+//! its tests; the run itself is in `run`.
 
 use std::collections::{BTreeMap, BTreeSet};
 

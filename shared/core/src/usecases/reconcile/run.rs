@@ -2,6 +2,9 @@
 //! attributed to where it stands in Ferry), the amounts the template turns
 //! them into, the ERP's documents and timesheet lines, the payments (written
 //! back to the PSA where they differ), then the report and its event.
+//!
+//! Size: one reconciliation run's phases on one `Run` (read both sides,
+//! attribute, report); splitting the phases would split the state they share.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
