@@ -146,8 +146,20 @@ direction = "psa_to_erp"
     fn references_fit_the_erp_field_at_every_length_around_the_limit() {
         let t = template("");
         let all = &[DocKind::Contact, DocKind::Project];
-        // "FERRY" + "-" + 24 hex = 30: the shortest field that can hold every reference.
-        assert!(t.fit(&caps(all, 29)).is_err());
+        // "FERRY" + "-" + 12 hex = 18: the shortest field that can hold every reference.
+        assert!(t.fit(&caps(all, 17)).is_err());
+        for len in [18, 20, 30, 31] {
+            let refs = t.fit(&caps(all, len)).expect("fits");
+            for id in [
+                "1",
+                "123456789012345678901",
+                "a-much-longer-id-than-any-field-holds",
+            ] {
+                let r = refs.make("C", id);
+                assert!(r.len() <= len, "{r} in {len}");
+                assert!(r.starts_with("FERRY-"), "{r}");
+            }
+        }
         let refs = t.fit(&caps(all, 30)).expect("fits exactly");
         for id in [
             "1",
