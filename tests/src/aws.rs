@@ -282,7 +282,8 @@ pub async fn poll_once(
         })
         .collect();
     let event = serde_json::from_value(json!({ "Records": records })).expect("an SQS event");
-    let response = ferry_lambda::handle_sqs(deps, queue, event).await;
+    let response =
+        ferry_lambda::handle_sqs(deps, ferry_core::Invocation::UNBOUNDED, queue, event).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()

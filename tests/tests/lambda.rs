@@ -89,7 +89,13 @@ async fn an_http_api_event_is_verified_and_an_sqs_batch_reports_only_its_poison_
         .expect("poison")
         .id
         .clone();
-    let response = ferry_lambda::handle_sqs(&h.deps, QueueName::Transform, sqs).await;
+    let response = ferry_lambda::handle_sqs(
+        &h.deps,
+        ferry_core::Invocation::UNBOUNDED,
+        QueueName::Transform,
+        sqs,
+    )
+    .await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -250,7 +256,8 @@ async fn each_poison_sample_is_the_only_failure_of_its_batch() {
             .collect();
         assert_eq!(poison.len(), 1, "{file} holds one poison message");
         let sqs: SqsEvent = serde_json::from_value(event).expect("an SQS event");
-        let response = ferry_lambda::handle_sqs(&h.deps, queue, sqs).await;
+        let response =
+            ferry_lambda::handle_sqs(&h.deps, ferry_core::Invocation::UNBOUNDED, queue, sqs).await;
         let failed: Vec<String> = response
             .batch_item_failures
             .iter()
@@ -299,7 +306,7 @@ async fn an_erp_429_is_a_throttled_retry_apart_from_other_retries() {
         retry_after_secs: 7,
         ..XeroFaults::default()
     });
-    let outcomes = post::handle_batch(&h.deps, &commands).await;
+    let outcomes = post::handle_batch(&h.deps, ferry_core::Invocation::UNBOUNDED, &commands).await;
     match &outcomes[..] {
         [
             Outcome::Retry {

@@ -251,7 +251,12 @@ async fn a_message_for_a_tenant_this_process_does_not_serve_stays_queued_with_an
         matches!(&outcomes[..], [Outcome::Retry { reason, .. }] if reason.contains("another-firm")),
         "a notice of an unserved tenant is retried, not deleted: {outcomes:?}"
     );
-    let outcomes = post::handle_batch(&h.deps, &[received(flush.to_body())]).await;
+    let outcomes = post::handle_batch(
+        &h.deps,
+        ferry_core::Invocation::UNBOUNDED,
+        &[received(flush.to_body())],
+    )
+    .await;
     assert!(
         matches!(&outcomes[..], [Outcome::Retry { .. }]),
         "a summary flush of an unserved tenant is retried, not deleted: {outcomes:?}"

@@ -139,7 +139,6 @@ impl Adapters {
             tenants,
             periods: Arc::new(ferry_core::periods::PeriodCache::default()),
             settings,
-            deadline: None,
         }
     }
 }

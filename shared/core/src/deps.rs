@@ -212,31 +212,36 @@ pub struct Deps {
     pub tenants: Arc<dyn Tenants>,
     pub periods: Arc<crate::periods::PeriodCache>,
     pub settings: Settings,
-    /// When the current invocation must end (a Lambda's deadline), if it must.
-    /// Work started now is "in progress" until then: after it, another attempt
-    /// may take over (the Powertools in-progress expiry).
+}
+
+/// One call of a handler: when it must end (a Lambda's deadline), if it
+/// must. Passed to each call, not kept in [`Deps`], which outlive invocations.
+/// Work started in the call is "in progress" until the deadline: after it,
+/// another attempt may take over (the Powertools in-progress expiry).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Invocation {
     pub deadline: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-impl Deps {
-    /// The same dependencies for one invocation that must end by `deadline`.
-    pub fn until(&self, deadline: Option<chrono::DateTime<chrono::Utc>>) -> Deps {
-        Deps {
-            deadline,
-            ..self.clone()
-        }
+impl Invocation {
+    /// A call with no deadline (local workers, tests).
+    pub const UNBOUNDED: Invocation = Invocation { deadline: None };
+
+    pub fn until(deadline: Option<chrono::DateTime<chrono::Utc>>) -> Invocation {
+        Invocation { deadline }
     }
 
     /// How long work started at `now` holds its idempotency key and document
-    /// lease: until the invocation's deadline when there is one (a timed-out
+    /// lease: until the deadline when there is one still ahead (a timed-out
     /// Lambda cannot still be writing), else `now + post_lease`.
     pub fn in_progress_until(
         &self,
+        settings: &Settings,
         now: chrono::DateTime<chrono::Utc>,
     ) -> chrono::DateTime<chrono::Utc> {
         match self.deadline {
             Some(d) if d > now => d,
-            _ => now + chrono_duration(self.settings.post_lease),
+            _ => now + chrono_duration(settings.post_lease),
         }
     }
 }

@@ -17,6 +17,6 @@ pub mod rules;
 pub mod template;
 pub mod usecases;
 
-pub use deps::{Deps, Settings, TenantContext, Tenants};
+pub use deps::{Deps, Invocation, Settings, TenantContext, Tenants};
 pub use error::{ConnectorError, MappingError, PortError, RetryClass};
 pub use reason::ReasonCode;

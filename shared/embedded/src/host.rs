@@ -81,7 +81,9 @@ pub struct Settled {
 pub async fn handle_and_settle(deps: &Deps, queue: QueueName, msgs: &[ReceivedMessage]) -> Settled {
     let outcomes = match queue {
         QueueName::Transform => transform::handle_batch(deps, msgs).await,
-        QueueName::Post => post_uc::handle_batch(deps, msgs).await,
+        QueueName::Post => {
+            post_uc::handle_batch(deps, ferry_core::Invocation::UNBOUNDED, msgs).await
+        }
         _ => unreachable!("only work queues have handlers"),
     };
     let mut settled = Settled::default();

@@ -107,7 +107,6 @@ impl Store {
             tenants,
             periods: Arc::new(PeriodCache::default()),
             settings,
-            deadline: None,
         }
     }
 }

@@ -82,7 +82,12 @@ fn failure(id: &str) -> BatchItemFailure {
 /// An SQS batch for `transform` or `post`: runs the use case, hides each retried
 /// message for its backoff (or the vendor's `Retry-After`), and reports only the
 /// failed message ids, so the rest of the batch is deleted by the event source.
-pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_sqs(
+    deps: &Deps,
+    call: ferry_core::Invocation,
+    queue: QueueName,
+    event: SqsEvent,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     let mut messages = Vec::new();
     for m in &event.records {
@@ -99,7 +104,7 @@ pub async fn handle_sqs(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBa
     }
     let outcomes = match queue {
         QueueName::Transform => transform::handle_batch(deps, &messages).await,
-        QueueName::Post => post::handle_batch(deps, &messages).await,
+        QueueName::Post => post::handle_batch(deps, call, &messages).await,
         other => {
             tracing::error!(queue = %other, "no handler for this queue");
             messages
@@ -409,23 +414,24 @@ mod tests {
         );
         let now = deps.clock.now();
         let lease = now + chrono::Duration::seconds(60);
+        let settings = &deps.settings;
         assert_eq!(
-            deps.in_progress_until(now),
+            ferry_core::Invocation::UNBOUNDED.in_progress_until(settings, now),
             lease,
             "outside Lambda: the post lease"
         );
         let mut ctx = lambda_runtime::Context::default();
         ctx.deadline = u64::try_from((now + chrono::Duration::seconds(7)).timestamp_millis())
             .expect("after 1970");
-        let within = deps.until(deadline(&ctx));
+        let within = ferry_core::Invocation::until(deadline(&ctx));
         assert_eq!(
-            within.in_progress_until(now).timestamp_millis(),
+            within.in_progress_until(settings, now).timestamp_millis(),
             (now + chrono::Duration::seconds(7)).timestamp_millis(),
             "in an invocation: its deadline"
         );
-        let late = deps.until(Some(now - chrono::Duration::seconds(1)));
+        let late = ferry_core::Invocation::until(Some(now - chrono::Duration::seconds(1)));
         assert_eq!(
-            late.in_progress_until(now),
+            late.in_progress_until(settings, now),
             lease,
             "a passed deadline falls back to the lease"
         );

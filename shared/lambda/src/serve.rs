@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use ferry_core::Deps;
 use ferry_core::ports::QueueName;
+use ferry_core::{Deps, Invocation};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::Instrument;
@@ -39,10 +39,13 @@ pub async fn queue(queue: QueueName) -> Result<(), Error> {
     let deps = cold_start(&function).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         // Idempotency records and leases taken in this invocation expire with it.
-        let deps = deps.until(crate::deadline(&event.context));
+        let call = Invocation::until(crate::deadline(&event.context));
         let span = span(&function, &event.context.request_id);
+        let deps = deps.clone();
         async move {
-            Ok::<SqsBatchResponse, Error>(crate::handle_sqs(&deps, queue, event.payload).await)
+            Ok::<SqsBatchResponse, Error>(
+                crate::handle_sqs(&deps, call, queue, event.payload).await,
+            )
         }
         .instrument(span)
     }))

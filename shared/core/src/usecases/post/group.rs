@@ -5,6 +5,7 @@ use super::*;
 
 pub(super) async fn post_group(
     deps: &Deps,
+    call: Invocation,
     tenant: &TenantId,
     kind: DocKind,
     jobs: Vec<Job>,
@@ -50,7 +51,7 @@ pub(super) async fn post_group(
     for job in jobs {
         let index = job.index;
         let receive_count = job.receive_count;
-        match hold(deps, job).await {
+        match hold(deps, call, job).await {
             Ok(Ok(h)) => held.push(h),
             Ok(Err(outcome)) => out.push((index, outcome)),
             Err(e) => out.push((
@@ -180,10 +181,14 @@ pub(super) const NOTHING_TO_DELETE: &str = "nothing to delete";
 pub(super) const DELETED_BEFORE_ERP: &str = "deleted before it reached the ERP";
 
 /// Takes the idempotency key and the document lease, or says why not.
-pub(super) async fn hold(deps: &Deps, job: Job) -> Result<Result<Held, Outcome>, PortError> {
+pub(super) async fn hold(
+    deps: &Deps,
+    call: Invocation,
+    job: Job,
+) -> Result<Result<Held, Outcome>, PortError> {
     let now = deps.clock.now();
     let key = job.idempotency_key();
-    let lease_until = deps.in_progress_until(now);
+    let lease_until = call.in_progress_until(&deps.settings, now);
     let begin = deps
         .idempotency
         .begin(BeginRequest {

@@ -31,7 +31,7 @@ use ferry_canon::{Domain, Money, TenantId};
 use tracing::Instrument;
 
 use crate::ReasonCode;
-use crate::deps::{Deps, TenantContext, chrono_duration};
+use crate::deps::{Deps, Invocation, TenantContext, chrono_duration};
 use crate::error::{ConnectorError, PortError, RetryClass};
 use crate::hash::{hash_json, hash_parts};
 use crate::mapping::{self, StagedLine};
@@ -94,7 +94,11 @@ struct Held {
 }
 
 /// Handles a batch from the post queue; one outcome per message, in order.
-pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outcome> {
+pub async fn handle_batch(
+    deps: &Deps,
+    call: Invocation,
+    messages: &[ReceivedMessage],
+) -> Vec<Outcome> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; messages.len()];
     let mut jobs = Vec::new();
     for (index, msg) in messages.iter().enumerate() {
@@ -180,7 +184,10 @@ pub async fn handle_batch(deps: &Deps, messages: &[ReceivedMessage]) -> Vec<Outc
     }
     for ((tenant, kind), jobs) in groups {
         let span = tracing::info_span!("post", tenant = %tenant, kind = kind.as_str(), documents = jobs.len());
-        for (index, outcome) in post_group(deps, &tenant, kind, jobs).instrument(span).await {
+        for (index, outcome) in post_group(deps, call, &tenant, kind, jobs)
+            .instrument(span)
+            .await
+        {
             outcomes[index] = Some(outcome);
         }
     }
