@@ -76,6 +76,10 @@ fn intake_samples_are_webhooks_or_polls() {
                     matches!(s, Schedule::Poll { tenant: Some(ref t), ref domains } if t.as_str() == "demo-firm" && domains.len() == 2),
                     "{s:?}"
                 ),
+                ("subscribe.json", Ok(s)) => assert!(
+                    matches!(s, Schedule::Subscribe { tenant: None, ref base } if base.starts_with("https://")),
+                    "the renewal schedule names the stack's webhook API: {s:?}"
+                ),
                 (name, other) => panic!("{name}: unexpected {other:?}"),
             },
             (name, LambdaRequest::ApiGatewayV2(req)) => {

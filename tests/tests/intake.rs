@@ -203,6 +203,7 @@ async fn deliver_at(
             route: "connectwise".into(),
             tenant: h.tenant.to_string(),
             headers: vec![("x-content-signature".into(), sig)],
+            query: Vec::new(),
             body,
         },
     )

@@ -12,6 +12,10 @@ pub(crate) struct SyncArgs {
     /// Also serve webhooks on this address and keep running (Ctrl-C to stop).
     #[arg(long)]
     pub(crate) listen: Option<SocketAddr>,
+    /// Where vendors reach `--listen` from (a tunnel's or proxy's URL), for the
+    /// webhook subscriptions Ferry keeps itself; default: the listen address.
+    #[arg(long, requires = "listen")]
+    pub(crate) public_url: Option<String>,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -31,6 +35,10 @@ pub(crate) async fn sync(a: SyncArgs) -> anyhow::Result<ExitCode> {
                 "listening for webhooks on {}/webhooks/{{connector}}/{tenant}; Ctrl-C or SIGTERM stops",
                 edge.origin()
             );
+            let base = a.public_url.clone().unwrap_or_else(|| edge.origin());
+            for done in intake::subscribe_webhooks(&local.deps, &tenant, &base).await? {
+                eprintln!("webhook subscription: {done}");
+            }
             std::future::pending::<()>().await;
         }
         anyhow::Ok(())

@@ -190,6 +190,10 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         .subscribe(&edge.url(&opts.erp, tenant.as_str()))
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
+    // Vendors whose subscriptions Ferry keeps itself are subscribed now.
+    intake::subscribe_webhooks(&local.deps, &tenant, &edge.origin())
+        .await
+        .context("subscribing to the ERP's and PSA's webhooks")?;
     let host = LocalHost::start(local.deps.clone(), HostConfig::default());
     let run = Run {
         local: &local,

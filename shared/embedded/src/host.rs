@@ -271,7 +271,7 @@ impl Drop for WebhookEdge {
 fn answer(resp: intake::WebhookResponse) -> Response {
     (
         StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        [("content-type", "application/json")],
+        [("content-type", resp.content_type)],
         resp.body,
     )
         .into_response()
@@ -280,6 +280,7 @@ fn answer(resp: intake::WebhookResponse) -> Response {
 async fn webhook(
     State(deps): State<Deps>,
     path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    query: axum::extract::RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -334,6 +335,14 @@ async fn webhook(
                 route,
                 tenant,
                 headers,
+                query: query
+                    .0
+                    .map(|q| {
+                        url::form_urlencoded::parse(q.as_bytes())
+                            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 body: body.to_vec(),
             },
         )

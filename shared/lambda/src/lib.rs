@@ -197,12 +197,22 @@ pub async fn handle_webhook(deps: &Deps, req: lambda_http::Request) -> lambda_ht
         })
         .collect();
     let body = req.body().to_vec();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
     let resp = intake::handle_webhook(
         deps,
         WebhookRequest {
             route: route.clone(),
             tenant: tenant.clone(),
             headers,
+            query,
             body,
         },
     )
@@ -226,7 +236,7 @@ pub async fn handle_webhook(deps: &Deps, req: lambda_http::Request) -> lambda_ht
     );
     lambda_http::Response::builder()
         .status(resp.status)
-        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONTENT_TYPE, resp.content_type)
         .body(Body::Text(resp.body))
         .unwrap_or_default()
 }
@@ -265,6 +275,14 @@ pub enum Schedule {
     },
     /// Park dead letters in the exception store.
     Sweep,
+    /// Create or renew the webhook subscriptions Ferry keeps itself (vendors
+    /// whose subscriptions expire), for every tenant (or one), pointing at
+    /// `base` (the stack's webhook API).
+    Subscribe {
+        #[serde(default)]
+        tenant: Option<TenantId>,
+        base: String,
+    },
     /// Reconcile a period (default: the previous calendar month).
     Reconcile {
         #[serde(default)]
@@ -350,6 +368,19 @@ pub async fn handle_schedule(deps: &Deps, s: Schedule) -> Result<Value, Function
                 &[],
             );
             serde_json::json!({ "enqueued": enqueued })
+        }
+        Schedule::Subscribe { tenant, base } => {
+            let mut done = Vec::new();
+            for t in tenants_for(&tenant).await? {
+                done.extend(
+                    intake::subscribe_webhooks(deps, &t, &base)
+                        .await
+                        .map_err(|e| failed(format!("{t} subscriptions: {e}"), e.class()))?
+                        .into_iter()
+                        .map(|d| format!("{t} {d}")),
+                );
+            }
+            serde_json::json!({ "subscriptions": done })
         }
         Schedule::Sweep => {
             let (mut parked, mut unreadable, mut superseded) = (0, 0, 0);

@@ -52,7 +52,18 @@ pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Verifies a vendor's webhook over the raw body and parses its events.
+/// What a vendor's handshake expects back (a request that delivers no events,
+/// such as a new subscription's validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handshake {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// A connector's webhook endpoint. Verifies a vendor's webhook over the raw
+/// body and parses its events; answers the vendor's handshakes; and, for a
+/// vendor where Ferry registers its own endpoint, keeps that registration alive.
 /// Signature first, on the raw bytes, with a constant-time compare.
 ///
 /// A correctly signed delivery is never refused for its age: replays are
@@ -69,4 +80,22 @@ pub trait WebhookVerifier: Send + Sync {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Vec<VerifiedEvent>, WebhookError>;
+
+    /// The answer when this request is the vendor's handshake, not a delivery
+    /// (`query` is the request's decoded query string). Most vendors have none.
+    fn handshake(&self, _query: &[(String, String)]) -> Option<Handshake> {
+        None
+    }
+
+    /// Makes sure the vendor delivers to `url`: creates Ferry's subscription,
+    /// or renews one that expires soon. `Ok(None)` where the vendor's
+    /// webhooks are set up by a person (in its own settings), not by Ferry;
+    /// else what was done, in words.
+    async fn subscribe(
+        &self,
+        _url: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<Option<String>, crate::error::ConnectorError> {
+        Ok(None)
+    }
 }

@@ -17,6 +17,8 @@ pub struct WebhookRequest {
     pub tenant: String,
     /// Lower-cased header names.
     pub headers: Headers,
+    /// The decoded query string (a vendor's handshake may carry its token there).
+    pub query: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -24,6 +26,7 @@ pub struct WebhookRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookResponse {
     pub status: u16,
+    pub content_type: &'static str,
     pub body: String,
 }
 
@@ -31,6 +34,7 @@ impl WebhookResponse {
     fn json(status: u16, body: serde_json::Value) -> Self {
         WebhookResponse {
             status,
+            content_type: "application/json",
             body: body.to_string(),
         }
     }
@@ -74,6 +78,14 @@ pub async fn handle_webhook(deps: &Deps, req: WebhookRequest) -> WebhookResponse
     let Some(verifier) = ctx.webhooks.get(&req.route) else {
         return not_found();
     };
+    if let Some(h) = verifier.handshake(&req.query) {
+        tracing::info!(tenant = %tenant, route = %req.route, status = h.status, "webhook handshake");
+        return WebhookResponse {
+            status: h.status,
+            content_type: h.content_type,
+            body: h.body,
+        };
+    }
     let now = deps.clock.now();
     let events = match verifier.verify(&req.headers, &req.body, now).await {
         Ok(events) => events,
@@ -381,6 +393,29 @@ pub struct PollReport {
     pub pages: usize,
     pub enqueued: usize,
     pub cursor: Option<Cursor>,
+}
+
+/// Makes sure every vendor that needs Ferry to register its webhook endpoint
+/// delivers to this tenant's route under `base` (`https://…/webhooks/{connector}/{tenant}`):
+/// creates or renews each subscription. Returns what each did, in words.
+pub async fn subscribe_webhooks(
+    deps: &Deps,
+    tenant: &TenantId,
+    base: &str,
+) -> Result<Vec<String>, PollError> {
+    let ctx = deps
+        .tenants
+        .context(tenant)
+        .await?
+        .ok_or_else(|| PollError::UnknownTenant(tenant.clone()))?;
+    let mut done = Vec::new();
+    for (route, verifier) in &ctx.webhooks {
+        let url = format!("{}/webhooks/{route}/{tenant}", base.trim_end_matches('/'));
+        if let Some(what) = verifier.subscribe(&url, deps.clock.now()).await? {
+            done.push(format!("{route}: {what}"));
+        }
+    }
+    Ok(done)
 }
 
 /// Polls one domain since the tenant's cursor. The first page starts `poll_overlap`
