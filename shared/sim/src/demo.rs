@@ -105,6 +105,16 @@ pub struct BadRecord {
     /// The exception reason code Ferry should raise.
     pub expect_reason: &'static str,
     pub what: String,
+    /// The ERP rule that makes the record bad, when it is the ERP's to refuse
+    /// (an ERP without that rule takes it).
+    pub erp_rule: Option<ErpRule>,
+}
+
+/// A rule some ERPs enforce and others do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErpRule {
+    /// Two customers may not share a name (Xero, NetSuite; Business Central allows it).
+    UniqueCustomerNames,
 }
 
 impl BadRecord {
@@ -233,6 +243,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
     // in Xero by then, so which of the two Xero refuses is never a race.
     let mut late = vec![(Kind::Company, dup.clone())];
     bad.push(BadRecord {
+        erp_rule: Some(ErpRule::UniqueCustomerNames),
         kind: Kind::Company,
         id: dup_id,
         expect_reason: "erp.validation",
@@ -249,6 +260,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         "currency": { "id": 1, "currencyCode": "USD" }, "billingTerms": { "id": 1, "name": "Net 45" },
     }));
     bad.push(BadRecord {
+        erp_rule: None,
         kind: Kind::Company,
         id: tax_id,
         expect_reason: "validation.unknown_tax_code",
@@ -397,6 +409,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
                     "Billable",
                 );
                 bad.push(BadRecord {
+                    erp_rule: None,
                     kind: Kind::Time,
                     id: e["id"].as_i64().unwrap_or(0),
                     expect_reason: "validation.unmapped_value",
@@ -466,6 +479,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         "Billable",
     );
     bad.push(BadRecord {
+        erp_rule: None,
         kind: Kind::Time,
         id: e["id"].as_i64().unwrap_or(0),
         expect_reason: "validation.hours_out_of_range",
@@ -485,6 +499,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
             "Billable",
         );
         bad.push(BadRecord {
+            erp_rule: None,
             kind: Kind::Time,
             id: e["id"].as_i64().unwrap_or(0),
             expect_reason: "validation.required_dimension",
@@ -505,6 +520,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
             "Billable",
         );
         bad.push(BadRecord {
+            erp_rule: None,
             kind: Kind::Time,
             id: e["id"].as_i64().unwrap_or(0),
             expect_reason: "validation.closed_period",
@@ -548,6 +564,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         "billableOption": "Billable", "date": stamp(days[5], 0), "status": "ApprovedByTierTwo", "notes": "do not ask",
     }));
     bad.push(BadRecord {
+        erp_rule: None,
         kind: Kind::Expense,
         id: next_exp,
         expect_reason: "validation.unmapped_value",
@@ -660,6 +677,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
         }
         invoices.push(neg);
         bad.push(BadRecord {
+            erp_rule: None,
             kind: Kind::Invoice,
             id: next_inv,
             expect_reason: "validation.negative_amount",
@@ -683,6 +701,7 @@ pub fn generate(spec: &DemoSpec) -> DemoFirm {
     blocked.as_object_mut().expect("object").remove("project");
     late.push((Kind::Invoice, blocked));
     bad.push(BadRecord {
+        erp_rule: Some(ErpRule::UniqueCustomerNames),
         kind: Kind::Invoice,
         id: next_inv,
         expect_reason: "dependency.blocked",

@@ -19,7 +19,10 @@ pub static PSAS: &[&dyn PsaStage] = &[
 ];
 
 /// Every ERP simulator the demo can run on.
-pub static ERPS: &[&dyn ErpStage] = &[&crate::xero::stage::STAGE, &crate::netsuite::stage::STAGE];
+pub static ERPS: &[&dyn ErpStage] = &[
+    &crate::xero::stage::STAGE,
+    &crate::netsuite::stage::STAGE,
+];
 
 /// The PSA simulator for connector `name`.
 pub fn psa(name: &str) -> Option<&'static dyn PsaStage> {
@@ -69,6 +72,8 @@ pub struct Expected {
     pub id: String,
     pub reason: &'static str,
     pub what: String,
+    /// The ERP rule that makes it bad, if it is the ERP's to refuse.
+    pub erp_rule: Option<crate::demo::ErpRule>,
 }
 
 /// How a webhook PSA delivers while the demo edits records.
@@ -153,6 +158,10 @@ pub trait SimErp: Send + Sync {
     /// Whether the ERP refuses to change a document finance approved (Xero
     /// does; NetSuite changes an approved invoice until it is paid).
     fn refuses_edits_after_approval(&self) -> bool;
+    /// Whether the ERP enforces `rule` (so a record breaking it is refused).
+    fn enforces(&self, _rule: crate::demo::ErpRule) -> bool {
+        true
+    }
     /// Puts `fault` in the next answer.
     fn inject(&self, fault: Fault);
     /// The simulator itself, for tests that turn its own knobs.

@@ -185,6 +185,7 @@ impl SimPsa for OnStage {
                 id: b.id.to_string(),
                 reason: b.expect_reason,
                 what: b.what.clone(),
+                erp_rule: b.erp_rule,
             })
             .collect()
     }

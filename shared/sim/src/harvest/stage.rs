@@ -309,6 +309,7 @@ impl SimPsa for Account {
                 id: b.id.to_string(),
                 reason: b.expect_reason,
                 what: b.what.clone(),
+                erp_rule: b.erp_rule,
             })
             .collect()
     }
