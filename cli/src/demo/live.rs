@@ -90,11 +90,19 @@ pub(crate) async fn finance_approves_then_time_changes(
     let psa = &run.pair.psa;
     let month = run.pair.firm.period_start;
     let time = psa.time();
+    // The summary's reference as Ferry wrote it in this ERP (shortened where
+    // the ERP's field is short).
+    let refs = run
+        .local
+        .tenants
+        .get(run.tenant)
+        .expect("tenant wired")
+        .references
+        .clone();
     for t in approved_in_month(run, &time) {
-        let reference = format!(
-            "FERRY-S-project_billing-{}-{}",
-            t.project,
-            month.format("%Y%m")
+        let reference = refs.make(
+            "S-project_billing",
+            &format!("{}-{}", t.project, month.format("%Y%m")),
         );
         let approved = run
             .pair
