@@ -5,6 +5,7 @@
 //! (signature verification over the raw body), and retry rules in `client`.
 
 pub mod api;
+pub mod businesscentral;
 pub mod connectwise;
 pub mod credential;
 pub mod harvest;

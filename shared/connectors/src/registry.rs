@@ -30,6 +30,7 @@ pub static CONNECTORS: &[Entry] = &[
     Entry::Erp(&crate::xero::entry::ENTRY),
     Entry::Erp(&crate::tryton::entry::ENTRY),
     Entry::Erp(&crate::netsuite::entry::ENTRY),
+    Entry::Erp(&crate::businesscentral::entry::ENTRY),
 ];
 
 /// Which side of a tenant a connector serves.

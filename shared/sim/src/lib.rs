@@ -2,6 +2,7 @@
 //! enforce the vendor's limits, send signed webhooks and inject faults on
 //! request. Used by the demo (`make run`), the tests and the benchmarks.
 
+pub mod businesscentral;
 pub mod conditions;
 pub mod connectwise;
 pub mod demo;

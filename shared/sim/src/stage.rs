@@ -22,6 +22,7 @@ pub static PSAS: &[&dyn PsaStage] = &[
 pub static ERPS: &[&dyn ErpStage] = &[
     &crate::xero::stage::STAGE,
     &crate::netsuite::stage::STAGE,
+    &crate::businesscentral::stage::STAGE,
 ];
 
 /// The PSA simulator for connector `name`.
