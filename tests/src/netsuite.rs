@@ -71,8 +71,21 @@ pub fn customer(reference: &str, name: &str) -> OutboundItem {
     }
 }
 
-/// A pending invoice of `hours` consulting hours at 150 for `contact`.
+/// A pending invoice of `hours` consulting hours at 150 for `contact`, taxed
+/// `TAX`, in department `CONS` (NetSuite's `department` field).
 pub fn invoice(reference: &str, contact: &str, date: NaiveDate, hours: i64) -> OutboundItem {
+    invoice_with(reference, contact, date, hours, "TAX", "department")
+}
+
+/// The same invoice with another ERP's tax code and department dimension name.
+pub fn invoice_with(
+    reference: &str,
+    contact: &str,
+    date: NaiveDate,
+    hours: i64,
+    tax: &str,
+    department: &str,
+) -> OutboundItem {
     let amount = Decimal::from(hours * 150);
     OutboundItem {
         doc: PostingDoc {
@@ -95,9 +108,9 @@ pub fn invoice(reference: &str, contact: &str, date: NaiveDate, hours: i64) -> O
                     line_amount: amount,
                     item_code: Some("CONS".into()),
                     account_code: None,
-                    tax_type: Some("TAX".into()),
+                    tax_type: Some(tax.into()),
                     tracking: vec![Tracking {
-                        category: "department".into(),
+                        category: department.into(),
                         option: "CONS".into(),
                     }],
                 }],

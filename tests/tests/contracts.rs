@@ -560,3 +560,212 @@ async fn netsuite_suiteql_reads_meet_the_paging_contract() {
     })
     .await;
 }
+
+/// Business Central's webhooks: Ferry subscribes itself (the simulator
+/// validates the endpoint by calling it with a token Ferry must echo), renews
+/// before the three days run out, and takes a notification only with the
+/// subscription's clientState.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn business_central_subscriptions_are_validated_renewed_and_need_the_client_state() {
+    use ferry_cli::demo::stage::{Pair, template};
+    use ferry_cli::local::{Local, LocalOptions};
+    use ferry_sim::businesscentral::stage::OnStage;
+
+    let pair = Pair::start("connectwise", "businesscentral", &small_firm())
+        .await
+        .expect("simulators");
+    let local = Local::open(&LocalOptions::default()).expect("store");
+    let tenant = ferry_canon::TenantId::parse("bc-test").expect("tenant");
+    local
+        .add_tenant(
+            &pair.tenant_config(&tenant).expect("config"),
+            template("connectwise", "businesscentral").expect("template"),
+            &pair.secrets(),
+        )
+        .await
+        .expect("wired");
+    let edge = ferry_embedded::host::serve_webhooks(
+        local.deps.clone(),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("edge");
+    let bc = &(pair.erp.as_any() as &dyn std::any::Any)
+        .downcast_ref::<OnStage>()
+        .expect("the Business Central stage")
+        .bc;
+    let url = edge.url("businesscentral", tenant.as_str());
+
+    let done =
+        ferry_core::usecases::intake::subscribe_webhooks(&local.deps, &tenant, &edge.origin())
+            .await
+            .expect("subscribed");
+    assert_eq!(done.len(), 1, "{done:?}");
+    let subs = bc.subscriptions();
+    assert_eq!(subs.len(), 1, "validated by the echo, then created");
+    assert_eq!(subs[0]["notificationUrl"], url.as_str());
+    let first_expiry = subs[0]["expirationDateTime"]
+        .as_str()
+        .expect("expiry")
+        .to_string();
+
+    // A day later nothing needs doing; two days later the subscription is renewed.
+    let ctx = local.tenants.get(&tenant).expect("tenant");
+    let hook = ctx
+        .webhooks
+        .get("businesscentral")
+        .expect("a webhook route");
+    let now = local.deps.clock.now();
+    let held = hook
+        .subscribe(&url, now + chrono::Duration::days(1))
+        .await
+        .expect("checked");
+    assert!(held.is_some_and(|w| w.contains("holds")), "no renewal yet");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let renewed = hook
+        .subscribe(&url, now + chrono::Duration::days(2))
+        .await
+        .expect("renewed");
+    assert!(renewed.is_some_and(|w| w.contains("renewed")));
+    assert!(
+        bc.subscriptions()[0]["expirationDateTime"]
+            .as_str()
+            .expect("expiry")
+            > first_expiry.as_str(),
+        "the renewal moved the expiry"
+    );
+    assert_eq!(bc.subscriptions().len(), 1, "renewed, not duplicated");
+
+    // The handshake is answered as Business Central expects; a notification
+    // without the clientState is refused, one with it accepted.
+    let http = reqwest::Client::new();
+    let hs = http
+        .post(format!("{url}?validationToken=tok%20123"))
+        .send()
+        .await
+        .expect("handshake");
+    assert_eq!(hs.status(), 200);
+    assert_eq!(hs.headers()["content-type"], "text/plain");
+    assert_eq!(hs.text().await.expect("body"), "tok 123");
+    let note = |state: &str| {
+        json!({ "value": [{ "subscriptionId": "s", "clientState": state,
+            "resource": "api/v2.0/companies(c0ffee00-0000-4000-8000-000000000001)/salesInvoices(5d115c9c-44e3-ea11-bb43-000d3a2feca1)",
+            "changeType": "updated", "lastModifiedDateTime": "2026-11-30T10:00:00Z" }] })
+    };
+    let forged = http
+        .post(&url)
+        .json(&note("guessed"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(forged.status(), 401);
+    let genuine = http
+        .post(&url)
+        .json(&note("ferry-bc-client-state-demo"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(genuine.status(), 200);
+}
+
+/// Business Central's server paging (`@odata.nextLink`, 100 a page in the
+/// simulator) reads every document once, whatever the count.
+struct BcInvoicesInPeriod {
+    erp: std::sync::Arc<dyn ferry_core::ports::ErpConnector>,
+    contact: String,
+    refs: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl ferry_testkit::contracts::PagedRead for BcInvoicesInPeriod {
+    fn name(&self) -> String {
+        "Business Central sales invoices in a period".into()
+    }
+    fn page_size(&self) -> usize {
+        100
+    }
+    async fn grow_to(&mut self, n: usize) -> Vec<String> {
+        let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date");
+        let items: Vec<_> = (self.refs.len()..n)
+            .map(|k| {
+                ferry_tests::netsuite::invoice_with(
+                    &format!("PG-{k:05}"),
+                    &self.contact,
+                    day,
+                    1,
+                    "TAXABLE",
+                    "DEPARTMENT",
+                )
+            })
+            .collect();
+        for (b, chunk) in items.chunks(100).enumerate() {
+            let r = self
+                .erp
+                .upsert(
+                    ferry_core::posting::DocKind::Invoice,
+                    chunk,
+                    &format!("grow-{}-{b}", self.refs.len()),
+                )
+                .await
+                .expect("seeded");
+            assert!(
+                r.iter()
+                    .all(|x| matches!(x, ferry_core::ports::ItemResult::Ok { .. })),
+                "{r:?}"
+            );
+        }
+        self.refs
+            .extend(items.iter().map(|i| i.doc.reference.clone()));
+        self.refs.clone()
+    }
+    async fn read_all(&self) -> Result<Vec<String>, String> {
+        let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date");
+        let docs = self
+            .erp
+            .list_documents(ferry_core::posting::DocKind::Invoice, day, day)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(docs
+            .into_iter()
+            .map(|d| d.reference.unwrap_or(d.erp_id))
+            .collect())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn business_central_reads_meet_the_paging_contract() {
+    use ferry_cli::demo::stage::{Pair, template};
+    use ferry_cli::local::{Local, LocalOptions};
+    let pair = Pair::start("connectwise", "businesscentral", &small_firm())
+        .await
+        .expect("simulators");
+    let local = Local::open(&LocalOptions::default()).expect("store");
+    let tenant = ferry_canon::TenantId::parse("bc-paging").expect("tenant");
+    local
+        .add_tenant(
+            &pair.tenant_config(&tenant).expect("config"),
+            template("connectwise", "businesscentral").expect("template"),
+            &pair.secrets(),
+        )
+        .await
+        .expect("wired");
+    let erp = local.tenants.get(&tenant).expect("tenant").erp.clone();
+    let c = erp
+        .upsert(
+            ferry_core::posting::DocKind::Contact,
+            &[ferry_tests::netsuite::customer("PG-C", "Paging Ltd")],
+            "paging-contact",
+        )
+        .await
+        .expect("contact");
+    let contact = match &c[0] {
+        ferry_core::ports::ItemResult::Ok { erp_id, .. } => erp_id.clone(),
+        other => panic!("{other:?}"),
+    };
+    ferry_testkit::contracts::paging(&mut BcInvoicesInPeriod {
+        erp,
+        contact,
+        refs: Vec::new(),
+    })
+    .await;
+}

@@ -10,6 +10,9 @@
 //! webhooks Ferry subscribes to itself (`webhook`). Limits: 6,000 requests per
 //! five minutes, kept as a per-minute pace.
 //! Reference: `../shared/docs/VENDORS.md` §1 and [B1]-[B6].
+//!
+//! Size: the connector's two port impls (about 450 lines: create in one batch,
+//! rewrite atomically, post, remove, find; the reader's six reads).
 
 pub mod auth;
 pub mod client;

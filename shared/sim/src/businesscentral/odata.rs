@@ -2,6 +2,9 @@
 //! `$select` and paging; writes checked as Business Central checks them
 //! (etags, drafts only, known items, accounts, tax groups and dimension
 //! values); the post and cancel actions. Shared by single requests and `$batch`.
+//!
+//! Size: every entity operation the simulator serves, with Business Central's
+//! checks; one dispatcher shared by single requests and `$batch`.
 
 use super::*;
 
