@@ -13,6 +13,7 @@ Each failure names the gate and what is wrong; the exit code is non-zero.
 """
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -167,13 +168,24 @@ def template_rules(cfn):
     logs = of_type(cfn, "AWS::Logs::LogGroup")
     gate("log groups with retention", len(logs) >= 6 and all(l["Properties"].get("RetentionInDays") for l in logs.values()))
     rules = of_type(cfn, "AWS::Events::Rule")
-    polled = sorted(d for r in rules.values() for t in r["Properties"]["Targets"]
-                    for d in json.loads(t.get("Input", "{}")).get("domains", []))
+
+    def target_input(t):
+        # A constant input, or one built with Fn::Sub (its ${...} stand for text).
+        raw = t.get("Input", "{}")
+        if isinstance(raw, dict):
+            raw = raw.get("Fn::Sub", "{}")
+            raw = raw[0] if isinstance(raw, list) else raw
+            raw = re.sub(r"\$\{[^}]*\}", "x", raw)
+        return json.loads(raw)
+
+    inputs = [target_input(t) for r in rules.values() for t in r["Properties"]["Targets"]]
+    polled = sorted(d for i in inputs for d in i.get("domains", []))
     gate("a poll schedule per domain", polled == sorted(
         ["time_entries", "expenses", "customers", "projects", "invoices", "credit_memos", "payments"]), str(polled))
     gate("the sweep and reconcile schedules", sum(
-        1 for r in rules.values() for t in r["Properties"]["Targets"]
-        if json.loads(t.get("Input", "{}")).get("action") in ("sweep", "reconcile")) == 2)
+        1 for i in inputs if i.get("action") in ("sweep", "reconcile")) == 2)
+    gate("the webhook subscriptions are renewed at the stack's webhook API", any(
+        i.get("action") == "subscribe" and i.get("base", "").startswith("https://") for i in inputs))
 
 
 def deploy(cfn, plan):
@@ -211,7 +223,7 @@ def deploy(cfn, plan):
              and str(redrive.get("maxReceiveCount")) == "5", str(redrive))
     resources = cf.list_stack_resources(StackName=name)["StackResourceSummaries"]
     kinds = [r["ResourceType"] for r in resources]
-    gate(f"{name}: nine schedule rules", kinds.count("AWS::Events::Rule") == 9, str(kinds))
+    gate(f"{name}: ten schedule rules", kinds.count("AWS::Events::Rule") == 10, str(kinds))
     gate(f"{name}: one role per function", kinds.count("AWS::IAM::Role") == 5, str(kinds))
     rules = {r["Name"]: r.get("ScheduleExpression") for r in ev.list_rules()["Rules"]}
     expected = {plan["parameters"][k] for k in ("PollFrequentSchedule", "PollDailySchedule", "SweepSchedule", "ReconcileSchedule")}
