@@ -14,11 +14,14 @@ pub mod netsuite;
 pub mod polled;
 #[cfg(test)]
 mod properties;
+pub mod psa;
 pub mod redmine;
 pub mod registry;
 pub mod tenant;
+pub mod token;
 pub mod tombstone;
 pub mod tryton;
+pub mod write_back;
 pub mod xero;
 
 pub mod json {

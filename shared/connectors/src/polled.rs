@@ -5,8 +5,40 @@
 
 use std::sync::Mutex;
 
-use ferry_canon::Domain;
+use ferry_canon::{Domain, SourceVersion};
+use ferry_core::ConnectorError;
 use ferry_core::ports::{Cursor, SourceRecord};
+use serde_json::Value;
+
+/// A polled vendor's raw record with the id and version the pipeline orders
+/// by: its numeric `id`, and the first of `stamps` it carries (a connector's
+/// own `ferry_updated_…` before the vendor's) as an ISO 8601 instant.
+pub fn source_record(
+    domain: Domain,
+    raw: Value,
+    vendor: &str,
+    stamps: &[&str],
+) -> Result<SourceRecord, ConnectorError> {
+    let id = raw.get("id").and_then(Value::as_i64).ok_or_else(|| {
+        ConnectorError::protocol(format!("{vendor} {domain} record without an id"))
+    })?;
+    let field = stamps.last().copied().unwrap_or("updated_at");
+    let updated = stamps
+        .iter()
+        .find_map(|f| raw.get(*f).and_then(Value::as_str))
+        .ok_or_else(|| {
+            ConnectorError::protocol(format!("{vendor} {domain} {id} without {field}"))
+        })?;
+    let at = crate::psa::instant(updated, field)
+        .map_err(|e| ConnectorError::protocol(format!("{vendor} {domain} {id}: {e}")))?;
+    Ok(SourceRecord {
+        domain,
+        id: id.to_string(),
+        version: SourceVersion::at(at),
+        deleted: false,
+        raw,
+    })
+}
 
 fn key(r: &SourceRecord) -> Cursor {
     Cursor::new(r.version.updated_at, r.id.clone())
@@ -111,7 +143,6 @@ impl ReadAhead {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use ferry_canon::SourceVersion;
     use serde_json::Value;
 
     fn rec(id: &str, second: u32) -> SourceRecord {

@@ -504,8 +504,7 @@ impl ErpReader for BusinessCentral {
                 updated_at: at.with_timezone(&Utc),
             });
         }
-        out.sort_by(|a, b| (a.updated_at, &a.erp_id).cmp(&(b.updated_at, &b.erp_id)));
-        Ok(out)
+        Ok(ErpChange::oldest_first(out))
     }
 
     /// API v2.0 shows customer payments only as journal lines before they are

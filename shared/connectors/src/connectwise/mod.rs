@@ -192,19 +192,10 @@ impl PsaConnector for ConnectWise {
         let inv: raw::Invoice = serde_json::from_value(current)
             .map_err(|e| ConnectorError::protocol(format!("invoice {invoice_id}: {e}")))?;
         let paid_here = inv.payments.unwrap_or_default();
-        let delta = update.amount_paid.amount - paid_here;
-        if delta.is_zero() {
+        let Some(delta) = crate::write_back::payment_to_record(update, paid_here, "ConnectWise")?
+        else {
             return Ok(());
-        }
-        if delta.is_sign_negative() {
-            return Err(ConnectorError::Rejected {
-                status: 409,
-                message: format!(
-                    "the ERP shows {} paid but ConnectWise already records {paid_here}; reversals need a person",
-                    update.amount_paid
-                ),
-            });
-        }
+        };
         self.client
             .add_payment(invoice_id, delta, update.paid_on)
             .await

@@ -9,12 +9,12 @@
 //! Size: about 500 lines of conversions, one per Harvest record kind, then
 //! their tests.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use ferry_canon::{
     Account, ActiveStatus, Address, ApprovalStatus, BillingType, CanonicalRecord, Currency,
-    Dimensions, Domain, Expense, ExternalRefs, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus,
-    LineKind, Money, Phase, Project, ProjectStatus, RecordMeta, Resource, SourceRef, SourceVersion,
-    SystemId, Task, TenantId, TimeEntry,
+    Dimensions, Domain, Expense, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind, Money,
+    Phase, Project, ProjectStatus, RecordMeta, Resource, SourceRef, SystemId, Task, TenantId,
+    TimeEntry,
 };
 use ferry_core::MappingError;
 use ferry_core::ports::SourceRecord;
@@ -33,12 +33,7 @@ pub struct MapContext<'a> {
     pub cfg: &'a HarvestConfig,
 }
 
-/// Parses Harvest's `2017-06-27T16:47:14Z`.
-pub fn instant(s: &str, field: &str) -> Result<DateTime<Utc>, MappingError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| MappingError::new(field, "must be an ISO 8601 timestamp").with_value(s))
-}
+pub use crate::psa::instant;
 
 fn date(s: Option<&str>, field: &str) -> Result<NaiveDate, MappingError> {
     let s = s.ok_or_else(|| MappingError::new(field, "is required"))?;
@@ -52,26 +47,16 @@ fn meta(
     updated_at: &str,
     deleted: bool,
 ) -> Result<RecordMeta, MappingError> {
-    Ok(RecordMeta {
-        tenant: cx.tenant.clone(),
-        source: SourceRef::new(cx.system.clone(), id.to_string()),
-        refs: ExternalRefs::new(),
-        source_version: SourceVersion::at(instant(updated_at, "updated_at")?),
-        deleted,
-    })
+    let at = instant(updated_at, "updated_at")?;
+    Ok(crate::psa::meta(cx.tenant, cx.system, id, at, deleted))
 }
 
 fn parse<T: DeserializeOwned>(v: &Value, what: &str) -> Result<T, MappingError> {
-    T::deserialize(v)
-        .map_err(|e| MappingError::new(what, format!("does not match the Harvest shape: {e}")))
+    crate::psa::parse(v, what, "Harvest")
 }
 
 fn named(cx: &MapContext<'_>, n: &raw::Named) -> SourceRef {
-    let r = SourceRef::new(cx.system.clone(), n.id.to_string());
-    match &n.name {
-        Some(name) => r.named(name.clone()),
-        None => r,
-    }
+    crate::psa::named(cx.system, n)
 }
 
 fn required(
@@ -533,7 +518,9 @@ mod tests {
         let rec = SourceRecord {
             domain,
             id: raw["id"].to_string(),
-            version: SourceVersion::at(instant("2031-01-01T00:00:00Z", "t").expect("t")),
+            version: ferry_canon::SourceVersion::at(
+                instant("2031-01-01T00:00:00Z", "t").expect("t"),
+            ),
             deleted: false,
             raw,
         };

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use ferry_canon::{CanonicalRecord, Currency, Domain, SourceVersion, SystemId, TenantId};
+use ferry_canon::{CanonicalRecord, Currency, Domain, SystemId, TenantId};
 use ferry_core::ports::{CallGate, Cursor, PaymentUpdate, PsaConnector, SourceRecord};
 use ferry_core::{ConnectorError, MappingError};
 use serde_json::{Value, json};
@@ -43,25 +43,7 @@ pub struct Harvest {
 
 /// A raw record with the id and version the pipeline orders by.
 pub fn source_record(domain: Domain, raw: Value) -> Result<SourceRecord, ConnectorError> {
-    let id = raw.get("id").and_then(Value::as_i64).ok_or_else(|| {
-        ConnectorError::protocol(format!("Harvest {domain} record without an id"))
-    })?;
-    let updated = raw
-        .get("ferry_updated_at")
-        .or_else(|| raw.get("updated_at"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ConnectorError::protocol(format!("Harvest {domain} {id} without updated_at"))
-        })?;
-    let at = mapper::instant(updated, "updated_at")
-        .map_err(|e| ConnectorError::protocol(format!("Harvest {domain} {id}: {e}")))?;
-    Ok(SourceRecord {
-        domain,
-        id: id.to_string(),
-        version: SourceVersion::at(at),
-        deleted: false,
-        raw,
-    })
+    crate::polled::source_record(domain, raw, "Harvest", &["ferry_updated_at", "updated_at"])
 }
 
 /// The id of the client a record belongs to (`client.id`).
@@ -320,19 +302,10 @@ impl PsaConnector for Harvest {
                 message: format!("Harvest invoice {invoice_id} does not exist"),
             });
         };
-        let delta = update.amount_paid.amount - paid_here;
-        if delta.is_zero() {
+        let Some(delta) = crate::write_back::payment_to_record(update, paid_here, "Harvest")?
+        else {
             return Ok(());
-        }
-        if delta.is_sign_negative() {
-            return Err(ConnectorError::Rejected {
-                status: 409,
-                message: format!(
-                    "the ERP shows {} paid but Harvest already records {paid_here}; reversals need a person",
-                    update.amount_paid
-                ),
-            });
-        }
+        };
         let notes = format!("Recorded in the ERP ({})", update.erp_reference);
         self.client
             .add_payment(invoice_id, delta, update.paid_on, &notes)

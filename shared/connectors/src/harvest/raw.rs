@@ -7,13 +7,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// `{"id": 1, "name": "…"}` references.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Named {
-    pub id: i64,
-    #[serde(default)]
-    pub name: Option<String>,
-}
+pub use crate::psa::Named;
 
 /// One page of a list: the records under the collection's key, and the links.
 #[derive(Debug, Clone, Deserialize)]

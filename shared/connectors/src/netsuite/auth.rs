@@ -12,31 +12,22 @@
 //! parts are written here (a JWT crate would add a second crypto stack beside
 //! the ring the HTTP client already links).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
 use ferry_core::ConnectorError;
 use ferry_core::ports::{Clock, Secret};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::credential::Credential;
+use crate::token::TokenCache;
 
-/// A token this close to its expiry is replaced instead of used.
-const MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 /// How long an assertion is valid (NetSuite accepts at most an hour).
 const ASSERTION_LIFE: i64 = 300;
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: i64,
-}
 
 /// One account's client-credentials connection.
 pub struct ClientCredentials {
@@ -46,7 +37,7 @@ pub struct ClientCredentials {
     pub key: Credential,
     pub clock: Arc<dyn Clock>,
     http: reqwest::Client,
-    cached: Mutex<Option<(Secret, DateTime<Utc>)>>,
+    tokens: TokenCache,
 }
 
 /// The DER bytes of a PEM block.
@@ -95,37 +86,20 @@ impl ClientCredentials {
             client_id,
             certificate_id,
             key,
+            tokens: TokenCache::new(clock.clone()),
             clock,
             http: crate::http::client(timeout),
-            cached: Mutex::new(None),
         }
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, Option<(Secret, DateTime<Utc>)>> {
-        self.cached
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The current token, fetching one when there is none or it is about to expire.
     pub async fn token(&self) -> Result<Secret, ConnectorError> {
-        let now = self.clock.now();
-        if let Some((t, until)) = self.cache().as_ref()
-            && *until - MARGIN > now
-        {
-            return Ok(t.clone());
-        }
-        self.fetch().await
+        self.tokens.get(self.fetch()).await
     }
 
     /// NetSuite refused `used`: a new token, unless another call already got one.
     pub async fn renew(&self, used: &Secret) -> Result<Option<Secret>, ConnectorError> {
-        if let Some((t, _)) = self.cache().as_ref()
-            && t.expose() != used.expose()
-        {
-            return Ok(Some(t.clone()));
-        }
-        self.fetch().await.map(Some)
+        self.tokens.renew(used, self.fetch()).await
     }
 
     async fn fetch(&self) -> Result<Secret, ConnectorError> {
@@ -143,42 +117,20 @@ impl ClientCredentials {
         .map_err(|e| ConnectorError::Config {
             message: format!("netsuite.private_key: {e}"),
         })?;
-        let resp = self
-            .http
-            .post(&self.token_url)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ),
-                ("client_assertion", assertion.as_str()),
-            ])
-            .send()
+        self.tokens
+            .exchange(
+                &self.http,
+                &self.token_url,
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion.as_str()),
+                ],
+                "NetSuite",
+            )
             .await
-            .map_err(crate::http::transport)?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(crate::http::transport)?;
-        if status.is_client_error() && status.as_u16() != 429 {
-            // invalid_client, invalid_grant: the integration, certificate or key is wrong.
-            return Err(ConnectorError::Config {
-                message: format!("NetSuite refused the client credentials ({status}): {text}"),
-            });
-        }
-        if !status.is_success() {
-            return Err(crate::http::status_error(
-                status,
-                None,
-                "netsuite token",
-                text.chars().take(300).collect(),
-            ));
-        }
-        let t: TokenResponse = serde_json::from_str(&text).map_err(|e| {
-            ConnectorError::protocol(format!("NetSuite token answer unreadable: {e}"))
-        })?;
-        let token = Secret::new(t.access_token);
-        let until = self.clock.now() + chrono::Duration::seconds(t.expires_in.clamp(0, 86_400));
-        *self.cache() = Some((token.clone(), until));
-        Ok(token)
     }
 }

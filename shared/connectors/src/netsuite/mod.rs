@@ -326,8 +326,7 @@ impl ErpReader for NetSuite {
                 updated_at: at,
             });
         }
-        out.sort_by(|a, b| (a.updated_at, &a.erp_id).cmp(&(b.updated_at, &b.erp_id)));
-        Ok(out)
+        Ok(ErpChange::oldest_first(out))
     }
 
     async fn list_payments(

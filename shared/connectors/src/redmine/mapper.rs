@@ -7,11 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use ferry_canon::{
     Account, ActiveStatus, ApprovalStatus, BillingType, CanonicalRecord, Currency, Dimensions,
-    Domain, ExternalRefs, Phase, Project, ProjectStatus, RecordMeta, Resource, SourceRef,
-    SourceVersion, SystemId, Task, TenantId, TimeEntry,
+    Domain, Phase, Project, ProjectStatus, RecordMeta, Resource, SourceRef, SystemId, Task,
+    TenantId, TimeEntry,
 };
 use ferry_core::MappingError;
 use ferry_core::ports::SourceRecord;
@@ -33,12 +33,7 @@ pub struct MapContext<'a> {
     pub cfg: &'a RedmineConfig,
 }
 
-/// Parses Redmine's `2026-11-25T16:36:32Z`.
-pub fn instant(s: &str, field: &str) -> Result<DateTime<Utc>, MappingError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| MappingError::new(field, "must be an ISO 8601 timestamp").with_value(s))
-}
+pub use crate::psa::instant;
 
 fn meta(
     cx: &MapContext<'_>,
@@ -46,26 +41,16 @@ fn meta(
     updated_on: &str,
     deleted: bool,
 ) -> Result<RecordMeta, MappingError> {
-    Ok(RecordMeta {
-        tenant: cx.tenant.clone(),
-        source: SourceRef::new(cx.system.clone(), id.to_string()),
-        refs: ExternalRefs::new(),
-        source_version: SourceVersion::at(instant(updated_on, "updated_on")?),
-        deleted,
-    })
+    let at = instant(updated_on, "updated_on")?;
+    Ok(crate::psa::meta(cx.tenant, cx.system, id, at, deleted))
 }
 
 fn parse<T: DeserializeOwned>(v: &Value, what: &str) -> Result<T, MappingError> {
-    T::deserialize(v)
-        .map_err(|e| MappingError::new(what, format!("does not match the Redmine shape: {e}")))
+    crate::psa::parse(v, what, "Redmine")
 }
 
 fn named(cx: &MapContext<'_>, n: &raw::Named) -> SourceRef {
-    let r = SourceRef::new(cx.system.clone(), n.id.to_string());
-    match &n.name {
-        Some(name) => r.named(name.clone()),
-        None => r,
-    }
+    crate::psa::named(cx.system, n)
 }
 
 fn custom<'a>(fields: &'a [raw::CustomField], name: &str) -> Option<&'a raw::CustomField> {

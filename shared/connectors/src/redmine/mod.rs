@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{Days, NaiveDate};
-use ferry_canon::{CanonicalRecord, Currency, Domain, SourceVersion, SystemId, TenantId};
+use ferry_canon::{CanonicalRecord, Currency, Domain, SystemId, TenantId};
 use ferry_core::ports::{Cursor, PaymentUpdate, PsaConnector, SourceRecord};
 use ferry_core::{ConnectorError, MappingError};
 use serde_json::{Value, json};
@@ -39,25 +39,7 @@ pub struct Redmine {
 
 /// A raw record with the id and version the pipeline orders by.
 pub fn source_record(domain: Domain, raw: Value) -> Result<SourceRecord, ConnectorError> {
-    let id = raw.get("id").and_then(Value::as_i64).ok_or_else(|| {
-        ConnectorError::protocol(format!("Redmine {domain} record without an id"))
-    })?;
-    let updated = raw
-        .get("ferry_updated_on")
-        .or_else(|| raw.get("updated_on"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ConnectorError::protocol(format!("Redmine {domain} {id} without updated_on"))
-        })?;
-    let at = mapper::instant(updated, "updated_on")
-        .map_err(|e| ConnectorError::protocol(format!("Redmine {domain} {id}: {e}")))?;
-    Ok(SourceRecord {
-        domain,
-        id: id.to_string(),
-        version: SourceVersion::at(at),
-        deleted: false,
-        raw,
-    })
+    crate::polled::source_record(domain, raw, "Redmine", &["ferry_updated_on", "updated_on"])
 }
 
 /// A project's issues as its tasks (`ferry_issues`).

@@ -5,13 +5,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// `{"id": 1, "name": "…"}` references.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Named {
-    pub id: i64,
-    #[serde(default)]
-    pub name: Option<String>,
-}
+pub use crate::psa::Named;
 
 /// A custom field value; multi-value fields send a list.
 #[derive(Debug, Clone, Deserialize)]

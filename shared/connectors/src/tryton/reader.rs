@@ -68,7 +68,7 @@ impl ErpReader for Tryton {
             ]),
             None => json!([["type", "=", "out"]]),
         };
-        let mut out: Vec<ErpChange> = self
+        let out: Vec<ErpChange> = self
             .client
             .search(INVOICE, &domain, &["write_date", "create_date"])
             .await?
@@ -84,8 +84,7 @@ impl ErpReader for Tryton {
                 })
             })
             .collect();
-        out.sort_by(|a, b| (a.updated_at, &a.erp_id).cmp(&(b.updated_at, &b.erp_id)));
-        Ok(out)
+        Ok(ErpChange::oldest_first(out))
     }
 
     /// Payment lines of customer invoices, dated in `[from, to]`.

@@ -497,8 +497,7 @@ impl ErpReader for Xero {
                 break;
             }
         }
-        out.sort_by(|a, b| (a.updated_at, &a.erp_id).cmp(&(b.updated_at, &b.erp_id)));
-        Ok(out)
+        Ok(ferry_core::ports::ErpChange::oldest_first(out))
     }
 
     /// `GET /Payments` dated from `from` (and up to `to` unless open-ended).

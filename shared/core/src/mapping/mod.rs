@@ -183,8 +183,8 @@ mod tests {
 [template]
 name = "t"
 version = "1"
-psa = "connectwise"
-erp = "xero"
+psa = "some_psa"
+erp = "some_erp"
 [domains.time_entries]
 direction = "psa_to_erp"
 item = { from = "record.role", map = "roles" }
@@ -196,10 +196,10 @@ item = { from = "record.role", map = "roles" }
         let mut record = json!({
             "meta": {
                 "tenant": "t1",
-                "source": {"system": "connectwise", "id": "7"},
+                "source": {"system": "some_psa", "id": "7"},
                 "source_version": {"updated_at": "2026-11-02T10:00:00Z"}
             },
-            "resource": {"system": "connectwise", "id": "m1"},
+            "resource": {"system": "some_psa", "id": "m1"},
             "date": "2026-11-02", "hours": "2", "billable": true, "approval": "approved",
             "bill_rate": {"amount": "150", "currency": "USD"},
         });

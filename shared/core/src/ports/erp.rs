@@ -150,6 +150,14 @@ pub struct ErpChange {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ErpChange {
+    /// Oldest first, ties by id: the order `changed_invoices` answers in.
+    pub fn oldest_first(mut changes: Vec<ErpChange>) -> Vec<ErpChange> {
+        changes.sort_by(|a, b| (a.updated_at, &a.erp_id).cmp(&(b.updated_at, &b.erp_id)));
+        changes
+    }
+}
+
 /// A payment as read back from the ERP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErpPayment {

@@ -4,10 +4,10 @@ use super::*;
 
 const BASE: &str = r#"
 [template]
-name = "cw-xero"
+name = "psa-erp"
 version = "1.0.0"
-psa = "connectwise"
-erp = "xero"
+psa = "some_psa"
+erp = "some_erp"
 
 [value_maps.work_role_item]
 "Senior Consultant" = "CONS-SR"
@@ -41,7 +41,7 @@ fn src(name: &str, text: &str) -> TemplateSource {
 #[test]
 fn a_valid_base_loads_with_a_versioned_identity() {
     let t = Template::load(&src("base.toml", BASE), None).unwrap();
-    assert!(t.version.starts_with("cw-xero@1.0.0#"), "{}", t.version);
+    assert!(t.version.starts_with("psa-erp@1.0.0#"), "{}", t.version);
     assert_eq!(t.direction(Domain::Projects), Direction::Reference);
     assert_eq!(t.direction(Domain::Payments), Direction::None);
     let rule = t.rule(Domain::TimeEntries).unwrap();
@@ -66,7 +66,7 @@ version = "3"
         Some("CONS-SR")
     );
     assert!(
-        t.version.starts_with("cw-xero@1.0.0+acme@3#"),
+        t.version.starts_with("psa-erp@1.0.0+acme@3#"),
         "{}",
         t.version
     );
@@ -351,7 +351,7 @@ fn toml_syntax_errors_carry_a_line_number() {
 
 #[test]
 fn an_override_cannot_switch_connectors() {
-    let ov = "[template]\nversion = \"1\"\nerp = \"quickbooks\"\n";
+    let ov = "[template]\nversion = \"1\"\nerp = \"another_erp\"\n";
     let errs = Template::load(&src("base.toml", BASE), Some(&src("o.toml", ov)))
         .unwrap_err()
         .to_string();
