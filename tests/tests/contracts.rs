@@ -769,3 +769,114 @@ async fn business_central_reads_meet_the_paging_contract() {
     })
     .await;
 }
+
+/// More changes than Business Central announces one by one arrive as one
+/// `collection` notification naming a `lastModifiedDateTime` filter: Ferry
+/// reads the invoices it names and queues each as a notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_central_collection_notification_is_read_as_the_invoices_it_names() {
+    use ferry_cli::demo::stage::{Pair, template};
+    use ferry_cli::local::{Local, LocalOptions};
+    use ferry_core::ports::{ItemResult, QueueName};
+    use ferry_core::posting::{DocBody, DocKind, DocStatus};
+    use ferry_sim::businesscentral::BcFaults;
+    use ferry_sim::businesscentral::stage::OnStage;
+
+    let pair = Pair::start("connectwise", "businesscentral", &small_firm())
+        .await
+        .expect("simulators");
+    let local = Local::open(&LocalOptions::default()).expect("store");
+    let tenant = ferry_canon::TenantId::parse("bc-collection").expect("tenant");
+    local
+        .add_tenant(
+            &pair.tenant_config(&tenant).expect("config"),
+            template("connectwise", "businesscentral").expect("template"),
+            &pair.secrets(),
+        )
+        .await
+        .expect("wired");
+    let edge = ferry_embedded::host::serve_webhooks(
+        local.deps.clone(),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("edge");
+    ferry_core::usecases::intake::subscribe_webhooks(&local.deps, &tenant, &edge.origin())
+        .await
+        .expect("subscribed");
+    let bc = &(pair.erp.as_any() as &dyn std::any::Any)
+        .downcast_ref::<OnStage>()
+        .expect("the Business Central stage")
+        .bc;
+    let erp = local.tenants.get(&tenant).expect("tenant").erp.clone();
+    let c = erp
+        .upsert(
+            DocKind::Contact,
+            &[ferry_tests::netsuite::customer(
+                "FERRY-C-9",
+                "Collection Ltd",
+            )],
+            "k1",
+        )
+        .await
+        .expect("customer");
+    let ItemResult::Ok {
+        erp_id: contact, ..
+    } = &c[0]
+    else {
+        panic!("{c:?}")
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date");
+    let mut inv =
+        ferry_tests::netsuite::invoice_with("FERRY-I-9", contact, day, 2, "TAXABLE", "DEPARTMENT");
+    if let DocBody::Invoice(i) = &mut inv.doc.body {
+        i.status = DocStatus::Authorised;
+    }
+    let r = erp
+        .upsert(DocKind::Invoice, &[inv], "k2")
+        .await
+        .expect("invoice");
+    let ItemResult::Ok {
+        erp_id: invoice, ..
+    } = &r[0]
+    else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        bc.documents("salesInvoices")[0]["status"],
+        "Open",
+        "posted by Ferry"
+    );
+
+    let before = local
+        .deps
+        .queue
+        .depth(QueueName::Transform)
+        .await
+        .expect("depth")
+        .total();
+    bc.set_faults(BcFaults {
+        collection_next: 1,
+        ..BcFaults::default()
+    });
+    bc.pay(invoice, rust_decimal::Decimal::from(100), day)
+        .await
+        .expect("paid");
+    assert_eq!(
+        bc.notifications_sent(),
+        1,
+        "the collection notification was accepted"
+    );
+    let after = local
+        .deps
+        .queue
+        .depth(QueueName::Transform)
+        .await
+        .expect("depth")
+        .total();
+    assert_eq!(
+        after - before,
+        1,
+        "the paid invoice the filter names is queued"
+    );
+}
