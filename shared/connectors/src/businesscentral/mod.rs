@@ -120,19 +120,20 @@ impl BusinessCentral {
     ) -> Result<ItemResult, ConnectorError> {
         let authorised =
             matches!(&item.doc.body, DocBody::Invoice(i) if i.status == DocStatus::Authorised);
-        let (ItemResult::Ok { erp_id, .. }, true) = (&result, authorised) else {
+        let (
+            ItemResult::Ok {
+                erp_id, response, ..
+            },
+            true,
+        ) = (&result, authorised)
+        else {
             return Ok(result);
         };
-        let entity = mapper::entity(kind).expect("an invoice kind");
-        let doc = self.client.get(&self.url(entity, erp_id)).await?;
-        if doc
-            .as_ref()
-            .and_then(|d| d.get("status"))
-            .and_then(Value::as_str)
-            != Some("Draft")
-        {
+        // The write's own answer says whether the document is still a draft.
+        if response.get("status").and_then(Value::as_str) != Some("Draft") {
             return Ok(result);
         }
+        let entity = mapper::entity(kind).expect("an invoice kind");
         let a = self
             .client
             .send(
@@ -242,15 +243,20 @@ impl BusinessCentral {
             }
             return Ok(refused(*status, body));
         }
-        let mut result = answers
+        // The batch held together: the document is the one Ferry read, rewritten.
+        let header = answers
             .into_iter()
             .next()
-            .map(|(_, b)| written(b))
-            .unwrap_or_else(|| written(Value::Null));
-        if let ItemResult::Ok { erp_id, .. } = &mut result {
-            erp_id.clone_from(&id.to_string());
-        }
-        Ok(result)
+            .map(|(_, b)| b)
+            .unwrap_or(Value::Null);
+        Ok(ItemResult::Ok {
+            erp_id: id.to_string(),
+            erp_number: header
+                .get("number")
+                .and_then(Value::as_str)
+                .map(String::from),
+            response: header,
+        })
     }
 
     /// Removes a document: a draft is deleted, a posted one cancelled.
@@ -516,9 +522,14 @@ impl ErpReader for BusinessCentral {
         to: Option<NaiveDate>,
     ) -> Result<Vec<ErpPayment>, ConnectorError> {
         let mut out = Vec::new();
+        // Only invoices changed since `from` can carry a payment dated from it.
+        let since = [(
+            "$filter",
+            format!("lastModifiedDateTime ge {from}T00:00:00Z"),
+        )];
         for v in self
             .client
-            .list(&self.client.cfg.entity("salesInvoices"), &[])
+            .list(&self.client.cfg.entity("salesInvoices"), &since)
             .await?
         {
             let d = mapper::read_document(DocKind::Invoice, &v)?;
@@ -551,13 +562,7 @@ impl ErpReader for BusinessCentral {
     async fn closed_through(&self) -> Result<Option<NaiveDate>, ConnectorError> {
         let mut periods: Vec<(NaiveDate, bool)> = self
             .client
-            .list(
-                &format!(
-                    "{}/accountingPeriods",
-                    self.client.cfg.entity("").trim_end_matches('/')
-                ),
-                &[],
-            )
+            .list(&self.client.cfg.entity("accountingPeriods"), &[])
             .await?
             .iter()
             .filter_map(|p| {

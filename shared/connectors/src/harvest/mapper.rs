@@ -218,18 +218,9 @@ pub fn project(
             tasks,
         }]
     };
-    // The project's version is the latest change of it or its task assignments.
-    let updated = p
-        .ferry_tasks
-        .iter()
-        .filter_map(|a| a.updated_at.as_deref())
-        .fold(p.updated_at.as_str(), |a, b| {
-            if instant(b, "").ok() > instant(a, "").ok() {
-                b
-            } else {
-                a
-            }
-        });
+    // The project's version is the latest change of it or its task
+    // assignments, which the connector works out when it adds them.
+    let updated = p.ferry_updated_at.as_deref().unwrap_or(&p.updated_at);
     Ok(Project {
         meta: meta(cx, p.id, updated, deleted)?,
         name,

@@ -82,6 +82,9 @@ pub struct Project {
     /// Added by the connector: the project's task assignments.
     #[serde(default)]
     pub ferry_tasks: Vec<TaskAssignment>,
+    /// Added by the connector: the latest change of the project or its tasks.
+    #[serde(default)]
+    pub ferry_updated_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -22,6 +22,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::config::NetSuiteConfig;
+use super::queries::text;
 use crate::json::number;
 
 /// The record type of a document kind.
@@ -137,14 +138,6 @@ pub fn render(cfg: &NetSuiteConfig, item: &OutboundItem) -> Result<Value, Connec
         }
     }
     Ok(Value::Object(o))
-}
-
-fn text(row: &Value, col: &str) -> Option<String> {
-    match row.get(col)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 fn dec(row: &Value, col: &str) -> Result<Decimal, ConnectorError> {
