@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod real;
 pub mod real_simulation;
 pub mod simulation;
+pub mod wired;
 
 use std::sync::Arc;
 use std::time::Duration;

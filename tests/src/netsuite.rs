@@ -2,41 +2,20 @@
 //! registry, with its client-credentials key), and documents to write to it.
 
 use chrono::NaiveDate;
-use ferry_canon::{Currency, TenantId};
-use ferry_cli::demo::stage::{Pair, template};
-use ferry_cli::local::{Local, LocalOptions};
-use ferry_core::ports::{ErpConnector, OutboundItem};
+use ferry_canon::Currency;
+use ferry_core::ports::OutboundItem;
 use ferry_core::posting::{
     ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingDoc, PostingLine, Tracking,
 };
 use ferry_sim::netsuite::stage::OnStage;
 use rust_decimal::Decimal;
-use std::sync::Arc;
 
 /// The simulator with the small firm's account set up, and a connection to it.
-pub struct NetSuiteAccount {
-    pub pair: Pair,
-    pub local: Local,
-    pub erp: Arc<dyn ErpConnector>,
-}
+pub type NetSuiteAccount = crate::wired::Wired;
 
 impl NetSuiteAccount {
-    pub async fn start() -> NetSuiteAccount {
-        let pair = Pair::start("harvest", "netsuite", &crate::small_firm())
-            .await
-            .expect("simulators start");
-        let local = Local::open(&LocalOptions::default()).expect("store");
-        let tenant = TenantId::parse("ns-test").expect("tenant");
-        local
-            .add_tenant(
-                &pair.tenant_config(&tenant).expect("config"),
-                template("harvest", "netsuite").expect("template"),
-                &pair.secrets(),
-            )
-            .await
-            .expect("tenant wires");
-        let erp = local.tenants.get(&tenant).expect("tenant").erp.clone();
-        NetSuiteAccount { pair, local, erp }
+    pub async fn netsuite() -> NetSuiteAccount {
+        crate::wired::Wired::start("harvest", "netsuite", "ns-test").await
     }
 
     /// The simulator itself.

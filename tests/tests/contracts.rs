@@ -283,8 +283,7 @@ fn the_harvest_validator_catches_what_harvest_would_not_send() {
 /// simulators' stage (`shared/sim/src/stage.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_simulated_connector_reads_an_answer_it_cannot_use_as_an_error_of_its_class() {
-    use ferry_cli::demo::stage::{Pair, pairs, template};
-    use ferry_cli::local::{Local, LocalOptions};
+    use ferry_cli::demo::stage::pairs;
     use ferry_core::ConnectorError;
     use ferry_core::posting::DocKind;
     use ferry_sim::stage::Fault;
@@ -303,23 +302,16 @@ async fn every_simulated_connector_reads_an_answer_it_cannot_use_as_an_error_of_
         Fault::ServerError => "transient",
         Fault::Throttled => "throttled",
     };
-    let spec = small_firm();
-    let (from, to) = (spec.month, spec.month + chrono::Months::new(1));
+    let month = small_firm().month;
+    let (from, to) = (month, month + chrono::Months::new(1));
     assert!(pairs().len() >= 2, "the stage has pairs: {:?}", pairs());
     for (psa, erp) in pairs() {
-        let pair = Pair::start(psa, erp, &spec)
-            .await
-            .expect("simulators start");
-        let local = Local::open(&LocalOptions::default()).expect("store");
-        let tenant = ferry_canon::TenantId::parse("conformance").expect("tenant");
-        local
-            .add_tenant(
-                &pair.tenant_config(&tenant).expect("tenant config"),
-                template(psa, erp).expect("template"),
-                &pair.secrets(),
-            )
-            .await
-            .expect("tenant wires");
+        let ferry_tests::wired::Wired {
+            pair,
+            local,
+            tenant,
+            ..
+        } = ferry_tests::wired::Wired::start(psa, erp, "conformance").await;
         let ctx = local.tenants.get(&tenant).expect("tenant");
         for fault in Fault::ALL {
             pair.psa.inject(fault);
@@ -358,7 +350,7 @@ async fn netsuite_writes_upsert_on_ferrys_reference_and_a_repeated_batch_is_the_
     use ferry_sim::netsuite::NetSuiteFaults;
     use ferry_tests::netsuite::{NetSuiteAccount, customer, invoice};
 
-    let a = NetSuiteAccount::start().await;
+    let a = NetSuiteAccount::netsuite().await;
     let ok = |r: &ItemResult| match r {
         ItemResult::Ok { erp_id, .. } => erp_id.clone(),
         other => panic!("written: {other:?}"),
@@ -482,29 +474,79 @@ async fn netsuite_writes_upsert_on_ferrys_reference_and_a_repeated_batch_is_the_
     );
 }
 
-/// SuiteQL pages of 1,000 (NetSuite's largest) read every document once, whatever the count.
-struct NetSuiteInvoicesInPeriod<'a> {
-    a: &'a ferry_tests::netsuite::NetSuiteAccount,
+/// An ERP's invoices dated in one day, read back in the ERP's pages: the
+/// paging contract's subject for an ERP Ferry writes to itself.
+struct InvoicesInPeriod {
+    name: &'static str,
+    page: usize,
+    erp: std::sync::Arc<dyn ferry_core::ports::ErpConnector>,
     contact: String,
     refs: Vec<String>,
+    /// The ERP's tax code and department dimension for the invoices' lines.
+    tax: &'static str,
+    department: &'static str,
+}
+
+impl InvoicesInPeriod {
+    fn day() -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date")
+    }
+
+    /// Writes a customer to the ERP and starts with no invoices.
+    async fn new(
+        name: &'static str,
+        page: usize,
+        erp: std::sync::Arc<dyn ferry_core::ports::ErpConnector>,
+        tax: &'static str,
+        department: &'static str,
+    ) -> Self {
+        let c = erp
+            .upsert(
+                ferry_core::posting::DocKind::Contact,
+                &[ferry_tests::netsuite::customer("PG-C", "Paging Ltd")],
+                "paging-contact",
+            )
+            .await
+            .expect("contact");
+        let contact = match &c[0] {
+            ferry_core::ports::ItemResult::Ok { erp_id, .. } => erp_id.clone(),
+            other => panic!("{other:?}"),
+        };
+        InvoicesInPeriod {
+            name,
+            page,
+            erp,
+            contact,
+            refs: Vec::new(),
+            tax,
+            department,
+        }
+    }
 }
 
 #[async_trait::async_trait]
-impl ferry_testkit::contracts::PagedRead for NetSuiteInvoicesInPeriod<'_> {
+impl ferry_testkit::contracts::PagedRead for InvoicesInPeriod {
     fn name(&self) -> String {
-        "NetSuite invoices in a period (SuiteQL)".into()
+        self.name.into()
     }
     fn page_size(&self) -> usize {
-        ferry_connectors::netsuite::client::SUITEQL_PAGE
+        self.page
     }
     async fn grow_to(&mut self, n: usize) -> Vec<String> {
-        let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date");
         let items: Vec<_> = (self.refs.len()..n)
-            .map(|k| ferry_tests::netsuite::invoice(&format!("PG-{k:05}"), &self.contact, day, 1))
+            .map(|k| {
+                ferry_tests::netsuite::invoice_with(
+                    &format!("PG-{k:05}"),
+                    &self.contact,
+                    Self::day(),
+                    1,
+                    self.tax,
+                    self.department,
+                )
+            })
             .collect();
         for (b, chunk) in items.chunks(100).enumerate() {
             let r = self
-                .a
                 .erp
                 .upsert(
                     ferry_core::posting::DocKind::Invoice,
@@ -515,7 +557,8 @@ impl ferry_testkit::contracts::PagedRead for NetSuiteInvoicesInPeriod<'_> {
                 .expect("seeded");
             assert!(
                 r.iter()
-                    .all(|x| matches!(x, ferry_core::ports::ItemResult::Ok { .. }))
+                    .all(|x| matches!(x, ferry_core::ports::ItemResult::Ok { .. })),
+                "{r:?}"
             );
         }
         self.refs
@@ -523,11 +566,13 @@ impl ferry_testkit::contracts::PagedRead for NetSuiteInvoicesInPeriod<'_> {
         self.refs.clone()
     }
     async fn read_all(&self) -> Result<Vec<String>, String> {
-        let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date");
         let docs = self
-            .a
             .erp
-            .list_documents(ferry_core::posting::DocKind::Invoice, day, day)
+            .list_documents(
+                ferry_core::posting::DocKind::Invoice,
+                Self::day(),
+                Self::day(),
+            )
             .await
             .map_err(|e| e.to_string())?;
         Ok(docs
@@ -539,26 +584,16 @@ impl ferry_testkit::contracts::PagedRead for NetSuiteInvoicesInPeriod<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn netsuite_suiteql_reads_meet_the_paging_contract() {
-    let a = ferry_tests::netsuite::NetSuiteAccount::start().await;
-    let c = a
-        .erp
-        .upsert(
-            ferry_core::posting::DocKind::Contact,
-            &[ferry_tests::netsuite::customer("PG-C", "Paging Ltd")],
-            "paging-contact",
-        )
-        .await
-        .expect("contact");
-    let contact = match &c[0] {
-        ferry_core::ports::ItemResult::Ok { erp_id, .. } => erp_id.clone(),
-        other => panic!("{other:?}"),
-    };
-    ferry_testkit::contracts::paging(&mut NetSuiteInvoicesInPeriod {
-        a: &a,
-        contact,
-        refs: Vec::new(),
-    })
+    let a = ferry_tests::netsuite::NetSuiteAccount::netsuite().await;
+    let mut subject = InvoicesInPeriod::new(
+        "NetSuite invoices in a period (SuiteQL)",
+        ferry_connectors::netsuite::client::SUITEQL_PAGE,
+        a.erp.clone(),
+        "TAX",
+        "department",
+    )
     .await;
+    ferry_testkit::contracts::paging(&mut subject).await;
 }
 
 /// Business Central's webhooks: Ferry subscribes itself (the simulator
@@ -567,23 +602,14 @@ async fn netsuite_suiteql_reads_meet_the_paging_contract() {
 /// subscription's clientState.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn business_central_subscriptions_are_validated_renewed_and_need_the_client_state() {
-    use ferry_cli::demo::stage::{Pair, template};
-    use ferry_cli::local::{Local, LocalOptions};
     use ferry_sim::businesscentral::stage::OnStage;
 
-    let pair = Pair::start("connectwise", "businesscentral", &small_firm())
-        .await
-        .expect("simulators");
-    let local = Local::open(&LocalOptions::default()).expect("store");
-    let tenant = ferry_canon::TenantId::parse("bc-test").expect("tenant");
-    local
-        .add_tenant(
-            &pair.tenant_config(&tenant).expect("config"),
-            template("connectwise", "businesscentral").expect("template"),
-            &pair.secrets(),
-        )
-        .await
-        .expect("wired");
+    let ferry_tests::wired::Wired {
+        pair,
+        local,
+        tenant,
+        ..
+    } = ferry_tests::wired::Wired::start("connectwise", "businesscentral", "bc-test").await;
     let edge = ferry_embedded::host::serve_webhooks(
         local.deps.clone(),
         "127.0.0.1:0".parse().expect("addr"),
@@ -668,106 +694,19 @@ async fn business_central_subscriptions_are_validated_renewed_and_need_the_clien
     assert_eq!(genuine.status(), 200);
 }
 
-/// Business Central's server paging (`@odata.nextLink`, 100 a page in the
-/// simulator) reads every document once, whatever the count.
-struct BcInvoicesInPeriod {
-    erp: std::sync::Arc<dyn ferry_core::ports::ErpConnector>,
-    contact: String,
-    refs: Vec<String>,
-}
-
-#[async_trait::async_trait]
-impl ferry_testkit::contracts::PagedRead for BcInvoicesInPeriod {
-    fn name(&self) -> String {
-        "Business Central sales invoices in a period".into()
-    }
-    fn page_size(&self) -> usize {
-        100
-    }
-    async fn grow_to(&mut self, n: usize) -> Vec<String> {
-        let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date");
-        let items: Vec<_> = (self.refs.len()..n)
-            .map(|k| {
-                ferry_tests::netsuite::invoice_with(
-                    &format!("PG-{k:05}"),
-                    &self.contact,
-                    day,
-                    1,
-                    "TAXABLE",
-                    "DEPARTMENT",
-                )
-            })
-            .collect();
-        for (b, chunk) in items.chunks(100).enumerate() {
-            let r = self
-                .erp
-                .upsert(
-                    ferry_core::posting::DocKind::Invoice,
-                    chunk,
-                    &format!("grow-{}-{b}", self.refs.len()),
-                )
-                .await
-                .expect("seeded");
-            assert!(
-                r.iter()
-                    .all(|x| matches!(x, ferry_core::ports::ItemResult::Ok { .. })),
-                "{r:?}"
-            );
-        }
-        self.refs
-            .extend(items.iter().map(|i| i.doc.reference.clone()));
-        self.refs.clone()
-    }
-    async fn read_all(&self) -> Result<Vec<String>, String> {
-        let day = chrono::NaiveDate::from_ymd_opt(2031, 3, 15).expect("date");
-        let docs = self
-            .erp
-            .list_documents(ferry_core::posting::DocKind::Invoice, day, day)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(docs
-            .into_iter()
-            .map(|d| d.reference.unwrap_or(d.erp_id))
-            .collect())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn business_central_reads_meet_the_paging_contract() {
-    use ferry_cli::demo::stage::{Pair, template};
-    use ferry_cli::local::{Local, LocalOptions};
-    let pair = Pair::start("connectwise", "businesscentral", &small_firm())
-        .await
-        .expect("simulators");
-    let local = Local::open(&LocalOptions::default()).expect("store");
-    let tenant = ferry_canon::TenantId::parse("bc-paging").expect("tenant");
-    local
-        .add_tenant(
-            &pair.tenant_config(&tenant).expect("config"),
-            template("connectwise", "businesscentral").expect("template"),
-            &pair.secrets(),
-        )
-        .await
-        .expect("wired");
-    let erp = local.tenants.get(&tenant).expect("tenant").erp.clone();
-    let c = erp
-        .upsert(
-            ferry_core::posting::DocKind::Contact,
-            &[ferry_tests::netsuite::customer("PG-C", "Paging Ltd")],
-            "paging-contact",
-        )
-        .await
-        .expect("contact");
-    let contact = match &c[0] {
-        ferry_core::ports::ItemResult::Ok { erp_id, .. } => erp_id.clone(),
-        other => panic!("{other:?}"),
-    };
-    ferry_testkit::contracts::paging(&mut BcInvoicesInPeriod {
-        erp,
-        contact,
-        refs: Vec::new(),
-    })
+    // Business Central's server paging: `@odata.nextLink`, 100 a page in the simulator.
+    let w = ferry_tests::wired::Wired::start("connectwise", "businesscentral", "bc-paging").await;
+    let mut subject = InvoicesInPeriod::new(
+        "Business Central sales invoices in a period",
+        100,
+        w.erp.clone(),
+        "TAXABLE",
+        "DEPARTMENT",
+    )
     .await;
+    ferry_testkit::contracts::paging(&mut subject).await;
 }
 
 /// More changes than Business Central announces one by one arrive as one
@@ -775,26 +714,17 @@ async fn business_central_reads_meet_the_paging_contract() {
 /// reads the invoices it names and queues each as a notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_central_collection_notification_is_read_as_the_invoices_it_names() {
-    use ferry_cli::demo::stage::{Pair, template};
-    use ferry_cli::local::{Local, LocalOptions};
     use ferry_core::ports::{ItemResult, QueueName};
     use ferry_core::posting::{DocBody, DocKind, DocStatus};
     use ferry_sim::businesscentral::BcFaults;
     use ferry_sim::businesscentral::stage::OnStage;
 
-    let pair = Pair::start("connectwise", "businesscentral", &small_firm())
-        .await
-        .expect("simulators");
-    let local = Local::open(&LocalOptions::default()).expect("store");
-    let tenant = ferry_canon::TenantId::parse("bc-collection").expect("tenant");
-    local
-        .add_tenant(
-            &pair.tenant_config(&tenant).expect("config"),
-            template("connectwise", "businesscentral").expect("template"),
-            &pair.secrets(),
-        )
-        .await
-        .expect("wired");
+    let ferry_tests::wired::Wired {
+        pair,
+        local,
+        tenant,
+        erp,
+    } = ferry_tests::wired::Wired::start("connectwise", "businesscentral", "bc-collection").await;
     let edge = ferry_embedded::host::serve_webhooks(
         local.deps.clone(),
         "127.0.0.1:0".parse().expect("addr"),
@@ -808,7 +738,6 @@ async fn a_business_central_collection_notification_is_read_as_the_invoices_it_n
         .downcast_ref::<OnStage>()
         .expect("the Business Central stage")
         .bc;
-    let erp = local.tenants.get(&tenant).expect("tenant").erp.clone();
     let c = erp
         .upsert(
             DocKind::Contact,
