@@ -118,8 +118,17 @@ impl Local {
     /// Wires a tenant from its file; its secrets must already be in the store.
     pub async fn add_tenant_file(&self, path: &Path) -> Result<TenantId, tenant::WiringError> {
         let (cfg, dir) = TenantConfig::read(path)?;
-        let template = cfg.load_template(&dir)?;
-        let ctx = tenant::build(&cfg, template, &self.wiring()).await?;
+        self.add_tenant_read(&cfg, &dir).await
+    }
+
+    /// [`Local::add_tenant_file`] for a tenant file already read from `dir`.
+    pub async fn add_tenant_read(
+        &self,
+        cfg: &TenantConfig,
+        dir: &Path,
+    ) -> Result<TenantId, tenant::WiringError> {
+        let template = cfg.load_template(dir)?;
+        let ctx = tenant::build(cfg, template, &self.wiring()).await?;
         let id = ctx.tenant.clone();
         self.tenants.insert(ctx);
         Ok(id)

@@ -53,11 +53,13 @@ enum Cmd {
     Deploy(commands::admin::DeployArgs),
     /// The connectors Ferry has: side, tenant-file table, secrets, webhooks.
     Connectors {
+        /// Print the list as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Print (or `--write`) the canonical model's JSON Schema.
     Schema {
+        /// Write it to `shared/canon/schema/canon.v1.schema.json` instead of printing it.
         #[arg(long)]
         write: bool,
     },
@@ -102,6 +104,10 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
+            // A script that asked for JSON gets its failure as JSON too.
+            if std::env::args_os().any(|a| a == "--json") {
+                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            }
             ExitCode::FAILURE
         }
     }

@@ -84,7 +84,7 @@ impl ErpWriter for RecordingErp {
             let request = self.inner.render(item)?;
             self.recorded.lock().expect("not poisoned").push(Previewed {
                 kind,
-                key: item.doc.key.clone(),
+                key: item.doc.key.to_string(),
                 request: request.clone(),
             });
             let id = item.erp_id.clone().unwrap_or_else(|| {

@@ -18,8 +18,8 @@ pub struct WorkerLock {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "{db} is in use by another ferry process{}; run one `ferry sync` per database \
-         (give each tenant its own --db), or stop the other process first",
+        "{db} is in use by another ferry process{}; one process works on a database at a \
+         time (give each tenant or demo its own --db), or stop the other process first",
         pid.as_deref().map(|p| format!(" (pid {p})")).unwrap_or_default()
     )]
     InUse { db: String, pid: Option<String> },

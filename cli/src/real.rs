@@ -84,6 +84,7 @@ impl RealSystems {
                 home_currency: "USD".into(),
                 billable_field: Some("Billable".into()),
                 approved_field: Some("Approved".into()),
+                page_size: ferry_connectors::redmine::client::PAGE,
                 timeout_seconds: 30,
             }),
             erp: ErpConnection::of(&TrytonConfig {

@@ -74,7 +74,7 @@ pub fn summary(out: &mut String, s: &RunSummary) {
     );
     let _ = writeln!(
         out,
-        "Webhook to ERP latency over {} live records: p50 {} s, p95 {} s, max {} s",
+        "Change to ERP latency (from when Ferry heard of it, by webhook or poll) over {} live records: p50 {} s, p95 {} s, max {} s",
         s.latency.samples,
         ms(s.latency.p50_ms),
         ms(s.latency.p95_ms),

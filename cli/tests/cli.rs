@@ -394,3 +394,97 @@ fn a_closed_stdout_ends_the_command_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+/// A command asked for JSON that fails (here: no such tenant file, no such
+/// database folder, a future demo month) still answers in JSON on stdout,
+/// `{"error": …}`, besides the message on stderr, and exits 1.
+#[test]
+fn a_failure_under_json_is_json_on_stdout_too() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("missing/tenant.toml");
+    let db = dir.path().join("no-such-folder/ferry.db");
+    let cases: [Vec<&std::ffi::OsStr>; 3] = [
+        vec![
+            "sync".as_ref(),
+            "-t".as_ref(),
+            missing.as_os_str(),
+            "--db".as_ref(),
+            db.as_os_str(),
+            "--json".as_ref(),
+        ],
+        vec![
+            "exceptions".as_ref(),
+            "list".as_ref(),
+            "--db".as_ref(),
+            db.as_os_str(),
+            "--tenant".as_ref(),
+            "acme".as_ref(),
+            "--json".as_ref(),
+        ],
+        vec![
+            "run".as_ref(),
+            "--month".as_ref(),
+            "2999-01".as_ref(),
+            "--json".as_ref(),
+        ],
+    ];
+    for args in cases {
+        let out = ferry().args(&args).output().expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {stdout:?}"));
+        let message = v["error"].as_str().expect("an error message");
+        assert!(!message.is_empty());
+        assert!(
+            stderr.contains(message),
+            "{args:?}: the same message on stderr: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(
+        !db.parent().expect("folder").exists(),
+        "a failed command leaves no database folder or lock behind"
+    );
+}
+
+/// A tenant the database holds nothing for is a mistake to name, with the
+/// tenants it does hold, not "0 exceptions".
+#[test]
+fn a_mistyped_tenant_is_an_error_naming_the_tenants_there() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("ferry.db");
+    let set = ferry()
+        .args(["secret-set", "--db"])
+        .arg(&db)
+        .args(["--tenant", "acme", "xero.client_id", "x"])
+        .output()
+        .expect("runs");
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let list = |tenant: &str| {
+        ferry()
+            .args(["exceptions", "list", "--db"])
+            .arg(&db)
+            .args(["--tenant", tenant])
+            .output()
+            .expect("runs")
+    };
+    let ok = list("acme");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let typo = list("acmee");
+    let said = String::from_utf8_lossy(&typo.stderr);
+    assert_eq!(typo.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("holds nothing for tenant acmee") && said.contains("tenants there: acme"),
+        "{said}"
+    );
+}

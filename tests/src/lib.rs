@@ -2,9 +2,12 @@
 //! against fresh simulators, per test. Tests read as sentences about behaviour.
 
 pub mod aws;
+pub mod conformance;
 pub mod harvest;
+pub mod lossy;
 pub mod netsuite;
 pub mod openapi;
+pub mod pair_simulation;
 pub mod real;
 pub mod real_simulation;
 pub mod simulation;
@@ -355,9 +358,19 @@ impl LostCommits {
         inner: Arc<dyn ferry_core::ports::IdMap>,
         down: &'static std::sync::atomic::AtomicBool,
     ) -> LostCommits {
+        Self::when(inner, move || {
+            down.load(std::sync::atomic::Ordering::SeqCst)
+        })
+    }
+
+    /// Every commit is lost while `lose` says so.
+    pub fn when(
+        inner: Arc<dyn ferry_core::ports::IdMap>,
+        lose: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> LostCommits {
         LostCommits {
             inner,
-            lose: Box::new(move || down.load(std::sync::atomic::Ordering::SeqCst)),
+            lose: Box::new(lose),
         }
     }
 }

@@ -32,7 +32,9 @@ pub fn customer(reference: &str, name: &str) -> OutboundItem {
     OutboundItem {
         doc: PostingDoc {
             kind: DocKind::Contact,
-            key: format!("customers/test:{reference}"),
+            key: format!("customers/test:{reference}")
+                .parse()
+                .expect("a key"),
             reference: reference.into(),
             body: DocBody::Contact(ContactDoc {
                 name: name.into(),
@@ -69,11 +71,11 @@ pub fn invoice_with(
     OutboundItem {
         doc: PostingDoc {
             kind: DocKind::Invoice,
-            key: format!("summary/test:{reference}"),
+            key: format!("summary/test:{reference}").parse().expect("a key"),
             reference: reference.into(),
             body: DocBody::Invoice(InvoiceDoc {
                 contact_erp_id: contact.into(),
-                contact_key: "customers/test:c".into(),
+                contact_key: "customers/test:c".parse().expect("a key"),
                 number: None,
                 date,
                 due_date: None,

@@ -20,20 +20,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use ferry_core::error::ConnectorError;
-use ferry_core::ports::{
-    ErpCapabilities, ErpChange, ErpConnector, ErpDocument, ErpPayment, ErpReader, ErpRef,
-    ErpWriter, ItemResult, OutboundItem, RateLimits,
-};
-use ferry_core::posting::{DocKind, PostingDoc};
 use ferry_core::usecases::reconcile;
 
 use crate::LostCommits;
+use crate::lossy::LossyErp;
 use crate::real::{Real, october, template, timesheets};
 
 /// Set while a simulated crash lasts: Ferry's id-map commits fail.
@@ -42,108 +35,6 @@ static CRASHED: AtomicBool = AtomicBool::new(false);
 fn crash_wrap(mut d: ferry_core::Deps) -> ferry_core::Deps {
     d.idmap = Arc::new(LostCommits::while_set(d.idmap.clone(), &CRASHED));
     d
-}
-
-/// Tryton as seen through a network that loses answers: the write is done in
-/// Tryton, and Ferry hears a timeout (at once, or after a delay).
-struct LossyErp {
-    inner: Arc<dyn ErpConnector>,
-    lose_next: AtomicU32,
-    late_next: AtomicU32,
-}
-
-fn take(n: &AtomicU32) -> bool {
-    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
-        .is_ok()
-}
-
-#[async_trait]
-impl ErpWriter for LossyErp {
-    fn system(&self) -> ferry_canon::SystemId {
-        self.inner.system()
-    }
-    fn account_key(&self) -> String {
-        self.inner.account_key()
-    }
-    fn limits(&self) -> RateLimits {
-        self.inner.limits()
-    }
-    fn capabilities(&self) -> ErpCapabilities {
-        self.inner.capabilities()
-    }
-    fn render(&self, item: &OutboundItem) -> Result<serde_json::Value, ConnectorError> {
-        self.inner.render(item)
-    }
-    async fn upsert(
-        &self,
-        kind: DocKind,
-        items: &[OutboundItem],
-        idempotency_key: &str,
-    ) -> Result<Vec<ItemResult>, ConnectorError> {
-        let r = self.inner.upsert(kind, items, idempotency_key).await?;
-        if take(&self.lose_next) {
-            return Err(ConnectorError::Unanswered {
-                message: "simulated: Tryton committed and the answer was lost".into(),
-            });
-        }
-        if take(&self.late_next) {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            return Err(ConnectorError::Unanswered {
-                message: "simulated: Tryton committed after the client gave up".into(),
-            });
-        }
-        Ok(r)
-    }
-    async fn find_by_reference(&self, doc: &PostingDoc) -> Result<Option<ErpRef>, ConnectorError> {
-        self.inner.find_by_reference(doc).await
-    }
-}
-
-#[async_trait]
-impl ErpReader for LossyErp {
-    async fn list_documents(
-        &self,
-        kind: DocKind,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<ErpDocument>, ConnectorError> {
-        self.inner.list_documents(kind, from, to).await
-    }
-    async fn fetch_document(
-        &self,
-        kind: DocKind,
-        erp_id: &str,
-    ) -> Result<Option<ErpDocument>, ConnectorError> {
-        self.inner.fetch_document(kind, erp_id).await
-    }
-    async fn changed_invoices(
-        &self,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<ErpChange>, ConnectorError> {
-        self.inner.changed_invoices(since).await
-    }
-    async fn list_payments(
-        &self,
-        from: NaiveDate,
-        to: Option<NaiveDate>,
-    ) -> Result<Vec<ErpPayment>, ConnectorError> {
-        self.inner.list_payments(from, to).await
-    }
-    async fn closed_through(&self) -> Result<Option<NaiveDate>, ConnectorError> {
-        self.inner.closed_through().await
-    }
-
-    async fn tax_rules(&self) -> Result<Option<ferry_core::ports::TaxRules>, ConnectorError> {
-        self.inner.tax_rules().await
-    }
-
-    async fn list_timesheets(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<ferry_core::ports::ErpTimesheetLine>, ConnectorError> {
-        self.inner.list_timesheets(from, to).await
-    }
 }
 
 /// One Redmine time entry as the simulation last left it.
@@ -207,11 +98,7 @@ pub async fn run(seed: u64, steps: usize) -> RealReport {
     };
     let r = Real::start_with(template(None), crash_wrap, settings).await;
     let ctx = r.local.tenants.get(&r.tenant).expect("tenant");
-    let lossy = Arc::new(LossyErp {
-        inner: ctx.erp.clone(),
-        lose_next: AtomicU32::new(0),
-        late_next: AtomicU32::new(0),
-    });
+    let lossy = Arc::new(LossyErp::new(ctx.erp.clone()));
     r.local
         .tenants
         .insert(ctx.with_erp(lossy.clone()).expect("fits"));
@@ -315,7 +202,7 @@ pub async fn run(seed: u64, steps: usize) -> RealReport {
             }
             57..=65 => {
                 let n = rng.u32(1..=3);
-                lossy.lose_next.store(n, Ordering::SeqCst);
+                lossy.lose(n);
                 fault(&mut report, "tryton_answer_lost_after_commit");
                 trace(
                     &mut report,
@@ -323,7 +210,7 @@ pub async fn run(seed: u64, steps: usize) -> RealReport {
                 );
             }
             66..=71 => {
-                lossy.late_next.store(1, Ordering::SeqCst);
+                lossy.late(1);
                 fault(&mut report, "tryton_commit_after_client_timeout");
                 trace(
                     &mut report,
@@ -347,8 +234,7 @@ pub async fn run(seed: u64, steps: usize) -> RealReport {
     }
     // Quiescence: no more faults; a sync brings every change, a second one
     // shows nothing is left to do.
-    lossy.lose_next.store(0, Ordering::SeqCst);
-    lossy.late_next.store(0, Ordering::SeqCst);
+    lossy.calm();
     CRASHED.store(false, Ordering::SeqCst);
     r.sync().await;
     tokio::time::sleep(Duration::from_secs(3)).await; // past the unknown-outcome hold

@@ -276,32 +276,13 @@ fn the_harvest_validator_catches_what_harvest_would_not_send() {
     assert!(!call(&q, &bad).is_empty(), "hours sent as text are caught");
 }
 
-/// The conformance suite every simulated connector meets, whatever its vendor:
-/// an answer it cannot use (a body that is not JSON, a 500, a 429) is an error
-/// of its retry class, never an empty read or a panic; once the vendor answers
-/// again, the same read returns the records. Runs on every pair of the
-/// simulators' stage (`shared/sim/src/stage.rs`).
+/// The conformance suite (`ferry_tests::conformance`) on every pair of the
+/// simulators' stage (`shared/sim/src/stage.rs`): an answer a connector cannot
+/// use is an error of its retry class, never an empty read or a panic. Redmine
+/// and Tryton meet the same suite through a fault proxy in `real.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_simulated_connector_reads_an_answer_it_cannot_use_as_an_error_of_its_class() {
     use ferry_cli::demo::stage::pairs;
-    use ferry_core::ConnectorError;
-    use ferry_core::posting::DocKind;
-    use ferry_sim::stage::Fault;
-
-    fn class<T>(r: &Result<Vec<T>, ConnectorError>) -> String {
-        match r {
-            Ok(v) => format!("ok {}", v.len()),
-            Err(ConnectorError::Protocol { .. }) => "protocol".into(),
-            Err(ConnectorError::Transient { .. }) => "transient".into(),
-            Err(ConnectorError::Throttled { .. }) => "throttled".into(),
-            Err(e) => format!("other: {e}"),
-        }
-    }
-    let expect = |f: Fault| match f {
-        Fault::NotJson => "protocol",
-        Fault::ServerError => "transient",
-        Fault::Throttled => "throttled",
-    };
     let month = small_firm().month;
     let (from, to) = (month, month + chrono::Months::new(1));
     assert!(pairs().len() >= 2, "the stage has pairs: {:?}", pairs());
@@ -313,28 +294,19 @@ async fn every_simulated_connector_reads_an_answer_it_cannot_use_as_an_error_of_
             ..
         } = ferry_tests::wired::Wired::start(psa, erp, "conformance").await;
         let ctx = local.tenants.get(&tenant).expect("tenant");
-        for fault in Fault::ALL {
-            pair.psa.inject(fault);
-            let read = ctx
-                .psa
-                .changes(ferry_canon::Domain::Customers, None, 100)
-                .await;
-            assert_eq!(class(&read), expect(fault), "{psa} after {fault:?}");
-            pair.erp.inject(fault);
-            let read = ctx.erp.list_documents(DocKind::Invoice, from, to).await;
-            assert_eq!(class(&read), expect(fault), "{erp} after {fault:?}");
-        }
-        let customers = ctx
-            .psa
-            .changes(ferry_canon::Domain::Customers, None, 100)
-            .await;
+        let (customers, docs) = ferry_tests::conformance::reads_under_faults(
+            &ctx,
+            &|f| pair.psa.inject(f),
+            &|f| pair.erp.inject(f),
+            from,
+            to,
+        )
+        .await;
         assert!(
-            matches!(&customers, Ok(v) if v.len() >= 3),
-            "{psa} reads again: {}",
-            class(&customers)
+            customers >= 3,
+            "{psa} reads its customers again: {customers}"
         );
-        let docs = ctx.erp.list_documents(DocKind::Invoice, from, to).await;
-        assert_eq!(class(&docs), "ok 0", "{erp} reads again");
+        assert_eq!(docs, 0, "{erp} reads again: nothing posted yet");
     }
 }
 
@@ -604,28 +576,20 @@ async fn netsuite_suiteql_reads_meet_the_paging_contract() {
 async fn business_central_subscriptions_are_validated_renewed_and_need_the_client_state() {
     use ferry_sim::businesscentral::stage::OnStage;
 
+    let wired = ferry_tests::wired::Wired::start("connectwise", "businesscentral", "bc-test").await;
+    let (edge, done) = wired.listen().await;
     let ferry_tests::wired::Wired {
         pair,
         local,
         tenant,
         ..
-    } = ferry_tests::wired::Wired::start("connectwise", "businesscentral", "bc-test").await;
-    let edge = ferry_embedded::host::serve_webhooks(
-        local.deps.clone(),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("edge");
+    } = wired;
     let bc = &(pair.erp.as_any() as &dyn std::any::Any)
         .downcast_ref::<OnStage>()
         .expect("the Business Central stage")
         .bc;
     let url = edge.url("businesscentral", tenant.as_str());
 
-    let done =
-        ferry_core::usecases::intake::subscribe_webhooks(&local.deps, &tenant, &edge.origin())
-            .await
-            .expect("subscribed");
     assert_eq!(done.len(), 1, "{done:?}");
     let subs = bc.subscriptions();
     assert_eq!(subs.len(), 1, "validated by the echo, then created");
@@ -719,21 +683,12 @@ async fn a_business_central_collection_notification_is_read_as_the_invoices_it_n
     use ferry_sim::businesscentral::BcFaults;
     use ferry_sim::businesscentral::stage::OnStage;
 
+    let wired =
+        ferry_tests::wired::Wired::start("connectwise", "businesscentral", "bc-collection").await;
+    let (_edge, _) = wired.listen().await;
     let ferry_tests::wired::Wired {
-        pair,
-        local,
-        tenant,
-        erp,
-    } = ferry_tests::wired::Wired::start("connectwise", "businesscentral", "bc-collection").await;
-    let edge = ferry_embedded::host::serve_webhooks(
-        local.deps.clone(),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("edge");
-    ferry_core::usecases::intake::subscribe_webhooks(&local.deps, &tenant, &edge.origin())
-        .await
-        .expect("subscribed");
+        pair, local, erp, ..
+    } = wired;
     let bc = &(pair.erp.as_any() as &dyn std::any::Any)
         .downcast_ref::<OnStage>()
         .expect("the Business Central stage")

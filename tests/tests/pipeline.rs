@@ -526,3 +526,55 @@ async fn the_demo_runs_explained_on_every_other_pair_of_simulators() {
         );
     }
 }
+
+/// The demo takes the months from the first the template's date bounds
+/// accept whole to the current one, on any date of the month, and refuses the
+/// others before anything starts, naming the months it takes.
+#[test]
+fn the_demo_refuses_a_month_it_could_not_explain_up_front() {
+    use ferry_cli::demo::{check_month, demo_months, stage::template};
+    use ferry_testkit::ManualClock;
+    let month = |y, m| chrono::NaiveDate::from_ymd_opt(y, m, 1).expect("valid");
+    let at = |s: &str| {
+        ManualClock::at(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .expect("valid")
+                .with_timezone(&chrono::Utc),
+        )
+    };
+    let template = template("connectwise", "xero").expect("template");
+    assert_eq!(template.bounds.max_days_back, 3 * 366, "the default bound");
+    let last_minute_of_december = at("2027-12-31T23:59:00Z");
+    let first_of_december = at("2027-12-01T00:00:00Z");
+    // 1,098 days before 2027-12-01 is 2024-11-28, and
+    // before 2027-12-31 it is 2024-12-28: the first whole months after them.
+    for (clock, first) in [
+        (&first_of_december, month(2024, 12)),
+        (&last_minute_of_december, month(2025, 1)),
+    ] {
+        assert_eq!(demo_months(&template, clock), (first, month(2027, 12)));
+        assert!(
+            check_month(None, &template, clock).is_ok(),
+            "the default month"
+        );
+        assert!(check_month(Some(month(2027, 12)), &template, clock).is_ok());
+        assert!(
+            check_month(Some(first), &template, clock).is_ok(),
+            "{first}"
+        );
+        let before = first - chrono::Months::new(1);
+        for (m, why) in [
+            (month(2028, 1), "after the current month"),
+            (month(2030, 6), "after the current month"),
+            (before, "older than the template accepts"),
+            (month(1, 1), "older than the template accepts"),
+        ] {
+            let e = check_month(Some(m), &template, clock).expect_err("refused");
+            let text = e.to_string();
+            assert!(
+                text.contains(why) && text.contains(&first.format("%Y-%m").to_string()),
+                "{m}: says why and names the months taken: {text}"
+            );
+        }
+    }
+}

@@ -598,6 +598,155 @@ async fn a_tryton_search_reads_every_record_whatever_the_count_against_the_page_
     .await;
 }
 
+/// The conformance suite on the real systems: Redmine and Tryton behind fault
+/// proxies that answer, when told, with a body that is not JSON, a 500 or a
+/// 429; every read is an error of its class, then reads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redmine_and_tryton_read_an_answer_they_cannot_use_as_an_error_of_its_class() {
+    use ferry_connectors::redmine::config::RedmineConfig;
+    use ferry_connectors::registry::{ErpConnection, PsaConnection};
+    use ferry_connectors::tryton::TrytonConfig;
+    use ferry_sim::fault_proxy::FaultProxy;
+    let _one = SERIAL.lock().await;
+    let systems = ferry_cli::real::RealSystems::from_env().expect("real systems");
+    systems.restore().expect("restore snapshots");
+    let admin = ferry_cli::real::RedmineAdmin::connect(&systems)
+        .await
+        .expect("redmine reachable");
+    ferry_tests::real::seed(&admin).await.expect("seed redmine");
+    let redmine = FaultProxy::start(&systems.redmine_url)
+        .await
+        .expect("proxy");
+    let tryton = FaultProxy::start(&systems.tryton_url).await.expect("proxy");
+    let tenant = ferry_canon::TenantId::parse("conformance").expect("valid");
+    let mut cfg = systems.tenant_config(
+        &tenant,
+        &ferry_cli::local::repo_dir().join("templates/redmine-tryton.toml"),
+    );
+    let mut psa: RedmineConfig = cfg.psa.typed().expect("Redmine");
+    psa.base_url = redmine.origin();
+    cfg.psa = PsaConnection::of(&psa);
+    let mut erp: TrytonConfig = cfg.erp.typed().expect("Tryton");
+    erp.base_url = tryton.origin();
+    cfg.erp = ErpConnection::of(&erp);
+    let local =
+        ferry_cli::local::Local::open(&ferry_cli::local::LocalOptions::default()).expect("store");
+    let secrets = systems.secrets();
+    let secrets: Vec<(&str, String)> = secrets.iter().map(|(k, v)| (*k, v.clone())).collect();
+    local
+        .add_tenant(&cfg, template(None), &secrets)
+        .await
+        .expect("tenant wires");
+    let ctx = local.tenants.get(&tenant).expect("tenant");
+    let (customers, docs) = ferry_tests::conformance::reads_under_faults(
+        &ctx,
+        &|f| redmine.inject(f),
+        &|f| tryton.inject(f),
+        october(1),
+        october(31),
+    )
+    .await;
+    assert_eq!(customers, 2, "Redmine's two top-level projects");
+    assert_eq!(docs, 0, "nothing posted to Tryton yet");
+}
+
+/// Redmine's time entries updated since a day (the read every poll makes), on
+/// one project, all logged on one day by one person (so Redmine's sort has
+/// ties to break), at a page size of 4.
+struct RedmineTimeUpdatedSince {
+    admin: ferry_cli::real::RedmineAdmin,
+    client: ferry_connectors::redmine::client::Client,
+    page: usize,
+    project: i64,
+    user: i64,
+    created: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl ferry_testkit::contracts::PagedRead for RedmineTimeUpdatedSince {
+    fn name(&self) -> String {
+        "Redmine time entries updated since".into()
+    }
+    fn page_size(&self) -> usize {
+        self.page
+    }
+    async fn grow_to(&mut self, n: usize) -> Vec<String> {
+        while self.created.len() < n {
+            let id = self
+                .admin
+                .log(&ferry_cli::real::Time {
+                    project: self.project,
+                    user: self.user,
+                    day: october(5),
+                    hours: "1.25",
+                    activity: "Development",
+                    comments: "paging",
+                    billable: true,
+                    approved: true,
+                    issue: None,
+                })
+                .await
+                .expect("Redmine logs the time");
+            self.created.push(id.to_string());
+        }
+        self.created.clone()
+    }
+    async fn read_all(&self) -> Result<Vec<String>, String> {
+        let found = self
+            .client
+            .time_entries_updated_since(october(1))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(found
+            .iter()
+            .filter(|v| v["project"]["id"].as_i64() == Some(self.project))
+            .map(|v| v["id"].to_string())
+            .collect())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redmine_read_gets_every_time_entry_whatever_the_count_against_the_page_size() {
+    let _one = SERIAL.lock().await;
+    let systems = ferry_cli::real::RealSystems::from_env().expect("real systems");
+    systems.restore().expect("restore snapshots");
+    let admin = ferry_cli::real::RedmineAdmin::connect(&systems)
+        .await
+        .expect("redmine reachable");
+    let project = admin
+        .project("Paging Ltd", "paging", None)
+        .await
+        .expect("project");
+    let user = admin.user("pager", "Page", "Turner").await.expect("user");
+    admin.member(project, user).await.expect("member");
+    let tenant = ferry_canon::TenantId::parse("paging").expect("valid");
+    let cfg = systems.tenant_config(
+        &tenant,
+        &ferry_cli::local::repo_dir().join("templates/redmine-tryton.toml"),
+    );
+    let mut cfg: ferry_connectors::redmine::config::RedmineConfig = cfg
+        .psa
+        .typed()
+        .expect("the real systems' tenant reads Redmine");
+    const PAGE: usize = 4;
+    cfg.page_size = PAGE;
+    let client = ferry_connectors::redmine::client::Client::new(
+        cfg,
+        ferry_connectors::credential::Credential::Fixed(ferry_core::ports::Secret::new(
+            systems.redmine_key.clone(),
+        )),
+    );
+    ferry_testkit::contracts::paging(&mut RedmineTimeUpdatedSince {
+        admin,
+        client,
+        page: PAGE,
+        project,
+        user,
+        created: Vec::new(),
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulation_crashes_lost_answers_and_edits_leave_one_tryton_document_each_and_agree() {
     let _one = SERIAL.lock().await;

@@ -255,3 +255,79 @@ async fn a_payment_written_back_before_the_psa_record_is_synced_again_is_counted
     assert!(!row.in_flight_by.iter().any(|a| a.by == key), "{row:#?}");
     assert!(report.clean);
 }
+
+/// Time invoiced one entry per invoice (the default granularity) reconciles
+/// like a summary does: each entry's own invoice counts towards its project
+/// and month, so the report is clean and nothing "maps to no reconciliation
+/// key" (which it did while line invoices' keys could not be read back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_invoiced_entry_by_entry_reconciles_against_its_project_and_month() {
+    let base = base_template();
+    let text = base
+        .text
+        .replacen("granularity = \"summary\"\n", "", 1)
+        .replacen(
+            "[domains.time_entries.summary]\ndocument = \"project_billing\"\ngroup_by = [\"project\", \"period\"]\ncoalesce_seconds = 5\n",
+            "",
+            1,
+        );
+    assert_ne!(
+        text, base.text,
+        "the base template changed shape: update this test"
+    );
+    let template = ferry_core::template::Template::load(
+        &ferry_core::template::TemplateSource::new("per-record time", text),
+        None,
+    )
+    .expect("a template with time invoiced per entry");
+    let h = Harness::start_opts(Options {
+        template,
+        ..Options::default()
+    })
+    .await;
+    h.sync().await;
+    let month = small_firm().month;
+    let end = month + chrono::Months::new(1) - chrono::Days::new(1);
+    let per_entry = h
+        .live_invoices()
+        .into_iter()
+        .filter(|i| {
+            i["Reference"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("FERRY-R-"))
+        })
+        .count();
+    assert!(
+        per_entry > 20,
+        "time became one invoice per entry: {per_entry}"
+    );
+    let report = reconcile::run(&h.deps, &h.tenant, month, end)
+        .await
+        .expect("reconcile");
+    assert!(
+        report.unaccounted.is_empty(),
+        "unaccounted: {:#?}",
+        report.unaccounted
+    );
+    assert!(report.missing.is_empty(), "missing: {:#?}", report.missing);
+    let psa = report.total(|r| &r.psa);
+    let erp = report.total(|r| &r.erp);
+    let held = report.total(|r| &r.held);
+    assert!(
+        erp.hours > Decimal::ZERO,
+        "the entries' invoices are counted"
+    );
+    assert_eq!(
+        psa.hours - held.hours - report.total(|r| &r.in_flight).hours,
+        erp.hours
+    );
+    assert!(
+        report.clean,
+        "{:#?}",
+        report
+            .rows
+            .iter()
+            .filter(|r| !r.mismatches.is_empty())
+            .collect::<Vec<_>>()
+    );
+}

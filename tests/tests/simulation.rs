@@ -104,3 +104,91 @@ fn every_seed_leaves_one_erp_document_per_source_with_the_newest_content_and_not
         );
     }
 }
+
+/// One seed of the pair simulation on a runtime of its own, reported.
+fn one_pair(
+    psa: &str,
+    erp: &str,
+    seed: u64,
+    steps: usize,
+) -> ferry_tests::pair_simulation::PairReport {
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let report = rt.block_on(ferry_tests::pair_simulation::run(psa, erp, seed, steps));
+    eprintln!(
+        "{psa} → {erp} seed {seed}: {} records, faults {:?}, {} violations, {:.0} s",
+        report.records,
+        report.faults,
+        report.violations.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Ok(dir) = std::env::var("FERRY_SIM_TRACES") {
+        let path = std::path::Path::new(&dir).join(format!("{psa}-{erp}-seed-{seed}.trace"));
+        std::fs::create_dir_all(&dir).expect("trace directory");
+        std::fs::write(&path, report.trace.join("\n")).expect("trace written");
+    }
+    report
+}
+
+/// The seeded fault simulation on every pair of the simulators' stage but
+/// ConnectWise → Xero (the simulation above): `FERRY_PAIR_SIM_SEEDS` seeds
+/// (default 1) from `FERRY_PAIR_SIM_SEED` (default 1) on each pair, or on the
+/// pairs named in `FERRY_PAIR_SIM_PAIRS` (`harvest-netsuite,connectwise-businesscentral`),
+/// `FERRY_PAIR_SIM_STEPS` operations each (default 40). Every pair and seed
+/// runs at once, each on a runtime of its own.
+#[test]
+fn every_pair_keeps_one_erp_document_per_source_and_explains_everything_under_faults() {
+    use ferry_cli::demo::{DEFAULT_ERP, DEFAULT_PSA, stage::pairs};
+    ferry_tests::init_tracing();
+    let seeds = env_u64("FERRY_PAIR_SIM_SEEDS").unwrap_or(1);
+    let first = env_u64("FERRY_PAIR_SIM_SEED").unwrap_or(1);
+    let steps = env_u64("FERRY_PAIR_SIM_STEPS").unwrap_or(40) as usize;
+    let named = std::env::var("FERRY_PAIR_SIM_PAIRS").ok();
+    let chosen: Vec<(&str, &str)> = pairs()
+        .into_iter()
+        .filter(|p| *p != (DEFAULT_PSA, DEFAULT_ERP))
+        .filter(|(p, e)| {
+            named
+                .as_deref()
+                .is_none_or(|n| n.split(',').any(|x| x.trim() == format!("{p}-{e}")))
+        })
+        .collect();
+    assert!(
+        !chosen.is_empty(),
+        "no pair to run (FERRY_PAIR_SIM_PAIRS={named:?}; pairs: {:?})",
+        pairs()
+    );
+    // Each seed mostly waits (holds, backoffs, the PSA's rate budget), so
+    // pairs and seeds run side by side, each on a runtime of its own.
+    let runs: Vec<(&str, &str, u64)> = chosen
+        .iter()
+        .flat_map(|(p, e)| (first..first + seeds).map(move |s| (*p, *e, s)))
+        .collect();
+    let mut failed: Vec<ferry_tests::pair_simulation::PairReport> = std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|&(psa, erp, seed)| s.spawn(move || one_pair(psa, erp, seed, steps)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a pair run does not panic"))
+            .filter(|r| !r.violations.is_empty())
+            .collect()
+    });
+    failed.sort_by_key(|r| (r.psa.clone(), r.erp.clone(), r.seed));
+    if let Some(r) = failed.first() {
+        panic!(
+            "{} pair seeds broke a promise ({:?}); the first:\n{}",
+            failed.len(),
+            failed
+                .iter()
+                .map(|r| format!("{}-{} seed {}", r.psa, r.erp, r.seed))
+                .collect::<Vec<_>>(),
+            r.explain()
+        );
+    }
+}

@@ -4,12 +4,15 @@ use super::*;
 
 #[derive(Args)]
 pub(crate) struct SecretArgs {
+    /// The local database (SQLite): Ferry's state and the tenant's secrets.
     #[arg(long, default_value = ".ferry/ferry.db")]
     pub(crate) db: PathBuf,
+    /// The tenant's id (its slug).
     #[arg(long)]
     pub(crate) tenant: TenantId,
     /// e.g. `connectwise.private_key`, `xero.access_token`.
     pub(crate) name: String,
+    /// The secret's value (stored in the local database, never printed).
     pub(crate) value: String,
 }
 

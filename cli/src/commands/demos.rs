@@ -14,7 +14,8 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value = ".ferry/demo.db")]
     pub(crate) db: PathBuf,
     /// The month the firm's time and expenses fall in, as YYYY-MM (default: the
-    /// month before today's, by the clock).
+    /// month before today's, by the clock); from the oldest the template's date
+    /// bounds accept whole (about three years back) to the current one.
     #[arg(long, value_parser = parse_month, value_name = "YYYY-MM")]
     pub(crate) month: Option<chrono::NaiveDate>,
     /// Print the result as JSON instead of the report.

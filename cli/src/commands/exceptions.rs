@@ -4,8 +4,10 @@ use super::*;
 
 #[derive(Args)]
 pub(crate) struct DbTenant {
+    /// The local database (SQLite): Ferry's state and the tenant's secrets.
     #[arg(long, default_value = ".ferry/ferry.db")]
     pub(crate) db: PathBuf,
+    /// The tenant's id (its slug).
     #[arg(long)]
     pub(crate) tenant: TenantId,
 }
@@ -16,12 +18,16 @@ pub(crate) enum ExceptionsCmd {
     List {
         #[command(flatten)]
         at: DbTenant,
+        /// Only these statuses (open, retrying, replayed, resolved).
         #[arg(long, value_parser = parse_status)]
         status: Vec<ExceptionStatus>,
+        /// Only those this owner acts on (project_operations, finance, support).
         #[arg(long, value_parser = parse_owner)]
         owner: Option<Owner>,
+        /// Only this domain's.
         #[arg(long, value_parser = parse_domain)]
         domain: Option<Domain>,
+        /// Print them as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -29,7 +35,9 @@ pub(crate) enum ExceptionsCmd {
     Show {
         #[command(flatten)]
         at: DbTenant,
+        /// The exception's id (`ex-…`, as `list` shows it).
         id: String,
+        /// Print it as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -39,13 +47,38 @@ pub(crate) enum ExceptionsCmd {
         at: DbTenant,
         /// The exception to replay; or use --all with optional filters.
         id: Option<String>,
+        /// Every open exception (narrowed by --owner and --domain).
         #[arg(long)]
         all: bool,
+        /// With --all: only those this owner acts on.
         #[arg(long, value_parser = parse_owner)]
         owner: Option<Owner>,
+        /// With --all: only this domain's.
         #[arg(long, value_parser = parse_domain)]
         domain: Option<Domain>,
     },
+}
+
+impl DbTenant {
+    /// The database, which must exist and hold something for the tenant: a
+    /// mistyped tenant is an error naming those it holds, not "0 exceptions".
+    fn open(&self) -> anyhow::Result<Local> {
+        let local = open_existing(&self.db)?;
+        let known = local.store.tenants()?;
+        if !known.iter().any(|t| t == self.tenant.as_str()) {
+            bail!(
+                "{} holds nothing for tenant {} (tenants there: {})",
+                self.db.display(),
+                self.tenant,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+        Ok(local)
+    }
 }
 
 pub(crate) async fn exceptions(c: ExceptionsCmd) -> anyhow::Result<ExitCode> {
@@ -57,7 +90,7 @@ pub(crate) async fn exceptions(c: ExceptionsCmd) -> anyhow::Result<ExitCode> {
             domain,
             json,
         } => {
-            let local = open(&at.db)?;
+            let local = at.open()?;
             let statuses = if status.is_empty() {
                 vec![ExceptionStatus::Open, ExceptionStatus::Retrying]
             } else {
@@ -86,7 +119,7 @@ pub(crate) async fn exceptions(c: ExceptionsCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ExceptionsCmd::Show { at, id, json } => {
-            let local = open(&at.db)?;
+            let local = at.open()?;
             let Some(e) = local.deps.exceptions.get(&at.tenant, &id).await? else {
                 bail!("no exception {id} for tenant {}", at.tenant);
             };
@@ -119,7 +152,7 @@ pub(crate) async fn exceptions(c: ExceptionsCmd) -> anyhow::Result<ExitCode> {
             owner,
             domain,
         } => {
-            let local = open(&at.db)?;
+            let local = at.open()?;
             match (id, all) {
                 (Some(id), false) => {
                     retry::replay(&local.deps, &at.tenant, &id).await?;

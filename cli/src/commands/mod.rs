@@ -41,8 +41,18 @@ pub(crate) fn parse_domain(s: &str) -> Result<Domain, String> {
 }
 
 pub(crate) fn parse_month(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
-        .map_err(|_| format!("not a month {s:?}; write it as YYYY-MM, e.g. 2026-10"))
+    let shaped = s.len() == 7
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| format!("not a month {s:?}; write it as YYYY-MM, e.g. 2026-10"))
 }
 
 pub(crate) fn parse_owner(s: &str) -> Result<Owner, String> {
@@ -61,6 +71,19 @@ pub(crate) fn open(db: &std::path::Path) -> anyhow::Result<Local> {
         ..LocalOptions::default()
     })
     .with_context(|| format!("opening {}", db.display()))
+}
+
+/// Opens a database that must already hold Ferry's state (commands that read
+/// it or a tenant's secrets): a path that names no database is a typo to
+/// report, not an empty database to create.
+pub(crate) fn open_existing(db: &std::path::Path) -> anyhow::Result<Local> {
+    if !db.is_file() {
+        anyhow::bail!(
+            "no Ferry database at {} (`ferry sync`, `ferry sim` or `ferry secret-set` creates one; --db names another)",
+            db.display()
+        );
+    }
+    open(db)
 }
 
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -142,6 +165,7 @@ pub(crate) struct TenantArgs {
     /// The tenant file (`tenant.toml`).
     #[arg(long, short = 't')]
     pub(crate) tenant_config: PathBuf,
+    /// The local database (SQLite): Ferry's state and the tenant's secrets.
     #[arg(long, default_value = ".ferry/ferry.db")]
     pub(crate) db: PathBuf,
 }

@@ -6,17 +6,19 @@ use super::*;
 pub(crate) struct PreviewArgs {
     #[command(flatten)]
     pub(crate) tenant: TenantArgs,
+    /// Only these domains (default: every domain the PSA can poll).
     #[arg(long, value_parser = parse_domain)]
     pub(crate) domain: Vec<Domain>,
     /// Show at most this many documents in full.
     #[arg(long, default_value_t = 5)]
     pub(crate) limit: usize,
+    /// Print the documents as JSON.
     #[arg(long)]
     pub(crate) json: bool,
 }
 
 pub(crate) async fn preview(a: PreviewArgs) -> anyhow::Result<ExitCode> {
-    let secrets = open(&a.tenant.db)?;
+    let secrets = open_existing(&a.tenant.db)?;
     let (cfg, dir) = TenantConfig::read(&a.tenant.tenant_config)?;
     let template = cfg.load_template(&dir)?;
     let local = Local::open(&LocalOptions::default())?;

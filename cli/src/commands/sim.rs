@@ -10,6 +10,7 @@ pub(crate) struct SimArgs {
     /// The local database that receives the tenant's secrets.
     #[arg(long, default_value = ".ferry/ferry.db")]
     pub(crate) db: PathBuf,
+    /// People in the demo firm.
     #[arg(long, default_value_t = 600)]
     pub(crate) members: usize,
     /// The month the firm's time and expenses fall in, as YYYY-MM (default: the
@@ -28,6 +29,11 @@ pub(crate) struct SimArgs {
 }
 
 pub(crate) async fn sim(a: SimArgs) -> anyhow::Result<ExitCode> {
+    demo::check_month(
+        a.month,
+        &demo::stage::template(demo::DEFAULT_PSA, demo::DEFAULT_ERP)?,
+        &SystemClock,
+    )?;
     let spec = DemoSpec {
         members: a.members,
         ..demo::spec_for(a.month, &SystemClock)

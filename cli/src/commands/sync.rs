@@ -16,14 +16,17 @@ pub(crate) struct SyncArgs {
     /// webhook subscriptions Ferry keeps itself; default: the listen address.
     #[arg(long, requires = "listen")]
     pub(crate) public_url: Option<String>,
+    /// Print the summary as JSON.
     #[arg(long)]
     pub(crate) json: bool,
 }
 
 pub(crate) async fn sync(a: SyncArgs) -> anyhow::Result<ExitCode> {
+    // A tenant file that cannot be read leaves no database or lock behind.
+    let (cfg, dir) = TenantConfig::read(&a.tenant.tenant_config)?;
     let _lock = ferry_cli::process::WorkerLock::acquire(&a.tenant.db)?;
     let local = open(&a.tenant.db)?;
-    let tenant = local.add_tenant_file(&a.tenant.tenant_config).await?;
+    let tenant = local.add_tenant_read(&cfg, &dir).await?;
     let host = LocalHost::start(local.deps.clone(), HostConfig::default());
     let since = local.clock.now();
     let work = async {

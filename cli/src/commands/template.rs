@@ -9,18 +9,24 @@ pub(crate) enum TemplateCmd {
     /// PSA uses (customers, and records dated from `--from` to `--to`, by
     /// default last month) that no value map covers; exit 1 if there are any.
     Validate {
+        /// The partner base template (a `templates/<psa>-<erp>.toml`).
         base: Option<PathBuf>,
+        /// A customer's override on top of the base.
         #[arg(long = "override")]
         overlay: Option<PathBuf>,
         /// The tenant file: check its templates against its PSA's data.
         #[arg(long = "tenant-config", short = 't')]
         tenant_config: Option<PathBuf>,
+        /// The local database holding the tenant's secrets.
         #[arg(long, default_value = ".ferry/ferry.db")]
         db: PathBuf,
+        /// First day of the records checked (YYYY-MM-DD; default: last month's first).
         #[arg(long)]
         from: Option<NaiveDate>,
+        /// Last day of the records checked (YYYY-MM-DD; default: last month's last).
         #[arg(long)]
         to: Option<NaiveDate>,
+        /// Print the findings as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -101,7 +107,7 @@ pub(crate) async fn template_coverage(
     to: Option<NaiveDate>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let local = open(db)?;
+    let local = open_existing(db)?;
     let tenant = local.add_tenant_file(path).await?;
     let ctx = local.tenants.get(&tenant).context("tenant wired")?;
     let (first, last) = ferry_core::ports::previous_month(local.clock.now().date_naive());

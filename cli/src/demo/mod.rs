@@ -11,18 +11,19 @@
 
 mod live;
 pub mod stage;
-mod verdict;
+pub mod verdict;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use chrono::{Days, NaiveDate};
+use anyhow::{Context, bail};
+use chrono::{Datelike, Days, NaiveDate};
 use ferry_canon::{Domain, TenantId};
 use ferry_core::ports::{
     Clock, ExceptionQuery, ExceptionRecord, ExceptionStatus, QueueName, SystemClock,
 };
 use ferry_core::report::{self, RunSummary};
+use ferry_core::template::Template;
 use ferry_core::usecases::{intake, reconcile};
 use ferry_embedded::host::{HostConfig, LocalHost, serve_webhooks};
 use ferry_sim::demo::DemoSpec;
@@ -147,8 +148,57 @@ pub fn spec_for(month: Option<NaiveDate>, clock: &dyn Clock) -> DemoSpec {
     }
 }
 
+/// The months the demo can run on with `template` on the clock's today: from
+/// the first whose every day the template's date bounds accept
+/// (`bounds.max_days_back`) to the current one (a later month's time would be
+/// dated in the future). Outside them the run could only end in exceptions
+/// nobody can explain.
+pub fn demo_months(template: &Template, clock: &dyn Clock) -> (NaiveDate, NaiveDate) {
+    let today = clock.now().date_naive();
+    let current = today.with_day(1).expect("the first of a month exists");
+    let earliest = today
+        .checked_sub_days(Days::new(template.bounds.max_days_back.into()))
+        .unwrap_or(NaiveDate::MIN);
+    let first = if earliest.day() == 1 {
+        earliest
+    } else {
+        earliest.with_day(1).expect("a first day") + chrono::Months::new(1)
+    };
+    (first.min(current), current)
+}
+
+/// Refuses a demo month outside [`demo_months`], naming the ones it takes.
+pub fn check_month(
+    month: Option<NaiveDate>,
+    template: &Template,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let (first, last) = demo_months(template, clock);
+    match month {
+        Some(m) if m > last => bail!(
+            "--month {} is after the current month: the firm's time would be dated in the future; pick a month from {} to {}",
+            m.format("%Y-%m"),
+            first.format("%Y-%m"),
+            last.format("%Y-%m"),
+        ),
+        Some(m) if m < first => bail!(
+            "--month {} is older than the template accepts (bounds.max_days_back = {} days before today); pick a month from {} to {}",
+            m.format("%Y-%m"),
+            template.bounds.max_days_back,
+            first.format("%Y-%m"),
+            last.format("%Y-%m"),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Runs the demo.
 pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
+    let template = stage::template(&opts.psa, &opts.erp)?;
+    check_month(opts.month, &template, &SystemClock)?;
+    // One process on a database at a time: a second demo would remove the
+    // first one's state under it.
+    let _lock = crate::process::WorkerLock::acquire(&opts.db)?;
     let started = Instant::now();
     let mut phases = Vec::new();
     let mut phase_start = Instant::now();
@@ -163,7 +213,6 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         ..spec_for(opts.month, &SystemClock)
     };
     let tenant = TenantId::parse("demo-firm").expect("valid slug");
-    let template = stage::template(&opts.psa, &opts.erp)?;
     let pair = stage::Pair::start(&opts.psa, &opts.erp, &spec).await?;
     if opts.db.exists() {
         std::fs::remove_file(&opts.db).with_context(|| {

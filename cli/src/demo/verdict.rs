@@ -7,12 +7,12 @@ use ferry_core::usecases::reconcile;
 use super::stage::Pair;
 
 /// An exception the run must raise: record key, reason, what it is.
-pub(crate) type Expectation = (String, &'static str, String);
+pub type Expectation = (String, &'static str, String);
 
 /// One exception per seeded bad record the PSA holds (but the one fixed live,
 /// and those only an ERP rule this ERP does not enforce makes bad), and the
 /// edit finance's approval refused.
-pub(crate) fn expected(
+pub fn expected(
     pair: &Pair,
     fixed: Option<&str>,
     refused_edit: Option<String>,
@@ -39,7 +39,7 @@ pub(crate) fn expected(
 /// Everything the run left unexplained: inputs in no final state, differences
 /// reconciliation could not attribute, expected exceptions missing or of
 /// another reason, and exceptions nobody expected.
-pub(crate) fn unexplained(
+pub fn unexplained(
     summary: &RunSummary,
     reconciliation: &reconcile::Report,
     exceptions: &[ExceptionRecord],

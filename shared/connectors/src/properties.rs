@@ -164,6 +164,7 @@ proptest! {
             home_currency: "USD".into(),
             billable_field: Some("Billable".into()),
             approved_field: Some("Approved".into()),
+            page_size: crate::redmine::client::PAGE,
             timeout_seconds: 1,
         };
         let _ = crate::redmine::mapper::to_canonical(

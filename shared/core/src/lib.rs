@@ -6,6 +6,7 @@ pub mod deps;
 pub mod error;
 pub mod gate;
 pub mod hash;
+pub mod keys;
 pub mod mapping;
 pub mod messages;
 pub mod periods;

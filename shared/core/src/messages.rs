@@ -6,27 +6,9 @@ use ferry_canon::{Domain, SourceVersion, SystemId, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::hash::hash_parts;
+use crate::keys::RecordKey;
 use crate::ports::webhook::ChangeAction;
 use crate::posting::PostingDoc;
-
-/// A source record's key in the ledger and exception store:
-/// `<domain>/<system>:<id>` (e.g. `time_entries/connectwise:5000`). Source ids
-/// are unique per record type, not per system, so the domain is part of the key.
-/// For per-record documents it is also the document key.
-pub fn record_key(domain: Domain, source: &ferry_canon::SourceRef) -> String {
-    format!("{domain}/{}", source.key())
-}
-
-/// Splits a record key into domain, system and id.
-pub fn parse_record_key(key: &str) -> Option<(Domain, SystemId, String)> {
-    let (domain, rest) = key.split_once('/')?;
-    let (system, id) = rest.split_once(':')?;
-    Some((
-        Domain::parse(domain)?,
-        SystemId::parse(system).ok()?,
-        id.to_string(),
-    ))
-}
 
 /// How a change reached Ferry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,9 +38,9 @@ pub struct ChangeNotice {
 }
 
 impl ChangeNotice {
-    /// The record's key in the ledger and exception store (see [`record_key`]).
-    pub fn source_key(&self) -> String {
-        format!("{}/{}:{}", self.domain, self.system, self.id)
+    /// The record's key in the ledger and exception store.
+    pub fn source_key(&self) -> RecordKey {
+        RecordKey::of(self.domain, &self.system, &self.id)
     }
 }
 
@@ -73,7 +55,7 @@ pub struct PostCommand {
     /// Hash of `doc`: the idempotency payload hash.
     pub content_hash: String,
     /// The source records the document was built from.
-    pub source_keys: Vec<String>,
+    pub source_keys: Vec<RecordKey>,
     /// Hash of the canonical source content.
     pub source_hash: String,
     pub template_version: String,
@@ -116,6 +98,17 @@ pub struct ResyncItem {
     pub domain: Domain,
     pub system: SystemId,
     pub id: String,
+}
+
+impl ResyncItem {
+    /// The record `key` names.
+    pub fn of(key: &RecordKey) -> ResyncItem {
+        ResyncItem {
+            domain: key.domain(),
+            system: key.system(),
+            id: key.id().to_string(),
+        }
+    }
 }
 
 /// "Re-read these records and map them again": replay of a document the ERP

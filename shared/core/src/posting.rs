@@ -7,6 +7,8 @@ use ferry_canon::{Address, Currency, LineKind};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::DocKey;
+
 /// The kind of ERP document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,11 +50,10 @@ impl DocKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostingDoc {
     pub kind: DocKind,
-    /// Stable key of the document in Ferry, e.g. `customers/connectwise:19`
-    /// or `billing/connectwise:project:7/2026-11`.
-    pub key: String,
-    /// Ferry's reference stored on the ERP document so it can be found again
-    /// (Xero `ContactNumber` or invoice `Reference`). At most 50 characters.
+    /// Stable key of the document in Ferry (see [`DocKey`]).
+    pub key: DocKey,
+    /// Ferry's reference stored on the ERP document so it can be found again,
+    /// no longer than the ERP's reference field (see `mapping::references`).
     pub reference: String,
     pub body: DocBody,
 }
@@ -72,8 +73,14 @@ pub enum DocBody {
 pub struct TimesheetDoc {
     /// The project's id in the ERP (resolved through the id map).
     pub project_erp_id: String,
-    /// The project's Ferry document key.
-    pub project_key: String,
+    /// The project's Ferry document key (none for the removal of the line of
+    /// an entry no longer on a project).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::keys::optional_doc_key"
+    )]
+    pub project_key: Option<DocKey>,
     pub date: NaiveDate,
     pub hours: Decimal,
     /// Ferry's reference for the task the hours were worked on, if any (the line
@@ -99,7 +106,7 @@ pub struct ProjectDoc {
     /// The customer's id in the ERP (resolved through the id map).
     pub contact_erp_id: String,
     /// The customer's Ferry document key.
-    pub contact_key: String,
+    pub contact_key: DocKey,
     /// Closed or deleted at the source.
     #[serde(default)]
     pub closed: bool,
@@ -182,7 +189,7 @@ pub struct InvoiceDoc {
     /// The customer's id in the ERP (resolved through the id map).
     pub contact_erp_id: String,
     /// The customer's Ferry document key (for audit and dependency tracking).
-    pub contact_key: String,
+    pub contact_key: DocKey,
     /// The document number to use, when the PSA numbered it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,

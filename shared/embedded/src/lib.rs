@@ -83,6 +83,22 @@ impl Store {
         }
     }
 
+    /// The tenants this database holds anything for (records, cursors or
+    /// secrets), in order: for commands to tell a mistyped tenant from one
+    /// with nothing to show.
+    pub fn tenants(&self) -> Result<Vec<String>, PortError> {
+        self.db
+            .with(|c| {
+                let mut s = c.prepare(
+                    "SELECT tenant FROM ledger UNION SELECT tenant FROM cursors \
+                     UNION SELECT tenant FROM secrets ORDER BY tenant",
+                )?;
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(|e| PortError::transient("store", "tenants", e.to_string()))
+    }
+
     /// The use cases' dependencies with every store port backed by this database;
     /// tenants and settings come from whoever hosts the handlers.
     pub fn deps(

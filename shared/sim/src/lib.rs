@@ -6,6 +6,7 @@ pub mod businesscentral;
 pub mod conditions;
 pub mod connectwise;
 pub mod demo;
+pub mod fault_proxy;
 pub mod harvest;
 pub mod netsuite;
 pub mod server;

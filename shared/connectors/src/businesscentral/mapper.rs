@@ -129,6 +129,49 @@ pub fn header(kind: DocKind, reference: &str, inv: &InvoiceDoc) -> Value {
     Value::Object(o)
 }
 
+/// Whether Business Central's `current` document (read with its lines) already
+/// holds what Ferry would write: every header field and every field of every
+/// line, in order, equal (numbers as decimals). A field Ferry writes that the
+/// read does not show counts as different, so a doubt always means a write.
+pub fn holds(kind: DocKind, current: &Value, reference: &str, inv: &InvoiceDoc) -> bool {
+    let lines = current.get(lines_of(kind)).and_then(Value::as_array);
+    let Some(lines) = lines else { return false };
+    contains(current, &header(kind, reference, inv))
+        && lines.len() == inv.lines.len()
+        && lines
+            .iter()
+            .zip(&inv.lines)
+            .all(|(have, want)| contains(have, &line(want)))
+}
+
+/// Every field of `want` is in `have` with the same value.
+fn contains(have: &Value, want: &Value) -> bool {
+    let Some(want) = want.as_object() else {
+        return false;
+    };
+    want.iter()
+        .all(|(k, w)| have.get(k).is_some_and(|h| same(h, w)))
+}
+
+fn same(have: &Value, want: &Value) -> bool {
+    match (have, want) {
+        (Value::Number(_) | Value::String(_), Value::Number(w)) => {
+            let text = match have {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            matches!(
+                (Decimal::from_str_exact(&text), Decimal::from_str_exact(&w.to_string())),
+                (Ok(a), Ok(b)) if a == b
+            )
+        }
+        (Value::Array(h), Value::Array(w)) => {
+            h.len() == w.len() && h.iter().zip(w).all(|(h, w)| contains(h, w) || h == w)
+        }
+        _ => have == want,
+    }
+}
+
 /// The whole request body of a new document: header and lines (deep insert).
 pub fn document(kind: DocKind, item: &OutboundItem) -> Result<Value, ConnectorError> {
     let DocBody::Invoice(inv) = &item.doc.body else {
@@ -303,5 +346,69 @@ mod tests {
             ..item
         };
         assert_eq!(line(&account)["lineType"], "Account");
+    }
+
+    #[test]
+    fn a_document_holds_what_ferry_would_write_only_when_every_field_agrees() {
+        let inv = InvoiceDoc {
+            contact_erp_id: "c1".into(),
+            contact_key: "customers/connectwise:1".parse().expect("a key"),
+            number: None,
+            date: NaiveDate::from_ymd_opt(2026, 10, 31).expect("date"),
+            due_date: None,
+            currency: Currency::parse("USD").expect("code"),
+            status: ferry_core::posting::DocStatus::Authorised,
+            lines: vec![PostingLine {
+                kind: ferry_canon::LineKind::Time,
+                description: "Consulting".into(),
+                quantity: Decimal::new(15, 1),
+                unit_amount: Decimal::from(150),
+                line_amount: Decimal::from(225),
+                item_code: Some("CONS".into()),
+                account_code: None,
+                tax_type: None,
+                tracking: vec![],
+            }],
+            subtotal: Decimal::from(225),
+        };
+        // As Business Central shows it: its own fields besides, numbers as it writes them.
+        let current = json!({ "id": "d1", "status": "Open", "number": "S-INV1",
+            "externalDocumentNumber": "FERRY-I-7", "customerId": "c1",
+            "invoiceDate": "2026-10-31", "currencyCode": "USD",
+            "salesInvoiceLines": [{ "id": "l1", "lineType": "Item", "lineObjectNumber": "CONS",
+                "description": "Consulting", "quantity": 1.50, "unitPrice": "150.00",
+                "amountExcludingTax": 225 }] });
+        assert!(holds(DocKind::Invoice, &current, "FERRY-I-7", &inv));
+        for (path, value) in [
+            ("/externalDocumentNumber", json!("FERRY-I-8")),
+            ("/invoiceDate", json!("2026-10-30")),
+            ("/salesInvoiceLines/0/quantity", json!(1.75)),
+            ("/salesInvoiceLines/0/description", json!("Design")),
+        ] {
+            let mut changed = current.clone();
+            *changed.pointer_mut(path).expect("field") = value;
+            assert!(
+                !holds(DocKind::Invoice, &changed, "FERRY-I-7", &inv),
+                "{path} differs"
+            );
+        }
+        let mut extra = current.clone();
+        extra["salesInvoiceLines"]
+            .as_array_mut()
+            .expect("lines")
+            .push(json!({ "lineType": "Comment" }));
+        assert!(
+            !holds(DocKind::Invoice, &extra, "FERRY-I-7", &inv),
+            "a line more"
+        );
+        let mut unread = current.clone();
+        unread["salesInvoiceLines"][0]
+            .as_object_mut()
+            .expect("line")
+            .remove("unitPrice");
+        assert!(
+            !holds(DocKind::Invoice, &unread, "FERRY-I-7", &inv),
+            "a field the read does not show is a doubt"
+        );
     }
 }

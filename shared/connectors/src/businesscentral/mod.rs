@@ -62,15 +62,20 @@ fn refused(status: u16, body: &Value) -> ItemResult {
 
 fn written(body: Value) -> ItemResult {
     match body.get("id").and_then(Value::as_str).map(String::from) {
-        Some(erp_id) => ItemResult::Ok {
-            erp_id,
-            erp_number: body.get("number").and_then(Value::as_str).map(String::from),
-            response: body,
-        },
+        Some(erp_id) => written_as(erp_id, body),
         None => ItemResult::Unconfirmed {
             message: "Business Central accepted the document but its answer has no id".into(),
             response: body,
         },
+    }
+}
+
+/// Document `erp_id` as Business Central shows it in `body`.
+fn written_as(erp_id: String, body: Value) -> ItemResult {
+    ItemResult::Ok {
+        erp_id,
+        erp_number: body.get("number").and_then(Value::as_str).map(String::from),
+        response: body,
     }
 }
 
@@ -171,6 +176,13 @@ impl BusinessCentral {
                 response: Value::Null,
             });
         };
+        // A document that already holds this content (an earlier attempt wrote
+        // it and its answer was lost) needs no write, even one no longer editable.
+        if let DocBody::Invoice(inv) = &item.doc.body
+            && mapper::holds(kind, &current, &item.doc.reference, inv)
+        {
+            return Ok(written_as(id.to_string(), current));
+        }
         let etag = current
             .get("@odata.etag")
             .and_then(Value::as_str)
@@ -249,14 +261,7 @@ impl BusinessCentral {
             .next()
             .map(|(_, b)| b)
             .unwrap_or(Value::Null);
-        Ok(ItemResult::Ok {
-            erp_id: id.to_string(),
-            erp_number: header
-                .get("number")
-                .and_then(Value::as_str)
-                .map(String::from),
-            response: header,
-        })
+        Ok(written_as(id.to_string(), header))
     }
 
     /// Removes a document: a draft is deleted, a posted one cancelled.

@@ -183,12 +183,13 @@ impl Client {
         key: &str,
         base: Vec<(String, String)>,
     ) -> Result<Vec<Value>, ConnectorError> {
+        let limit = self.cfg.page_size.clamp(1, PAGE);
         'scan: for _ in 0..SCAN_ATTEMPTS {
             let mut out: Vec<Value> = Vec::new();
             let mut total: Option<u64> = None;
             loop {
                 let mut query = base.clone();
-                query.push(("limit".into(), PAGE.to_string()));
+                query.push(("limit".into(), limit.to_string()));
                 query.push(("offset".into(), out.len().to_string()));
                 let page: raw::Page = match self.get(path, &query).await? {
                     Some(v) => serde_json::from_value(v).map_err(|e| {
@@ -218,7 +219,7 @@ impl Client {
                 // reached (a server serving fewer than asked must not truncate it).
                 let done = match total {
                     Some(t) => out.len() as u64 >= t || n == 0,
-                    None => n < PAGE,
+                    None => n < limit,
                 };
                 if done {
                     return Ok(out);
@@ -290,6 +291,7 @@ mod tests {
                 home_currency: "USD".into(),
                 billable_field: None,
                 approved_field: None,
+                page_size: crate::redmine::client::PAGE,
                 timeout_seconds: 5,
             },
             Credential::Fixed(Secret::new("k".to_string())),

@@ -20,6 +20,14 @@ pub struct RedmineConfig {
     pub approved_field: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// Records per list page (`limit`); Redmine serves at most 100, so a larger
+    /// value reads 100 at a time, and 0 reads one at a time.
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+}
+
+fn default_page_size() -> usize {
+    super::client::PAGE
 }
 
 fn default_timeout() -> u64 {

@@ -303,6 +303,7 @@ mod tests {
             home_currency: "USD".into(),
             billable_field: Some("Billable".into()),
             approved_field: Some("Approved".into()),
+            page_size: crate::redmine::client::PAGE,
             timeout_seconds: 5,
         }
     }

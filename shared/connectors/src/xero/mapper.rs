@@ -380,11 +380,11 @@ mod tests {
     fn invoice_amounts_are_exact_json_numbers() {
         let doc = PostingDoc {
             kind: DocKind::Invoice,
-            key: "summary/x".into(),
+            key: "summary/x".parse().expect("a key"),
             reference: "FERRY-S-1".into(),
             body: DocBody::Invoice(InvoiceDoc {
                 contact_erp_id: "c-1".into(),
-                contact_key: "customers/cw:1".into(),
+                contact_key: "customers/cw:1".parse().expect("a key"),
                 number: None,
                 date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
                 due_date: None,

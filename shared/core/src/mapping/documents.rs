@@ -55,7 +55,7 @@ pub fn project_doc(
     }
     Ok(PostingDoc {
         kind: DocKind::Project,
-        key: crate::messages::record_key(Domain::Projects, &project.meta.source),
+        key: DocKey::record(&RecordKey::new(Domain::Projects, &project.meta.source)),
         reference: refs.make("P", &project.meta.source.id),
         body: DocBody::Project(ProjectDoc {
             name: project.name.trim().to_string(),
@@ -80,10 +80,10 @@ pub fn project_doc(
 pub fn timesheet_doc(
     refs: &References,
     t: &ferry_canon::TimeEntry,
-    project: &ContactRef,
+    project: Option<&ContactRef>,
     removed: bool,
 ) -> PostingDoc {
-    let entry_key = crate::messages::record_key(Domain::TimeEntries, &t.meta.source);
+    let entry_key = crate::keys::RecordKey::new(Domain::TimeEntries, &t.meta.source);
     let person = t.resource.name.clone();
     let what = t
         .notes
@@ -92,11 +92,11 @@ pub fn timesheet_doc(
         .unwrap_or_else(|| "time".to_string());
     PostingDoc {
         kind: DocKind::Timesheet,
-        key: timesheet_key(&entry_key),
+        key: DocKey::timesheet(&entry_key),
         reference: refs.make("T", &t.meta.source.id),
         body: DocBody::Timesheet(TimesheetDoc {
-            project_erp_id: project.erp_id.clone(),
-            project_key: project.key.clone(),
+            project_erp_id: project.map(|p| p.erp_id.clone()).unwrap_or_default(),
+            project_key: project.map(|p| p.key.clone()),
             date: t.date,
             hours: t.hours,
             task_reference: t.task.as_ref().map(|k| refs.make("K", &k.id)),
@@ -221,7 +221,7 @@ pub fn invoice_doc(
     };
     Ok(PostingDoc {
         kind,
-        key: format!("{}/{}", rule.domain, invoice.meta.source.key()),
+        key: DocKey::record(&RecordKey::new(rule.domain, &invoice.meta.source)),
         reference: refs.make(tag, &invoice.meta.source.id),
         body: DocBody::Invoice(InvoiceDoc {
             contact_erp_id: contact.erp_id.clone(),

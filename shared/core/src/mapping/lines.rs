@@ -7,7 +7,7 @@ use super::*;
 /// A record mapped to one ERP line, before summarising. Stored in staging.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedLine {
-    pub source_key: String,
+    pub source_key: crate::keys::RecordKey,
     pub domain: Domain,
     pub kind: LineKind,
     /// What the summary line is called (role, expense category, milestone).
@@ -282,7 +282,7 @@ pub fn line(
             None => Ok(default),
         }
     };
-    let source_key = crate::messages::record_key(record.domain(), &record.meta().source);
+    let source_key = crate::keys::RecordKey::new(record.domain(), &record.meta().source);
     match record {
         CanonicalRecord::TimeEntries(t) => {
             check_hours(t.hours)?;

@@ -25,6 +25,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ReasonCode;
+use crate::keys::{DocKey, RecordKey};
 use crate::ports::Owner;
 use crate::posting::{
     ContactDoc, DocBody, DocKind, DocStatus, InvoiceDoc, PostingDoc, PostingLine, ProjectDoc,
@@ -94,13 +95,8 @@ pub fn record_json(record: &CanonicalRecord) -> serde_json::Value {
 }
 
 /// The document key of a customer.
-pub fn customer_key(account: &SourceRef) -> String {
-    crate::messages::record_key(Domain::Customers, account)
-}
-
-/// The document key of a time entry's timesheet line.
-pub fn timesheet_key(entry_key: &str) -> String {
-    format!("timesheets/{entry_key}")
+pub fn customer_key(account: &SourceRef) -> DocKey {
+    DocKey::record(&RecordKey::new(Domain::Customers, account))
 }
 
 /// Gives a record the firm's local accounting date: a time entry the PSA
@@ -119,7 +115,7 @@ pub fn localise(record: &mut CanonicalRecord, tz: chrono_tz::Tz) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactRef {
     pub erp_id: String,
-    pub key: String,
+    pub key: DocKey,
 }
 
 /// Money and hours a record holds back (for exception reports).
@@ -282,7 +278,11 @@ item = { from = "record.role", map = "roles" }
         fn staged(label: usize, hundredths: i64, rate: usize, tax: usize) -> StagedLine {
             let rates = ["150", "172.5", "12.3456"];
             StagedLine {
-                source_key: format!("time_entries/cw:{label}-{hundredths}"),
+                source_key: RecordKey::of(
+                    Domain::TimeEntries,
+                    &ferry_canon::SystemId::parse("cw").unwrap(),
+                    &format!("{label}-{hundredths}"),
+                ),
                 domain: Domain::TimeEntries,
                 kind: LineKind::Time,
                 label: ["Consultant", "Architect", "Analyst"][label].into(),

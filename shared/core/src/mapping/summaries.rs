@@ -8,7 +8,7 @@ use super::*;
 pub struct SummaryGroup {
     /// Staging group id: `<document>/<project key>/<YYYY-MM>`.
     pub group: String,
-    pub doc_key: String,
+    pub doc_key: DocKey,
     pub reference: String,
     pub project: Option<SourceRef>,
     pub account: SourceRef,
@@ -62,7 +62,7 @@ pub fn summary_group(
     }
     let group = parts.join("/");
     Ok(SummaryGroup {
-        doc_key: format!("summary/{group}"),
+        doc_key: DocKey::summary(&group),
         reference: refs.make(&format!("S-{}", summary.document), &ref_parts.join("-")),
         group,
         project: project.cloned(),
@@ -194,7 +194,7 @@ pub fn single_line_invoice(
         .defaults
         .rounding
         .round(line.quantity * line.unit_amount, dp);
-    let key = format!("{}/{}", rule.domain, line.source_key);
+    let key = DocKey::line_invoice(rule.domain, &line.source_key);
     PostingDoc {
         kind: DocKind::Invoice,
         reference: refs.make("R", &line.source_key.replace(':', "-")),

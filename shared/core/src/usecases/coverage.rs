@@ -131,7 +131,7 @@ pub async fn unmapped_values(
             if !matches!(mapping::gate(rule, &canon, &scope), Ok(None)) {
                 continue;
             }
-            let key = crate::messages::record_key(canon.domain(), &canon.meta().source);
+            let key = crate::keys::RecordKey::new(canon.domain(), &canon.meta().source);
             for src in &sources {
                 if let Err(v) = mapping::resolve(template, src, &scope, rule.owner)
                     && v.reason == ReasonCode::UnmappedValue
@@ -140,7 +140,7 @@ pub async fn unmapped_values(
                 {
                     let e = found
                         .entry((format!("value_maps.{map}"), src.path.clone(), value))
-                        .or_insert((0, key.clone()));
+                        .or_insert((0, key.to_string()));
                     e.0 += 1;
                 }
             }

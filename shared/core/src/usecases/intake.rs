@@ -329,9 +329,10 @@ pub async fn sweep_deletions(
     let system = ctx.psa.system();
     let mut held: Vec<(String, chrono::NaiveDate)> = Vec::new();
     for entry in deps.ledger.list(tenant, domain).await? {
-        let Some((_, sys, id)) = crate::messages::parse_record_key(&entry.source_key) else {
+        let Some(key) = crate::keys::RecordKey::parse(&entry.source_key) else {
             continue;
         };
+        let (sys, id) = (key.system(), key.id());
         let Some(canon) = entry
             .canonical
             .as_deref()
@@ -343,7 +344,7 @@ pub async fn sweep_deletions(
             continue;
         }
         if let Some(date) = crate::mapping::accounting_date(&canon).filter(|d| *d >= since) {
-            held.push((id, date));
+            held.push((id.to_string(), date));
         }
     }
     let (Some(from), Some(to)) = (

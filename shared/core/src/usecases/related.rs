@@ -24,7 +24,7 @@ pub enum RelatedError {
 pub struct RelatedReader<'a> {
     deps: &'a Deps,
     ctx: &'a TenantContext,
-    cache: HashMap<String, Option<CanonicalRecord>>,
+    cache: HashMap<crate::keys::RecordKey, Option<CanonicalRecord>>,
 }
 
 impl<'a> RelatedReader<'a> {
@@ -68,7 +68,7 @@ impl<'a> RelatedReader<'a> {
         source: &SourceRef,
         patience: &mut Patience,
     ) -> Result<Option<CanonicalRecord>, RelatedError> {
-        let key = crate::messages::record_key(domain, source);
+        let key = crate::keys::RecordKey::new(domain, source);
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit.clone());
         }

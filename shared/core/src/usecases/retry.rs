@@ -8,6 +8,7 @@ use ferry_canon::{Domain, TenantId};
 use crate::ReasonCode;
 use crate::deps::Deps;
 use crate::error::PortError;
+use crate::keys::DocKey;
 use crate::messages::{ChangeNotice, Envelope, Origin};
 use crate::ports::{
     Disposition, ExceptionRecord, ExceptionStatus, OutboundMessage, Owner, QueueName,
@@ -213,7 +214,7 @@ fn describe(e: &Envelope) -> (TenantId, Domain, String, &'static str, Option<Str
         Envelope::Change(c) => (
             c.tenant.clone(),
             c.domain,
-            c.source_key(),
+            c.source_key().to_string(),
             "transform",
             None,
         ),
@@ -230,16 +231,16 @@ fn describe(e: &Envelope) -> (TenantId, Domain, String, &'static str, Option<Str
         Envelope::Post(p) => (
             p.tenant.clone(),
             p.domain,
-            p.doc.key.clone(),
+            p.doc.key.to_string(),
             "post",
-            Some(p.doc.key.clone()),
+            Some(p.doc.key.to_string()),
         ),
         Envelope::Flush(f) => (
             f.tenant.clone(),
             f.domain,
-            format!("summary/{}", f.group),
+            DocKey::summary(&f.group).to_string(),
             "post",
-            Some(format!("summary/{}", f.group)),
+            Some(DocKey::summary(&f.group).to_string()),
         ),
     }
 }

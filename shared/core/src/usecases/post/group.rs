@@ -215,7 +215,7 @@ pub(super) async fn hold(
                     reason: DELETED_BEFORE_ERP.into(),
                 },
                 _ => Disposition::Posted {
-                    doc_key: job.doc.key.clone(),
+                    doc_key: job.doc.key.to_string(),
                     revision: job.version,
                 },
             };
@@ -287,7 +287,7 @@ pub(super) async fn hold(
                 )
                 .await?;
             let posted = Disposition::Posted {
-                doc_key: job.doc.key.clone(),
+                doc_key: job.doc.key.to_string(),
                 revision: current_version,
             };
             deps.ledger

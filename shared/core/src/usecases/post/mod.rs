@@ -34,6 +34,7 @@ use crate::ReasonCode;
 use crate::deps::{Deps, Invocation, TenantContext, chrono_duration};
 use crate::error::{ConnectorError, PortError, RetryClass};
 use crate::hash::{hash_json, hash_parts};
+use crate::keys::{DocKey, RecordKey};
 use crate::mapping::{self, StagedLine};
 use crate::messages::{Envelope, FlushGroup, Origin, PostCommand, Resync, ResyncItem};
 use crate::ports::{
@@ -55,7 +56,7 @@ struct Job {
     doc: PostingDoc,
     version: i64,
     content_hash: String,
-    source_keys: Vec<String>,
+    source_keys: Vec<RecordKey>,
     source_hash: String,
     template_version: String,
     correlation_id: String,
@@ -161,7 +162,7 @@ pub async fn handle_batch(
     }
 
     // Same document twice in one batch: only the newest version is worth writing.
-    let mut newest: BTreeMap<(TenantId, String), usize> = BTreeMap::new();
+    let mut newest: BTreeMap<(TenantId, DocKey), usize> = BTreeMap::new();
     for (i, j) in jobs.iter().enumerate() {
         let k = (j.tenant.clone(), j.doc.key.clone());
         match newest.get(&k) {
@@ -198,12 +199,7 @@ pub async fn handle_batch(
 }
 
 fn job_from_command(index: usize, cmd: PostCommand, msg: &ReceivedMessage) -> Job {
-    let resync = cmd
-        .source_keys
-        .iter()
-        .filter_map(|k| crate::messages::parse_record_key(k))
-        .map(|(domain, system, id)| ResyncItem { domain, system, id })
-        .collect();
+    let resync = cmd.source_keys.iter().map(ResyncItem::of).collect();
     Job {
         index,
         tenant: cmd.tenant,
@@ -301,8 +297,7 @@ async fn job_from_flush(
         source_keys: members.iter().map(|m| m.source_key.clone()).collect(),
         resync: members
             .iter()
-            .filter_map(|m| crate::messages::parse_record_key(&m.source_key))
-            .map(|(domain, system, id)| ResyncItem { domain, system, id })
+            .map(|m| ResyncItem::of(&m.source_key))
             .collect(),
         doc,
         version: snapshot.revision,

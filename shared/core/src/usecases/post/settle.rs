@@ -101,12 +101,12 @@ pub(super) async fn record_success(
         .append(&AuditEntry {
             tenant: job.tenant.clone(),
             at: now,
-            doc_key: job.doc.key.clone(),
+            doc_key: job.doc.key.to_string(),
             erp_system: ctx.erp.system().to_string(),
             erp_id: Some(erp_id.to_string()),
             action: action.into(),
             version: job.version,
-            source_keys: job.source_keys.clone(),
+            source_keys: job.source_keys.iter().map(|k| k.to_string()).collect(),
             source_hash: job.source_hash.clone(),
             template_version: job.template_version.clone(),
             idempotency_key: h.key.clone(),
@@ -125,7 +125,7 @@ pub(super) async fn record_success(
         )
         .await?;
     let posted = Disposition::Posted {
-        doc_key: job.doc.key.clone(),
+        doc_key: job.doc.key.to_string(),
         revision: job.version,
     };
     deps.ledger
@@ -133,7 +133,11 @@ pub(super) async fn record_success(
         .await?;
     let mut resolved = exceptions::resolve_moved_on(deps, &job.tenant, &job.doc.key, now).await?;
     // A per-record document's key is its record's key: resolved just above.
-    for k in job.source_keys.iter().filter(|k| **k != job.doc.key) {
+    for k in job
+        .source_keys
+        .iter()
+        .filter(|k| k.as_str() != job.doc.key.as_str())
+    {
         resolved += exceptions::resolve_moved_on(deps, &job.tenant, k, now).await?;
     }
     // What a customer or project held back (records that need it in the ERP)
@@ -343,7 +347,7 @@ pub(super) fn post_exception(
         tenant: job.tenant.clone(),
         stage: "post".into(),
         domain: job.domain,
-        source_key: job.doc.key.clone(),
+        source_key: job.doc.key.to_string(),
         reason,
         message: message.into(),
         field: None,
@@ -356,7 +360,7 @@ pub(super) fn post_exception(
         last_seen: now,
         amount,
         hours: hours.filter(|h: &rust_decimal::Decimal| !h.is_zero()),
-        doc_key: Some(job.doc.key.clone()),
+        doc_key: Some(job.doc.key.to_string()),
         blocked_by: None,
         replay_queue: QueueName::Transform,
         replay_body: replay.to_body(),

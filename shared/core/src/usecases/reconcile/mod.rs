@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::deps::Deps;
 use crate::error::{ConnectorError, PortError};
 use crate::gate::Patience;
+use crate::keys::DocKey;
 use crate::mapping::{self, Related, StagedLine};
 use crate::ports::{Disposition, DomainEvent, ErpDocument, PaymentUpdate};
 use crate::posting::DocKind;
@@ -557,7 +558,10 @@ async fn erp_key(
     doc: &ErpDocument,
 ) -> Result<Option<Key>, PortError> {
     let currency = doc.currency.code().to_string();
-    if let Some(rest) = doc_key.strip_prefix("summary/") {
+    let Some(key) = DocKey::parse(doc_key) else {
+        return Ok(None);
+    };
+    if let Some(rest) = key.summary_group() {
         // summary/<document>/<project key>/<YYYY-MM>
         let parts: Vec<&str> = rest.split('/').collect();
         if parts.len() >= 3 {
@@ -569,11 +573,12 @@ async fn erp_key(
         }
         return Ok(None);
     }
-    // A per-record document's key is its source record's key.
-    if crate::messages::parse_record_key(doc_key).is_none() {
+    // A document of one record (a customer's, an invoice's, one entry's line
+    // invoice): that record's project, at the document's date.
+    let Some(record) = key.as_record() else {
         return Ok(None);
-    }
-    let Some(entry) = deps.ledger.get(tenant, doc_key).await? else {
+    };
+    let Some(entry) = deps.ledger.get(tenant, &record).await? else {
         return Ok(None);
     };
     let Some(canon) = entry

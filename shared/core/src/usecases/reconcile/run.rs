@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::deps::TenantContext;
+use crate::keys::{DocKey, DocOf, RecordKey};
 use crate::ports::{SourceRecord, TaxRules};
 
 /// Reconciles `[from, to]` for one tenant.
@@ -67,7 +68,7 @@ struct Run<'a> {
     about_document: BTreeMap<String, bool>,
     compared: usize,
     /// Each PSA record's key, for the ERP records that are about one record.
-    keys_by_source: HashMap<String, Key>,
+    keys_by_source: HashMap<RecordKey, Key>,
     /// PSA invoice id → (key, PSA amount paid) for payment write-back.
     psa_invoices: HashMap<String, (Key, Decimal, ferry_canon::Invoice)>,
 }
@@ -120,7 +121,7 @@ impl Run<'_> {
         mut rec: SourceRecord,
     ) -> Result<(), ReconcileError> {
         let template = &ctx.template;
-        let source_key = format!("{}/{}:{}", rec.domain, ctx.psa.system(), rec.id);
+        let source_key = RecordKey::of(rec.domain, &ctx.psa.system(), &rec.id);
         let mapped = ctx.canonical(&rec);
         // The raw payload is not needed once mapped; free it as we go.
         rec.raw = serde_json::Value::Null;
@@ -410,16 +411,19 @@ impl Run<'_> {
                 }
                 continue;
             };
-            let source = entry
-                .doc_key
-                .strip_prefix("timesheets/")
-                .unwrap_or(&entry.doc_key);
-            match self.keys_by_source.get(source) {
+            let source = DocKey::parse(&entry.doc_key).and_then(|k| match k.of() {
+                DocOf::Timesheet(entry_key) => Some(entry_key),
+                _ => None,
+            });
+            let source_name = source
+                .as_ref()
+                .map_or(entry.doc_key.as_str(), |s| s.as_str());
+            match source.as_ref().and_then(|s| self.keys_by_source.get(s)) {
                 Some(key) => {
                     self.acc.entry(key.clone()).or_default().erp.timesheet_hours += l.hours;
                 }
                 None => self.unaccounted.push(format!(
-                    "timesheet line {} ({} h on {}) is for {source}, which the PSA does not bill in this range",
+                    "timesheet line {} ({} h on {}) is for {source_name}, which the PSA does not bill in this range",
                     l.erp_id, l.hours, l.date
                 )),
             }

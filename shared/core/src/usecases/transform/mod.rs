@@ -19,10 +19,9 @@ use crate::ReasonCode;
 use crate::deps::{Deps, TenantContext};
 use crate::error::{ConnectorError, PortError, RetryClass};
 use crate::hash::{hash_json, sha256_hex};
+use crate::keys::{DocKey, RecordKey};
 use crate::mapping::{self, ContactRef, Related, StagedLine, SummaryGroup, Violation};
-use crate::messages::{
-    ChangeNotice, Envelope, FlushGroup, Origin, PostCommand, Resync, record_key,
-};
+use crate::messages::{ChangeNotice, Envelope, FlushGroup, Origin, PostCommand, Resync};
 use crate::ports::{
     ChangeAction, Disposition, ExceptionRecord, ExceptionStatus, Observation, Observe,
     OutboundMessage, Owner, QueueName, ReceivedMessage, SourceRecord, StageRequest,
@@ -173,7 +172,7 @@ struct Work<'a> {
     deps: &'a Deps,
     ctx: Arc<TenantContext>,
     notice: &'a ChangeNotice,
-    key: String,
+    key: RecordKey,
     receive_count: u32,
 }
 

@@ -85,7 +85,7 @@ impl Work<'_> {
         version: &SourceVersion,
         canon: Option<&CanonicalRecord>,
         v: Violation,
-        blocked_by: Option<String>,
+        blocked_by: Option<RecordKey>,
     ) -> Result<(), Failure> {
         let tenant = &self.notice.tenant;
         let now = self.deps.clock.now();
@@ -102,7 +102,7 @@ impl Work<'_> {
                 tenant: tenant.clone(),
                 stage: "transform".into(),
                 domain: self.notice.domain,
-                source_key: self.key.clone(),
+                source_key: self.key.to_string(),
                 reason: v.reason,
                 message: v.message,
                 field: v.field,
@@ -116,7 +116,7 @@ impl Work<'_> {
                 amount,
                 hours,
                 doc_key: None,
-                blocked_by,
+                blocked_by: blocked_by.map(String::from),
                 replay_queue: QueueName::Transform,
                 replay_body: replay.to_body(),
             },

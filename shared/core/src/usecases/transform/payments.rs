@@ -40,17 +40,19 @@ impl Work<'_> {
         let Some(entry) = self.deps.idmap.find_by_erp_id(tenant, &n.id).await? else {
             return self.skip(&version, "not a document Ferry posted").await;
         };
-        let Some((domain, source)) = entry.doc_key.split_once('/') else {
+        let record = crate::keys::DocKey::parse(&entry.doc_key).and_then(|k| match k.of() {
+            crate::keys::DocOf::Record(r) => Some(r),
+            _ => None,
+        });
+        let Some(record) = record else {
             return self.skip(&version, "not a document Ferry posted").await;
         };
-        if domain != Domain::Invoices.as_str() {
+        if record.domain() != Domain::Invoices {
             return self
                 .skip(&version, "ERP-originated invoice: no PSA invoice to update")
                 .await;
         }
-        let Some(psa_id) = source.split_once(':').map(|(_, id)| id.to_string()) else {
-            return self.skip(&version, "not a document Ferry posted").await;
-        };
+        let psa_id = record.id().to_string();
         let Some(doc) = self
             .ctx
             .erp
@@ -69,7 +71,7 @@ impl Work<'_> {
         };
         match self.ctx.psa.apply_payment(&psa_id, &update).await {
             Ok(()) => {
-                let doc_key = format!("psa-payments/{source}");
+                let doc_key = crate::keys::DocKey::psa_payments(&record).to_string();
                 self.settle(
                     &version,
                     Disposition::Posted {

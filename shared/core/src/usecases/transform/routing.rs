@@ -209,7 +209,11 @@ impl Work<'_> {
         r: &SourceRef,
     ) -> Result<Result<Option<CanonicalRecord>, Violation>, Failure> {
         let tenant = &self.notice.tenant;
-        if let Some(entry) = self.deps.ledger.get(tenant, &record_key(domain, r)).await?
+        if let Some(entry) = self
+            .deps
+            .ledger
+            .get(tenant, &RecordKey::new(domain, r))
+            .await?
             && let Some(c) = entry.canonical.as_deref()
             && let Ok(rec) = serde_json::from_str::<CanonicalRecord>(c)
         {
@@ -284,7 +288,7 @@ impl Work<'_> {
                 version,
                 Some(canon),
                 v,
-                Some(record_key(Domain::Customers, account)),
+                Some(RecordKey::new(Domain::Customers, account)),
             )
             .await?;
             return Ok(Dependency::Blocked);
@@ -293,7 +297,7 @@ impl Work<'_> {
             && self
                 .deps
                 .ledger
-                .get(tenant, &record_key(Domain::Customers, account))
+                .get(tenant, &RecordKey::new(Domain::Customers, account))
                 .await?
                 .is_none()
         {
@@ -341,7 +345,7 @@ impl Work<'_> {
         self.decided(
             version,
             Disposition::Queued {
-                doc_key,
+                doc_key: doc_key.into(),
                 revision: doc_version,
             },
         )
@@ -355,8 +359,8 @@ impl Work<'_> {
         version: &SourceVersion,
         canon: &CanonicalRecord,
         doc: PostingDoc,
-        source_keys: Vec<String>,
-    ) -> Result<(String, i64), Failure> {
+        source_keys: Vec<RecordKey>,
+    ) -> Result<(DocKey, i64), Failure> {
         let doc_version = version.as_micros();
         let cmd = PostCommand {
             tenant: self.notice.tenant.clone(),

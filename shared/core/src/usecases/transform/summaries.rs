@@ -39,7 +39,7 @@ impl Work<'_> {
             return self.refuse(version, canon, v).await;
         }
         match prev_doc.as_deref() {
-            Some(old) if old != group.doc_key => self.unstage(old).await?,
+            Some(old) if group.doc_key != old => self.unstage(old).await?,
             _ => {}
         }
         let header = serde_json::to_string(&SummaryHeader {
@@ -70,7 +70,7 @@ impl Work<'_> {
             .get(tenant, &group.doc_key)
             .await?
             .is_some_and(|e| e.erp_id.is_some() && e.version >= revision);
-        let doc_key = group.doc_key.clone();
+        let doc_key = group.doc_key.to_string();
         let d = if posted {
             Disposition::Posted { doc_key, revision }
         } else {
@@ -123,7 +123,10 @@ impl Work<'_> {
     /// Removes this record from the summary document it was in; the document is
     /// re-posted without it (or deleted, if it became empty).
     pub(super) async fn unstage(&self, doc_key: &str) -> Result<(), Failure> {
-        let Some(group) = doc_key.strip_prefix("summary/") else {
+        let Some(key) = DocKey::parse(doc_key) else {
+            return Ok(());
+        };
+        let Some(group) = key.summary_group() else {
             return Ok(());
         };
         self.deps

@@ -20,9 +20,9 @@ impl Work<'_> {
         let Some(project) = &t.project else {
             return Ok(None);
         };
-        let at = self.erp_project(t).await?;
+        let at = self.erp_project(project).await?;
         if !at.erp_id.is_empty() {
-            self.enqueue_timesheet(version, canon, t, &at, false)
+            self.enqueue_timesheet(version, canon, t, Some(&at), false)
                 .await?;
             return Ok(None);
         }
@@ -70,7 +70,8 @@ impl Work<'_> {
                     .rule(format!("domains.{}.timesheets", rule.domain)),
                 }
                 .field("project");
-                self.exception(version, Some(canon), v, Some(at.key.clone()))
+                let project = RecordKey::new(Domain::Projects, project);
+                self.exception(version, Some(canon), v, Some(project))
                     .await?;
                 Ok(Some(Outcome::Done))
             }
@@ -92,25 +93,26 @@ impl Work<'_> {
         let held = self
             .deps
             .idmap
-            .get(tenant, &mapping::timesheet_key(&self.key))
+            .get(tenant, &crate::keys::DocKey::timesheet(&self.key))
             .await?;
         if !crate::ports::IdMapEntry::may_exist_in_erp(held.as_ref()) {
             return Ok(());
         }
-        let at = self.erp_project(t).await?;
-        self.enqueue_timesheet(version, canon, t, &at, true).await
+        let at = match &t.project {
+            Some(p) => Some(self.erp_project(p).await?),
+            // Off its project now: the line goes by its own id.
+            None => None,
+        };
+        self.enqueue_timesheet(version, canon, t, at.as_ref(), true)
+            .await
     }
 
-    /// An entry's project: its record key, and its ERP id (empty until the ERP has it).
+    /// An entry's project: its document key, and its ERP id (empty until the ERP has it).
     pub(super) async fn erp_project(
         &self,
-        t: &ferry_canon::TimeEntry,
+        project: &ferry_canon::SourceRef,
     ) -> Result<ContactRef, Failure> {
-        let key = t
-            .project
-            .as_ref()
-            .map(|p| record_key(Domain::Projects, p))
-            .unwrap_or_default();
+        let key = DocKey::record(&RecordKey::new(Domain::Projects, project));
         let erp_id = self
             .deps
             .idmap
@@ -126,7 +128,7 @@ impl Work<'_> {
         version: &SourceVersion,
         canon: &CanonicalRecord,
         t: &ferry_canon::TimeEntry,
-        at: &ContactRef,
+        at: Option<&ContactRef>,
         removed: bool,
     ) -> Result<(), Failure> {
         let doc = mapping::timesheet_doc(&self.ctx.references, t, at, removed);
