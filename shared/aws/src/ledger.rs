@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use ferry_canon::{Domain, SourceVersion, TenantId};
 use ferry_core::PortError;
 use ferry_core::ports::{
-    Disposition, LedgerCount, LedgerEntry, Observation, Observe, Owner, RecordLedger,
+    Disposition, DomainActivity, LedgerCount, LedgerEntry, Observation, Observe, Owner,
+    RecordLedger,
 };
 use ferry_core::rules::ledger as rules;
 use serde::{Deserialize, Serialize};
@@ -274,6 +275,32 @@ impl RecordLedger for DynamoLedger {
                 count,
             })
             .collect())
+    }
+
+    async fn activity(&self, tenant: &TenantId) -> Result<Vec<DomainActivity>, PortError> {
+        let mut by_domain: BTreeMap<&'static str, DomainActivity> = BTreeMap::new();
+        for i in self.all(tenant, "activity").await? {
+            let a = by_domain
+                .entry(i.domain.as_str())
+                .or_insert_with(|| DomainActivity {
+                    domain: i.domain,
+                    last_posted_at: None,
+                    oldest_unsettled_at: None,
+                    unsettled: 0,
+                });
+            a.last_posted_at = a.last_posted_at.max(i.posted_at);
+            if matches!(
+                i.disposition,
+                Disposition::Pending | Disposition::Queued { .. }
+            ) {
+                a.unsettled += 1;
+                a.oldest_unsettled_at = Some(
+                    a.oldest_unsettled_at
+                        .map_or(i.received_at, |o| o.min(i.received_at)),
+                );
+            }
+        }
+        Ok(by_domain.into_values().collect())
     }
 
     async fn latencies(

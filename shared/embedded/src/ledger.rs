@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_canon::{Domain, SourceVersion, TenantId};
 use ferry_core::ports::{
-    Disposition, LedgerCount, LedgerEntry, Observation, Observe, Owner, RecordLedger,
+    Disposition, DomainActivity, LedgerCount, LedgerEntry, Observation, Observe, Owner,
+    RecordLedger,
 };
 use ferry_core::rules::ledger as rules;
 use ferry_core::{PortError, ReasonCode};
@@ -309,6 +310,29 @@ impl RecordLedger for SqliteLedger {
                 .collect()
             })
             .map_err(sql_err("ledger", "latencies"))
+    }
+
+    async fn activity(&self, tenant: &TenantId) -> Result<Vec<DomainActivity>, PortError> {
+        self.db
+            .with(|c| {
+                let mut s = c.prepare_cached(
+                    "SELECT domain, MAX(posted_at),
+                            MIN(CASE WHEN state IN ('pending', 'queued') THEN received_at END),
+                            SUM(CASE WHEN state IN ('pending', 'queued') THEN 1 ELSE 0 END)
+                     FROM ledger WHERE tenant = ?1 GROUP BY domain ORDER BY domain",
+                )?;
+                s.query_map(params![tenant.as_str()], |r| {
+                    let domain: String = r.get(0)?;
+                    Ok(DomainActivity {
+                        domain: Domain::parse(&domain).unwrap_or(Domain::Customers),
+                        last_posted_at: r.get::<_, Option<i64>>(1)?.map(from_micros),
+                        oldest_unsettled_at: r.get::<_, Option<i64>>(2)?.map(from_micros),
+                        unsettled: r.get::<_, i64>(3)?.max(0) as u64,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(sql_err("ledger", "activity"))
     }
 
     async fn list(&self, tenant: &TenantId, domain: Domain) -> Result<Vec<LedgerEntry>, PortError> {

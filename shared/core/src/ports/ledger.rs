@@ -107,6 +107,17 @@ pub struct LedgerCount {
     pub count: u64,
 }
 
+/// When a domain last moved, for the health of a tenant: the latest post and
+/// the oldest record still on its way (pending or queued).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainActivity {
+    pub domain: Domain,
+    pub last_posted_at: Option<DateTime<Utc>>,
+    pub oldest_unsettled_at: Option<DateTime<Utc>>,
+    /// Records pending or queued.
+    pub unsettled: u64,
+}
+
 /// The record ledger: the latest version of every source record, its canonical
 /// form, and its disposition, so that every input ends in exactly one state.
 #[async_trait]
@@ -166,6 +177,10 @@ pub trait RecordLedger: Send + Sync {
         tenant: &TenantId,
         since: DateTime<Utc>,
     ) -> Result<Vec<Duration>, PortError>;
+
+    /// Per domain with entries: the latest `posted_at` and the oldest
+    /// `received_at` among records not yet settled (pending or queued).
+    async fn activity(&self, tenant: &TenantId) -> Result<Vec<DomainActivity>, PortError>;
 
     /// Every entry of one domain.
     async fn list(&self, tenant: &TenantId, domain: Domain) -> Result<Vec<LedgerEntry>, PortError>;

@@ -30,7 +30,9 @@ pub use events::{DomainEvent, EventPublisher};
 pub use exceptions::{ExceptionQuery, ExceptionRecord, ExceptionStatus, ExceptionStore, Owner};
 pub use idempotency::{Begin, BeginRequest, IdemRecord, IdemStatus, IdempotencyStore};
 pub use idmap::{Claim, ClaimRequest, CommitRequest, IdMap, IdMapEntry};
-pub use ledger::{Disposition, LedgerCount, LedgerEntry, Observation, Observe, RecordLedger};
+pub use ledger::{
+    Disposition, DomainActivity, LedgerCount, LedgerEntry, Observation, Observe, RecordLedger,
+};
 pub use lock::LockStore;
 pub use psa::*;
 pub use queue::{OutboundMessage, Queue, QueueDepth, QueueName, ReceivedMessage};

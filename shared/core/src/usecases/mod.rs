@@ -3,6 +3,7 @@
 
 pub mod coverage;
 pub mod exceptions;
+pub mod health;
 pub mod intake;
 pub mod outcome;
 pub mod post;

@@ -223,6 +223,23 @@ pub async fn record_ledger(s: Arc<dyn RecordLedger>) {
         s.list(&t, Domain::TimeEntries).await.expect("list").len(),
         2
     );
+    assert_eq!(
+        s.activity(&t).await.expect("activity"),
+        vec![DomainActivity {
+            domain: Domain::TimeEntries,
+            last_posted_at: None,
+            oldest_unsettled_at: Some(t0() + secs(10)),
+            unsettled: 1,
+        }],
+        "activity: nothing posted yet; the one pending record's receipt is the oldest"
+    );
+    assert!(
+        s.activity(&tenant("contract-b"))
+            .await
+            .expect("activity")
+            .is_empty(),
+        "another tenant's activity is its own"
+    );
     assert!(
         s.get(&tenant("contract-b"), "cw:1")
             .await
