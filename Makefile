@@ -8,7 +8,7 @@ TOOLS := $(VENV)/.installed
 VENV_IAC := .venv-iac
 TOOLS_IAC := $(VENV_IAC)/.installed
 
-.PHONY: run run-real real-systems test test-clock sim soak lint fmt build tools deploy infra-check bench schema clean help
+.PHONY: run run-real real-systems test test-clock sim soak lint fmt build tools browser deploy infra-check bench schema clean help
 
 help: ## List the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -16,7 +16,7 @@ help: ## List the targets
 run: ## The demo: simulators, a 600-person firm, backfill, live webhooks, payments, reconciliation, summary
 	$(FERRY) --log error run
 
-test: $(TOOLS) $(TOOLS_IAC) ## Every test: unit, contract suites (SQLite and AWS on moto), end-to-end on both and against real Redmine and Tryton, Xero spec contract, infrastructure gates
+test: $(TOOLS) $(TOOLS_IAC) browser ## Every test: unit, contract suites (SQLite and AWS on moto), end-to-end on both and against real Redmine and Tryton, the console in headless Chromium, Xero spec contract, infrastructure gates
 	scripts/with-moto.sh scripts/with-real-systems.sh bash -c '$(CARGO) test --workspace --locked && $(VENV_IAC)/bin/python infra/gates.py'
 
 # The date the year-boundary run starts every test binary at: a minute before a new year.
@@ -50,6 +50,12 @@ soak: ## The simulation over many seeds in a release build (SOAK_SEEDS larger se
 run-real: ## The flow against real software: Redmine (PSA) into Tryton (ERP) on loopback, seeded, synced, reconciled, summarised
 	$(CARGO) build --quiet --locked -p ferry-cli --bin ferry
 	scripts/with-real-systems.sh ./target/debug/ferry --log error run-real
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser: ## Install headless Chromium and chromedriver from Debian when missing (the console's browser tests drive them)
+	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || { \
+	  echo "installing chromium and chromium-driver (Debian apt)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 real-systems: ## Install Redmine (apt) and Tryton (PyPI) and build their snapshot databases (make test does it when needed)
 	tests/realsys/install.sh

@@ -105,6 +105,10 @@ pub struct PartnerSection {
     /// Defaults for its customers.
     pub default_tier: String,
     pub default_region: String,
+    /// Whether the partner console's pages may say "Ferry" (off by default:
+    /// customers see only the partner's brand).
+    #[serde(default)]
+    pub show_ferry: bool,
 }
 
 /// `partner.toml`.
@@ -200,6 +204,12 @@ fn schedule(file: &Path, key: &str, v: &str) -> Result<(), ConfigError> {
             format!("{v:?} is not an EventBridge schedule (rate(…) or cron(…))"),
         )),
     }
+}
+
+/// A partner's file, `infra/partners/<partner>/partner.toml`, as read (the
+/// checks are `plan`'s, which every customer of the partner goes through).
+pub fn partner_file(infra: &Path, partner: &str) -> Result<PartnerFile, ConfigError> {
+    read(&infra.join("partners").join(partner).join("partner.toml"))
 }
 
 /// Loads and checks one customer's configuration under `infra`.

@@ -2,6 +2,7 @@
 //! simulators), the demo run, preview, and report rendering. The binary is a
 //! thin CLI over these.
 
+pub mod console;
 pub mod demo;
 pub mod deploy;
 pub mod local;

@@ -47,6 +47,8 @@ enum Cmd {
     Exceptions(commands::exceptions::ExceptionsCmd),
     /// Reconcile a period: control totals from both systems, payment status back to the PSA.
     Reconcile(commands::reconciliation::ReconcileArgs),
+    /// The partner console: serve it over a local database (`--db`), or manage its users and customers.
+    Console(commands::console::ConsoleArgs),
     /// Store a tenant secret in the local database (Secrets Manager holds them on AWS).
     SecretSet(commands::admin::SecretArgs),
     /// Deploy one customer's stack from infra/partners/ (`--dry-run`: print the plan only).
@@ -90,6 +92,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         Cmd::Template(c) => commands::template::template(c).await,
         Cmd::Exceptions(c) => commands::exceptions::exceptions(c).await,
         Cmd::Reconcile(a) => commands::reconciliation::reconcile(a).await,
+        Cmd::Console(a) => commands::console::console(a).await,
         Cmd::SecretSet(a) => commands::admin::secret_set(a).await,
         Cmd::Deploy(a) => commands::admin::deploy(a).await,
         Cmd::Connectors { json } => commands::admin::connectors(json),

@@ -376,6 +376,199 @@ fn sim_preview_sync_exceptions_and_reconcile_work_together() {
         "{}",
         serde_json::to_string_pretty(&report["rows"]).unwrap_or_default()
     );
+
+    console_serves_the_synced_tenant(&db);
+}
+
+fn console(db: &Path, args: &[&str], password: &str) -> std::process::Output {
+    ferry()
+        .arg("console")
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env("FERRY_CONSOLE_PASSWORD", password)
+        .output()
+        .expect("runs")
+}
+
+/// `ferry console` over the database a sync filled: the tenant put in a
+/// partner's directory, a user added, the overview served behind sign-in.
+fn console_serves_the_synced_tenant(db: &Path) {
+    let password = "twelve chars or more";
+    let out = console(
+        db,
+        &[
+            "user",
+            "add",
+            "--name",
+            "fiona",
+            "--partner",
+            "northwind",
+            "--role",
+            "customer_finance",
+        ],
+        password,
+    );
+    assert!(!out.status.success(), "a customer role names its customer");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tenant"));
+    let out = console(
+        db,
+        &[
+            "user",
+            "add",
+            "--name",
+            "fiona",
+            "--partner",
+            "northwind",
+            "--role",
+            "customer_finance",
+            "--tenant",
+            "demo-firm",
+        ],
+        password,
+    );
+    assert!(!out.status.success(), "demo-firm is in no directory yet");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("customer add"));
+    let out = console(
+        db,
+        &[
+            "customer",
+            "add",
+            "--tenant",
+            "demo-firm",
+            "--partner",
+            "northwind",
+            "--name",
+            "Demo Firm LLP",
+        ],
+        password,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = console(
+        db,
+        &[
+            "user",
+            "add",
+            "--name",
+            "fiona",
+            "--partner",
+            "northwind",
+            "--role",
+            "customer_finance",
+            "--tenant",
+            "demo-firm",
+        ],
+        "short",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12"));
+    let out = console(
+        db,
+        &[
+            "user",
+            "add",
+            "--name",
+            "fiona",
+            "--partner",
+            "northwind",
+            "--role",
+            "customer_finance",
+            "--tenant",
+            "demo-firm",
+        ],
+        password,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _served = Sim(ferry()
+        .arg("console")
+        .arg("--db")
+        .arg(db)
+        .arg("--infra")
+        .arg(repo().join("infra"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("console starts"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let start = Instant::now();
+        let signed = loop {
+            let r = http
+                .post(format!("{base}/sign-in"))
+                .header("Origin", &base)
+                .form(&[("user", "fiona"), ("password", password)])
+                .send()
+                .await;
+            if let Ok(r) = r {
+                break r;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "ferry console does not answer"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(signed.status(), reqwest::StatusCode::SEE_OTHER);
+        let cookie = signed
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("session cookie")
+            .to_string();
+        let page = http
+            .get(format!("{base}/"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .expect("overview")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            page.contains("Demo Firm LLP"),
+            "the synced tenant is listed"
+        );
+        assert!(
+            page.contains("Northwind Integrations"),
+            "under its partner's brand from infra/"
+        );
+        assert!(
+            !page.contains("Acme Consulting"),
+            "a customer user sees only its own customer"
+        );
+        let exceptions = http
+            .get(format!("{base}/exceptions?owner=finance"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .expect("exceptions")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            exceptions.contains("/t/demo-firm/exceptions/ex-"),
+            "finance's exceptions are listed"
+        );
+    });
 }
 
 /// `ferry … | head`: a reader that closes the pipe ends ferry quietly with

@@ -2,6 +2,7 @@
 //! against fresh simulators, per test. Tests read as sentences about behaviour.
 
 pub mod aws;
+pub mod browser;
 pub mod conformance;
 pub mod harvest;
 pub mod lossy;

@@ -2,6 +2,7 @@
 //! helpers (opening the store, polling, printing) live here.
 
 pub(crate) mod admin;
+pub(crate) mod console;
 pub(crate) mod demos;
 pub(crate) mod exceptions;
 pub(crate) mod preview;
