@@ -338,6 +338,19 @@ pub fn demo(o: &DemoOutcome) -> String {
         o.db.display(),
         o.tenant
     );
+    if !o.console_users.is_empty() {
+        let _ = writeln!(
+            out,
+            "The partner console over it: ferry console --db {} (http://127.0.0.1:8180), signing in as {} with password {}",
+            o.db.display(),
+            o.console_users
+                .iter()
+                .map(|u| format!("{} ({})", u.name, u.role.as_str().replace('_', " ")))
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::demo::console::DEMO_PASSWORD
+        );
+    }
     out
 }
 

@@ -498,15 +498,19 @@ async fn the_demo_runs_explained_on_every_other_pair_of_simulators() {
         .collect();
     assert!(!others.is_empty(), "Harvest → Xero at least");
     let dir = tempfile::tempdir().expect("dir");
-    for (psa, erp) in others {
+    for (n, (psa, erp)) in others.into_iter().enumerate() {
+        // The console's demo state once: it does not depend on the pair.
+        let console_state = n == 0;
+        let db = dir.path().join(format!("{psa}-{erp}.db"));
         let outcome = run(&DemoOptions {
             members: 12,
             seed: 7,
-            db: dir.path().join(format!("{psa}-{erp}.db")),
+            db: db.clone(),
             month: Some(small_firm().month),
             progress: false,
             psa: psa.into(),
             erp: erp.into(),
+            console_state,
         })
         .await
         .unwrap_or_else(|e| panic!("{psa} → {erp}: {e:#}"));
@@ -524,6 +528,56 @@ async fn the_demo_runs_explained_on_every_other_pair_of_simulators() {
             outcome.summary.total().posted > 0,
             "{psa} → {erp}: something posted"
         );
+        if console_state {
+            console_state_is_left(&db, &outcome).await;
+        }
+    }
+}
+
+/// What `make run` leaves for `ferry console`: the firm and two more
+/// customers with data, under two partners' brands, and one user per role.
+async fn console_state_is_left(db: &std::path::Path, outcome: &ferry_cli::demo::DemoOutcome) {
+    use ferry_console::{ConsoleStore, SqliteConsoleStore};
+    let store = SqliteConsoleStore::open(db).expect("console tables");
+    let northwind: Vec<String> = store
+        .customers("northwind")
+        .await
+        .expect("directory")
+        .into_iter()
+        .map(|c| c.tenant.to_string())
+        .collect();
+    let bluefin: Vec<String> = store
+        .customers("bluefin")
+        .await
+        .expect("directory")
+        .into_iter()
+        .map(|c| c.tenant.to_string())
+        .collect();
+    assert!(
+        northwind.contains(&"demo-firm".to_string()) && northwind.contains(&"acme".to_string())
+    );
+    assert!(bluefin.contains(&"globex".to_string()));
+    let local = ferry_cli::local::Local::open(&ferry_cli::local::LocalOptions {
+        db: Some(db.to_path_buf()),
+        ..Default::default()
+    })
+    .expect("demo db");
+    for t in ["demo-firm", "acme", "globex"] {
+        let tenant = ferry_canon::TenantId::parse(t).expect("slug");
+        let h = ferry_core::usecases::health::snapshot(&local.deps, &tenant)
+            .await
+            .expect("health");
+        assert!(!h.last_posted.is_empty(), "{t} has posted something");
+    }
+    let roles: std::collections::BTreeSet<_> =
+        outcome.console_users.iter().map(|u| u.role).collect();
+    assert_eq!(roles.len(), 4, "a user for every role");
+    for u in &outcome.console_users {
+        let stored = store.user(u.name).await.expect("read").expect("stored");
+        assert!(ferry_console::auth::verify_password(
+            ferry_cli::demo::console::DEMO_PASSWORD,
+            &stored.password_hash
+        ));
     }
 }
 

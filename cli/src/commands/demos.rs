@@ -31,6 +31,10 @@ pub(crate) struct RunArgs {
     /// The ERP to simulate.
     #[arg(long, default_value = demo::DEFAULT_ERP)]
     pub(crate) erp: String,
+    /// Do not leave the partner console's demo state (two more customers
+    /// synced beside the firm, the partners' directory, console users).
+    #[arg(long)]
+    pub(crate) no_console: bool,
 }
 
 #[derive(Args)]
@@ -52,6 +56,7 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         progress: !a.quiet && !a.json,
         psa: a.psa,
         erp: a.erp,
+        console_state: !a.no_console,
     })
     .await?;
     if a.json {

@@ -9,6 +9,7 @@
 //! `stage` starts the pair and wires the tenant, `live` is what the firm's
 //! people do during the run, `verdict` decides what is explained.
 
+pub mod console;
 mod live;
 pub mod stage;
 pub mod verdict;
@@ -45,6 +46,9 @@ pub struct DemoOptions {
     /// The PSA and ERP connectors to run on (simulated).
     pub psa: String,
     pub erp: String,
+    /// Also leave the partner console's demo state in the database: two more
+    /// customers synced beside the firm, the partners' directory, users.
+    pub console_state: bool,
 }
 
 /// The pair `ferry run` runs on unless told otherwise.
@@ -65,6 +69,9 @@ pub struct DemoOutcome {
     pub elapsed_seconds: u64,
     pub phases: Vec<(String, u64)>,
     pub db: PathBuf,
+    /// Who can sign in to `ferry console --db <db>` (password
+    /// [`console::DEMO_PASSWORD`]).
+    pub console_users: Vec<console::DemoUser>,
 }
 
 fn bar(progress: bool, len: u64, msg: &str) -> ProgressBar {
@@ -340,18 +347,38 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
             .await?;
         let expected = verdict::expected(&pair, fixed.as_deref(), refused_edit);
         let unexplained = verdict::unexplained(&summary, &reconciliation, &exceptions, &expected);
+
+        let console_users = if opts.console_state {
+            let users = console::leave_console_state(
+                &local,
+                &host,
+                &opts.db,
+                &tenant,
+                (&opts.psa, &opts.erp),
+                spec.clone(),
+                opts.progress,
+            )
+            .await
+            .context("leaving the console's demo state")?;
+            mark("console: two more customers, users", &mut phase_start);
+            users
+        } else {
+            Vec::new()
+        };
         anyhow::Ok((
             summary,
             reconciliation,
             exceptions,
             expected.len(),
             unexplained,
+            console_users,
         ))
     }
     .await;
     host.shutdown().await;
     drop(edge);
-    let (summary, reconciliation, exceptions, expected_bad_records, unexplained) = outcome?;
+    let (summary, reconciliation, exceptions, expected_bad_records, unexplained, console_users) =
+        outcome?;
     Ok(DemoOutcome {
         tenant,
         psa: opts.psa.clone(),
@@ -364,6 +391,7 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
         elapsed_seconds: started.elapsed().as_secs(),
         phases,
         db: opts.db.clone(),
+        console_users,
     })
 }
 

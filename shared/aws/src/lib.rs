@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod lock;
 pub mod provision;
 pub mod queue;
+pub mod reports;
 pub mod secrets;
 pub mod staging;
 pub mod table;
@@ -58,6 +59,7 @@ pub struct Adapters {
     pub events: Arc<dyn EventPublisher>,
     pub budget: Arc<dyn RateBudget>,
     pub ledger: Arc<dyn RecordLedger>,
+    pub reports: Arc<dyn ferry_core::ports::Reports>,
     pub staging: Arc<dyn Staging>,
     pub dedupe: Arc<dyn EventDedupe>,
     pub secrets: Arc<secrets::SecretsManager>,
@@ -98,6 +100,9 @@ impl Adapters {
             ledger: Arc::new(ledger::DynamoLedger {
                 table: table.clone(),
             }),
+            reports: Arc::new(reports::DynamoReports {
+                table: table.clone(),
+            }),
             staging: Arc::new(staging::DynamoStaging {
                 table: table.clone(),
             }),
@@ -134,6 +139,7 @@ impl Adapters {
             events: self.events.clone(),
             budget: self.budget.clone(),
             ledger: self.ledger.clone(),
+            reports: self.reports.clone(),
             staging: self.staging.clone(),
             dedupe: self.dedupe.clone(),
             tenants,

@@ -62,6 +62,11 @@ async fn dynamodb_record_ledger_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_reports_meet_the_contract() {
+    contracts::reports(stack("reports", 3).await.2.reports).await;
+}
+
+#[tokio::test]
 async fn dynamodb_staging_meets_the_contract() {
     contracts::staging(stack("staging", 3).await.2.staging).await;
 }

@@ -207,6 +207,7 @@ pub struct Deps {
     pub events: Arc<dyn EventPublisher>,
     pub budget: Arc<dyn RateBudget>,
     pub ledger: Arc<dyn RecordLedger>,
+    pub reports: Arc<dyn crate::ports::Reports>,
     pub staging: Arc<dyn Staging>,
     pub dedupe: Arc<dyn EventDedupe>,
     pub tenants: Arc<dyn Tenants>,

@@ -114,6 +114,13 @@ CREATE TABLE IF NOT EXISTS locks (
     PRIMARY KEY (tenant, name)
 );
 
+CREATE TABLE IF NOT EXISTS reports (
+    tenant TEXT NOT NULL, from_day TEXT NOT NULL, to_day TEXT NOT NULL,
+    generated_at INTEGER NOT NULL, clean INTEGER NOT NULL, unexplained INTEGER NOT NULL,
+    report TEXT NOT NULL,
+    PRIMARY KEY (tenant, from_day, to_day)
+);
+
 CREATE TABLE IF NOT EXISTS secrets (
     tenant TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (tenant, name)

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod idmap;
 pub mod ledger;
 pub mod queue;
+pub mod reports;
 pub mod staging;
 
 use std::path::Path;
@@ -32,6 +33,7 @@ pub use idempotency::SqliteIdempotency;
 pub use idmap::SqliteIdMap;
 pub use ledger::SqliteLedger;
 pub use queue::SqliteQueue;
+pub use reports::SqliteReports;
 pub use staging::SqliteStaging;
 
 /// Every embedded adapter over one database.
@@ -47,6 +49,7 @@ pub struct Store {
     pub events: Arc<SqliteEvents>,
     pub budget: Arc<SqliteBudget>,
     pub ledger: Arc<SqliteLedger>,
+    pub reports: Arc<SqliteReports>,
     pub staging: Arc<SqliteStaging>,
     pub dedupe: Arc<SqliteDedupe>,
     pub secrets: Arc<SqliteSecrets>,
@@ -75,6 +78,7 @@ impl Store {
             events: Arc::new(SqliteEvents { db: db.clone() }),
             budget: Arc::new(SqliteBudget { db: db.clone() }),
             ledger: Arc::new(SqliteLedger { db: db.clone() }),
+            reports: Arc::new(SqliteReports { db: db.clone() }),
             staging: Arc::new(SqliteStaging { db: db.clone() }),
             dedupe: Arc::new(SqliteDedupe { db: db.clone() }),
             secrets: Arc::new(SqliteSecrets { db: db.clone() }),
@@ -118,6 +122,7 @@ impl Store {
             events: self.events.clone(),
             budget: self.budget.clone(),
             ledger: self.ledger.clone(),
+            reports: self.reports.clone(),
             staging: self.staging.clone(),
             dedupe: self.dedupe.clone(),
             tenants,

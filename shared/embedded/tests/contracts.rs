@@ -53,6 +53,11 @@ async fn record_ledger_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn reports_meet_the_contract() {
+    contracts::reports(store().1.reports).await;
+}
+
+#[tokio::test]
 async fn staging_meets_the_contract() {
     contracts::staging(store().1.staging).await;
 }

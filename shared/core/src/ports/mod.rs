@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod lock;
 pub mod psa;
 pub mod queue;
+pub mod reports;
 pub mod secrets;
 pub mod staging;
 pub mod webhook;
@@ -36,6 +37,7 @@ pub use ledger::{
 pub use lock::LockStore;
 pub use psa::*;
 pub use queue::{OutboundMessage, Queue, QueueDepth, QueueName, ReceivedMessage};
+pub use reports::{ReportSummary, Reports};
 pub use secrets::{Secret, Secrets};
 pub use staging::{GroupSnapshot, StageRequest, Staging};
 pub use webhook::*;

@@ -18,7 +18,7 @@ pub use paging::{PagedRead, boundary_counts, paging};
 pub use queue::queue;
 pub use stores::{
     audit_log, cursor_store, event_dedupe, exception_store, id_map, idempotency_store, lock_store,
-    rate_budget, record_ledger, staging,
+    rate_budget, record_ledger, reports, sample_report, staging,
 };
 
 use ferry_canon::TenantId;

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use ferry_canon::{CanonicalRecord, Domain, TenantId};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::deps::Deps;
 use crate::error::{ConnectorError, PortError};
@@ -30,7 +30,7 @@ mod run;
 pub use run::run;
 
 /// The measures compared.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Billable hours.
     pub hours: Decimal,
@@ -78,7 +78,7 @@ impl Totals {
 }
 
 /// A reconciliation key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Key {
     /// `connectwise:7` for a project, or `customer connectwise:19` for invoices without one.
     pub project: String,
@@ -88,7 +88,7 @@ pub struct Key {
 }
 
 /// A measure that does not agree after attribution.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mismatch {
     pub measure: String,
     pub psa: Decimal,
@@ -100,7 +100,7 @@ pub struct Mismatch {
 }
 
 /// One key's totals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     pub key: Key,
     /// Everything in the PSA that should reach the ERP.
@@ -126,7 +126,7 @@ pub struct Row {
 }
 
 /// A difference and what causes it: an exception id, or a record's key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attribution {
     pub by: String,
     #[serde(flatten)]
@@ -141,7 +141,7 @@ impl Row {
 }
 
 /// One ERP document as reconciliation found it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentState {
     pub doc_key: String,
     pub erp_id: String,
@@ -167,7 +167,7 @@ impl DocumentState {
 }
 
 /// The reconciliation report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub tenant: TenantId,
     pub from: NaiveDate,

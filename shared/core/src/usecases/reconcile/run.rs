@@ -536,6 +536,10 @@ impl Run<'_> {
         {
             tracing::warn!(error = %e, "could not publish reconciliation event");
         }
+        // Kept for people to read and sign off; the caller has the report either way.
+        if let Err(e) = self.deps.reports.put(&report).await {
+            tracing::warn!(error = %e, "could not keep the reconciliation report");
+        }
         report
     }
 }

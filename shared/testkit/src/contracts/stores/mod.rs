@@ -20,6 +20,7 @@ mod id_map;
 mod idempotency;
 mod ledger;
 mod lock;
+mod reports;
 mod staging;
 
 pub use audit::*;
@@ -31,6 +32,7 @@ pub use id_map::*;
 pub use idempotency::*;
 pub use ledger::*;
 pub use lock::*;
+pub use reports::*;
 pub use staging::*;
 
 fn t0() -> DateTime<Utc> {
