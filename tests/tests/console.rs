@@ -228,6 +228,30 @@ async fn in_a_browser_each_role_signs_in_and_a_template_fix_replays_to_posted() 
     assert_eq!(e.status, ExceptionStatus::Resolved);
     assert_eq!(e.owner, Owner::Finance);
 
+    // Reconciliation of the firm's month: finance signs it off.
+    h.settle().await;
+    let report = ferry_core::usecases::reconcile::run(
+        &h.deps,
+        &h.tenant,
+        h.sims.firm.period_start,
+        h.sims.firm.period_end,
+    )
+    .await
+    .expect("reconcile");
+    assert!(report.clean, "the small firm reconciles");
+    b.goto(&format!("{base}/t/{}/reconciliation", h.tenant))
+        .await;
+    b.click_to_page("#runs tbody tr td a").await;
+    assert!(b.text("#sign-off").await.contains("not signed off"));
+    b.shot("reconciliation").await;
+    b.click_to_page("#sign").await;
+    assert!(
+        b.text("#sign-off")
+            .await
+            .contains("signed off by fiona.finance"),
+        "the sign-off shows with the user"
+    );
+
     // The replay is in the audit trail with the user who did it.
     b.goto(&format!("{base}/t/{}/audit?user=fiona.finance", h.tenant))
         .await;

@@ -568,6 +568,17 @@ async fn console_state_is_left(db: &std::path::Path, outcome: &ferry_cli::demo::
             .await
             .expect("health");
         assert!(!h.last_posted.is_empty(), "{t} has posted something");
+        assert_eq!(
+            local
+                .deps
+                .reports
+                .list(&tenant, 5)
+                .await
+                .expect("reports")
+                .len(),
+            1,
+            "{t}'s month is reconciled and kept"
+        );
     }
     let roles: std::collections::BTreeSet<_> =
         outcome.console_users.iter().map(|u| u.role).collect();

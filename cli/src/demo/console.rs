@@ -114,6 +114,26 @@ pub async fn leave_console_state(
         "console: syncing two more customers",
     )
     .await?;
+    // Their month is reconciled too, so the console shows each customer's last period.
+    for (pair, (tenant, ..)) in pairs.iter().zip(NEIGHBOURS) {
+        let tenant = TenantId::parse(tenant).expect("valid slug");
+        ferry_core::usecases::reconcile::run(
+            &local.deps,
+            &tenant,
+            pair.firm.period_start,
+            pair.firm.period_end,
+        )
+        .await
+        .with_context(|| format!("reconciling {tenant}"))?;
+    }
+    settle(
+        host,
+        local,
+        firm,
+        progress,
+        "console: reconciliation write-backs",
+    )
+    .await?;
     drop(pairs);
 
     let store = SqliteConsoleStore::open(db)?;

@@ -5,13 +5,15 @@
 //! Secrets are not reachable through it at all.
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use ferry_canon::TenantId;
 use ferry_core::Deps;
 use ferry_core::PortError;
 use ferry_core::ports::{
-    AuditEntry, ExceptionQuery, ExceptionRecord, ExceptionStatus, LedgerEntry,
+    AuditEntry, ExceptionQuery, ExceptionRecord, ExceptionStatus, LedgerEntry, ReportSummary,
 };
 use ferry_core::usecases::health::{self, Health};
+use ferry_core::usecases::reconcile::Report;
 use ferry_core::usecases::retry::{self, ReplayError};
 
 #[async_trait]
@@ -37,6 +39,18 @@ pub trait Fleet: Send + Sync {
         doc_key: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, PortError>;
+    /// The kept reconciliation runs, the latest period first.
+    async fn reports(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<ReportSummary>, PortError>;
+    async fn report(
+        &self,
+        tenant: &TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Option<Report>, PortError>;
     /// Puts a parked record back into the pipeline.
     async fn replay(&self, tenant: &TenantId, id: &str) -> Result<(), ReplayError>;
     /// Marks an exception resolved by a person; false when there is none.
@@ -88,6 +102,23 @@ impl Fleet for LocalFleet {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, PortError> {
         self.deps.audit.list(tenant, doc_key, limit).await
+    }
+
+    async fn reports(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<ReportSummary>, PortError> {
+        self.deps.reports.list(tenant, limit).await
+    }
+
+    async fn report(
+        &self,
+        tenant: &TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Option<Report>, PortError> {
+        self.deps.reports.get(tenant, from, to).await
     }
 
     async fn replay(&self, tenant: &TenantId, id: &str) -> Result<(), ReplayError> {

@@ -37,6 +37,14 @@ impl Tenants for NoTenants {
     }
 }
 
+/// The period every customer of the world has a clean reconciliation of.
+fn jan() -> (chrono::NaiveDate, chrono::NaiveDate) {
+    (
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 31).expect("date"),
+    )
+}
+
 fn t(s: &str) -> TenantId {
     TenantId::parse(s).expect("slug")
 }
@@ -178,6 +186,20 @@ impl World {
                 .await
                 .expect("raise");
             ids.push(e.id);
+        }
+        for tenant in ["acme", "initech", "globex"] {
+            let mut r = ferry_testkit::contracts::sample_report(
+                tenant,
+                jan().0,
+                jan().1,
+                3,
+                Utc.with_ymd_and_hms(2026, 2, 2, 7, 0, 0)
+                    .single()
+                    .expect("t"),
+            );
+            r.unaccounted.clear();
+            r.clean = true;
+            deps.reports.put(&r).await.expect("report");
         }
         let console = Arc::new(Console::new(
             console_store,
@@ -382,7 +404,12 @@ async fn every_route_answers_every_role_as_the_table_says() {
                 "globex" => w.globex.clone(),
                 _ => "ex-initech-4".to_string(),
             };
-            let path = route.path.replace("{tenant}", tenant).replace("{id}", &id);
+            let path = route
+                .path
+                .replace("{tenant}", tenant)
+                .replace("{id}", &id)
+                .replace("{from}", "2026-01-01")
+                .replace("{to}", "2026-01-31");
             // Anonymous: pages send to sign-in, posts are refused.
             let (status, _) = if route.method == Method::POST {
                 anonymous
@@ -709,4 +736,98 @@ async fn sessions_end_and_no_page_ever_shows_a_secret() {
     assert_eq!(s, StatusCode::SEE_OTHER);
     let (s, _) = support.get("/").await;
     assert_eq!(s, StatusCode::SEE_OTHER, "the old cookie is dead");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finance_signs_off_a_clean_period_and_a_later_run_needs_its_own() {
+    let w = World::start().await;
+    let fin = w.sign_in("finance").await;
+    let (s, page) = fin
+        .get("/t/acme/reconciliation/2026-01-01/2026-01-31")
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("id=\"sign\""),
+        "finance may sign a clean period off"
+    );
+    assert!(
+        page.contains("EUR") && page.contains("USD"),
+        "measures per currency"
+    );
+    assert!(
+        page.contains("/t/acme/exceptions/ex-"),
+        "differences lead to their exceptions"
+    );
+    let (s, _) = fin
+        .post("/t/acme/reconciliation/2026-01-01/2026-01-31/sign-off", &[])
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, page) = fin
+        .get("/t/acme/reconciliation/2026-01-01/2026-01-31")
+        .await;
+    assert!(page.contains("signed off by finance"));
+    assert!(!page.contains("id=\"sign\""), "signed once");
+    let admin = w.sign_in("admin").await;
+    let (_, overview) = admin.get("/").await;
+    assert!(
+        overview.contains("signed off"),
+        "the overview shows the sign-off"
+    );
+
+    // A run with unexplained differences cannot be signed off.
+    let feb = (
+        chrono::NaiveDate::from_ymd_opt(2026, 2, 1).expect("date"),
+        chrono::NaiveDate::from_ymd_opt(2026, 2, 28).expect("date"),
+    );
+    let at = Utc
+        .with_ymd_and_hms(2026, 3, 2, 7, 0, 0)
+        .single()
+        .expect("t");
+    let dirty = ferry_testkit::contracts::sample_report("acme", feb.0, feb.1, 2, at);
+    w.deps.reports.put(&dirty).await.expect("report");
+    let (s, body) = fin
+        .post("/t/acme/reconciliation/2026-02-01/2026-02-28/sign-off", &[])
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("unexplained"));
+    let (_, overview) = admin.get("/").await;
+    assert!(
+        overview.contains("differences"),
+        "the latest period does not reconcile"
+    );
+
+    // January reconciled again: the old sign-off is not this run's.
+    let mut rerun = ferry_testkit::contracts::sample_report("acme", jan().0, jan().1, 3, at);
+    rerun.unaccounted.clear();
+    rerun.clean = true;
+    w.deps.reports.put(&rerun).await.expect("report");
+    let (_, page) = fin
+        .get("/t/acme/reconciliation/2026-01-01/2026-01-31")
+        .await;
+    assert!(page.contains("not signed off") && page.contains("id=\"sign\""));
+    let (s, _) = fin
+        .get("/t/acme/reconciliation/2026-13-01/2026-01-31")
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let offs = w
+        .console
+        .store
+        .sign_offs(&t("acme"))
+        .await
+        .expect("sign-offs");
+    assert_eq!(offs.len(), 1);
+    assert_eq!(offs[0].user, "finance");
+    let log = w
+        .console
+        .store
+        .actions(&crate::ActionQuery {
+            user: Some("finance".into()),
+            ..crate::ActionQuery::default()
+        })
+        .await
+        .expect("actions");
+    assert!(
+        log.iter()
+            .any(|a| a.action == "sign_off" && a.target == "2026-01-01..2026-01-31")
+    );
 }

@@ -52,6 +52,9 @@ pub enum Page {
     Resolve,
     Audit,
     AuditExport,
+    Reconciliations,
+    Reconciliation,
+    SignOff,
 }
 
 const fn r(method: Method, path: &'static str, need: Need, page: Page) -> Route {
@@ -132,6 +135,24 @@ pub const ROUTES: &[Route] = &[
         Need::Read,
         Page::AuditExport,
     ),
+    r(
+        Method::GET,
+        "/t/{tenant}/reconciliation",
+        Need::Read,
+        Page::Reconciliations,
+    ),
+    r(
+        Method::GET,
+        "/t/{tenant}/reconciliation/{from}/{to}",
+        Need::Read,
+        Page::Reconciliation,
+    ),
+    r(
+        Method::POST,
+        "/t/{tenant}/reconciliation/{from}/{to}/sign-off",
+        Need::SignOff,
+        Page::SignOff,
+    ),
 ];
 
 fn handler(page: Page) -> MethodRouter<Arc<Console>> {
@@ -153,6 +174,9 @@ fn handler(page: Page) -> MethodRouter<Arc<Console>> {
         Page::Resolve => post(pages::actions::resolve),
         Page::Audit => get(pages::audit::list),
         Page::AuditExport => get(pages::audit::export),
+        Page::Reconciliations => get(pages::reconciliation::list),
+        Page::Reconciliation => get(pages::reconciliation::one),
+        Page::SignOff => post(pages::reconciliation::sign_off),
     }
 }
 

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::roles::Role;
 use crate::store::{
-    Action, ActionQuery, Brand, Comment, ConsoleStore, Customer, Notes, Session, User,
+    Action, ActionQuery, Brand, Comment, ConsoleStore, Customer, Notes, Session, SignOff, User,
 };
 
 const SCHEMA: &str = r#"
@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS console_comments (
     at INTEGER NOT NULL, user TEXT NOT NULL, text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS console_comments_exception ON console_comments(tenant, exception, seq);
+CREATE TABLE IF NOT EXISTS console_sign_offs (
+    tenant TEXT NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT, sign_off TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sign_offs_tenant ON console_sign_offs(tenant, seq);
 CREATE TABLE IF NOT EXISTS console_actions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, user TEXT NOT NULL,
     partner TEXT NOT NULL, tenant TEXT, action TEXT NOT NULL, target TEXT NOT NULL,
@@ -345,6 +349,30 @@ impl ConsoleStore for SqliteConsoleStore {
             s.query_map(params![tenant.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })
+    }
+
+    async fn sign_off(&self, sign_off: &SignOff) -> Result<(), PortError> {
+        let json = serde_json::to_string(sign_off).map_err(json_err("sign_off"))?;
+        self.with("sign_off", |c| {
+            c.execute(
+                "INSERT INTO console_sign_offs (tenant, sign_off) VALUES (?1, ?2)",
+                params![sign_off.tenant.as_str(), json],
+            )
+            .map(drop)
+        })
+    }
+
+    async fn sign_offs(&self, tenant: &TenantId) -> Result<Vec<SignOff>, PortError> {
+        let rows: Vec<String> = self.with("sign_offs", |c| {
+            let mut s = c.prepare_cached(
+                "SELECT sign_off FROM console_sign_offs WHERE tenant = ?1 ORDER BY seq DESC",
+            )?;
+            s.query_map(params![tenant.as_str()], |r| r.get(0))?
+                .collect()
+        })?;
+        rows.iter()
+            .map(|j| serde_json::from_str(j).map_err(json_err("sign_offs")))
+            .collect()
     }
 
     async fn record(&self, action: &Action) -> Result<(), PortError> {

@@ -75,6 +75,18 @@ pub struct Notes {
     pub comments: Vec<Comment>,
 }
 
+/// Finance's sign-off of one reconciliation run of a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignOff {
+    pub tenant: TenantId,
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    /// The run signed off: a later run of the period needs its own sign-off.
+    pub generated_at: DateTime<Utc>,
+    pub user: String,
+    pub at: DateTime<Utc>,
+}
+
 /// One thing a person did, with who, when, on which customer and target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
@@ -132,6 +144,10 @@ pub trait ConsoleStore: Send + Sync {
     async fn notes(&self, tenant: &TenantId, exception: &str) -> Result<Notes, PortError>;
     /// Every assigned exception of a tenant: (exception id, assignee).
     async fn assignees(&self, tenant: &TenantId) -> Result<Vec<(String, String)>, PortError>;
+
+    async fn sign_off(&self, sign_off: &SignOff) -> Result<(), PortError>;
+    /// A tenant's sign-offs, the latest first.
+    async fn sign_offs(&self, tenant: &TenantId) -> Result<Vec<SignOff>, PortError>;
 
     async fn record(&self, action: &Action) -> Result<(), PortError>;
     /// Newest first.

@@ -22,6 +22,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("exception.html", include_str!("views/exception.html")),
     ("audit.html", include_str!("views/audit.html")),
+    (
+        "reconciliations.html",
+        include_str!("views/reconciliations.html"),
+    ),
+    (
+        "reconciliation.html",
+        include_str!("views/reconciliation.html"),
+    ),
 ];
 
 pub const STYLESHEET: &str = include_str!("assets/console.css");

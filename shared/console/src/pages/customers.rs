@@ -34,6 +34,8 @@ pub struct Row {
     pub oldest_exception: Option<String>,
     pub held_back: Vec<String>,
     pub hours_held_back: String,
+    /// The latest period's reconciliation: `clean`, `differences` or `signed off`, with its period.
+    pub reconciliation: Option<(String, String, String)>,
 }
 
 impl Row {
@@ -63,12 +65,21 @@ impl Row {
             oldest_exception: h.oldest_exception.map(|t| age(since(h.at, t))),
             held_back: money(&h.held_back),
             hours_held_back: h.hours_held_back.normalize().to_string(),
+            reconciliation: None,
         }
     }
 
-    /// Late first, then the most open exceptions, then money held back, then by name.
-    fn attention(&self) -> (bool, u32, bool) {
-        (self.late, self.open, !self.held_back.is_empty())
+    /// Late first, then the most open exceptions, then money held back, then
+    /// an unreconciled last period, then by name.
+    fn attention(&self) -> (bool, u32, bool, bool) {
+        (
+            self.late,
+            self.open,
+            !self.held_back.is_empty(),
+            self.reconciliation
+                .as_ref()
+                .is_some_and(|(state, ..)| state == "differences"),
+        )
     }
 }
 
@@ -81,6 +92,32 @@ pub fn by_attention(rows: &mut [Row]) {
     });
 }
 
+/// The latest period's reconciliation as (state, from, to).
+async fn last_reconciliation(
+    console: &Console,
+    tenant: &ferry_canon::TenantId,
+) -> Result<Option<(String, String, String)>, ferry_core::PortError> {
+    let Some(last) = console.fleet.reports(tenant, 1).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let signed = console
+        .store
+        .sign_offs(tenant)
+        .await?
+        .iter()
+        .any(|s| s.from == last.from && s.to == last.to && s.generated_at == last.generated_at);
+    let state = match (last.clean, signed) {
+        (true, true) => "signed off",
+        (true, false) => "clean",
+        (false, _) => "differences",
+    };
+    Ok(Some((
+        state.to_string(),
+        last.from.to_string(),
+        last.to.to_string(),
+    )))
+}
+
 pub async fn list(
     State(console): State<Arc<Console>>,
     Extension(signed): Extension<Signed>,
@@ -91,10 +128,15 @@ pub async fn list(
     };
     let mut rows = Vec::with_capacity(customers.len());
     for c in &customers {
-        match console.fleet.health(&c.tenant).await {
-            Ok(h) => rows.push(Row::of(c, &h)),
+        let mut row = match console.fleet.health(&c.tenant).await {
+            Ok(h) => Row::of(c, &h),
             Err(e) => return unavailable(e),
-        }
+        };
+        row.reconciliation = match last_reconciliation(&console, &c.tenant).await {
+            Ok(r) => r,
+            Err(e) => return unavailable(e),
+        };
+        rows.push(row);
     }
     by_attention(&mut rows);
     let frame = Frame::of(&console, &signed).await;

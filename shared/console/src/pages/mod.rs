@@ -6,6 +6,7 @@ pub mod actions;
 pub mod audit;
 pub mod customers;
 pub mod exceptions;
+pub mod reconciliation;
 pub mod session;
 
 use std::collections::BTreeMap;

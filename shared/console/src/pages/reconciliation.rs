@@ -1,0 +1,253 @@
+//! Reconciliation per customer and period: the kept runs, one run's
+//! measures per currency with every difference drilled down to the
+//! exceptions and records that explain it, and finance's sign-off.
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::NaiveDate;
+use ferry_core::usecases::reconcile::{Report, Totals};
+use serde_json::json;
+
+use crate::Console;
+use crate::pages::{Frame, unavailable};
+use crate::roles::Need;
+use crate::routes::Signed;
+use crate::store::SignOff;
+
+/// How many periods the list shows.
+const PERIODS: usize = 36;
+
+/// A period named in a path: two days in order.
+fn period(from: &str, to: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    day(from).zip(day(to)).filter(|(f, t)| f <= t)
+}
+
+fn no_period() -> Response {
+    (StatusCode::NOT_FOUND, "no such period").into_response()
+}
+
+/// The sign-off of exactly this run, if any.
+fn signed<'a>(offs: &'a [SignOff], r: &Report) -> Option<&'a SignOff> {
+    offs.iter()
+        .find(|s| s.from == r.from && s.to == r.to && s.generated_at == r.generated_at)
+}
+
+pub async fn list(
+    State(console): State<Arc<Console>>,
+    Extension(signed_in): Extension<Signed>,
+) -> Response {
+    let Some(c) = signed_in.customer.clone() else {
+        return unavailable("a reconciliation without its customer");
+    };
+    let runs = match console.fleet.reports(&c.tenant, PERIODS).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(e),
+    };
+    let offs = match console.store.sign_offs(&c.tenant).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(e),
+    };
+    let rows: Vec<_> = runs
+        .iter()
+        .map(|r| {
+            let off = offs
+                .iter()
+                .find(|s| s.from == r.from && s.to == r.to && s.generated_at == r.generated_at);
+            json!({
+                "from": r.from.to_string(),
+                "to": r.to.to_string(),
+                "generated_at": r.generated_at.to_rfc3339(),
+                "clean": r.clean,
+                "unexplained": r.unexplained,
+                "signed_by": off.map(|s| s.user.clone()),
+                "signed_at": off.map(|s| s.at.to_rfc3339()),
+            })
+        })
+        .collect();
+    let frame = Frame::of(&console, &signed_in).await;
+    console.views.page(
+        "reconciliations.html",
+        json!({ "frame": frame, "customer": c, "runs": rows }),
+    )
+}
+
+/// Sums per currency of one side, as (measure, value) rows.
+fn by_currency(
+    r: &Report,
+    pick: impl Fn(&ferry_core::usecases::reconcile::Row) -> &Totals,
+) -> std::collections::BTreeMap<String, Totals> {
+    r.totals_by_currency(pick)
+}
+
+pub async fn one(
+    State(console): State<Arc<Console>>,
+    Extension(signed_in): Extension<Signed>,
+    Path((_tenant, from, to)): Path<(String, String, String)>,
+) -> Response {
+    let Some(c) = signed_in.customer.clone() else {
+        return unavailable("a reconciliation without its customer");
+    };
+    let Some((from, to)) = period(&from, &to) else {
+        return no_period();
+    };
+    let report = match console.fleet.report(&c.tenant, from, to).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return (StatusCode::NOT_FOUND, "no reconciliation of that period").into_response();
+        }
+        Err(e) => return unavailable(e),
+    };
+    let offs = match console.store.sign_offs(&c.tenant).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(e),
+    };
+    let psa = by_currency(&report, |r| &r.psa);
+    let erp = by_currency(&report, |r| &r.erp);
+    let held = by_currency(&report, |r| &r.held);
+    let flight = by_currency(&report, |r| &r.in_flight);
+    let mut measures = Vec::new();
+    for (currency, p) in &psa {
+        let zero = Totals::default();
+        let (e, h, f) = (
+            erp.get(currency).unwrap_or(&zero),
+            held.get(currency).unwrap_or(&zero),
+            flight.get(currency).unwrap_or(&zero),
+        );
+        for (((name, pv), (_, ev)), ((_, hv), (_, fv))) in p
+            .measures()
+            .into_iter()
+            .zip(e.measures())
+            .zip(h.measures().into_iter().zip(f.measures()))
+        {
+            if pv.is_zero() && ev.is_zero() {
+                continue;
+            }
+            measures.push(json!({
+                "currency": currency,
+                "measure": name,
+                "psa": pv.to_string(),
+                "erp": ev.to_string(),
+                "held": hv.to_string(),
+                "in_flight": fv.to_string(),
+                "unexplained": (pv - ev - hv - fv).to_string(),
+            }));
+        }
+    }
+    // Drill-down: every key where the two sides differ, with what explains it.
+    let differences: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| r.psa != r.erp)
+        .map(|r| {
+            json!({
+                "project": r.key.project,
+                "period": r.key.period,
+                "currency": r.key.currency,
+                "hours": [r.psa.hours.to_string(), r.erp.hours.to_string()],
+                "billable": [r.psa.billable.to_string(), r.erp.billable.to_string()],
+                "held_by": r.held_by.iter().map(|a| json!({
+                    "by": a.by, "hours": a.totals.hours.to_string(),
+                    "billable": a.totals.billable.to_string(),
+                })).collect::<Vec<_>>(),
+                "in_flight_by": r.in_flight_by.iter().map(|a| json!({
+                    "by": a.by, "hours": a.totals.hours.to_string(),
+                    "billable": a.totals.billable.to_string(),
+                })).collect::<Vec<_>>(),
+                "mismatches": r.mismatches,
+            })
+        })
+        .collect();
+    let off = signed(&offs, &report);
+    let frame = Frame::of(&console, &signed_in).await;
+    console.views.page(
+        "reconciliation.html",
+        json!({
+            "frame": frame,
+            "customer": c,
+            "r": {
+                "from": report.from.to_string(),
+                "to": report.to.to_string(),
+                "generated_at": report.generated_at.to_rfc3339(),
+                "template_version": report.template_version,
+                "clean": report.clean,
+                "unexplained": report.unexplained(),
+                "records_compared": report.records_compared,
+                "missing": report.missing,
+                "unaccounted": report.unaccounted,
+            },
+            "measures": measures,
+            "differences": differences,
+            "signed_by": off.map(|s| s.user.clone()),
+            "signed_at": off.map(|s| s.at.to_rfc3339()),
+            "may_sign": signed_in.principal.role.may(Need::SignOff) && report.clean && off.is_none(),
+        }),
+    )
+}
+
+/// Finance signs off a clean run of a period. A run with unexplained
+/// differences cannot be signed off; a later run needs its own sign-off.
+pub async fn sign_off(
+    State(console): State<Arc<Console>>,
+    Extension(signed_in): Extension<Signed>,
+    Path((tenant, from, to)): Path<(String, String, String)>,
+) -> Response {
+    let Some(c) = signed_in.customer.clone() else {
+        return unavailable("a sign-off without its customer");
+    };
+    let Some((from, to)) = period(&from, &to) else {
+        return no_period();
+    };
+    let report = match console.fleet.report(&c.tenant, from, to).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return (StatusCode::NOT_FOUND, "no reconciliation of that period").into_response();
+        }
+        Err(e) => return unavailable(e),
+    };
+    if !report.clean {
+        return (
+            StatusCode::CONFLICT,
+            format!(
+                "{} differences are unexplained: a period is signed off when it reconciles",
+                report.unexplained()
+            ),
+        )
+            .into_response();
+    }
+    let offs = match console.store.sign_offs(&c.tenant).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(e),
+    };
+    if signed(&offs, &report).is_none() {
+        let off = SignOff {
+            tenant: c.tenant.clone(),
+            from,
+            to,
+            generated_at: report.generated_at,
+            user: signed_in.principal.user.clone(),
+            at: console.clock.now(),
+        };
+        if let Err(e) = console.store.sign_off(&off).await {
+            return unavailable(e);
+        }
+        let target = format!("{from}..{to}");
+        let detail = format!("run of {}", report.generated_at.to_rfc3339());
+        if let Err(e) = console
+            .record(
+                &signed_in.principal,
+                Some(&c.tenant),
+                "sign_off",
+                &target,
+                &detail,
+            )
+            .await
+        {
+            return unavailable(e);
+        }
+    }
+    Redirect::to(&format!("/t/{tenant}/reconciliation/{from}/{to}")).into_response()
+}
