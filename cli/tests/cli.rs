@@ -381,12 +381,12 @@ fn sim_preview_sync_exceptions_and_reconcile_work_together() {
 }
 
 fn console(db: &Path, args: &[&str], password: &str) -> std::process::Output {
-    ferry()
-        .arg("console")
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .env("FERRY_CONSOLE_PASSWORD", password)
+    let mut c = ferry();
+    c.arg("console").args(args).arg("--db").arg(db);
+    if args[1] == "add" {
+        c.arg("--infra").arg(repo().join("infra"));
+    }
+    c.env("FERRY_CONSOLE_PASSWORD", password)
         .output()
         .expect("runs")
 }
@@ -487,6 +487,111 @@ fn console_serves_the_synced_tenant(db: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let refused = |args: &[&str], says: &str| {
+        let out = console(db, args, password);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{args:?}: {err}"
+        );
+    };
+    refused(
+        &[
+            "user",
+            "add",
+            "--name",
+            "fiona",
+            "--partner",
+            "northwind",
+            "--role",
+            "partner_admin",
+        ],
+        "--update",
+    );
+    refused(
+        &[
+            "user",
+            "add",
+            "--name",
+            "x",
+            "--partner",
+            "nosuch",
+            "--role",
+            "partner_admin",
+        ],
+        "no partner nosuch",
+    );
+    refused(
+        &[
+            "user",
+            "add",
+            "--name",
+            " ",
+            "--partner",
+            "northwind",
+            "--role",
+            "partner_admin",
+        ],
+        "--name",
+    );
+    refused(
+        &[
+            "customer",
+            "add",
+            "--tenant",
+            "acme",
+            "--partner",
+            "bluefin",
+            "--name",
+            "A",
+        ],
+        "acme.toml",
+    );
+    refused(
+        &[
+            "customer",
+            "add",
+            "--tenant",
+            "demo-firm",
+            "--partner",
+            "bluefin",
+            "--name",
+            "D",
+        ],
+        "--move",
+    );
+    refused(
+        &[
+            "customer",
+            "add",
+            "--tenant",
+            "x1",
+            "--partner",
+            "northwind",
+            "--name",
+            "X",
+            "--erp",
+            "sap",
+        ],
+        "--erp",
+    );
+    let temp = [
+        "user",
+        "add",
+        "--name",
+        "temp",
+        "--partner",
+        "northwind",
+        "--role",
+        "partner_support",
+    ];
+    assert!(console(db, &temp, password).status.success());
+    assert!(
+        console(db, &["user", "remove", "--name", "temp"], password)
+            .status
+            .success()
+    );
+    refused(&["user", "remove", "--name", "temp"], "no user temp");
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -60,6 +60,22 @@ pub(crate) enum UserCmd {
         /// The customer (tenant id) of a customer role.
         #[arg(long)]
         tenant: Option<TenantId>,
+        /// Change a user that exists (partner, role, customer, password); their
+        /// sessions end.
+        #[arg(long)]
+        update: bool,
+        /// The infrastructure folder whose `partners/` names the partners.
+        #[arg(long, default_value = "infra")]
+        infra: PathBuf,
+    },
+    /// Remove a user; their sessions end.
+    Remove {
+        /// The local database.
+        #[arg(long, default_value = ".ferry/ferry.db")]
+        db: PathBuf,
+        /// The user's sign-in name.
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -83,15 +99,21 @@ pub(crate) enum CustomerCmd {
         /// The service tier.
         #[arg(long, default_value = "standard")]
         tier: String,
-        /// The tier's SLA: how many seconds a record may wait.
-        #[arg(long, default_value_t = 3600)]
-        sla_seconds: i64,
+        /// The tier's SLA: how many seconds a record may wait (1 or more).
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
+        sla_seconds: u32,
         /// The PSA connector.
         #[arg(long, default_value = "connectwise")]
         psa: String,
         /// The ERP connector.
         #[arg(long, default_value = "xero")]
         erp: String,
+        /// Move a tenant another partner has in its directory to this one.
+        #[arg(long = "move")]
+        move_partner: bool,
+        /// The infrastructure folder whose `partners/` names the partners.
+        #[arg(long, default_value = "infra")]
+        infra: PathBuf,
     },
 }
 
@@ -142,11 +164,18 @@ pub(crate) async fn console(a: ConsoleArgs) -> anyhow::Result<ExitCode> {
             partner,
             role,
             tenant,
+            update,
+            infra,
         })) => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.chars().any(char::is_control) {
+                bail!("--name is a user name: not empty, no control characters");
+            }
             if role.is_customer() != tenant.is_some() {
                 bail!("--tenant goes with a customer role, and only with one");
             }
             let store = console_store(&db)?;
+            known_partner(&store, &infra, &partner).await?;
             if let Some(t) = &tenant {
                 match store.customer(t).await? {
                     Some(c) if c.partner == partner => {}
@@ -155,6 +184,10 @@ pub(crate) async fn console(a: ConsoleArgs) -> anyhow::Result<ExitCode> {
                         "{t} is not in the directory; `ferry console customer add` puts it there"
                     ),
                 }
+            }
+            let existing = store.user(&name).await?;
+            if existing.is_some() && !update {
+                bail!("user {name} exists; --update changes them (and ends their sessions)");
             }
             let password_hash = ferry_console::auth::hash_password(&read_password()?)
                 .map_err(anyhow::Error::msg)?;
@@ -167,7 +200,20 @@ pub(crate) async fn console(a: ConsoleArgs) -> anyhow::Result<ExitCode> {
                     password_hash,
                 })
                 .await?;
-            eprintln!("user {name} ({role}) saved");
+            if existing.is_some() {
+                store.end_sessions(&name).await?;
+                eprintln!("user {name} changed ({role}); their sessions ended");
+            } else {
+                eprintln!("user {name} added ({role})");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(ConsoleCmd::User(UserCmd::Remove { db, name })) => {
+            let store = console_store(&db)?;
+            if !store.delete_user(name.trim()).await? {
+                bail!("no user {name}");
+            }
+            eprintln!("user {name} removed; their sessions ended");
             Ok(ExitCode::SUCCESS)
         }
         Some(ConsoleCmd::Customer(CustomerCmd::Add {
@@ -179,10 +225,40 @@ pub(crate) async fn console(a: ConsoleArgs) -> anyhow::Result<ExitCode> {
             sla_seconds,
             psa,
             erp,
+            move_partner,
+            infra,
         })) => {
             let store = console_store(&db)?;
-            if sla_seconds <= 0 {
-                bail!("--sla-seconds must be positive");
+            known_partner(&store, &infra, &partner).await?;
+            let name = name.trim().to_string();
+            if name.is_empty() || tier.trim().is_empty() {
+                bail!("--name and --tier cannot be empty");
+            }
+            for (flag, v) in [("--psa", &psa), ("--erp", &erp)] {
+                if ferry_connectors::registry::find(v).is_none() {
+                    bail!("{flag} {v:?} is no connector Ferry has (`ferry connectors` lists them)");
+                }
+            }
+            if let Some(file) = std::fs::read_dir(infra.join("partners"))
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok())
+                .map(|e| e.path().join("customers").join(format!("{tenant}.toml")))
+                .find(|f| f.is_file())
+            {
+                bail!(
+                    "{tenant} is configured in {}: the console's directory follows that file",
+                    file.display()
+                );
+            }
+            if let Some(c) = store.customer(&tenant).await?
+                && c.partner != partner
+                && !move_partner
+            {
+                bail!(
+                    "{tenant} is a customer of {} in the console; --move gives it to {partner}",
+                    c.partner
+                );
             }
             store
                 .put_customer(&Customer {
@@ -190,7 +266,7 @@ pub(crate) async fn console(a: ConsoleArgs) -> anyhow::Result<ExitCode> {
                     partner: partner.clone(),
                     name,
                     tier,
-                    sla_seconds,
+                    sla_seconds: i64::from(sla_seconds),
                     psa,
                     erp,
                 })
@@ -199,6 +275,25 @@ pub(crate) async fn console(a: ConsoleArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The partner must be one `infra/partners` names (imported into the
+/// console's directory here, as `ferry console` does at start).
+async fn known_partner(
+    store: &SqliteConsoleStore,
+    infra: &std::path::Path,
+    partner: &str,
+) -> anyhow::Result<()> {
+    ferry_cli::console::import_partners(store, infra)
+        .await
+        .with_context(|| format!("importing partners from {}", infra.display()))?;
+    if store.brand(partner).await?.is_none() {
+        bail!(
+            "no partner {partner} in {} (its partners/ folder names them)",
+            infra.display()
+        );
+    }
+    Ok(())
 }
 
 async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -228,6 +323,11 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         local.clock.clone(),
     );
+    if let Some(p) = &a.partner
+        && console.store.brand(p).await?.is_none()
+    {
+        bail!("--partner {p}: no such partner in {}", a.infra.display());
+    }
     console.home_partner = a.partner;
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await

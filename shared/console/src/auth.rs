@@ -26,6 +26,66 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing the password: {e}"))
 }
 
+/// Spends the time a password check takes, for a user that does not exist:
+/// a sign-in answers as slowly for an unknown name as for a wrong password,
+/// so timing does not tell which names exist.
+pub fn verify_nobody(password: &str) {
+    static NOBODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let phc = NOBODY.get_or_init(|| hash_password("no user has this password").unwrap_or_default());
+    let _ = verify_password(password, phc);
+}
+
+/// Failed sign-ins a name may have before it must wait.
+pub const MAX_FAILURES: u32 = 5;
+/// How long a name waits after too many failures (and how long failures count).
+pub const LOCKOUT_MINUTES: i64 = 15;
+
+/// Failed sign-ins per user name, in this process: after [`MAX_FAILURES`]
+/// within [`LOCKOUT_MINUTES`], the name is refused until that much time has
+/// passed since the last failure, whatever the password.
+#[derive(Default)]
+pub struct Throttle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, DateTime<Utc>)>>,
+}
+
+impl Throttle {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut std::collections::HashMap<String, (u32, DateTime<Utc>)>) -> T,
+    ) -> T {
+        match self.failures.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Whether `name` must wait before trying again.
+    pub fn locked(&self, name: &str, now: DateTime<Utc>) -> bool {
+        self.with(|m| {
+            m.get(name).is_some_and(|(n, last)| {
+                *n >= MAX_FAILURES && now - *last < Duration::minutes(LOCKOUT_MINUTES)
+            })
+        })
+    }
+
+    pub fn failed(&self, name: &str, now: DateTime<Utc>) {
+        self.with(|m| {
+            let e = m.entry(name.to_string()).or_insert((0, now));
+            if now - e.1 >= Duration::minutes(LOCKOUT_MINUTES) {
+                *e = (0, now);
+            }
+            e.0 += 1;
+            e.1 = now;
+        })
+    }
+
+    pub fn succeeded(&self, name: &str) {
+        self.with(|m| {
+            m.remove(name);
+        })
+    }
+}
+
 /// Whether `password` matches the stored PHC string (false for a malformed one).
 pub fn verify_password(password: &str, phc: &str) -> bool {
     Argon2::default()
@@ -137,6 +197,25 @@ mod tests {
             h,
             "a fresh salt each time"
         );
+    }
+
+    #[test]
+    fn a_name_waits_after_too_many_failures() {
+        let t = Throttle::default();
+        let t0 = DateTime::UNIX_EPOCH;
+        for i in 0..MAX_FAILURES {
+            assert!(!t.locked("u", t0), "not yet after {i}");
+            t.failed("u", t0);
+        }
+        assert!(t.locked("u", t0));
+        assert!(!t.locked("v", t0), "another name is not held back");
+        assert!(t.locked(
+            "u",
+            t0 + Duration::minutes(LOCKOUT_MINUTES) - Duration::seconds(1)
+        ));
+        assert!(!t.locked("u", t0 + Duration::minutes(LOCKOUT_MINUTES)));
+        t.succeeded("u");
+        assert!(!t.locked("u", t0));
     }
 
     #[test]

@@ -385,6 +385,7 @@ async fn every_route_answers_every_role_as_the_table_says() {
         set_cookie: String::new(),
     };
     let mut checked = 0;
+    let mut resolved = std::collections::HashSet::new();
     // Resolving closes the exception the other actions use: resolve goes last.
     let in_order = ROUTES
         .iter()
@@ -445,6 +446,9 @@ async fn every_route_answers_every_role_as_the_table_says() {
                 {
                     // acme's exception here is finance's: operations may read, not act.
                     StatusCode::FORBIDDEN
+                } else if route.page == Page::Resolve && !resolved.insert(tenant) {
+                    // Resolved by the first who could: a second resolve is refused.
+                    StatusCode::CONFLICT
                 } else if route.method == Method::POST {
                     StatusCode::SEE_OTHER
                 } else {
@@ -473,7 +477,17 @@ async fn a_customer_user_cannot_reach_another_customer_by_url_or_forged_request(
     let fin = w.sign_in("finance").await;
     // Lists show only acme's exceptions, whatever the filter asks for.
     let (status, page) = fin.get("/exceptions?tenant=globex").await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a customer the user does not have"
+    );
+    assert!(page.contains("no customer globex"));
+    let (_, unknown) = fin.get("/exceptions?tenant=nosuch").await;
+    assert!(
+        unknown.contains("no customer nosuch"),
+        "the same answer as for one that exists elsewhere"
+    );
     assert!(
         !page.contains(&w.globex),
         "globex's exception is not listed"
@@ -830,4 +844,107 @@ async fn finance_signs_off_a_clean_period_and_a_later_run_needs_its_own() {
         log.iter()
             .any(|a| a.action == "sign_off" && a.target == "2026-01-01..2026-01-31")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_named_and_a_replay_does_not_make_a_customer_look_healthy() {
+    let w = World::start().await;
+    let admin = w.sign_in("admin").await;
+    for q in [
+        "min_age_days=4294967295",
+        "min_age_days=2147483648",
+        "min_age_days=36501",
+        "min_age_days=-1",
+        "min_age_days=abc",
+        "owner=nonsense",
+        "domain=nonsense",
+        "status=RESOLVED",
+    ] {
+        let (s, page) = admin.get(&format!("/exceptions?{q}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}");
+        assert!(page.contains("role=\"alert\""), "{q}: the problem is named");
+        assert!(
+            !page.contains(&w.acme_finance),
+            "{q}: a bad filter lists nothing"
+        );
+    }
+    let (s, _) = admin.get("/exceptions?min_age_days=36500").await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Replayed, not yet through the pipeline: still held back, still open.
+    let (_, before) = admin.get("/").await;
+    assert!(
+        before.contains("EUR -251.00"),
+        "two exceptions of EUR -125.50 each"
+    );
+    let (s, location) = admin
+        .post(
+            "/t/acme/replay",
+            &[
+                ("id", &w.acme_finance),
+                ("id", &w.acme_finance),
+                ("id", "ex-nope"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(location.contains("replayed=1&refused=1"), "{location}");
+    let (_, after) = admin.get("/").await;
+    assert!(
+        after.contains("EUR -251.00"),
+        "a replay alone posts nothing"
+    );
+    let (_, outcome) = admin.get(&location).await;
+    assert!(outcome.contains("Replayed 1") && outcome.contains("1 refused"));
+    let replays = w
+        .console
+        .store
+        .actions(&crate::ActionQuery::default())
+        .await
+        .expect("actions")
+        .iter()
+        .filter(|a| a.action == "replay")
+        .count();
+    assert_eq!(replays, 1, "an id named twice is replayed once");
+
+    // Every answer carries the protective headers; pages are not cached.
+    let r = World::client()
+        .get(format!("{}/", w.base))
+        .headers(admin.headers())
+        .send()
+        .await
+        .expect("get");
+    for h in [
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+    ] {
+        assert!(r.headers().contains_key(h), "{h}");
+    }
+    assert_eq!(r.headers()["cache-control"], "no-store");
+
+    // Too many failed sign-ins hold a name back, even with the right password.
+    for _ in 0..crate::auth::MAX_FAILURES {
+        let r = World::client()
+            .post(format!("{}/sign-in", w.base))
+            .header(ORIGIN, &w.base)
+            .form(&[("user", "support"), ("password", "guess")])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = World::client()
+        .post(format!("{}/sign-in", w.base))
+        .header(ORIGIN, &w.base)
+        .form(&[("user", "support"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    w.clock.advance(std::time::Duration::from_secs(
+        crate::auth::LOCKOUT_MINUTES.unsigned_abs() * 60,
+    ));
+    w.sign_in("support").await;
 }

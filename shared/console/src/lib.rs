@@ -45,6 +45,8 @@ pub struct Console {
     /// The partner whose brand the sign-in page wears, when the console
     /// serves one partner (a partner stack); neutral otherwise.
     pub home_partner: Option<String>,
+    /// Failed sign-ins per name (this process's).
+    pub throttle: auth::Throttle,
 }
 
 /// A live session's principal and CSRF token.
@@ -65,6 +67,7 @@ impl Console {
             clock,
             views: Views::new(),
             home_partner: None,
+            throttle: auth::Throttle::default(),
         }
     }
 

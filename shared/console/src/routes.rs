@@ -191,7 +191,36 @@ pub fn router(console: Arc<Console>) -> Router {
         app = app.route(route.path, guarded);
     }
     app.fallback(|| async { (StatusCode::NOT_FOUND, "no such page") })
+        .layer(middleware::map_response(protective_headers))
         .with_state(console)
+}
+
+/// Headers on every answer: no sniffing, no framing, scripts and styles from
+/// the console only (the brand's colours are one inline style), and nothing
+/// a signed-in page shows kept in a cache unless it says otherwise (assets).
+async fn protective_headers(mut r: Response) -> Response {
+    use axum::http::{HeaderValue, header};
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' https:; style-src 'self' 'unsafe-inline'; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
 }
 
 /// Who is asking, put in the request by the guard for the page.

@@ -228,6 +228,29 @@ impl ConsoleStore for SqliteConsoleStore {
         })
     }
 
+    async fn delete_user(&self, name: &str) -> Result<bool, PortError> {
+        self.with("delete_user", |c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "DELETE FROM console_sessions WHERE user = ?1",
+                params![name],
+            )?;
+            let n = tx.execute("DELETE FROM console_users WHERE name = ?1", params![name])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    async fn end_sessions(&self, user: &str) -> Result<(), PortError> {
+        self.with("end_sessions", |c| {
+            c.execute(
+                "DELETE FROM console_sessions WHERE user = ?1",
+                params![user],
+            )
+            .map(drop)
+        })
+    }
+
     async fn put_session(&self, session: &Session) -> Result<(), PortError> {
         self.with("put_session", |c| {
             c.execute(

@@ -124,6 +124,10 @@ pub trait ConsoleStore: Send + Sync {
 
     async fn put_user(&self, user: &User) -> Result<(), PortError>;
     async fn user(&self, name: &str) -> Result<Option<User>, PortError>;
+    /// Removes a user and ends their sessions; false when there was none.
+    async fn delete_user(&self, name: &str) -> Result<bool, PortError>;
+    /// Ends every session of a user (a changed password or role).
+    async fn end_sessions(&self, user: &str) -> Result<(), PortError>;
 
     async fn put_session(&self, session: &Session) -> Result<(), PortError>;
     async fn session(&self, id_hash: &str) -> Result<Option<Session>, PortError>;

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, RawForm, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use ferry_core::ports::ExceptionRecord;
+use ferry_core::ports::{ExceptionRecord, ExceptionStatus};
 use ferry_core::usecases::retry::ReplayError;
 use serde_json::json;
 
@@ -121,7 +121,9 @@ pub async fn replay_many(
 ) -> Response {
     let mut replayed = Vec::new();
     let mut refused = Vec::new();
-    for id in fields(&form, "id") {
+    // Each id once, however often the form names it.
+    let ids: std::collections::BTreeSet<String> = fields(&form, "id").into_iter().collect();
+    for id in ids {
         match actionable(&console, &signed, &id).await {
             Ok(e) => match console.fleet.replay(&e.tenant, &e.id).await {
                 Ok(()) => {
@@ -144,11 +146,16 @@ pub async fn replay_many(
             Err(r) => refused.push(json!({ "id": id, "why": r.status().to_string() })),
         }
     }
-    let outcome = json!({ "replayed": replayed, "refused": refused });
+    let outcome = json!({ "replayed": &replayed, "refused": &refused });
     if wants_json(&headers) {
         Json(outcome).into_response()
     } else {
-        Redirect::to(&format!("/exceptions?tenant={tenant}")).into_response()
+        Redirect::to(&format!(
+            "/exceptions?tenant={tenant}&replayed={}&refused={}",
+            replayed.len(),
+            refused.len()
+        ))
+        .into_response()
     }
 }
 
@@ -248,6 +255,9 @@ pub async fn resolve(
         Ok(e) => e,
         Err(r) => return r,
     };
+    if e.status == ExceptionStatus::Resolved {
+        return (StatusCode::CONFLICT, "this exception is already resolved").into_response();
+    }
     match console.fleet.resolve(&e.tenant, &e.id).await {
         Ok(true) => {}
         Ok(false) => return (StatusCode::NOT_FOUND, "no such exception").into_response(),

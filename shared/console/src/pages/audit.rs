@@ -204,7 +204,7 @@ pub async fn export(
         "csv" => attachment(
             "text/csv; charset=utf-8",
             &format!("{stem}.csv"),
-            csv(&postings),
+            csv(&postings, &actions),
         ),
         other => (
             StatusCode::BAD_REQUEST,
@@ -239,27 +239,51 @@ fn cell(v: &str) -> String {
     format!("\"{}\"", v.replace('"', "\"\""))
 }
 
-/// Postings as CSV, one row each, with the source hash and template version.
-pub fn csv(postings: &[AuditEntry]) -> String {
+/// The period as CSV: one row per posting (with its source hash and
+/// template version) and one per action a person took, told apart by `kind`.
+pub fn csv(postings: &[AuditEntry], actions: &[Action]) -> String {
     let mut out = String::from(
-        "at,doc_key,erp_system,erp_id,action,version,source_keys,source_hash,template_version,idempotency_key,correlation_id\r\n",
+        "kind,at,doc_key_or_target,action,user,detail,erp_system,erp_id,version,source_keys,source_hash,template_version,idempotency_key,correlation_id\r\n",
     );
+    let mut line = |row: &[String]| {
+        out.push_str(&row.iter().map(|v| cell(v)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    };
     for p in postings {
-        let row = [
+        line(&[
+            "posting".into(),
             p.at.to_rfc3339(),
             p.doc_key.clone(),
+            p.action.clone(),
+            String::new(),
+            String::new(),
             p.erp_system.clone(),
             p.erp_id.clone().unwrap_or_default(),
-            p.action.clone(),
             p.version.to_string(),
             p.source_keys.join(" "),
             p.source_hash.clone(),
             p.template_version.clone(),
             p.idempotency_key.clone(),
             p.correlation_id.clone(),
-        ];
-        out.push_str(&row.iter().map(|v| cell(v)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
+        ]);
+    }
+    for a in actions {
+        line(&[
+            "action".into(),
+            a.at.to_rfc3339(),
+            a.target.clone(),
+            a.action.clone(),
+            a.user.clone(),
+            a.detail.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
     }
     out
 }
@@ -274,6 +298,26 @@ mod tests {
         assert_eq!(cell("a \"b\", c"), "\"a \"\"b\"\", c\"");
         assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(cell("-12.50"), "\"'-12.50\"");
+    }
+
+    #[test]
+    fn the_csv_holds_postings_and_actions_with_formulas_neutralised() {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let action = Action {
+            at,
+            user: "fiona".into(),
+            partner: "p".into(),
+            tenant: None,
+            action: "comment".into(),
+            target: "ex-1".into(),
+            detail: "=cmd|' /C calc'!A0".into(),
+        };
+        let out = csv(&[], &[action]);
+        let lines: Vec<&str> = out.split("\r\n").collect();
+        assert!(lines[0].starts_with("kind,at,"));
+        assert!(lines[1].starts_with("\"action\","), "{}", lines[1]);
+        assert!(lines[1].contains("\"'=cmd|' /C calc'!A0\""), "{}", lines[1]);
+        assert_eq!(lines[0].split(',').count(), 14);
     }
 
     #[test]

@@ -95,7 +95,16 @@ pub struct Filters {
     /// `open`, `retrying`, `replayed`, `resolved`; default open and retrying.
     #[serde(default)]
     pub status: Option<String>,
+    /// After a bulk replay: how many went back into the pipeline.
+    #[serde(default)]
+    pub replayed: Option<String>,
+    /// After a bulk replay: how many were refused.
+    #[serde(default)]
+    pub refused: Option<String>,
 }
+
+/// The oldest age filter: a hundred years.
+const MAX_AGE_DAYS: u32 = 36_500;
 
 fn nonempty(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -134,16 +143,38 @@ pub async fn list(
         },
     };
     let now = console.clock.now();
-    let first_seen_before = nonempty(&f.min_age_days).and_then(|d| match d.parse::<u32>() {
-        Ok(days) => Some(now - Duration::days(i64::from(days))),
-        Err(_) => {
-            problems.push(format!("{d} is not a number of days"));
-            None
+    // Checked: an age past the calendar's range is a mistake to name, not a panic.
+    let first_seen_before = match nonempty(&f.min_age_days) {
+        None => None,
+        Some(d) => {
+            let before = d
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX_AGE_DAYS)
+                .and_then(|n| now.checked_sub_signed(Duration::try_days(i64::from(n))?));
+            if before.is_none() {
+                problems.push(format!(
+                    "{d} is not a number of days from 0 to {MAX_AGE_DAYS}"
+                ));
+            }
+            before
         }
-    });
+    };
     let wanted = nonempty(&f.tenant);
+    if let Some(w) = wanted
+        && !customers.iter().any(|c| c.tenant.as_str() == w)
+    {
+        problems.push(format!("no customer {w}"));
+    }
     let mut all = Vec::new();
-    for c in customers
+    // A filter that names nothing real lists nothing (and says why), rather
+    // than quietly listing everything.
+    let listed = if problems.is_empty() {
+        customers.as_slice()
+    } else {
+        &[]
+    };
+    for c in listed
         .iter()
         .filter(|c| wanted.is_none_or(|w| w == c.tenant.as_str()))
     {
@@ -170,12 +201,26 @@ pub async fn list(
         .iter()
         .map(|c| (c.tenant.to_string(), c.name.clone()))
         .collect();
-    console.views.page(
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    console.views.page_with(
+        status,
         "exceptions.html",
         json!({
             "frame": frame,
             "exceptions": rows,
-            "bulk_tenant": wanted.filter(|w| tenants.iter().any(|(t, _)| t == w)),
+            // Several at once for one customer: the one filtered to, or a customer user's own.
+            "bulk_tenant": wanted
+                .filter(|w| tenants.iter().any(|(t, _)| t == w))
+                .map(str::to_string)
+                .or_else(|| (tenants.len() == 1).then(|| tenants[0].0.clone())),
+            "outcome": f.replayed.as_ref().map(|n| json!({
+                "replayed": n,
+                "refused": f.refused.clone().unwrap_or_default(),
+            })),
             "filters": f,
             "problems": problems,
             "tenants": tenants,

@@ -31,14 +31,32 @@ pub struct SignInForm {
 /// Checks the password, starts a session and sets its cookie. A wrong user
 /// and a wrong password get the same answer.
 pub async fn sign_in(State(console): State<Arc<Console>>, Form(f): Form<SignInForm>) -> Response {
-    let user = match console.store.user(f.user.trim()).await {
+    let name = f.user.trim();
+    let now = console.clock.now();
+    if console.throttle.locked(name, now) {
+        let look = console.look(console.home_partner.as_deref()).await;
+        return console.views.page_with(
+            StatusCode::TOO_MANY_REQUESTS,
+            "sign_in.html",
+            json!({ "look": look, "error": format!(
+                "Too many failed sign-ins for this name: try again in {} minutes.",
+                auth::LOCKOUT_MINUTES
+            ) }),
+        );
+    }
+    let user = match console.store.user(name).await {
         Ok(u) => u,
         Err(e) => return unavailable(e),
     };
-    let valid = user
-        .as_ref()
-        .is_some_and(|u| auth::verify_password(&f.password, &u.password_hash));
+    let valid = match &user {
+        Some(u) => auth::verify_password(&f.password, &u.password_hash),
+        None => {
+            auth::verify_nobody(&f.password);
+            false
+        }
+    };
     let Some(user) = user.filter(|_| valid) else {
+        console.throttle.failed(name, now);
         let look = console.look(console.home_partner.as_deref()).await;
         return console.views.page_with(
             StatusCode::UNAUTHORIZED,
@@ -46,6 +64,7 @@ pub async fn sign_in(State(console): State<Arc<Console>>, Form(f): Form<SignInFo
             json!({ "look": look, "error": "That user name and password do not match." }),
         );
     };
+    console.throttle.succeeded(name);
     let (id, session) = auth::new_session(&user.name, console.clock.now());
     if let Err(e) = console.store.put_session(&session).await {
         return unavailable(e);

@@ -23,7 +23,8 @@ pub struct Health {
     pub unsettled: u64,
     /// When the oldest of them was received: its age is measured against the tier's SLA.
     pub oldest_unsettled: Option<DateTime<Utc>>,
-    /// Exceptions that need someone (open) or are still being retried, by owner.
+    /// Exceptions not resolved yet (open, being retried, or replayed and not
+    /// yet through the pipeline), by owner.
     pub open_by_owner: BTreeMap<Owner, u32>,
     /// When the oldest of those was first seen.
     pub oldest_exception: Option<DateTime<Utc>>,
@@ -33,7 +34,7 @@ pub struct Health {
 }
 
 impl Health {
-    /// Open and retrying exceptions together.
+    /// Unresolved exceptions together.
     pub fn open(&self) -> u32 {
         self.open_by_owner.values().sum()
     }
@@ -45,11 +46,17 @@ impl Health {
     }
 }
 
-/// The exceptions a person still has to look at: open or retrying.
+/// The exceptions that still hold something back: open, retrying, or
+/// replayed and not yet through the pipeline (a replay alone posts nothing,
+/// so it must not make a customer look healthy).
 pub fn unsettled_exceptions(tenant: &TenantId) -> ExceptionQuery {
     ExceptionQuery {
         tenant: Some(tenant.clone()),
-        statuses: vec![ExceptionStatus::Open, ExceptionStatus::Retrying],
+        statuses: vec![
+            ExceptionStatus::Open,
+            ExceptionStatus::Retrying,
+            ExceptionStatus::Replayed,
+        ],
         ..ExceptionQuery::default()
     }
 }
