@@ -262,5 +262,15 @@ async fn in_a_browser_each_role_signs_in_and_a_template_fix_replays_to_posted() 
     );
     b.goto(&format!("{base}/t/{}/audit", h.tenant)).await;
     b.shot("audit").await;
+    b.goto(&format!("{base}/t/{}/trends", h.tenant)).await;
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#exceptions-chart svg rect"))
+            .await
+            .is_ok(),
+        "today's exceptions are drawn"
+    );
+    assert!(b.text("#latency").await.contains("p95"));
+    b.shot("trends").await;
     b.close().await;
 }

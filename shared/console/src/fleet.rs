@@ -15,6 +15,7 @@ use ferry_core::ports::{
 use ferry_core::usecases::health::{self, Health};
 use ferry_core::usecases::reconcile::Report;
 use ferry_core::usecases::retry::{self, ReplayError};
+use ferry_core::usecases::trends::{self, Trends};
 
 #[async_trait]
 pub trait Fleet: Send + Sync {
@@ -39,6 +40,8 @@ pub trait Fleet: Send + Sync {
         doc_key: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, PortError>;
+    /// Exceptions opened and resolved per day over `days` days, and latency.
+    async fn trends(&self, tenant: &TenantId, days: u32) -> Result<Trends, PortError>;
     /// The kept reconciliation runs, the latest period first.
     async fn reports(
         &self,
@@ -102,6 +105,10 @@ impl Fleet for LocalFleet {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, PortError> {
         self.deps.audit.list(tenant, doc_key, limit).await
+    }
+
+    async fn trends(&self, tenant: &TenantId, days: u32) -> Result<Trends, PortError> {
+        trends::trends(&self.deps, tenant, days).await
     }
 
     async fn reports(

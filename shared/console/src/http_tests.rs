@@ -715,6 +715,7 @@ async fn sessions_end_and_no_page_ever_shows_a_secret() {
         "/exceptions?status=resolved".into(),
         "/t/acme".into(),
         "/t/acme/audit".into(),
+        "/t/acme/trends".into(),
         "/t/acme/audit/export?format=json".into(),
         "/t/acme/audit/export?format=csv".into(),
     ];
@@ -947,4 +948,19 @@ async fn bad_input_is_named_and_a_replay_does_not_make_a_customer_look_healthy()
         crate::auth::LOCKOUT_MINUTES.unsigned_abs() * 60,
     ));
     w.sign_in("support").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trends_chart_the_exceptions_of_each_day() {
+    let w = World::start().await;
+    let ops = w.sign_in("operations").await;
+    let (s, page) = ops.get("/t/acme/trends").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("2 opened, 0 resolved"),
+        "acme's two exceptions of 03-02"
+    );
+    assert!(page.contains("<svg") && page.contains("<title>03-02 2</title>"));
+    let (s, _) = ops.get("/t/globex/trends").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

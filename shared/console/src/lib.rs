@@ -9,6 +9,7 @@
 //! embedded store; a partner stack will serve it from a Lambda.
 
 pub mod auth;
+pub mod chart;
 pub mod fleet;
 pub mod pages;
 pub mod roles;

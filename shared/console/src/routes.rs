@@ -55,6 +55,7 @@ pub enum Page {
     Reconciliations,
     Reconciliation,
     SignOff,
+    Trends,
 }
 
 const fn r(method: Method, path: &'static str, need: Need, page: Page) -> Route {
@@ -135,6 +136,7 @@ pub const ROUTES: &[Route] = &[
         Need::Read,
         Page::AuditExport,
     ),
+    r(Method::GET, "/t/{tenant}/trends", Need::Read, Page::Trends),
     r(
         Method::GET,
         "/t/{tenant}/reconciliation",
@@ -177,6 +179,7 @@ fn handler(page: Page) -> MethodRouter<Arc<Console>> {
         Page::Reconciliations => get(pages::reconciliation::list),
         Page::Reconciliation => get(pages::reconciliation::one),
         Page::SignOff => post(pages::reconciliation::sign_off),
+        Page::Trends => get(pages::trends::page),
     }
 }
 

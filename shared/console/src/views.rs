@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "reconciliation.html",
         include_str!("views/reconciliation.html"),
     ),
+    ("trends.html", include_str!("views/trends.html")),
 ];
 
 pub const STYLESHEET: &str = include_str!("assets/console.css");
@@ -205,6 +206,23 @@ mod tests {
             "2026-12-05 06:02:44 UTC"
         );
         assert_eq!(when("yesterday".into()), "yesterday");
+    }
+
+    #[test]
+    fn every_template_file_is_compiled_in() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/views");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("views")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut names: Vec<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
+        names.sort();
+        assert_eq!(
+            names, files,
+            "a template on disk that the binary does not carry, or the reverse"
+        );
     }
 
     #[test]

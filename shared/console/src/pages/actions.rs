@@ -14,7 +14,7 @@ use ferry_core::usecases::retry::ReplayError;
 use serde_json::json;
 
 use crate::Console;
-use crate::pages::{acts, unavailable};
+use crate::pages::{Answer, Refusal, acts, customer_of};
 use crate::routes::Signed;
 use crate::store::Comment;
 
@@ -53,28 +53,39 @@ async fn actionable(
     console: &Console,
     signed: &Signed,
     id: &str,
-) -> Result<ExceptionRecord, Response> {
-    let Some(c) = &signed.customer else {
-        return Err(unavailable("an action without its customer"));
-    };
-    match console.fleet.exception(&c.tenant, id).await {
-        Ok(Some(e)) if acts(&signed.principal, e.owner) => Ok(e),
-        Ok(Some(e)) => Err((
+) -> Result<ExceptionRecord, Refusal> {
+    let c = customer_of(signed)?;
+    match console.fleet.exception(&c.tenant, id).await? {
+        Some(e) if acts(&signed.principal, e.owner) => Ok(e),
+        Some(e) => Err(Refusal::new(
             StatusCode::FORBIDDEN,
             format!("{} exceptions are not yours to act on", e.owner),
-        )
-            .into_response()),
-        Ok(None) => Err((StatusCode::NOT_FOUND, "no such exception").into_response()),
-        Err(e) => Err(unavailable(e)),
+        )),
+        None => Err(Refusal::new(StatusCode::NOT_FOUND, "no such exception")),
     }
 }
 
-fn replay_refused(e: ReplayError) -> Response {
+fn replay_refused(e: ReplayError) -> Refusal {
     match e {
-        ReplayError::Port(p) => unavailable(p),
-        ReplayError::NotFound(_) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
-        other => (StatusCode::CONFLICT, other.to_string()).into_response(),
+        ReplayError::Port(p) => p.into(),
+        ReplayError::NotFound(_) => Refusal::new(StatusCode::NOT_FOUND, e.to_string()),
+        other => Refusal::new(StatusCode::CONFLICT, other.to_string()),
     }
+}
+
+/// Records what the user did to an exception, then answers.
+async fn recorded(
+    console: &Console,
+    signed: &Signed,
+    e: &ExceptionRecord,
+    (action, detail): (&str, &str),
+    (headers, tenant): (&HeaderMap, &str),
+    outcome: serde_json::Value,
+) -> Answer {
+    console
+        .record(&signed.principal, Some(&e.tenant), action, &e.id, detail)
+        .await?;
+    Ok(done(headers, tenant, &e.id, outcome))
 }
 
 pub async fn replay(
@@ -82,81 +93,77 @@ pub async fn replay(
     Extension(signed): Extension<Signed>,
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let e = match actionable(&console, &signed, &id).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
-    if let Err(err) = console.fleet.replay(&e.tenant, &e.id).await {
-        return replay_refused(err);
-    }
-    if let Err(err) = console
-        .record(
-            &signed.principal,
-            Some(&e.tenant),
-            "replay",
-            &e.id,
-            e.reason.as_str(),
-        )
+) -> Answer {
+    let e = actionable(&console, &signed, &id).await?;
+    console
+        .fleet
+        .replay(&e.tenant, &e.id)
         .await
-    {
-        return unavailable(err);
-    }
-    done(
-        &headers,
-        &tenant,
-        &id,
-        json!({ "replayed": [e.id], "status": "replayed" }),
+        .map_err(replay_refused)?;
+    let outcome = json!({ "replayed": [&e.id], "status": "replayed" });
+    let reason = e.reason.as_str();
+    recorded(
+        &console,
+        &signed,
+        &e,
+        ("replay", reason),
+        (&headers, &tenant),
+        outcome,
     )
+    .await
 }
 
 /// Replays the selected exceptions (`id` fields) the user may act on; the
-/// others are named in the answer, not silently dropped.
+/// others are counted in the answer, not silently dropped.
 pub async fn replay_many(
     State(console): State<Arc<Console>>,
     Extension(signed): Extension<Signed>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     RawForm(form): RawForm,
-) -> Response {
+) -> Answer {
     let mut replayed = Vec::new();
     let mut refused = Vec::new();
     // Each id once, however often the form names it.
     let ids: std::collections::BTreeSet<String> = fields(&form, "id").into_iter().collect();
     for id in ids {
-        match actionable(&console, &signed, &id).await {
-            Ok(e) => match console.fleet.replay(&e.tenant, &e.id).await {
-                Ok(()) => {
-                    if let Err(err) = console
-                        .record(
-                            &signed.principal,
-                            Some(&e.tenant),
-                            "replay",
-                            &e.id,
-                            e.reason.as_str(),
-                        )
-                        .await
-                    {
-                        return unavailable(err);
-                    }
-                    replayed.push(e.id);
-                }
-                Err(err) => refused.push(json!({ "id": id, "why": err.to_string() })),
-            },
-            Err(r) => refused.push(json!({ "id": id, "why": r.status().to_string() })),
+        let done = match actionable(&console, &signed, &id).await {
+            Ok(e) => console
+                .fleet
+                .replay(&e.tenant, &e.id)
+                .await
+                .map(|()| e)
+                .map_err(replay_refused),
+            Err(r) => Err(r),
+        };
+        match done {
+            Ok(e) => {
+                console
+                    .record(
+                        &signed.principal,
+                        Some(&e.tenant),
+                        "replay",
+                        &e.id,
+                        e.reason.as_str(),
+                    )
+                    .await?;
+                replayed.push(e.id);
+            }
+            Err(Refusal::Unavailable(why)) => return Err(Refusal::Unavailable(why)),
+            Err(Refusal::Status(status, why)) => {
+                refused.push(json!({ "id": id, "status": status.as_u16(), "why": why }))
+            }
         }
     }
-    let outcome = json!({ "replayed": &replayed, "refused": &refused });
     if wants_json(&headers) {
-        Json(outcome).into_response()
-    } else {
-        Redirect::to(&format!(
-            "/exceptions?tenant={tenant}&replayed={}&refused={}",
-            replayed.len(),
-            refused.len()
-        ))
-        .into_response()
+        return Ok(Json(json!({ "replayed": replayed, "refused": refused })).into_response());
     }
+    Ok(Redirect::to(&format!(
+        "/exceptions?tenant={tenant}&replayed={}&refused={}",
+        replayed.len(),
+        refused.len()
+    ))
+    .into_response())
 }
 
 pub async fn assign(
@@ -165,47 +172,40 @@ pub async fn assign(
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
     RawForm(form): RawForm,
-) -> Response {
-    let e = match actionable(&console, &signed, &id).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let e = actionable(&console, &signed, &id).await?;
     let to = field(&form, "to")
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     // Only a user of the same partner who could act on it may be assigned.
     if let Some(name) = &to {
-        match console.store.user(name).await {
-            Ok(Some(u))
-                if u.partner == signed.principal.partner
-                    && u.role.acts_for(e.owner)
-                    && (u.tenant.is_none() || u.tenant.as_ref() == Some(&e.tenant)) => {}
-            Ok(_) => {
-                return (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("{name} cannot act on this exception"),
-                )
-                    .into_response();
-            }
-            Err(err) => return unavailable(err),
+        let fits = console.store.user(name).await?.is_some_and(|u| {
+            u.partner == signed.principal.partner
+                && u.role.acts_for(e.owner)
+                && (u.tenant.is_none() || u.tenant.as_ref() == Some(&e.tenant))
+        });
+        if !fits {
+            return Err(Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{name} cannot act on this exception"),
+            ));
         }
     }
-    if let Err(err) = console.store.assign(&e.tenant, &e.id, to.as_deref()).await {
-        return unavailable(err);
-    }
-    if let Err(err) = console
-        .record(
-            &signed.principal,
-            Some(&e.tenant),
-            "assign",
-            &e.id,
-            to.as_deref().unwrap_or("nobody"),
-        )
-        .await
-    {
-        return unavailable(err);
-    }
-    done(&headers, &tenant, &id, json!({ "assignee": to }))
+    console
+        .store
+        .assign(&e.tenant, &e.id, to.as_deref())
+        .await?;
+    let detail = to.clone().unwrap_or_else(|| "nobody".into());
+    let outcome = json!({ "assignee": to });
+    recorded(
+        &console,
+        &signed,
+        &e,
+        ("assign", &detail),
+        (&headers, &tenant),
+        outcome,
+    )
+    .await
 }
 
 pub async fn comment(
@@ -214,35 +214,32 @@ pub async fn comment(
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
     RawForm(form): RawForm,
-) -> Response {
-    let e = match actionable(&console, &signed, &id).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let e = actionable(&console, &signed, &id).await?;
     let text = field(&form, "text").unwrap_or_default();
     let text = text.trim();
     if text.is_empty() || text.chars().count() > MAX_COMMENT {
-        return (
+        return Err(Refusal::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("a comment is 1 to {MAX_COMMENT} characters"),
-        )
-            .into_response();
+        ));
     }
     let c = Comment {
         at: console.clock.now(),
         user: signed.principal.user.clone(),
         text: text.to_string(),
     };
-    if let Err(err) = console.store.comment(&e.tenant, &e.id, &c).await {
-        return unavailable(err);
-    }
-    if let Err(err) = console
-        .record(&signed.principal, Some(&e.tenant), "comment", &e.id, text)
-        .await
-    {
-        return unavailable(err);
-    }
-    done(&headers, &tenant, &id, json!({ "commented": true }))
+    console.store.comment(&e.tenant, &e.id, &c).await?;
+    let outcome = json!({ "commented": true });
+    recorded(
+        &console,
+        &signed,
+        &e,
+        ("comment", text),
+        (&headers, &tenant),
+        outcome,
+    )
+    .await
 }
 
 pub async fn resolve(
@@ -250,30 +247,26 @@ pub async fn resolve(
     Extension(signed): Extension<Signed>,
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let e = match actionable(&console, &signed, &id).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let e = actionable(&console, &signed, &id).await?;
     if e.status == ExceptionStatus::Resolved {
-        return (StatusCode::CONFLICT, "this exception is already resolved").into_response();
+        return Err(Refusal::new(
+            StatusCode::CONFLICT,
+            "this exception is already resolved",
+        ));
     }
-    match console.fleet.resolve(&e.tenant, &e.id).await {
-        Ok(true) => {}
-        Ok(false) => return (StatusCode::NOT_FOUND, "no such exception").into_response(),
-        Err(err) => return unavailable(err),
+    if !console.fleet.resolve(&e.tenant, &e.id).await? {
+        return Err(Refusal::new(StatusCode::NOT_FOUND, "no such exception"));
     }
-    if let Err(err) = console
-        .record(
-            &signed.principal,
-            Some(&e.tenant),
-            "resolve",
-            &e.id,
-            e.reason.as_str(),
-        )
-        .await
-    {
-        return unavailable(err);
-    }
-    done(&headers, &tenant, &id, json!({ "status": "resolved" }))
+    let outcome = json!({ "status": "resolved" });
+    let reason = e.reason.as_str();
+    recorded(
+        &console,
+        &signed,
+        &e,
+        ("resolve", reason),
+        (&headers, &tenant),
+        outcome,
+    )
+    .await
 }

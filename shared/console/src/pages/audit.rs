@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Console;
-use crate::pages::{Frame, unavailable};
+use crate::pages::{Answer, Frame, Refusal, customer_of};
 use crate::routes::Signed;
 use crate::store::{Action, ActionQuery};
 
@@ -76,18 +76,12 @@ async fn find(
     console: &Console,
     signed: &Signed,
     s: &Search,
-) -> Result<(Vec<AuditEntry>, Vec<Action>), Response> {
-    let Some(c) = &signed.customer else {
-        return Err(unavailable("an audit without its customer"));
-    };
-    let (since, until) = period(s).map_err(|e| (StatusCode::BAD_REQUEST, e).into_response())?;
+) -> Result<(Vec<AuditEntry>, Vec<Action>), Refusal> {
+    let c = customer_of(signed)?;
+    let (since, until) = period(s).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e))?;
     let within = |at: DateTime<Utc>| since.is_none_or(|f| at >= f) && until.is_none_or(|u| at < u);
     let doc = nonempty(&s.doc);
-    let mut postings = console
-        .fleet
-        .postings(&c.tenant, doc, MAX_POSTINGS)
-        .await
-        .map_err(unavailable)?;
+    let mut postings = console.fleet.postings(&c.tenant, doc, MAX_POSTINGS).await?;
     let record = nonempty(&s.record);
     let user = nonempty(&s.user);
     postings.retain(|p| {
@@ -106,8 +100,7 @@ async fn find(
             until,
             limit: 10_000,
         })
-        .await
-        .map_err(unavailable)?
+        .await?
         .into_iter()
         .filter(|_| doc.is_none() && record.is_none())
         .collect();
@@ -118,14 +111,11 @@ pub async fn list(
     State(console): State<Arc<Console>>,
     Extension(signed): Extension<Signed>,
     Query(s): Query<Search>,
-) -> Response {
-    let (postings, actions) = match find(&console, &signed, &s).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let (postings, actions) = find(&console, &signed, &s).await?;
     let frame = Frame::of(&console, &signed).await;
     let shown: Vec<_> = postings.iter().rev().take(500).map(posting_json).collect();
-    console.views.page(
+    Ok(console.views.page(
         "audit.html",
         json!({
             "frame": frame,
@@ -135,7 +125,7 @@ pub async fn list(
             "postings_total": postings.len(),
             "actions": actions.iter().take(500).collect::<Vec<_>>(),
         }),
-    )
+    ))
 }
 
 fn posting_json(p: &AuditEntry) -> serde_json::Value {
@@ -159,11 +149,15 @@ pub async fn export(
     State(console): State<Arc<Console>>,
     Extension(signed): Extension<Signed>,
     Query(s): Query<Search>,
-) -> Response {
-    let (postings, actions) = match find(&console, &signed, &s).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let format = nonempty(&s.format).unwrap_or("csv");
+    if !matches!(format, "csv" | "json") {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("no export format {format}; csv or json"),
+        ));
+    }
+    let (postings, actions) = find(&console, &signed, &s).await?;
     let tenant = signed
         .customer
         .as_ref()
@@ -174,7 +168,7 @@ pub async fn export(
         nonempty(&s.from).unwrap_or("start"),
         nonempty(&s.to).unwrap_or("now")
     );
-    if let Err(e) = console
+    console
         .record(
             &signed.principal,
             signed.customer.as_ref().map(|c| &c.tenant),
@@ -182,36 +176,27 @@ pub async fn export(
             &stem,
             &format!("{} postings, {} actions", postings.len(), actions.len()),
         )
-        .await
-    {
-        return unavailable(e);
-    }
-    match nonempty(&s.format).unwrap_or("csv") {
-        "json" => {
-            let body = json!({
-                "tenant": tenant,
-                "from": s.from,
-                "to": s.to,
-                "postings": postings.iter().map(posting_json).collect::<Vec<_>>(),
-                "actions": actions,
-            });
-            attachment(
-                "application/json",
-                &format!("{stem}.json"),
-                body.to_string(),
-            )
-        }
-        "csv" => attachment(
+        .await?;
+    Ok(if format == "json" {
+        let body = json!({
+            "tenant": tenant,
+            "from": s.from,
+            "to": s.to,
+            "postings": postings.iter().map(posting_json).collect::<Vec<_>>(),
+            "actions": actions,
+        });
+        attachment(
+            "application/json",
+            &format!("{stem}.json"),
+            body.to_string(),
+        )
+    } else {
+        attachment(
             "text/csv; charset=utf-8",
             &format!("{stem}.csv"),
             csv(&postings, &actions),
-        ),
-        other => (
-            StatusCode::BAD_REQUEST,
-            format!("no export format {other}; csv or json"),
         )
-            .into_response(),
-    }
+    })
 }
 
 fn attachment(kind: &'static str, name: &str, body: String) -> Response {

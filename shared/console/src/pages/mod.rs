@@ -8,6 +8,7 @@ pub mod customers;
 pub mod exceptions;
 pub mod reconciliation;
 pub mod session;
+pub mod trends;
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,47 @@ impl Frame {
             partner_role: !signed.principal.role.is_customer(),
         }
     }
+}
+
+/// Why a page or action did not go ahead: a store that did not answer (503,
+/// logged), or a refusal with its status and a sentence. Handlers return
+/// `Result<Response, Refusal>` and use `?`.
+#[derive(Debug)]
+pub enum Refusal {
+    Unavailable(String),
+    Status(StatusCode, String),
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, why: impl Into<String>) -> Refusal {
+        Refusal::Status(status, why.into())
+    }
+}
+
+impl From<ferry_core::PortError> for Refusal {
+    fn from(e: ferry_core::PortError) -> Refusal {
+        Refusal::Unavailable(e.to_string())
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Unavailable(e) => unavailable(e),
+            Refusal::Status(status, why) => (status, why).into_response(),
+        }
+    }
+}
+
+/// A page's outcome.
+pub type Answer = Result<Response, Refusal>;
+
+/// The customer a tenant-scoped route is about (the guard put it there).
+pub fn customer_of(signed: &Signed) -> Result<crate::store::Customer, Refusal> {
+    signed
+        .customer
+        .clone()
+        .ok_or_else(|| Refusal::Unavailable("a customer page without its customer".into()))
 }
 
 /// A store that did not answer: the page says so and logs it.

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use chrono::NaiveDate;
 use ferry_core::usecases::reconcile::{Report, Totals};
 use serde_json::json;
 
 use crate::Console;
-use crate::pages::{Frame, unavailable};
+use crate::pages::{Answer, Frame, Refusal, customer_of};
 use crate::roles::Need;
 use crate::routes::Signed;
 use crate::store::SignOff;
@@ -26,8 +26,22 @@ fn period(from: &str, to: &str) -> Option<(NaiveDate, NaiveDate)> {
     day(from).zip(day(to)).filter(|(f, t)| f <= t)
 }
 
-fn no_period() -> Response {
-    (StatusCode::NOT_FOUND, "no such period").into_response()
+/// The customer's kept run of the period a path names, with its sign-offs.
+async fn run_of(
+    console: &Console,
+    signed: &Signed,
+    (from, to): (&str, &str),
+) -> Result<(crate::store::Customer, Report, Vec<SignOff>), Refusal> {
+    let c = customer_of(signed)?;
+    let (from, to) =
+        period(from, to).ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no such period"))?;
+    let report = console
+        .fleet
+        .report(&c.tenant, from, to)
+        .await?
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "no reconciliation of that period"))?;
+    let offs = console.store.sign_offs(&c.tenant).await?;
+    Ok((c, report, offs))
 }
 
 /// The sign-off of exactly this run, if any.
@@ -39,18 +53,10 @@ fn signed<'a>(offs: &'a [SignOff], r: &Report) -> Option<&'a SignOff> {
 pub async fn list(
     State(console): State<Arc<Console>>,
     Extension(signed_in): Extension<Signed>,
-) -> Response {
-    let Some(c) = signed_in.customer.clone() else {
-        return unavailable("a reconciliation without its customer");
-    };
-    let runs = match console.fleet.reports(&c.tenant, PERIODS).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(e),
-    };
-    let offs = match console.store.sign_offs(&c.tenant).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(e),
-    };
+) -> Answer {
+    let c = customer_of(&signed_in)?;
+    let runs = console.fleet.reports(&c.tenant, PERIODS).await?;
+    let offs = console.store.sign_offs(&c.tenant).await?;
     let rows: Vec<_> = runs
         .iter()
         .map(|r| {
@@ -69,10 +75,10 @@ pub async fn list(
         })
         .collect();
     let frame = Frame::of(&console, &signed_in).await;
-    console.views.page(
+    Ok(console.views.page(
         "reconciliations.html",
         json!({ "frame": frame, "customer": c, "runs": rows }),
-    )
+    ))
 }
 
 /// Sums per currency of one side, as (measure, value) rows.
@@ -87,24 +93,8 @@ pub async fn one(
     State(console): State<Arc<Console>>,
     Extension(signed_in): Extension<Signed>,
     Path((_tenant, from, to)): Path<(String, String, String)>,
-) -> Response {
-    let Some(c) = signed_in.customer.clone() else {
-        return unavailable("a reconciliation without its customer");
-    };
-    let Some((from, to)) = period(&from, &to) else {
-        return no_period();
-    };
-    let report = match console.fleet.report(&c.tenant, from, to).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return (StatusCode::NOT_FOUND, "no reconciliation of that period").into_response();
-        }
-        Err(e) => return unavailable(e),
-    };
-    let offs = match console.store.sign_offs(&c.tenant).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(e),
-    };
+) -> Answer {
+    let (c, report, offs) = run_of(&console, &signed_in, (&from, &to)).await?;
     let psa = by_currency(&report, |r| &r.psa);
     let erp = by_currency(&report, |r| &r.erp);
     let held = by_currency(&report, |r| &r.held);
@@ -163,7 +153,7 @@ pub async fn one(
         .collect();
     let off = signed(&offs, &report);
     let frame = Frame::of(&console, &signed_in).await;
-    console.views.page(
+    Ok(console.views.page(
         "reconciliation.html",
         json!({
             "frame": frame,
@@ -185,7 +175,7 @@ pub async fn one(
             "signed_at": off.map(|s| s.at.to_rfc3339()),
             "may_sign": signed_in.principal.role.may(Need::SignOff) && report.clean && off.is_none(),
         }),
-    )
+    ))
 }
 
 /// Finance signs off a clean run of a period. A run with unexplained
@@ -194,34 +184,18 @@ pub async fn sign_off(
     State(console): State<Arc<Console>>,
     Extension(signed_in): Extension<Signed>,
     Path((tenant, from, to)): Path<(String, String, String)>,
-) -> Response {
-    let Some(c) = signed_in.customer.clone() else {
-        return unavailable("a sign-off without its customer");
-    };
-    let Some((from, to)) = period(&from, &to) else {
-        return no_period();
-    };
-    let report = match console.fleet.report(&c.tenant, from, to).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return (StatusCode::NOT_FOUND, "no reconciliation of that period").into_response();
-        }
-        Err(e) => return unavailable(e),
-    };
+) -> Answer {
+    let (c, report, offs) = run_of(&console, &signed_in, (&from, &to)).await?;
     if !report.clean {
-        return (
+        return Err(Refusal::new(
             StatusCode::CONFLICT,
             format!(
                 "{} differences are unexplained: a period is signed off when it reconciles",
                 report.unexplained()
             ),
-        )
-            .into_response();
+        ));
     }
-    let offs = match console.store.sign_offs(&c.tenant).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(e),
-    };
+    let (from, to) = (report.from, report.to);
     if signed(&offs, &report).is_none() {
         let off = SignOff {
             tenant: c.tenant.clone(),
@@ -231,12 +205,10 @@ pub async fn sign_off(
             user: signed_in.principal.user.clone(),
             at: console.clock.now(),
         };
-        if let Err(e) = console.store.sign_off(&off).await {
-            return unavailable(e);
-        }
+        console.store.sign_off(&off).await?;
         let target = format!("{from}..{to}");
         let detail = format!("run of {}", report.generated_at.to_rfc3339());
-        if let Err(e) = console
+        console
             .record(
                 &signed_in.principal,
                 Some(&c.tenant),
@@ -244,10 +216,7 @@ pub async fn sign_off(
                 &target,
                 &detail,
             )
-            .await
-        {
-            return unavailable(e);
-        }
+            .await?;
     }
-    Redirect::to(&format!("/t/{tenant}/reconciliation/{from}/{to}")).into_response()
+    Ok(Redirect::to(&format!("/t/{tenant}/reconciliation/{from}/{to}")).into_response())
 }

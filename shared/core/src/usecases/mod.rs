@@ -11,3 +11,4 @@ pub mod reconcile;
 pub mod related;
 pub mod retry;
 pub mod transform;
+pub mod trends;
