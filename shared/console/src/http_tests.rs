@@ -193,9 +193,11 @@ impl World {
                 jan().0,
                 jan().1,
                 3,
+                // Nanoseconds, as a real clock gives: stores keep them at other precisions.
                 Utc.with_ymd_and_hms(2026, 2, 2, 7, 0, 0)
                     .single()
-                    .expect("t"),
+                    .expect("t")
+                    + chrono::Duration::nanoseconds(123_456_789),
             );
             r.unaccounted.clear();
             r.clean = true;
@@ -787,6 +789,11 @@ async fn finance_signs_off_a_clean_period_and_a_later_run_needs_its_own() {
     assert!(
         overview.contains("signed off"),
         "the overview shows the sign-off"
+    );
+    let (_, periods) = fin.get("/t/acme/reconciliation").await;
+    assert!(
+        periods.contains("signed off by finance"),
+        "so does the list of periods"
     );
 
     // A run with unexplained differences cannot be signed off.

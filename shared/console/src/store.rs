@@ -87,6 +87,23 @@ pub struct SignOff {
     pub at: DateTime<Utc>,
 }
 
+impl SignOff {
+    /// Whether this sign-off is of the run of `[from, to]` generated at
+    /// `generated_at`. Runs are told apart to the microsecond: stores keep
+    /// instants at different precisions (SQLite columns in microseconds, the
+    /// report's JSON in nanoseconds), so an exact comparison would never match.
+    pub fn covers(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        generated_at: DateTime<Utc>,
+    ) -> bool {
+        self.from == from
+            && self.to == to
+            && self.generated_at.timestamp_micros() == generated_at.timestamp_micros()
+    }
+}
+
 /// One thing a person did, with who, when, on which customer and target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {

@@ -105,7 +105,7 @@ async fn last_reconciliation(
         .sign_offs(tenant)
         .await?
         .iter()
-        .any(|s| s.from == last.from && s.to == last.to && s.generated_at == last.generated_at);
+        .any(|s| s.covers(last.from, last.to, last.generated_at));
     let state = match (last.clean, signed) {
         (true, true) => "signed off",
         (true, false) => "clean",

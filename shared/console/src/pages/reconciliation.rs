@@ -44,10 +44,21 @@ async fn run_of(
     Ok((c, report, offs))
 }
 
+/// What one exception or record explains: its non-zero measures.
+fn attribution(a: &ferry_core::usecases::reconcile::Attribution) -> serde_json::Value {
+    json!({
+        "by": a.by,
+        "measures": a.totals.measures().into_iter()
+            .filter(|(_, v)| !v.is_zero())
+            .map(|(m, v)| format!("{} {v}", m.replace('_', " ")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
 /// The sign-off of exactly this run, if any.
 fn signed<'a>(offs: &'a [SignOff], r: &Report) -> Option<&'a SignOff> {
-    offs.iter()
-        .find(|s| s.from == r.from && s.to == r.to && s.generated_at == r.generated_at)
+    offs.iter().find(|s| s.covers(r.from, r.to, r.generated_at))
 }
 
 pub async fn list(
@@ -60,9 +71,7 @@ pub async fn list(
     let rows: Vec<_> = runs
         .iter()
         .map(|r| {
-            let off = offs
-                .iter()
-                .find(|s| s.from == r.from && s.to == r.to && s.generated_at == r.generated_at);
+            let off = offs.iter().find(|s| s.covers(r.from, r.to, r.generated_at));
             json!({
                 "from": r.from.to_string(),
                 "to": r.to.to_string(),
@@ -127,7 +136,8 @@ pub async fn one(
             }));
         }
     }
-    // Drill-down: every key where the two sides differ, with what explains it.
+    // Drill-down: every key where the two sides differ, each measure that
+    // differs, and what explains it (exceptions, records in flight).
     let differences: Vec<_> = report
         .rows
         .iter()
@@ -137,16 +147,12 @@ pub async fn one(
                 "project": r.key.project,
                 "period": r.key.period,
                 "currency": r.key.currency,
-                "hours": [r.psa.hours.to_string(), r.erp.hours.to_string()],
-                "billable": [r.psa.billable.to_string(), r.erp.billable.to_string()],
-                "held_by": r.held_by.iter().map(|a| json!({
-                    "by": a.by, "hours": a.totals.hours.to_string(),
-                    "billable": a.totals.billable.to_string(),
-                })).collect::<Vec<_>>(),
-                "in_flight_by": r.in_flight_by.iter().map(|a| json!({
-                    "by": a.by, "hours": a.totals.hours.to_string(),
-                    "billable": a.totals.billable.to_string(),
-                })).collect::<Vec<_>>(),
+                "differs": r.psa.measures().into_iter().zip(r.erp.measures())
+                    .filter(|((_, p), (_, e))| p != e)
+                    .map(|((m, p), (_, e))| json!({ "measure": m, "psa": p.to_string(), "erp": e.to_string() }))
+                    .collect::<Vec<_>>(),
+                "held_by": r.held_by.iter().map(attribution).collect::<Vec<_>>(),
+                "in_flight_by": r.in_flight_by.iter().map(attribution).collect::<Vec<_>>(),
                 "mismatches": r.mismatches,
             })
         })
